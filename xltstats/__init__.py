@@ -1,0 +1,31 @@
+"""xltstats: explain and predict cross-lingual transfer in multilingual language models.
+
+Importing xltstats imports neither torch nor transformers; the fine-tuning runner in
+:mod:`xltstats.experiments` loads them when it runs.
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "read_results": ("xltstats.results", "read_results"),
+    "write_results": ("xltstats.results", "write_results"),
+    "validate_results": ("xltstats.results", "validate_results"),
+    "to_iso639_3": ("xltstats.languages", "to_iso639_3"),
+    "load_dataset": ("xltstats.datasets", "load_dataset"),
+    "list_datasets": ("xltstats.datasets", "list_datasets"),
+    "build_pair_features": ("xltstats.features", "build_pair_features"),
+    "fit_ols": ("xltstats.models", "fit_ols"),
+    "fit_mixed": ("xltstats.models", "fit_mixed"),
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'xltstats' has no attribute {name!r}")
