@@ -1,0 +1,453 @@
+"""``python -m xltstats.fit``: from a results table to a folder of tables, models and a report.
+
+The run goes through these steps, each skipped when the data cannot support it:
+
+1. load the results table (a registry dataset or a user's file) and validate it;
+2. compute pair features for every (source, target) pair and join them with the dataset's own
+   covariates (multi-source rows get source-weighted features);
+3. OLS on standardised features with robust standard errors, VIFs, feature-group comparison and
+   a dominance (Shapley) decomposition of R²;
+4. a crossed mixed-effects model (random intercepts for source and target, and task when tasks
+   are pooled);
+5. few-shot curves and data demand when the data has several target-example counts;
+6. cross-validation against baselines, and source-language ranking;
+7. predictions, the manifest and the report.
+
+Everything is written into a temporary folder next to ``--out`` and moved into place at the end,
+so a failed run leaves no half-written folder behind.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .errors import ConfigError, XltstatsError
+from .fitconfig import load_config
+from .progress import Progress
+
+DEFAULT_OUT = "xltstats-out"
+PACKAGES = ["xltstats", "numpy", "scipy", "pandas", "statsmodels", "scikit-learn", "lightgbm",
+            "langcodes", "lang2vec", "matplotlib", "seaborn"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m xltstats.fit",
+        description="Explain cross-lingual transfer scores with pair features and statistical models.",
+    )
+    p.add_argument("--data", help="registry dataset name (see --list-datasets) or a results file "
+                                  "(.csv .tsv .jsonl .parquet); default: xpos")
+    p.add_argument("--out", default=None, help=f"output folder (default: {DEFAULT_OUT})")
+    p.add_argument("--mirror", help="read published data from this local folder instead of downloading")
+    p.add_argument("--config", help="YAML file with settings merged over the defaults")
+    p.add_argument("--seed", type=int, help="random seed (default from the configuration: 0)")
+    p.add_argument("--no-report", action="store_true", help="do not render the HTML report")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.add_argument("--list-datasets", action="store_true", help="list the registry datasets and exit")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    try:
+        if args.list_datasets:
+            from .datasets import dataset_info, list_datasets
+
+            for name in list_datasets():
+                print(f"{name}\t{dataset_info(name)['title']}")
+            return 0
+        run_fit(args, argv)
+    except XltstatsError as exc:
+        print(f"xltstats.fit: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("xltstats.fit: interrupted; no output was written", file=sys.stderr)
+        return 130
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# The pipeline
+
+
+def run_fit(args: argparse.Namespace, argv: list[str]) -> Path:
+    config = load_config(args.config, {"data": args.data, "seed": args.seed})
+    if args.no_report:
+        config["report"] = False
+    progress = Progress("xltstats.fit", quiet=args.quiet)
+    out = Path(args.out or DEFAULT_OUT)
+    _check_out(out)
+    np.random.seed(config["seed"])
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        manifest = _run_steps(config, args, argv, work, progress)
+        _write_json(work / "manifest.json", manifest)
+        if config.get("report"):
+            with progress.step("rendering the report"):
+                from .report import render_report
+
+                render_report(work, work / "report.html", quiet=args.quiet)
+        _replace_dir(work, out)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    progress.info(f"wrote {out}/")
+    return out
+
+
+def _run_steps(config: dict, args, argv: list[str], work: Path, progress: Progress) -> dict:
+    from .datasets import load_dataset
+    from .models.tables import write_table
+
+    tables = work / "tables"
+    tables.mkdir()
+    notes: list[str] = []
+    mirror = args.mirror
+
+    with progress.step(f"loading {config['data']}"):
+        data = load_dataset(config["data"], mirror=mirror, **({"variant": config["variant"]} if config.get("variant") else {}))
+        data = _apply_subset(data, config.get("subset"))
+    progress.info(f"{len(data):,} rows, {data['source'].nunique()} sources, {data['target'].nunique()} targets, "
+                  f"{data['task'].nunique()} task(s), {data['model'].nunique()} model(s)")
+
+    with progress.step("computing pair features"):
+        data, features, coverage, used = _add_features(data, config, mirror, notes)
+    write_table(features, work, "features", formats=("csv",))
+    write_table(coverage, work, "feature_coverage", formats=("csv",))
+    _write_results(data, work / "results.csv")
+
+    groups = {g: [c for c in cols if c in used] for g, cols in config["groups"].items()}
+    groups = {g: cols for g, cols in groups.items() if cols}
+    complete = data.dropna(subset=used + ["score"]).reset_index(drop=True)
+    dropped = len(data) - len(complete)
+    if dropped:
+        notes.append(f"{dropped} of {len(data)} rows miss at least one used feature and were left out of the model fits")
+    if len(complete) < len(used) + 10:
+        raise ConfigError(
+            f"only {len(complete)} rows have every used feature ({', '.join(used)}); "
+            "too few to fit; choose other features in the configuration"
+        )
+
+    from .models import fit_ols, save_model
+
+    with progress.step("fitting OLS"):
+        ols = fit_ols(complete, response="score", features=used, groups=groups,
+                      cov_type=config["ols"].get("cov_type", "HC3"),
+                      standardise=config["ols"].get("standardise", True))
+        write_table(ols.table(), tables, "coef_ols")
+        write_table(ols.vif(), tables, "vif")
+        if groups:
+            write_table(ols.group_comparison(), tables, "group_comparison")
+            write_table(ols.dominance(), tables, "dominance")
+            pairs = [tuple(p) for p in config.get("compare") or [] if p[0] in groups and p[1] in groups]
+            if pairs:
+                write_table(ols.compare_groups(pairs, seed=config["seed"]), tables, "group_tests")
+
+    formula = _mixed_formula(config, used, complete)
+    mixed = None
+    with progress.step("fitting the crossed mixed-effects model"):
+        from .models import fit_mixed
+
+        mixed = fit_mixed(formula, complete, reml=bool(config["mixed"].get("reml", True)))
+        write_table(mixed.table(), tables, "coef_mixed")
+        write_table(_variance_table(mixed), tables, "variance_components")
+        write_table(_mixed_fit_stats(mixed), tables, "mixed_fit")
+        for w in getattr(mixed, "warnings", []) or []:
+            notes.append(f"mixed model: {w}")
+
+    fewshot_enabled = config["fewshot"].get("enabled", "auto")
+    if fewshot_enabled is True or (fewshot_enabled == "auto" and data["n_target_examples"].nunique() > 1):
+        with progress.step("fitting few-shot curves"):
+            from .models import fit_fewshot
+
+            curves = fit_fewshot(data, seed=config["seed"])
+            write_table(curves.table(), tables, "fewshot_params")
+            write_table(curves.curves(), tables, "fewshot_curves")
+            write_table(curves.data_demand(shares=config["fewshot"].get("target_shares", [0.9])),
+                        tables, "data_demand")
+
+    with progress.step("cross-validating against baselines"):
+        from .models import cross_validate
+
+        cv_tables = []
+        for scheme in config["cv"]["schemes"]:
+            if _scheme_possible(scheme, complete):
+                cv_tables.append(cross_validate(complete, features=used, scheme=scheme,
+                                                k=config["cv"].get("k", 5), seed=config["seed"],
+                                                mixed_formula=formula))
+        if cv_tables:
+            cv = pd.concat(cv_tables, ignore_index=True)
+            write_table(cv, work, "cv", formats=("csv",))
+            write_table(cv, tables, "cv")
+
+    ranking_enabled = config["ranking"].get("enabled", "auto")
+    if ranking_enabled is True or (ranking_enabled == "auto" and _ranking_possible(complete)):
+        with progress.step("ranking source languages"):
+            from .models import rank_sources
+
+            ranking = rank_sources(complete, features=used, k=config["ranking"].get("k", 3), seed=config["seed"])
+            write_table(ranking.table(), tables, "ranking")
+            write_table(ranking.evaluation(), tables, "ranking_ndcg")
+
+    with progress.step("predicting"):
+        predictions = _predictions(ols, mixed, complete, data, used)
+        write_table(predictions, work, "predictions", formats=("csv",))
+        save_model(work, ols=ols, mixed=mixed, features=used, formula=formula, config=config)
+
+    return _manifest(config, args, argv, data, used, formula, notes, mirror)
+
+
+# --------------------------------------------------------------------------------------------
+# Steps in detail
+
+
+def _apply_subset(data: pd.DataFrame, subset: dict | None) -> pd.DataFrame:
+    if not subset:
+        return data
+    for column, keep in subset.items():
+        if column not in data.columns:
+            raise ConfigError(f"'subset' names column '{column}', which the data does not have "
+                              f"(columns: {', '.join(map(str, data.columns))})")
+        values = keep if isinstance(keep, list) else [keep]
+        data = data[data[column].isin(values)]
+    if data.empty:
+        raise ConfigError(f"'subset' {subset} leaves no rows")
+    return data.reset_index(drop=True)
+
+
+DATASET_SIZE_COLUMNS = {"source_pretrain_size", "target_pretrain_size"}
+SHARE_FEATURES = {"source_pretrain_share", "target_pretrain_share"}
+
+
+def _add_features(data: pd.DataFrame, config: dict, mirror, notes: list[str]):
+    """Join pair features onto the results; returns (data, features, coverage, used columns)."""
+    from .features import build_pair_features, feature_coverage
+    from .models import aggregate_multisource
+
+    wanted = list(config["features"])
+    # A dataset that ships its own pre-training sizes keeps them; the shares from our tables are
+    # the fallback for datasets that do not.
+    if DATASET_SIZE_COLUMNS & set(data.columns):
+        wanted = [f for f in wanted if f not in SHARE_FEATURES]
+    languages = set(data["source"]) | set(data["target"])
+    if "source_languages" in data.columns:
+        for value in data["source_languages"].dropna():
+            languages |= set(json.loads(value))
+    languages.discard("mul")
+    single = data[data["source"] != "mul"]
+    pairs = single[["source", "target"]].drop_duplicates()
+    if "source_languages" in data.columns:
+        multi_pairs = []
+        for value, target in data.loc[data["source"] == "mul", ["source_languages", "target"]].itertuples(index=False):
+            multi_pairs += [(s, target) for s in json.loads(value)]
+        pairs = pd.concat([pairs, pd.DataFrame(multi_pairs, columns=["source", "target"])]).drop_duplicates()
+    pairs = pairs.sort_values(["source", "target"]).reset_index(drop=True)
+    features = build_pair_features(pairs, features=wanted, model=_pretraining_model(data),
+                                   corpus=config.get("lexical_corpus", "udhr"),
+                                   tokenizer=config.get("tokenizer"), mirror=mirror, on_unknown="nan")
+    coverage = feature_coverage(features)
+    feature_cols = [c for c in features.columns if c in wanted]
+    for missing in sorted(set(wanted) - set(feature_cols)):
+        notes.append(f"feature {missing} is not available and was skipped")
+    data = data.drop(columns=[c for c in feature_cols if c in data.columns])
+    if (data["source"] == "mul").any():
+        data = aggregate_multisource(data, features[["source", "target", *feature_cols]])
+    else:
+        data = data.merge(features[["source", "target", *feature_cols]], on=["source", "target"], how="left")
+    covariates = [c for c in config["covariates"] if c in data.columns]
+    used = []
+    for col in feature_cols + covariates:
+        values = pd.to_numeric(data[col], errors="coerce")
+        if values.notna().sum() == 0:
+            notes.append(f"{col} has no values for this data and was skipped")
+        elif values.nunique(dropna=True) < 2:
+            notes.append(f"{col} is constant in this data and was skipped")
+        elif col not in used:
+            data[col] = values.astype(float)
+            used.append(col)
+    return data, features, coverage, used
+
+
+def _pretraining_model(data: pd.DataFrame) -> str:
+    models = " ".join(map(str, data["model"].unique())).lower()
+    if "mt5" in models:
+        return "mt5"
+    if "mbert" in models or "bert-base-multilingual" in models:
+        return "mbert"
+    return "xlm-r"
+
+
+def _mixed_formula(config: dict, used: list[str], data: pd.DataFrame) -> str:
+    formula = (config.get("mixed") or {}).get("formula")
+    if formula:
+        return formula
+    random = ["(1 | source)", "(1 | target)"]
+    if data["task"].nunique() > 1:
+        random.append("(1 | task)")
+    if data["model"].nunique() > 1:
+        random.append("(1 | model)")
+    fixed = " + ".join(used) if used else "1"
+    return f"score ~ {fixed} + {' + '.join(random)}"
+
+
+def _variance_table(mixed) -> pd.DataFrame:
+    vc = mixed.variance_components
+    table = pd.DataFrame({"component": vc.index, "variance": vc.values, "sd": np.sqrt(vc.values)})
+    try:
+        ci = mixed.variance_components_ci()
+        table = table.merge(ci.reset_index().rename(columns={ci.index.name or "index": "component"}),
+                            on="component", how="left")
+    except (AttributeError, NotImplementedError):
+        pass
+    total = float(vc.sum())
+    table["share"] = table["variance"] / total if total > 0 else np.nan
+    return table
+
+
+def _mixed_fit_stats(mixed) -> pd.DataFrame:
+    rows = [("log_likelihood", mixed.llf), ("aic", getattr(mixed, "aic", np.nan)),
+            ("bic", getattr(mixed, "bic", np.nan)), ("r2_marginal", getattr(mixed, "r2_marginal", np.nan)),
+            ("r2_conditional", getattr(mixed, "r2_conditional", np.nan)),
+            ("converged", float(bool(mixed.converged))), ("singular", float(bool(getattr(mixed, "singular", False)))),
+            ("n_observations", float(getattr(mixed, "nobs", np.nan)))]
+    return pd.DataFrame(rows, columns=["statistic", "value"])
+
+
+def _scheme_possible(scheme: str, data: pd.DataFrame) -> bool:
+    if scheme == "leave-one-target-out":
+        return data["target"].nunique() >= 3
+    if scheme == "leave-one-source-out":
+        return data["source"].nunique() >= 3 and (data["source"] != "mul").all()
+    return len(data) >= 20
+
+
+def _ranking_possible(data: pd.DataFrame) -> bool:
+    counts = data[data["source"] != data["target"]].groupby("target")["source"].nunique()
+    return bool(len(counts)) and counts.median() >= 3
+
+
+def _predictions(ols, mixed, complete: pd.DataFrame, data: pd.DataFrame, used: list[str]) -> pd.DataFrame:
+    keys = [c for c in ["model", "task", "source", "target", "n_source_examples", "n_target_examples", "seed"]
+            if c in complete.columns]
+    pred = complete[keys + ["score"]].copy()
+    ols_pi = ols.prediction_interval(complete)
+    pred["ols_prediction"] = ols_pi["prediction"].to_numpy()
+    pred["ols_lower"] = ols_pi["lower"].to_numpy()
+    pred["ols_upper"] = ols_pi["upper"].to_numpy()
+    if mixed is not None:
+        mpi = mixed.prediction_interval(complete)
+        pred["mixed_prediction"] = mpi["prediction"].to_numpy()
+        pred["mixed_lower"] = mpi["lower"].to_numpy()
+        pred["mixed_upper"] = mpi["upper"].to_numpy()
+    return pred.sort_values(keys).reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Output
+
+
+def _write_results(data: pd.DataFrame, path: Path) -> None:
+    from .results import write_results
+
+    sort = [c for c in ["model", "task", "source", "target", "n_source_examples", "n_target_examples", "seed"]
+            if c in data.columns]
+    write_results(data.sort_values(sort).reset_index(drop=True), path)
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / "manifest.json").exists():
+        raise ConfigError(f"--out {out} is a non-empty folder that is not an xltstats fit; "
+                          "choose another folder or empty it")
+
+
+def _replace_dir(work: Path, out: Path) -> None:
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+        os.replace(work, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(work, out)
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _manifest(config, args, argv, data, used, formula, notes, mirror) -> dict:
+    from .datasets import dataset_files, dataset_info, list_datasets
+    from .datasets.fetch import fetch
+
+    name = config["data"]
+    inputs = []
+    dataset = None
+    if name in list_datasets():
+        info = dataset_info(name)
+        dataset = {"name": name, "title": info.get("title"), "citation": info.get("citation"),
+                   "licence": info.get("licence"), "origin": info.get("origin"), "commit": info.get("commit")}
+        for remote in dataset_files(name):
+            try:
+                local = fetch(remote, mirror, quiet=True)
+            except XltstatsError:
+                continue
+            inputs.append({"path": f"{remote.collection}/{remote.path}", "url": remote.url,
+                           "sha256": _sha256(local)})
+    else:
+        inputs.append({"path": str(Path(name)), "sha256": _sha256(Path(name))})
+    versions = {"python": platform.python_version()}
+    for pkg in PACKAGES:
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = __version__ if pkg == "xltstats" else None
+    reproduce_argv = ["xltstats.fit"] + [a for a in argv if a not in ("--quiet",)]
+    return {
+        "tool": "xltstats.fit",
+        "xltstats_version": __version__,
+        "argv": reproduce_argv,
+        "command": "python -m " + " ".join(reproduce_argv),
+        "config": config,
+        "seed": config["seed"],
+        "dataset": dataset,
+        "inputs": inputs,
+        "rows": int(len(data)),
+        "features_used": used,
+        "formulas": {"ols": "score ~ " + " + ".join(used), "mixed": formula},
+        "estimators": {
+            "ols": f"OLS on standardised features, {config['ols'].get('cov_type', 'HC3')} standard errors",
+            "mixed": ("linear mixed model, crossed random intercepts, "
+                      f"{'REML' if config['mixed'].get('reml', True) else 'ML'}, profiled deviance (lme4's formulation)"),
+        },
+        "notes": notes,
+        "versions": versions,
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())
