@@ -1,0 +1,113 @@
+"""End to end: ``python -m xltstats.fit`` as a user runs it."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+MIRROR = os.environ.get("XLTSTATS_MIRROR")
+needs_mirror = pytest.mark.skipif(not MIRROR, reason="XLTSTATS_MIRROR is not set")
+
+SUBSET_TARGETS = ["deu", "fra", "spa", "ita", "por", "rus", "pol", "ces", "fin", "tur", "jpn", "kor",
+                  "zho", "ara", "hin", "ind", "swe", "nld", "heb", "eus"]
+
+
+def run_fit(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env.setdefault("MPLBACKEND", "Agg")
+    return subprocess.run([sys.executable, "-m", "xltstats.fit", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def write_subset_config(path: Path, **extra) -> Path:
+    config = {"subset": {"target": SUBSET_TARGETS}, "cv": {"schemes": ["leave-one-target-out"], "k": 5},
+              "report": False}
+    config.update(extra)
+    import yaml
+
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+@needs_mirror
+def test_fit_end_to_end_on_a_subset_of_xpos(tmp_path):
+    config = write_subset_config(tmp_path / "subset.yaml")
+    out = tmp_path / "fit"
+    proc = run_fit("--data", "xpos", "--config", str(config), "--out", str(out), "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    for name in ["results.csv", "features.csv", "feature_coverage.csv", "predictions.csv", "manifest.json",
+                 "tables/coef_ols.csv", "tables/coef_ols.md", "tables/coef_ols.tex", "tables/coef_mixed.csv",
+                 "tables/variance_components.csv", "tables/group_comparison.csv", "tables/dominance.csv"]:
+        assert (out / name).is_file(), name
+    results = pd.read_csv(out / "results.csv")
+    assert set(results["target"]) <= set(SUBSET_TARGETS)
+    coef = pd.read_csv(out / "tables/coef_ols.csv")
+    assert "syntactic_distance" in set(coef.iloc[:, 0])
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["argv"][0] == "xltstats.fit"
+    assert manifest["dataset"]["name"] == "xpos"
+    assert all(len(i["sha256"]) == 64 for i in manifest["inputs"])
+    assert manifest["versions"]["numpy"]
+    assert "(1 | source)" in manifest["formulas"]["mixed"]
+    # no temporary folder left beside the output
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+@needs_mirror
+def test_fit_twice_gives_byte_identical_tables(tmp_path):
+    config = write_subset_config(tmp_path / "subset.yaml", cv={"schemes": ["random"], "k": 3})
+    outs = []
+    for name in ("a", "b"):
+        proc = run_fit("--config", str(config), "--out", str(tmp_path / name), "--quiet", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        outs.append(tmp_path / name)
+    files = sorted(p.relative_to(outs[0]) for p in outs[0].rglob("*.csv"))
+    assert files
+    for rel in files:
+        assert (outs[0] / rel).read_bytes() == (outs[1] / rel).read_bytes(), rel
+
+
+def test_bad_results_file_fails_cleanly_with_no_output(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("model,task,source,target,score,metric,n_source_examples,n_target_examples,seed\n"
+                   "m,pos,eng,deu,0.9,accuracy,100,0,1\n"
+                   "m,pos,eng,fra,high,accuracy,100,0,1\n", encoding="utf-8")
+    out = tmp_path / "out"
+    proc = run_fit("--data", str(bad), "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "bad.csv" in proc.stderr and "row 2" in proc.stderr and "score" in proc.stderr
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["bad.csv"]
+
+
+def test_bad_config_is_rejected_before_any_work(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("cv:\n  schemes: [leave-one-planet-out]\n", encoding="utf-8")
+    proc = run_fit("--config", str(config), "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "leave-one-planet-out" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_setting_is_named(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("sed: 3\n", encoding="utf-8")
+    proc = run_fit("--config", str(config), "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "sed" in proc.stderr and "c.yaml" in proc.stderr
+
+
+def test_refuses_to_overwrite_a_folder_that_is_not_a_fit(tmp_path):
+    out = tmp_path / "precious"
+    out.mkdir()
+    (out / "thesis.tex").write_text("...", encoding="utf-8")
+    proc = run_fit("--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "not an xltstats fit" in proc.stderr
+    assert (out / "thesis.tex").read_text() == "..."
