@@ -1,0 +1,516 @@
+"""Ordinary least squares on standardised pair features, with robust standard errors.
+
+:func:`fit_ols` answers "which language-pair features explain transfer scores, and does one group of
+features (syntax, morphology, phonology, lexical, data) explain more than another?".
+
+Choices, documented here once:
+
+* Rows with a missing response or feature are dropped (listwise); ``nobs`` and ``n_dropped`` say how many.
+* ``standardise=True`` centres each feature on its mean and divides by its sample SD (ddof=1) in the
+  fitted rows, so coefficients are "score change per SD of the feature". Means/SDs are kept and used
+  again by :meth:`OLSResults.predict`. A feature with zero SD is an error (it is collinear with the intercept).
+* ``cov_type``:
+  - ``"nonrobust"``: classical ``s^2 (X'X)^-1``; t tests on ``n - p`` df.
+  - ``"HC3"``: MacKinnon-White HC3 sandwich ``(X'X)^-1 X' diag(e_i^2/(1-h_i)^2) X (X'X)^-1``; normal (z)
+    tests, as statsmodels does for robust covariances.
+  - ``"cluster2"``: two-way clustering by ``source`` and ``target`` (Cameron, Gelbach & Miller 2011):
+    ``V = V_source + V_target - V_source∩target``, each one-way cluster sandwich with the small-sample
+    factor ``G/(G-1) * (n-1)/(n-p)`` (G = its number of clusters). If the sum is not positive
+    semi-definite its negative eigenvalues are set to zero (CGM's suggested fix; ``psd_fixed`` says so).
+    t tests on ``min(G_source, G_target) - 1`` df.
+* Feature groups: every feature belongs to at most one group; features in no group form the group
+  ``"other"``. :meth:`OLSResults.group_comparison` drops one group at a time (nested OLS on the same rows):
+  R² drop, the classical nested F test and a Wald test of the group's coefficients with the fitted
+  covariance (robust when the fit is). :meth:`OLSResults.dominance` is general dominance (= the Shapley
+  value of R² over groups): for each group the average over subset sizes of the average R² gain of adding
+  it to subsets of the other groups, computed exactly over all ``2^m`` subsets (``m <= 12``); the values
+  sum to the full R². :meth:`OLSResults.compare_groups` tests whether two groups differ, with a paired
+  cluster bootstrap (resampling whole target or source languages) of the difference in their general
+  dominance (or R² drop): percentile CI and a two-sided bootstrap p-value ``2 min(P(d* <= 0), P(d* >= 0))``.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from xltstats.errors import InputError
+
+__all__ = ["fit_ols", "OLSResults", "cluster2_covariance", "general_dominance"]
+
+INTERCEPT = "Intercept"
+COV_TYPES = ("HC3", "cluster2", "nonrobust")
+
+
+def _prepare(data: pd.DataFrame, response: str, features: list[str], extra: list[str]) -> tuple[pd.DataFrame, int]:
+    if not isinstance(data, pd.DataFrame):
+        raise InputError(f"expected a DataFrame, got {type(data).__name__}")
+    missing = [c for c in [response, *features, *extra] if c not in data.columns]
+    if missing:
+        raise InputError(f"missing column(s) {missing}; available: {sorted(map(str, data.columns))}",
+                         column=missing[0])
+    numeric = {}
+    for col in [response, *features]:
+        values = pd.to_numeric(data[col], errors="coerce")
+        bad = values.isna() & data[col].notna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0]) + 1
+            raise InputError(f"value {data[col].iloc[row - 1]!r} is not a number", row=row, column=col)
+        numeric[col] = values.astype(float)
+    frame = pd.DataFrame(numeric, index=data.index)
+    for col in extra:
+        frame[col] = data[col]
+    keep = frame[[response, *features]].notna().all(axis=1)
+    return frame.loc[keep].reset_index(drop=True), int((~keep).sum())
+
+
+def _design(frame: pd.DataFrame, features: list[str], means: pd.Series, sds: pd.Series) -> np.ndarray:
+    z = (frame[features].to_numpy(float) - means[features].to_numpy()) / sds[features].to_numpy()
+    return np.column_stack([np.ones(len(frame)), z])
+
+
+def _sandwich(x: np.ndarray, scores_by_cluster: np.ndarray, bread: np.ndarray) -> np.ndarray:
+    meat = scores_by_cluster.T @ scores_by_cluster
+    return bread @ meat @ bread
+
+
+def _one_way_cluster(x, resid, bread, labels) -> tuple[np.ndarray, int]:
+    codes, uniques = pd.factorize(pd.Series(labels), sort=True)
+    n_clusters = len(uniques)
+    scores = np.zeros((n_clusters, x.shape[1]))
+    np.add.at(scores, codes, x * resid[:, None])
+    n, p = x.shape
+    factor = n_clusters / (n_clusters - 1) * (n - 1) / (n - p) if n_clusters > 1 else np.nan
+    return factor * _sandwich(x, scores, bread), n_clusters
+
+
+def cluster2_covariance(x: np.ndarray, resid: np.ndarray, source, target) -> tuple[np.ndarray, dict]:
+    """Cameron-Gelbach-Miller two-way cluster-robust covariance of OLS coefficients.
+
+    Returns the covariance and a dict with the cluster counts and whether negative eigenvalues had to
+    be clipped.
+    """
+    x = np.asarray(x, float)
+    resid = np.asarray(resid, float)
+    bread = np.linalg.inv(x.T @ x)
+    source = pd.Series(np.asarray(source)).astype(str)
+    target = pd.Series(np.asarray(target)).astype(str)
+    v_source, g_source = _one_way_cluster(x, resid, bread, source)
+    v_target, g_target = _one_way_cluster(x, resid, bread, target)
+    v_both, g_both = _one_way_cluster(x, resid, bread, source + "\x1f" + target)
+    cov = v_source + v_target - v_both
+    cov = (cov + cov.T) / 2
+    eigval, eigvec = np.linalg.eigh(cov)
+    fixed = bool((eigval < -1e-12 * max(1.0, abs(eigval).max())).any())
+    if fixed:
+        cov = (eigvec * np.clip(eigval, 0, None)) @ eigvec.T
+    return cov, {"n_source_clusters": g_source, "n_target_clusters": g_target,
+                 "n_pair_clusters": g_both, "psd_fixed": fixed}
+
+
+def _r2_from_moments(moments: np.ndarray, columns: list[int]) -> float:
+    """R² of y on an intercept plus the given feature columns, from the weighted moment matrix.
+
+    ``moments`` is ``Z'WZ`` for ``Z = [1, x_1..x_k, y]``; the intercept is index 0 and y is the last.
+    """
+    idx = [0, *[c + 1 for c in columns]]
+    n = moments[0, 0]
+    y_sum = moments[0, -1]
+    tss = moments[-1, -1] - y_sum ** 2 / n
+    xtx = moments[np.ix_(idx, idx)]
+    xty = moments[idx, -1]
+    beta = np.linalg.lstsq(xtx, xty, rcond=None)[0]
+    rss = moments[-1, -1] - beta @ xty
+    return float(1.0 - rss / tss) if tss > 0 else float("nan")
+
+
+def general_dominance(r2_of_subset: dict[frozenset, float], groups: list[str]) -> pd.DataFrame:
+    """General dominance (Shapley value) of each group from R² of every subset of groups.
+
+    Returns one row per group: ``general_dominance``, its ``share`` of the full R², and the
+    conditional dominance at each subset size (``conditional_k``: average gain when added to subsets of
+    size k of the other groups).
+    """
+    m = len(groups)
+    rows = []
+    for g in groups:
+        others = [h for h in groups if h != g]
+        conditional = []
+        for k in range(m):
+            gains = [r2_of_subset[frozenset(s) | {g}] - r2_of_subset[frozenset(s)]
+                     for s in itertools.combinations(others, k)]
+            conditional.append(float(np.mean(gains)))
+        rows.append({"group": g, "general_dominance": float(np.mean(conditional)),
+                     **{f"conditional_{k}": conditional[k] for k in range(m)}})
+    table = pd.DataFrame(rows)
+    full = r2_of_subset[frozenset(groups)]
+    table.insert(2, "share", table["general_dominance"] / full if full else np.nan)
+    table.insert(3, "rank", table["general_dominance"].rank(ascending=False, method="min").astype(int))
+    return table
+
+
+@dataclass
+class OLSResults:
+    """Results of :func:`fit_ols` (statsmodels-style attributes; nothing is printed unasked)."""
+
+    response: str
+    features: list[str]
+    params: pd.Series
+    cov: pd.DataFrame
+    cov_type: str
+    nobs: int
+    n_dropped: int
+    df_resid: int
+    df_inference: float | None  # None = normal (z) tests
+    sigma2: float
+    rsquared: float
+    rsquared_adj: float
+    standardise: bool
+    means: pd.Series
+    sds: pd.Series
+    groups: dict[str, list[str]]
+    cluster_info: dict = field(default_factory=dict)
+    _frame: pd.DataFrame | None = field(default=None, repr=False)
+    _fitted: np.ndarray | None = field(default=None, repr=False)
+
+    # -- coefficient table -------------------------------------------------------------------------
+    @property
+    def bse(self) -> pd.Series:
+        return pd.Series(np.sqrt(np.diag(self.cov.to_numpy())), index=self.params.index, name="bse")
+
+    @property
+    def tvalues(self) -> pd.Series:
+        return (self.params / self.bse).rename("tvalues")
+
+    @property
+    def pvalues(self) -> pd.Series:
+        t = self.tvalues.abs()
+        if self.df_inference is None:
+            p = 2 * stats.norm.sf(t)
+        else:
+            p = 2 * stats.t.sf(t, self.df_inference)
+        return pd.Series(p, index=self.params.index, name="pvalues")
+
+    def _crit(self, alpha: float) -> float:
+        if self.df_inference is None:
+            return float(stats.norm.ppf(1 - alpha / 2))
+        return float(stats.t.ppf(1 - alpha / 2, self.df_inference))
+
+    def cov_params(self) -> pd.DataFrame:
+        return self.cov.copy()
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        crit = self._crit(alpha)
+        return pd.DataFrame({"lower": self.params - crit * self.bse, "upper": self.params + crit * self.bse})
+
+    @property
+    def resid(self) -> pd.Series:
+        return pd.Series(self._frame[self.response].to_numpy() - self._fitted, name="resid")
+
+    @property
+    def fittedvalues(self) -> pd.Series:
+        return pd.Series(self._fitted, name="fitted")
+
+    def table(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Tidy coefficient table: term, estimate, std_error, statistic, p_value, conf_low, conf_high."""
+        ci = self.conf_int(alpha)
+        return pd.DataFrame({
+            "term": list(self.params.index), "estimate": self.params.to_numpy(), "std_error": self.bse.to_numpy(),
+            "statistic": self.tvalues.to_numpy(), "p_value": self.pvalues.to_numpy(),
+            "conf_low": ci["lower"].to_numpy(), "conf_high": ci["upper"].to_numpy()})
+
+    def summary(self) -> str:
+        head = (f"OLS of {self.response} on {len(self.features)} "
+                f"{'standardised ' if self.standardise else ''}features\n"
+                f"n = {self.nobs} (dropped {self.n_dropped} rows with missing values), "
+                f"R² = {self.rsquared:.4f}, adj. R² = {self.rsquared_adj:.4f}, "
+                f"residual SD = {math.sqrt(self.sigma2):.4g}\ncovariance: {self.cov_type}"
+                + (f" ({self.cluster_info})" if self.cluster_info else "") + "\n")
+        return head + self.table().to_string(index=False, float_format=lambda v: f"{v:.4g}")
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    # -- diagnostics -------------------------------------------------------------------------------
+    def vif(self) -> pd.DataFrame:
+        """Variance inflation factors: ``1 / (1 - R²_j)`` regressing each feature on the others."""
+        x = self._frame[self.features].to_numpy(float)
+        rows = []
+        for j, name in enumerate(self.features):
+            others = np.delete(x, j, axis=1)
+            design = np.column_stack([np.ones(len(x)), others])
+            beta = np.linalg.lstsq(design, x[:, j], rcond=None)[0]
+            resid = x[:, j] - design @ beta
+            tss = ((x[:, j] - x[:, j].mean()) ** 2).sum()
+            r2 = 1 - (resid @ resid) / tss
+            rows.append({"feature": name, "vif": float(1 / (1 - r2)) if r2 < 1 else float("inf")})
+        return pd.DataFrame(rows)
+
+    # -- feature groups ----------------------------------------------------------------------------
+    def _moments(self, weights: np.ndarray | None = None) -> np.ndarray:
+        z = np.column_stack([np.ones(self.nobs), self._frame[self.features].to_numpy(float),
+                             self._frame[self.response].to_numpy(float)])
+        if weights is None:
+            return z.T @ z
+        return (z * weights[:, None]).T @ z
+
+    def _group_columns(self) -> dict[str, list[int]]:
+        return {g: [self.features.index(c) for c in cols] for g, cols in self.groups.items()}
+
+    def _subset_r2(self, moments: np.ndarray) -> dict[frozenset, float]:
+        names = list(self.groups)
+        if len(names) > 12:
+            raise InputError(f"dominance over {len(names)} groups needs 2^{len(names)} fits; use at most 12 groups")
+        cols = self._group_columns()
+        out = {}
+        for k in range(len(names) + 1):
+            for subset in itertools.combinations(names, k):
+                chosen = sorted(c for g in subset for c in cols[g])
+                out[frozenset(subset)] = _r2_from_moments(moments, chosen) if chosen else 0.0
+        return out
+
+    def dominance(self) -> pd.DataFrame:
+        """General dominance (Shapley decomposition) of R² over the feature groups."""
+        self._need_groups()
+        return general_dominance(self._subset_r2(self._moments()), list(self.groups))
+
+    def _need_groups(self):
+        if not self.groups:
+            raise InputError("no feature groups were given to fit_ols(groups=...)")
+
+    def group_comparison(self) -> pd.DataFrame:
+        """For each group: R² drop when it is removed, nested F test, and robust Wald test."""
+        self._need_groups()
+        moments = self._moments()
+        cols = self._group_columns()
+        all_cols = list(range(len(self.features)))
+        full_r2 = _r2_from_moments(moments, all_cols)
+        tss = moments[-1, -1] - moments[0, -1] ** 2 / moments[0, 0]
+        rss_full = (1 - full_r2) * tss
+        dominance = self.dominance().set_index("group")["general_dominance"]
+        cov = self.cov.to_numpy()
+        rows = []
+        for g, group_cols in cols.items():
+            reduced = [c for c in all_cols if c not in group_cols]
+            r2_reduced = _r2_from_moments(moments, reduced) if reduced else 0.0
+            q = len(group_cols)
+            f_stat = ((full_r2 - r2_reduced) * tss / q) / (rss_full / self.df_resid)
+            b = self.params.to_numpy()[[c + 1 for c in group_cols]]
+            v = cov[np.ix_([c + 1 for c in group_cols], [c + 1 for c in group_cols])]
+            wald = float(b @ np.linalg.pinv(v) @ b)
+            if self.df_inference is None:
+                wald_p = float(stats.chi2.sf(wald, q))
+            else:
+                wald_p = float(stats.f.sf(wald / q, q, self.df_inference))
+            rows.append({"group": g, "n_features": q, "features": " ".join(self.groups[g]),
+                         "r2_full": full_r2, "r2_without": r2_reduced, "r2_drop": full_r2 - r2_reduced,
+                         "f_statistic": f_stat, "f_df1": q, "f_df2": self.df_resid,
+                         "f_p_value": float(stats.f.sf(f_stat, q, self.df_resid)),
+                         "wald_statistic": wald, "wald_p_value": wald_p,
+                         "general_dominance": float(dominance[g])})
+        return pd.DataFrame(rows)
+
+    def compare_groups(self, group_a: str, group_b: str, *, statistic: str = "dominance", cluster: str = "target",
+                       n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> dict:
+        """Paired cluster bootstrap of ``contribution(a) - contribution(b)``.
+
+        ``statistic`` is ``"dominance"`` (general dominance) or ``"r2_drop"``; ``cluster`` names the column
+        whose values are resampled as whole units (``"target"``, ``"source"``, or ``None`` for rows).
+        Returns estimate, bootstrap SE, percentile CI, two-sided p-value and the number of draws.
+        """
+        self._need_groups()
+        for g in (group_a, group_b):
+            if g not in self.groups:
+                raise InputError(f"unknown feature group {g!r}; groups: {sorted(self.groups)}")
+        if statistic not in ("dominance", "r2_drop"):
+            raise InputError(f"statistic must be 'dominance' or 'r2_drop', not {statistic!r}")
+        if cluster is None:
+            labels = np.arange(self.nobs)
+        else:
+            if cluster not in self._frame.columns:
+                raise InputError(f"cluster column {cluster!r} was not in the fitted data", column=cluster)
+            labels = pd.factorize(self._frame[cluster].astype(str), sort=True)[0]
+        n_clusters = labels.max() + 1
+        z = np.column_stack([np.ones(self.nobs), self._frame[self.features].to_numpy(float),
+                             self._frame[self.response].to_numpy(float)])
+        # per-cluster moment matrices: a bootstrap sample's moments are a count-weighted sum of these
+        per_cluster = np.zeros((n_clusters, z.shape[1], z.shape[1]))
+        np.add.at(per_cluster, labels, z[:, :, None] * z[:, None, :])
+        names = list(self.groups)
+        cols = self._group_columns()
+
+        def contrast(moments):
+            if statistic == "dominance":
+                dom = general_dominance(self._subset_r2(moments), names).set_index("group")["general_dominance"]
+                return float(dom[group_a] - dom[group_b])
+            all_cols = list(range(len(self.features)))
+            full = _r2_from_moments(moments, all_cols)
+            drop = {}
+            for g in (group_a, group_b):
+                reduced = [c for c in all_cols if c not in cols[g]]
+                drop[g] = full - (_r2_from_moments(moments, reduced) if reduced else 0.0)
+            return drop[group_a] - drop[group_b]
+
+        estimate = contrast(per_cluster.sum(axis=0))
+        rng = np.random.default_rng(seed)
+        draws = []
+        for _ in range(n_boot):
+            counts = np.bincount(rng.integers(0, n_clusters, n_clusters), minlength=n_clusters)
+            moments = np.tensordot(counts.astype(float), per_cluster, axes=1)
+            try:
+                draws.append(contrast(moments))
+            except np.linalg.LinAlgError:
+                continue
+        draws = np.asarray(draws)
+        draws = draws[np.isfinite(draws)]
+        p = min(1.0, 2 * min((draws <= 0).mean(), (draws >= 0).mean())) if len(draws) else float("nan")
+        return {"group_a": group_a, "group_b": group_b, "statistic": statistic, "cluster": cluster,
+                "estimate": estimate, "bootstrap_se": float(draws.std(ddof=1)) if len(draws) > 1 else float("nan"),
+                "conf_low": float(np.quantile(draws, alpha / 2)), "conf_high": float(np.quantile(draws, 1 - alpha / 2)),
+                "p_value": float(p), "n_boot": int(len(draws)), "n_clusters": int(n_clusters)}
+
+    # -- prediction --------------------------------------------------------------------------------
+    def _new_design(self, newdata: pd.DataFrame) -> np.ndarray:
+        frame, _ = _prepare_new(newdata, self.features)
+        return _design(frame, self.features, self.means, self.sds)
+
+    def predict(self, newdata: pd.DataFrame | None = None) -> pd.Series:
+        """Predicted mean score for new rows (NaN where a feature is missing)."""
+        if newdata is None:
+            return self.fittedvalues
+        x = self._new_design(newdata)
+        return pd.Series(x @ self.params.to_numpy(), index=newdata.index, name="prediction")
+
+    def prediction_interval(self, newdata: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+        """Prediction, SE of the mean, SE of a new observation and the ``1 - alpha`` prediction interval.
+
+        ``se_prediction = sqrt(x' V x + sigma2)`` with V the fitted (possibly robust) covariance.
+        """
+        x = self._new_design(newdata)
+        mean = x @ self.params.to_numpy()
+        se_mean = np.sqrt(np.einsum("ij,jk,ik->i", x, self.cov.to_numpy(), x))
+        se_pred = np.sqrt(se_mean ** 2 + self.sigma2)
+        crit = self._crit(alpha)
+        return pd.DataFrame({"prediction": mean, "se_mean": se_mean, "se_prediction": se_pred,
+                             "lower": mean - crit * se_pred, "upper": mean + crit * se_pred}, index=newdata.index)
+
+    def to_spec(self) -> dict:
+        """A JSON-able description sufficient for prediction (see :mod:`xltstats.models.persist`)."""
+        return {"kind": "ols", "response": self.response, "features": list(self.features),
+                "formula": f"{self.response} ~ " + " + ".join(self.features),
+                "standardise": self.standardise,
+                "means": {k: float(v) for k, v in self.means.items()},
+                "sds": {k: float(v) for k, v in self.sds.items()},
+                "terms": list(self.params.index), "coefficients": [float(v) for v in self.params],
+                "covariance": self.cov.to_numpy().tolist(), "residual_variance": float(self.sigma2),
+                "cov_type": self.cov_type, "df_inference": self.df_inference, "nobs": self.nobs,
+                "groups": self.groups, "random_effects": {}, "variance_components": {}}
+
+
+def _prepare_new(newdata: pd.DataFrame, features: list[str]) -> tuple[pd.DataFrame, int]:
+    missing = [c for c in features if c not in newdata.columns]
+    if missing:
+        raise InputError(f"new data lacks feature column(s) {missing}", column=missing[0])
+    out = {}
+    for col in features:
+        values = pd.to_numeric(newdata[col], errors="coerce")
+        bad = values.isna() & newdata[col].notna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0]) + 1
+            raise InputError(f"value {newdata[col].iloc[row - 1]!r} is not a number", row=row, column=col)
+        out[col] = values.astype(float).to_numpy()
+    return pd.DataFrame(out), 0
+
+
+def _normalise_groups(groups, features) -> dict[str, list[str]]:
+    if groups is None:
+        return {}
+    if not isinstance(groups, dict):
+        raise InputError("groups must be a dict: group name -> list of feature columns")
+    seen = {}
+    out = {}
+    for name, cols in groups.items():
+        cols = [cols] if isinstance(cols, str) else list(cols)
+        cols = [c for c in cols if c in features]
+        for c in cols:
+            if c in seen:
+                raise InputError(f"feature {c!r} is in two groups ({seen[c]!r} and {name!r})", column=c)
+            seen[c] = name
+        if cols:
+            out[str(name)] = cols
+    rest = [f for f in features if f not in seen]
+    if rest:
+        if "other" in out:
+            raise InputError("features outside every group go to group 'other', which is already taken")
+        out["other"] = rest
+    return out
+
+
+def fit_ols(data: pd.DataFrame, response: str = "score", features=None, groups: dict | None = None,
+            cov_type: str = "HC3", standardise: bool = True, source: str = "source",
+            target: str = "target") -> OLSResults:
+    """Fit ``response ~ features`` by OLS; see the module docstring for every choice made.
+
+    ``groups`` maps a group name (e.g. ``"syntax"``) to its feature columns; groups may name columns
+    that are not among ``features`` (they are ignored), so one dict can serve several fits.
+    ``source``/``target`` name the clustering columns used by ``cov_type="cluster2"`` and by
+    :meth:`OLSResults.compare_groups`.
+    """
+    if cov_type not in COV_TYPES:
+        raise InputError(f"cov_type must be one of {COV_TYPES}, not {cov_type!r}")
+    if features is None or len(features) == 0:
+        raise InputError("fit_ols needs at least one feature column")
+    features = list(dict.fromkeys(features))
+    extra = [c for c in (source, target) if c in data.columns and c not in features and c != response]
+    if cov_type == "cluster2":
+        for c in (source, target):
+            if c not in data.columns:
+                raise InputError(f"cov_type='cluster2' needs column {c!r}", column=c)
+    frame, n_dropped = _prepare(data, response, features, extra)
+    n, p = len(frame), len(features) + 1
+    if n <= p:
+        raise InputError(f"only {n} complete rows for {p} coefficients (dropped {n_dropped} rows with missing values)")
+    if standardise:
+        means = frame[features].mean()
+        sds = frame[features].std(ddof=1)
+        constant = [c for c in features if not sds[c] > 0]
+        if constant:
+            raise InputError(f"feature {constant[0]!r} is constant in the fitted rows", column=constant[0])
+    else:
+        means = pd.Series(0.0, index=features)
+        sds = pd.Series(1.0, index=features)
+    x = _design(frame, features, means, sds)
+    y = frame[response].to_numpy(float)
+    if np.linalg.matrix_rank(x) < p:
+        raise InputError("features are perfectly collinear; drop one of them (see vif())")
+    xtx_inv = np.linalg.inv(x.T @ x)
+    beta = xtx_inv @ x.T @ y
+    fitted = x @ beta
+    resid = y - fitted
+    df_resid = n - p
+    sigma2 = float(resid @ resid / df_resid)
+    tss = float(((y - y.mean()) ** 2).sum())
+    r2 = 1 - float(resid @ resid) / tss
+    cluster_info = {}
+    if cov_type == "nonrobust":
+        cov = sigma2 * xtx_inv
+        df_inf = df_resid
+    elif cov_type == "HC3":
+        h = np.einsum("ij,jk,ik->i", x, xtx_inv, x)
+        omega = resid ** 2 / (1 - h) ** 2
+        cov = xtx_inv @ (x.T * omega) @ x @ xtx_inv
+        df_inf = None
+    else:
+        cov, cluster_info = cluster2_covariance(x, resid, frame[source], frame[target])
+        df_inf = min(cluster_info["n_source_clusters"], cluster_info["n_target_clusters"]) - 1
+    terms = [INTERCEPT, *features]
+    return OLSResults(
+        response=response, features=features, params=pd.Series(beta, index=terms, name="params"),
+        cov=pd.DataFrame(cov, index=terms, columns=terms), cov_type=cov_type, nobs=n, n_dropped=n_dropped,
+        df_resid=df_resid, df_inference=df_inf, sigma2=sigma2, rsquared=r2,
+        rsquared_adj=1 - (1 - r2) * (n - 1) / df_resid, standardise=standardise, means=means, sds=sds,
+        groups=_normalise_groups(groups, features), cluster_info=cluster_info, _frame=frame, _fitted=fitted)
