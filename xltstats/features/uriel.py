@@ -1,0 +1,329 @@
+"""URIEL typological, genealogical and geographic distances, vectorised.
+
+The vectors come from the ``.npz`` files that lang2vec 1.1.2 ships (read directly with
+:mod:`importlib.resources`; lang2vec itself is not imported because it needs ``pkg_resources``).
+lang2vec 1.1.2 ships no precomputed distance files (no ``distances*.zip``); its documentation and
+the URIEL paper (Littell et al., 2017) define the distances as the cosine distance between the
+languages' vectors, which is what is computed here:
+
+==========================  ===========================================================
+column                      vectors (lang2vec feature set)
+==========================  ===========================================================
+``syntactic_distance``      ``syntax_knn`` (103 features, kNN-imputed, no missing values)
+``phonological_distance``   ``phonology_knn`` (28)
+``inventory_distance``      ``inventory_knn`` (158)
+``featural_distance``       ``syntax_knn + phonology_knn + inventory_knn`` concatenated (289)
+``genetic_distance``        ``fam`` (3,718 Glottolog clade memberships)
+``geographic_distance``     ``geo`` (299 distances to fixed points on the globe)
+==========================  ===========================================================
+
+``cosine_distance(u, v) = 1 - u.v / (|u| |v|)``.  A language whose vector is all zeros (676
+languages have no ``fam`` clade: isolates and unclassified languages) has no defined distance: NaN.
+
+WALS-only variants use the observed (not imputed) values, where lang2vec marks missing values
+with ``-1`` (``"--"`` in its output).  Their cosine distance uses only the features observed for
+both languages, and ``<name>_coverage`` is the share of the feature set observed for both:
+
+=====================================  ===========================================================
+``syntactic_distance_wals``            ``syntax_wals`` (``S_`` features, source ``WALS``)
+``phonological_distance_wals``         ``phonology_wals`` (``P_`` features, source ``WALS``)
+``inventory_distance_phoible``         ``INV_`` features, union (lang2vec's ``|``: element-wise
+                                       maximum of the observed values) of the seven PHOIBLE
+                                       inventories; WALS has no inventory features in URIEL
+=====================================  ===========================================================
+
+``same_family`` and ``same_genus`` come from the ``fam`` vectors: a language's clades form one
+path from its top-level family down; ordered by the number of member languages (a parent has at
+least as many members as its child), the first is the family and the second the first-level
+subgroup, which stands in for the WALS genus (Germanic, Romance/Italic, Finnic, ...).  They are NaN
+when either language has no clade (no subgroup for ``same_genus``).
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..paths import cache_dir
+
+# column -> (file, source(s), feature prefix(es))
+KNN_DISTANCES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
+    "syntactic_distance": ("feature_predictions.npz", ("predicted",), ("S_",)),
+    "phonological_distance": ("feature_predictions.npz", ("predicted",), ("P_",)),
+    "inventory_distance": ("feature_predictions.npz", ("predicted",), ("INV_",)),
+    "featural_distance": ("feature_predictions.npz", ("predicted",), ("S_", "P_", "INV_")),
+    "genetic_distance": ("family_features.npz", ("FAM",), ("",)),
+    "geographic_distance": ("geocoord_features.npz", ("GEOCOORDS",), ("",)),
+}
+PHOIBLE_SOURCES = ("PHOIBLE_AA", "PHOIBLE_GM", "PHOIBLE_PH", "PHOIBLE_RA", "PHOIBLE_SAPHON",
+                   "PHOIBLE_SPA", "PHOIBLE_UPSID")
+OBSERVED_DISTANCES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
+    "syntactic_distance_wals": ("features.npz", ("WALS",), ("S_",)),
+    "phonological_distance_wals": ("features.npz", ("WALS",), ("P_",)),
+    "inventory_distance_phoible": ("features.npz", PHOIBLE_SOURCES, ("INV_",)),
+}
+GENEALOGY_COLUMNS = ("same_family", "same_genus")
+URIEL_COLUMNS = (tuple(KNN_DISTANCES) + tuple(OBSERVED_DISTANCES)
+                 + tuple(f"{c}_coverage" for c in OBSERVED_DISTANCES) + GENEALOGY_COLUMNS)
+
+
+def lang2vec_data_dir() -> Path:
+    return Path(str(resources.files("lang2vec").joinpath("data")))
+
+
+@lru_cache(maxsize=None)
+def _npz(name: str) -> dict:
+    with np.load(lang2vec_data_dir() / name) as z:
+        return {k: z[k] for k in z.files}
+
+
+@lru_cache(maxsize=1)
+def uriel_languages() -> tuple[str, ...]:
+    """The ISO 639-3 codes URIEL covers (7,970), in lang2vec's order."""
+    return tuple(str(x) for x in _npz("family_features.npz")["langs"])
+
+
+@lru_cache(maxsize=1)
+def _language_index() -> dict[str, int]:
+    return {code: i for i, code in enumerate(uriel_languages())}
+
+
+def _canonical_rows(langs) -> np.ndarray:
+    """Row numbers that put a data file's languages into :func:`uriel_languages` order."""
+    position = {str(code): i for i, code in enumerate(langs)}
+    missing = [c for c in uriel_languages() if c not in position]
+    if missing or len(position) != len(uriel_languages()):
+        raise RuntimeError("lang2vec data files cover different languages")
+    return np.array([position[c] for c in uriel_languages()], dtype=np.int64)
+
+
+def _select(name: str, sources: tuple[str, ...], prefixes: tuple[str, ...]) -> np.ndarray:
+    """(languages x features) float32 matrix, -1 where missing, union over several sources."""
+    z = _npz(name)
+    rows = _canonical_rows(z["langs"])
+    feats = [str(f) for f in z["feats"]]
+    cols = [j for p in prefixes for j, f in enumerate(feats) if f.startswith(p)]
+    src = [int(np.where(z["sources"] == s)[0][0]) for s in sources]
+    block = z["data"][rows][:, cols, :][:, :, src].astype(np.float32)
+    return block.max(axis=2)  # lang2vec's union: -1 survives only where every source is missing
+
+
+def _source_stamp() -> str:
+    d = lang2vec_data_dir()
+    parts = [f"{n}:{(d / n).stat().st_size}:{(d / n).stat().st_mtime_ns}"
+             for n in ("feature_predictions.npz", "family_features.npz",
+                       "geocoord_features.npz", "features.npz")]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def _atomic_save(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, array)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _cached(key: str, build) -> np.ndarray:
+    """A float32 array memory-mapped from the cache dir, built and stored on first use."""
+    path = cache_dir() / "uriel" / _source_stamp() / f"{key}.npy"
+    if path.exists():
+        try:
+            return np.load(path, mmap_mode="r")
+        except (OSError, ValueError):
+            pass
+    array = np.ascontiguousarray(build(), dtype=np.float32)
+    try:
+        _atomic_save(path, array)
+    except OSError:  # a read-only cache is no reason to fail
+        return array
+    return np.load(path, mmap_mode="r")
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length; all-zero rows become NaN (cosine distance undefined)."""
+    x = x.astype(np.float64)
+    norm = np.linalg.norm(x, axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = x / norm
+    out[norm[:, 0] == 0] = np.nan
+    return out.astype(np.float32)
+
+
+@lru_cache(maxsize=None)
+def unit_vectors(column: str) -> np.ndarray:
+    """(7970 x d) float32 unit vectors behind a kNN/fam/geo distance column (memory-mapped)."""
+    name, sources, prefixes = KNN_DISTANCES[column]
+    return _cached(f"unit_{column}", lambda: _unit_rows(_select(name, sources, prefixes)))
+
+
+@lru_cache(maxsize=None)
+def observed_values(column: str) -> tuple[np.ndarray, np.ndarray]:
+    """(values with missing set to 0, observed mask as 0/1), both float32, for a WALS-type column."""
+    name, sources, prefixes = OBSERVED_DISTANCES[column]
+
+    def build_values():
+        raw = _select(name, sources, prefixes)
+        return np.where(raw < 0, 0.0, raw)
+
+    def build_mask():
+        return (_select(name, sources, prefixes) >= 0).astype(np.float32)
+
+    return (_cached(f"values_{column}", build_values), _cached(f"mask_{column}", build_mask))
+
+
+def indices(codes) -> np.ndarray:
+    """URIEL row numbers of ISO 639-3 codes; an unknown code is an :class:`InputError`."""
+    index = _language_index()
+    out = np.empty(len(codes), dtype=np.int64)
+    for k, code in enumerate(codes):
+        i = index.get(code)
+        if i is None:
+            raise InputError(unknown_language_message(code))
+        out[k] = i
+    return out
+
+
+def unknown_language_message(code: str) -> str:
+    near = difflib.get_close_matches(str(code), uriel_languages(), n=5, cutoff=0.6)
+    hint = f"; near codes URIEL knows: {', '.join(near)}" if near else ""
+    return f"language '{code}' is not in URIEL (lang2vec 1.1.2, {len(uriel_languages())} languages){hint}"
+
+
+# --- distances ------------------------------------------------------------------------------
+
+def cosine_distance_pairs(column: str, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Cosine distance for row-index pairs (vectorised, float64 result)."""
+    u = unit_vectors(column)
+    a = np.asarray(u[left], dtype=np.float64)
+    b = np.asarray(u[right], dtype=np.float64)
+    d = 1.0 - np.einsum("ij,ij->i", a, b)
+    return np.clip(d, 0.0, 2.0)
+
+
+def observed_distance_pairs(column: str, left: np.ndarray, right: np.ndarray):
+    """(cosine distance over features observed for both, coverage) for row-index pairs.
+
+    Distance is NaN where no feature is observed for both, or where either language's values on
+    the shared features are all zero.
+    """
+    values, mask = observed_values(column)
+    xa, xb = np.asarray(values[left], np.float64), np.asarray(values[right], np.float64)
+    ma, mb = np.asarray(mask[left], np.float64), np.asarray(mask[right], np.float64)
+    both = ma * mb
+    shared = both.sum(axis=1)
+    dot = (xa * xb * both).sum(axis=1)
+    na = np.sqrt((xa * xa * both).sum(axis=1))
+    nb = np.sqrt((xb * xb * both).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dist = 1.0 - dot / (na * nb)
+    dist[(shared == 0) | (na == 0) | (nb == 0)] = np.nan
+    return np.clip(dist, 0.0, 2.0), shared / values.shape[1]
+
+
+def distance_block(column: str, rows: slice | np.ndarray, cols: slice | np.ndarray | None = None,
+                   out: np.ndarray | None = None) -> np.ndarray:
+    """A float32 block of the all-pairs distance matrix (rows x cols) for a kNN/fam/geo column."""
+    u = unit_vectors(column)
+    a = np.asarray(u[rows])
+    b = np.asarray(u if cols is None else u[cols])
+    block = np.matmul(a, b.T, out=out)
+    np.subtract(1.0, block, out=block)
+    np.clip(block, 0.0, 2.0, out=block)
+    return block
+
+
+def observed_distance_block(column: str, rows, cols=None):
+    """(distance, coverage) float32 blocks for a WALS-type column, by matrix products."""
+    values, mask = observed_values(column)
+    xa, ma = np.asarray(values[rows]), np.asarray(mask[rows])
+    xb = np.asarray(values if cols is None else values[cols])
+    mb = np.asarray(mask if cols is None else mask[cols])
+    dot = xa @ xb.T  # missing values are 0, so this sums over the shared features only
+    na2 = (xa * xa) @ mb.T
+    nb2 = ma @ (xb * xb).T
+    shared = ma @ mb.T
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dist = 1.0 - dot / np.sqrt(na2 * nb2)
+    dist[(shared == 0) | (na2 == 0) | (nb2 == 0)] = np.nan
+    np.clip(dist, 0.0, 2.0, out=dist)
+    return dist, shared / np.float32(values.shape[1])
+
+
+# --- genealogy ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Lineage:
+    family: np.ndarray  # clade id per language, -1 if none
+    genus: np.ndarray  # first-level subgroup id, -1 if none
+    family_names: tuple[str, ...]
+
+
+@lru_cache(maxsize=1)
+def lineages() -> Lineage:
+    z = _npz("family_features.npz")
+    member = z["data"][:, :, 0] > 0
+    size = member.sum(axis=0)
+    names = tuple(str(f)[2:] for f in z["feats"])
+    family = np.full(member.shape[0], -1, dtype=np.int64)
+    genus = np.full(member.shape[0], -1, dtype=np.int64)
+    for i in range(member.shape[0]):
+        clades = np.flatnonzero(member[i])
+        if clades.size == 0:
+            continue
+        # root first: most members; ties (unary chains) broken by position, which lang2vec
+        # writes root-first
+        order = clades[np.lexsort((clades, -size[clades]))]
+        family[i] = order[0]
+        if order.size > 1:
+            genus[i] = order[1]
+    return Lineage(family, genus, names)
+
+
+def same_group_pairs(kind: str, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """1.0 / 0.0 whether both languages share the family (or genus), NaN when unknown."""
+    groups = getattr(lineages(), kind)
+    a, b = groups[left], groups[right]
+    out = (a == b).astype(np.float64)
+    out[(a < 0) | (b < 0)] = np.nan
+    return out
+
+
+def language_family(code: str) -> str | None:
+    """The top-level Glottolog family URIEL gives a language (None for isolates/unclassified)."""
+    lin = lineages()
+    f = lin.family[indices([code])[0]]
+    return None if f < 0 else lin.family_names[f]
+
+
+def uriel_pair_features(left_codes, right_codes, columns=URIEL_COLUMNS) -> dict[str, np.ndarray]:
+    """Selected URIEL columns for aligned lists of ISO 639-3 codes."""
+    left, right = indices(list(left_codes)), indices(list(right_codes))
+    out: dict[str, np.ndarray] = {}
+    for col in columns:
+        if col in KNN_DISTANCES:
+            out[col] = cosine_distance_pairs(col, left, right)
+        elif col in OBSERVED_DISTANCES or col.removesuffix("_coverage") in OBSERVED_DISTANCES:
+            base = col.removesuffix("_coverage")
+            if base not in out:
+                out[base], out[f"{base}_coverage"] = observed_distance_pairs(base, left, right)
+        elif col == "same_family":
+            out[col] = same_group_pairs("family", left, right)
+        elif col == "same_genus":
+            out[col] = same_group_pairs("genus", left, right)
+        else:
+            raise KeyError(col)
+    return {c: out[c] for c in columns}
