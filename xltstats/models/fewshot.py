@@ -1,0 +1,257 @@
+"""Few-shot learning curves: ``score = a + b * log(1 + n)``.
+
+:func:`fit_fewshot` fits one curve per group (by default per ``(task, target)``; ``n`` is the number of
+target-language training examples) and, per ``task``, a pooled curve with correlated random intercepts
+and slopes across targets: ``score ~ log1p_n + (1 + log1p_n | target)`` (REML, with
+:func:`xltstats.models.fit_mixed`; the pooled random-effect SDs are reported as ``vc_group_sd`` (intercept),
+``vc_group:log1p_n_sd`` (slope) and ``vc_Residual_sd``). The grouping column is renamed ``group`` inside.
+
+Definitions, documented once:
+
+* **Zero-shot score**: the curve at ``n = 0``, i.e. ``a``, with its t interval (``df = rows - 2``).
+* **Confidence band**: ``a + b L ± t * sqrt(var(a) + 2 L cov(a, b) + L^2 var(b))`` with ``L = log(1 + n)``;
+  it is a band for the mean curve, not for single runs.
+* **Reference (in-language) score** of a group: the mean score of its rows with ``source == target``
+  when there are any (at the largest ``n`` among them), otherwise the mean score at the group's largest
+  ``n`` ("max-n"). ``reference_kind`` in the output says which was used. The reference is treated as
+  known (its own sampling error is not propagated).
+* **Data demand**: the ``n`` at which the fitted curve reaches a target score ``s`` (given directly, or
+  as ``share * reference``): ``n* = exp((s - a) / b) - 1``. Its interval comes from the delta method on
+  the log scale, ``L* = (s - a)/b`` with gradient ``(-1/b, -(s - a)/b^2)``, and is mapped back through
+  ``exp(.) - 1`` (so it is asymmetric and never negative). If ``s <= a`` the answer is ``n* = 0``; if the
+  slope is not positive the score is never reached on the curve and ``n*`` is reported as NaN with
+  ``status = "not_reached"``. ``extrapolated`` flags an ``n*`` beyond the largest ``n`` observed.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from xltstats.errors import InputError
+
+__all__ = ["fit_fewshot", "FewShotResults", "fit_curve", "data_demand"]
+
+
+def fit_curve(n, score) -> dict:
+    """OLS fit of ``score = a + b log1p(n)``: estimates, covariance, residual SD and R²."""
+    n = np.asarray(n, float)
+    y = np.asarray(score, float)
+    x = np.column_stack([np.ones(len(n)), np.log1p(n)])
+    rows = len(y)
+    out = {"n_obs": rows, "n_sizes": int(len(np.unique(n))), "max_n": float(n.max()) if rows else np.nan}
+    if rows < 3 or out["n_sizes"] < 2:
+        out.update({"a": np.nan, "b": np.nan, "cov": np.full((2, 2), np.nan), "sigma": np.nan, "r2": np.nan,
+                    "df": max(rows - 2, 0), "status": "too_few_sizes"})
+        return out
+    xtx_inv = np.linalg.inv(x.T @ x)
+    beta = xtx_inv @ x.T @ y
+    resid = y - x @ beta
+    df = rows - 2
+    sigma2 = float(resid @ resid / df)
+    tss = float(((y - y.mean()) ** 2).sum())
+    out.update({"a": float(beta[0]), "b": float(beta[1]), "cov": sigma2 * xtx_inv, "sigma": float(np.sqrt(sigma2)),
+                "r2": 1 - float(resid @ resid) / tss if tss > 0 else np.nan, "df": df, "status": "ok"})
+    return out
+
+
+def data_demand(a: float, b: float, cov: np.ndarray, target_score: float, crit: float, max_n: float = np.inf) -> dict:
+    """``n`` needed to reach ``target_score`` on the curve, with a delta-method interval (log scale)."""
+    if not np.isfinite(a) or not np.isfinite(b):
+        return {"n_needed": np.nan, "n_lower": np.nan, "n_upper": np.nan, "status": "no_curve", "extrapolated": False}
+    if target_score <= a:
+        return {"n_needed": 0.0, "n_lower": 0.0, "n_upper": np.nan, "status": "reached_at_zero", "extrapolated": False}
+    if b <= 0:
+        return {"n_needed": np.nan, "n_lower": np.nan, "n_upper": np.nan, "status": "not_reached", "extrapolated": False}
+    log_n = (target_score - a) / b
+    grad = np.array([-1.0 / b, -(target_score - a) / b ** 2])
+    se = float(np.sqrt(max(grad @ cov @ grad, 0.0)))
+    with np.errstate(over="ignore"):
+        n_needed = float(np.expm1(log_n))
+        lower = float(max(np.expm1(log_n - crit * se), 0.0))
+        upper = float(np.expm1(log_n + crit * se))
+    return {"n_needed": n_needed, "n_lower": lower, "n_upper": upper, "status": "ok",
+            "extrapolated": bool(n_needed > max_n)}
+
+
+def _fit_pooled(sub: pd.DataFrame, response: str, group: str) -> dict:
+    """Random intercept and slope model across ``group`` levels: fixed a, b and their covariance."""
+    from xltstats.models.mixed import fit_mixed
+
+    frame = pd.DataFrame({"score": sub[response].to_numpy(float), "log1p_n": np.log1p(sub["_n"].to_numpy(float)),
+                          "group": sub[group].astype(str).to_numpy()})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = fit_mixed("score ~ log1p_n + (1 + log1p_n | group)", frame, reml=True)
+    names = ["Intercept", "log1p_n"]
+    cov = np.asarray(res.cov_params().loc[names, names], float)
+    components = [{"term": ("group:log1p_n_sd" if str(name).endswith(":log1p_n") else f"{name}_sd"),
+                   "value": float(np.sqrt(var))} for name, var in res.variance_components.items()]
+    return {"a": float(res.params["Intercept"]), "b": float(res.params["log1p_n"]), "cov": cov,
+            "converged": bool(res.converged), "singular": bool(res.singular), "engine": "xltstats.fit_mixed",
+            "variance_components": components,
+            "warnings": "; ".join(sorted({str(w.message) for w in caught}))}
+
+
+@dataclass
+class FewShotResults:
+    """Per-group and pooled few-shot curves (see the module docstring for definitions)."""
+
+    by: list[str]
+    response: str
+    alpha: float
+    fits: list[dict]
+    pooled: dict = field(default_factory=dict)
+    pool_by: list[str] = field(default_factory=list)
+
+    def _crit(self, df) -> float:
+        return float(stats.t.ppf(1 - self.alpha / 2, df)) if df and df > 0 else np.nan
+
+    def curves(self) -> pd.DataFrame:
+        """One row per group: a, b, their SEs, zero-shot score with interval, fit quality, reference."""
+        rows = []
+        for f in self.fits:
+            cov = f["cov"]
+            se_a, se_b = float(np.sqrt(cov[0, 0])), float(np.sqrt(cov[1, 1]))
+            crit = self._crit(f["df"])
+            rows.append({**f["key"], "n_obs": f["n_obs"], "n_sizes": f["n_sizes"], "max_n": f["max_n"],
+                         "a": f["a"], "se_a": se_a, "b": f["b"], "se_b": se_b,
+                         "b_low": f["b"] - crit * se_b, "b_high": f["b"] + crit * se_b,
+                         "zero_shot": f["a"], "zero_shot_low": f["a"] - crit * se_a,
+                         "zero_shot_high": f["a"] + crit * se_a, "residual_sd": f["sigma"], "r2": f["r2"],
+                         "reference_score": f["reference"], "reference_kind": f["reference_kind"],
+                         "status": f["status"]})
+        return pd.DataFrame(rows)
+
+    table = curves
+
+    def fitted(self, n_values=None, points: int = 25) -> pd.DataFrame:
+        """Fitted mean curve and its confidence band at ``n_values`` (default: 0 .. max n, log spaced)."""
+        rows = []
+        for f in self.fits:
+            if f["status"] != "ok":
+                continue
+            grid = np.asarray(n_values, float) if n_values is not None else \
+                np.unique(np.concatenate([[0.0], np.round(np.expm1(np.linspace(0, np.log1p(f["max_n"]), points)))]))
+            log_n = np.log1p(grid)
+            design = np.column_stack([np.ones(len(grid)), log_n])
+            fit = design @ np.array([f["a"], f["b"]])
+            se = np.sqrt(np.einsum("ij,jk,ik->i", design, f["cov"], design))
+            crit = self._crit(f["df"])
+            for n, m, s in zip(grid, fit, se):
+                rows.append({**f["key"], "n": float(n), "fit": float(m), "se": float(s),
+                             "lower": float(m - crit * s), "upper": float(m + crit * s)})
+        return pd.DataFrame(rows)
+
+    def data_demand(self, shares=(0.8, 0.9, 0.95), scores=None) -> pd.DataFrame:
+        """n needed to reach each ``share`` of the reference score (and each absolute score in ``scores``)."""
+        rows = []
+        for f in self.fits:
+            crit = self._crit(f["df"])
+            goals = [("share", s, s * f["reference"]) for s in (shares or [])]
+            goals += [("score", s, s) for s in (scores or [])]
+            for kind, value, goal in goals:
+                result = data_demand(f["a"], f["b"], f["cov"], goal, crit, f["max_n"])
+                rows.append({**f["key"], "goal": kind, "goal_value": value, "target_score": goal,
+                             "reference_score": f["reference"], **result})
+        return pd.DataFrame(rows)
+
+    def pooled_table(self, shares=(0.9,)) -> pd.DataFrame:
+        """Pooled (random-effects) curve per ``pool_by`` group with zero-shot score and data demand."""
+        crit = float(stats.norm.ppf(1 - self.alpha / 2))
+        rows = []
+        for key, p in self.pooled.items():
+            keyd = dict(zip(self.pool_by, key))
+            if "error" in p:
+                rows.append({**keyd, "status": p["error"]})
+                continue
+            se_a, se_b = float(np.sqrt(p["cov"][0, 0])), float(np.sqrt(p["cov"][1, 1]))
+            row = {**keyd, "n_groups": p["n_groups"], "n_obs": p["n_obs"], "a": p["a"], "se_a": se_a,
+                   "b": p["b"], "se_b": se_b, "zero_shot_low": p["a"] - crit * se_a,
+                   "zero_shot_high": p["a"] + crit * se_a, "b_low": p["b"] - crit * se_b,
+                   "b_high": p["b"] + crit * se_b, "engine": p["engine"], "converged": p["converged"],
+                   "singular": p["singular"], "mean_reference": p["mean_reference"], "status": "ok",
+                   "warnings": p["warnings"]}
+            for vc in p["variance_components"]:
+                row[f"vc_{vc['term']}"] = vc["value"]
+            for share in shares:
+                d = data_demand(p["a"], p["b"], p["cov"], share * p["mean_reference"], crit, p["max_n"])
+                row[f"n_for_{share:g}"] = d["n_needed"]
+                row[f"n_for_{share:g}_low"] = d["n_lower"]
+                row[f"n_for_{share:g}_high"] = d["n_upper"]
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def summary(self) -> str:
+        c = self.curves()
+        ok = c[c["status"] == "ok"]
+        text = (f"few-shot curves {self.response} = a + b log(1+n) by {', '.join(self.by)}: "
+                f"{len(ok)} of {len(c)} groups fitted; median slope b = {ok['b'].median():.4g}")
+        if self.pooled:
+            text += "\n" + self.pooled_table().to_string(index=False, float_format=lambda v: f"{v:.4g}")
+        return text
+
+
+def _reference(sub: pd.DataFrame, response: str) -> tuple[float, str]:
+    if {"source", "target"} <= set(sub.columns):
+        same = sub[sub["source"].astype(str) == sub["target"].astype(str)]
+        if len(same):
+            top = same[same["_n"] == same["_n"].max()]
+            return float(top[response].mean()), "in_language"
+    top = sub[sub["_n"] == sub["_n"].max()]
+    return float(top[response].mean()), "max_n"
+
+
+def fit_fewshot(data: pd.DataFrame, by=("task", "target"), n_col: str = "n_target_examples",
+                response: str = "score", pooled: bool = True, pool_by=("task",), group: str = "target",
+                alpha: float = 0.05) -> FewShotResults:
+    """Fit ``score = a + b log(1+n)`` per ``by`` group, and pooled with random effects per ``pool_by``.
+
+    Rows with a missing ``n`` or score are ignored; a negative ``n`` is an error.
+    """
+    by = [by] if isinstance(by, str) else list(by)
+    pool_by = [pool_by] if isinstance(pool_by, str) else list(pool_by or [])
+    needed = [*by, n_col, response] + ([group, *pool_by] if pooled else [])
+    missing = [c for c in dict.fromkeys(needed) if c not in data.columns]
+    if missing:
+        raise InputError(f"missing column(s) {missing} for few-shot curves", column=missing[0])
+    frame = data.copy()
+    frame["_n"] = pd.to_numeric(frame[n_col], errors="coerce").astype(float)
+    frame[response] = pd.to_numeric(frame[response], errors="coerce").astype(float)
+    negative = np.flatnonzero((frame["_n"] < 0).to_numpy())
+    if len(negative):
+        raise InputError(f"negative number of examples {frame['_n'].iloc[negative[0]]}", row=int(negative[0]) + 1,
+                         column=n_col)
+    frame = frame[frame["_n"].notna() & frame[response].notna()]
+    fits = []
+    for key, sub in frame.groupby(by, sort=True, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        fit = fit_curve(sub["_n"], sub[response])
+        reference, kind = _reference(sub, response)
+        fits.append({"key": dict(zip(by, key)), **fit, "reference": reference, "reference_kind": kind})
+    results = FewShotResults(by=by, response=response, alpha=alpha, fits=fits, pool_by=pool_by)
+    if pooled:
+        refs = pd.DataFrame([{**f["key"], "reference": f["reference"]} for f in fits])
+        groups = frame.groupby(pool_by, sort=True) if pool_by else [((), frame)]
+        for key, sub in groups:
+            key = key if isinstance(key, tuple) else (key,)
+            n_groups = sub[group].nunique()
+            if n_groups < 3 or sub["_n"].nunique() < 2:
+                results.pooled[key] = {"error": "too_few_groups_or_sizes"}
+                continue
+            try:
+                p = _fit_pooled(sub, response, group)
+            except (np.linalg.LinAlgError, ValueError) as exc:
+                results.pooled[key] = {"error": f"fit_failed: {exc}"}
+                continue
+            mask = np.ones(len(refs), bool)
+            for col, value in zip(pool_by, key):
+                if col in refs.columns:
+                    mask &= (refs[col] == value).to_numpy()
+            p.update({"n_groups": int(n_groups), "n_obs": int(len(sub)), "max_n": float(sub["_n"].max()),
+                      "mean_reference": float(refs.loc[mask, "reference"].mean())})
+            results.pooled[key] = p
+    return results
