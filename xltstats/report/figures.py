@@ -1,0 +1,229 @@
+"""Report figures: seaborn plots saved reproducibly as PNG and SVG.
+
+Every function takes tidy data and returns a :class:`matplotlib.figure.Figure` built without
+``pyplot``, so nothing is shown as a side effect when the report runs inside a Jupyter kernel
+(Quarto) and no global figure state is left behind.  :func:`save_figure` writes the PNG and SVG
+byte-for-byte reproducibly: no dates or software versions in the metadata and a fixed SVG hash salt.
+"""
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+# Fixed style so two renders on the same machine produce identical files.
+RC = {
+    "svg.hashsalt": "xltstats-report",
+    "svg.fonttype": "path",
+    "font.family": "DejaVu Sans",
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "figure.dpi": 100,
+    "savefig.dpi": 110,
+    "path.simplify": True,
+}
+PNG_DPI = 110
+
+
+def _style():
+    return matplotlib.rc_context(RC)
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_figure(fig: Figure, figures_dir: str | Path, name: str) -> tuple[Path, Path]:
+    """Write ``name.png`` and ``name.svg`` under ``figures_dir``; return their paths."""
+    figures_dir = Path(figures_dir)
+    outputs = []
+    with _style():
+        for fmt, metadata in (("png", {"Software": None}), ("svg", {"Date": None, "Creator": None})):
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format=fmt, dpi=PNG_DPI, bbox_inches="tight", metadata=metadata)
+            path = figures_dir / f"{name}.{fmt}"
+            _atomic_write_bytes(path, buffer.getvalue())
+            outputs.append(path)
+    return outputs[0], outputs[1]
+
+
+def new_figure(width: float, height: float, nrows: int = 1, ncols: int = 1, **kwargs):
+    """A figure and its axes under the report style, detached from pyplot."""
+    with _style():
+        fig = Figure(figsize=(width, height), layout="constrained")
+        axes = fig.subplots(nrows, ncols, squeeze=False, **kwargs)
+    return fig, axes
+
+
+def transfer_heatmap(matrix: pd.DataFrame, *, title: str, metric: str) -> Figure:
+    """Source (rows) x target (columns) heatmap of mean scores."""
+    import seaborn as sns
+
+    n_rows, n_cols = matrix.shape
+    width = min(3.0 + 0.42 * n_cols, 18.0)
+    height = min(2.2 + 0.36 * n_rows, 16.0)
+    with _style():
+        fig, axes = new_figure(width, height)
+        ax = axes[0, 0]
+        annotate = n_rows * n_cols <= 150
+        sns.heatmap(matrix, ax=ax, cmap="viridis", annot=annotate, fmt=".1f",
+                    annot_kws={"fontsize": 7}, cbar_kws={"label": f"score ({metric})"},
+                    linewidths=0.3, linecolor="white")
+        ax.set_xlabel("target language")
+        ax.set_ylabel("source language")
+        ax.set_title(title)
+        ax.tick_params(axis="x", labelrotation=90, labelsize=7)
+        ax.tick_params(axis="y", labelrotation=0, labelsize=7)
+    return fig
+
+
+def correlation_heatmap(corr: pd.DataFrame) -> Figure:
+    """Pairwise Pearson correlations between features (pairwise-complete)."""
+    import seaborn as sns
+
+    n = len(corr)
+    size = min(3.5 + 0.5 * n, 14.0)
+    with _style():
+        fig, axes = new_figure(size + 1.0, size)
+        ax = axes[0, 0]
+        sns.heatmap(corr, ax=ax, cmap="vlag", vmin=-1, vmax=1, center=0, annot=n <= 14, fmt=".2f",
+                    annot_kws={"fontsize": 7}, cbar_kws={"label": "Pearson r (unitless)"},
+                    square=True, linewidths=0.3, linecolor="white")
+        ax.set_xlabel("feature")
+        ax.set_ylabel("feature")
+        ax.set_title("Correlation between pair features")
+        ax.tick_params(axis="x", labelrotation=90, labelsize=7)
+        ax.tick_params(axis="y", labelrotation=0, labelsize=7)
+    return fig
+
+
+def coefficient_plot(coefs: pd.DataFrame, *, title: str, group: str | None = None,
+                     xlabel: str = "coefficient (score points per SD of feature)") -> Figure:
+    """Point estimates with interval bars; ``coefs`` has term, estimate, low, high (and group)."""
+    terms = list(dict.fromkeys(coefs["term"]))
+    groups = list(dict.fromkeys(coefs[group])) if group else [None]
+    height = min(1.5 + 0.32 * len(terms) * max(1, len(groups) ** 0.5), 14.0)
+    with _style():
+        fig, axes = new_figure(6.5, height)
+        ax = axes[0, 0]
+        palette = matplotlib.colormaps["tab10"]
+        offsets = np.linspace(-0.25, 0.25, len(groups)) if len(groups) > 1 else [0.0]
+        for index, (level, offset) in enumerate(zip(groups, offsets)):
+            part = coefs if level is None else coefs[coefs[group] == level]
+            y = np.array([terms.index(t) for t in part["term"]], dtype=float) + offset
+            estimate = part["estimate"].to_numpy(float)
+            low = part["low"].to_numpy(float)
+            high = part["high"].to_numpy(float)
+            error = np.vstack([estimate - low, high - estimate])
+            ax.errorbar(estimate, y, xerr=np.where(np.isfinite(error), error, 0.0), fmt="o",
+                        color=palette(index % 10), ecolor=palette(index % 10), capsize=2.5,
+                        markersize=4, label=None if level is None else str(level))
+        ax.axvline(0.0, color="0.5", linewidth=0.8, linestyle="--")
+        ax.set_yticks(range(len(terms)), terms)
+        ax.invert_yaxis()
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("term")
+        ax.set_title(title)
+        if len(groups) > 1:
+            ax.legend(title=group, fontsize=7, title_fontsize=8, loc="best")
+    return fig
+
+
+def bar_plot(data: pd.DataFrame, *, x: str, y: str, title: str, xlabel: str, ylabel: str,
+             hue: str | None = None, horizontal: bool = True) -> Figure:
+    """A bar chart of precomputed values (no bootstrap intervals, so it is deterministic)."""
+    import seaborn as sns
+
+    n = data[y if horizontal else x].nunique()
+    with _style():
+        if horizontal:
+            fig, axes = new_figure(6.5, min(1.6 + 0.32 * n * (1 + (hue is not None)), 12.0))
+            sns.barplot(data=data, x=x, y=y, hue=hue, ax=axes[0, 0], errorbar=None, orient="h")
+        else:
+            fig, axes = new_figure(min(3.5 + 0.6 * n * (1 + (hue is not None)), 12.0), 3.8)
+            sns.barplot(data=data, x=x, y=y, hue=hue, ax=axes[0, 0], errorbar=None)
+        ax = axes[0, 0]
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        if hue is not None and ax.get_legend() is not None:
+            ax.legend(title=hue, fontsize=7, title_fontsize=8, loc="best")
+    return fig
+
+
+def residual_diagnostics(frame: pd.DataFrame, *, estimator_column: str | None, metric: str) -> Figure:
+    """Residual vs fitted and normal QQ plot, one row of panels per estimator."""
+    from scipy import stats
+
+    levels = list(dict.fromkeys(frame[estimator_column])) if estimator_column else [None]
+    with _style():
+        fig, axes = new_figure(8.0, 3.2 * len(levels), nrows=len(levels), ncols=2)
+        for row, level in enumerate(levels):
+            part = frame if level is None else frame[frame[estimator_column] == level]
+            fitted = part["fitted"].to_numpy(float)
+            residual = part["residual"].to_numpy(float)
+            label = "" if level is None else f" ({level})"
+            ax = axes[row, 0]
+            ax.scatter(fitted, residual, s=8, alpha=0.6, color="tab:blue", edgecolors="none")
+            ax.axhline(0.0, color="0.4", linewidth=0.8, linestyle="--")
+            ax.set_xlabel(f"fitted score ({metric})")
+            ax.set_ylabel(f"residual ({metric})")
+            ax.set_title(f"Residuals vs fitted{label}")
+            ax = axes[row, 1]
+            (theoretical, ordered), (slope, intercept, _) = stats.probplot(residual, dist="norm")
+            ax.scatter(theoretical, ordered, s=8, alpha=0.6, color="tab:blue", edgecolors="none")
+            ax.plot(theoretical, slope * theoretical + intercept, color="tab:red", linewidth=1.0)
+            ax.set_xlabel("theoretical normal quantile (SD)")
+            ax.set_ylabel(f"residual quantile ({metric})")
+            ax.set_title(f"Normal QQ plot{label}")
+    return fig
+
+
+def fewshot_plot(curves: pd.DataFrame, *, panel: str | None, hue: str | None, observed: str | None,
+                 fitted: str | None, metric: str) -> Figure:
+    """Score against the number of target-language examples (symlog axis), per panel."""
+    panels = list(dict.fromkeys(curves[panel])) if panel else [None]
+    ncols = min(3, len(panels))
+    nrows = int(np.ceil(len(panels) / ncols))
+    palette = matplotlib.colormaps["tab10"]
+    with _style():
+        fig, axes = new_figure(3.6 * ncols + 1.4, 3.0 * nrows, nrows=nrows, ncols=ncols)
+        for index, level in enumerate(panels):
+            ax = axes[index // ncols, index % ncols]
+            part = curves if level is None else curves[curves[panel] == level]
+            hue_levels = list(dict.fromkeys(part[hue])) if hue else [None]
+            for colour, hue_level in enumerate(hue_levels[:10]):
+                line = part if hue_level is None else part[part[hue] == hue_level]
+                line = line.sort_values("n")
+                name = "" if hue_level is None else str(hue_level)
+                if observed:
+                    ax.plot(line["n"], line[observed], "o", markersize=3.5, color=palette(colour),
+                            label=f"{name} observed".strip())
+                if fitted:
+                    ax.plot(line["n"], line[fitted], "-", linewidth=1.2, color=palette(colour),
+                            label=f"{name} fitted".strip())
+            ax.set_xscale("symlog", linthresh=1.0)
+            ax.set_xlabel("target-language training examples (count, symlog scale)")
+            ax.set_ylabel(f"score ({metric})")
+            ax.set_title("Few-shot curve" + ("" if level is None else f": {level}"))
+            ax.legend(fontsize=6, loc="lower right")
+        for index in range(len(panels), nrows * ncols):
+            axes[index // ncols, index % ncols].set_visible(False)
+    return fig

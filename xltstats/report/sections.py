@@ -1,0 +1,614 @@
+"""The sections of the report, each rendered as Markdown from one fit folder.
+
+The report template (``templates/report.qmd``) calls one method of :class:`FitReport` per section
+in a cell whose output is Markdown (``#| output: asis``).  Keeping the logic here (rather than in
+the template) makes it testable and keeps the template short.  Every section reads only the files
+of the fit folder; when a section's inputs are absent it says so instead of failing.  Figures are
+written to ``DIR/figures/<name>.png|.svg`` and every table shown is also written as LaTeX under
+``DIR/tables/`` (the fit's own ``tables/*.csv`` get a ``.tex`` when they lack one).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import figures as F
+
+MAX_HEATMAPS = 12
+MAX_TABLE_ROWS = 40
+
+# Column names the report accepts for each role, in order of preference.
+ESTIMATE = ("estimate", "coef", "coefficient", "beta", "Coef.", "value")
+CI_LOW = ("ci_low", "conf_low", "lower", "ci_lower", "[0.025", "low")
+CI_HIGH = ("ci_high", "conf_high", "upper", "ci_upper", "0.975]", "high")
+STD_ERROR = ("std_error", "std_err", "se", "bse", "Std.Err.")
+TERM = ("term", "feature", "name", "variable", "parameter")
+PREDICTED = ("predicted", "prediction", "fitted", "yhat", "pred")
+ESTIMATOR = ("estimator", "predictor", "method", "model_type", "fit")
+SCHEME = ("scheme", "cv_scheme", "split")
+SOURCE_COLUMN = ("source", "source_language")
+RANK = ("rank",)
+
+
+class SectionUnavailable(Exception):
+    """A section (or part of one) cannot be shown; the message says why."""
+
+
+def find_column(frame: pd.DataFrame, candidates, *, required: bool = False, what: str = "", file=None):
+    """The first of ``candidates`` that ``frame`` has (case-insensitive), else None (or raise)."""
+    lower = {str(c).lower(): c for c in frame.columns}
+    for name in candidates:
+        if name.lower() in lower:
+            return lower[name.lower()]
+    if required:
+        raise SectionUnavailable(
+            f"{file or 'table'} has no {what or 'expected'} column (looked for {', '.join(candidates)}; "
+            f"found {', '.join(map(str, frame.columns))})")
+    return None
+
+
+def _format_value(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return "–"
+    if isinstance(value, (float, np.floating)):
+        if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e6):
+            return f"{value:.3g}"
+        return f"{value:.4g}" if abs(value) < 1000 else f"{value:.1f}"
+    return str(value)
+
+
+def format_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every cell as a fixed-precision string (the same text in Markdown and LaTeX)."""
+    return pd.DataFrame({str(c): [_format_value(v) for v in frame[c].tolist()] for c in frame.columns})
+
+
+def markdown_table(frame: pd.DataFrame, *, max_rows: int = MAX_TABLE_ROWS, caption: str | None = None) -> str:
+    shown = format_frame(frame.head(max_rows))
+    text = shown.to_markdown(index=False, tablefmt="pipe", disable_numparse=True)
+    if len(frame) > max_rows:
+        text += f"\n\n*First {max_rows} of {len(frame)} rows; the full table is in the fit folder.*"
+    if caption:
+        text += f"\n\n: {caption}"
+    return text
+
+
+def latex_table(frame: pd.DataFrame) -> str:
+    return format_frame(frame).to_latex(index=False, escape=True)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def language_label(code) -> str:
+    """English name of a language code, falling back to the code itself."""
+    code = str(code)
+    try:
+        from xltstats.languages import language_name
+    except ImportError:
+        return code
+    try:
+        name = language_name(code)
+    except Exception:  # an unknown code is shown as it is
+        return code
+    return str(name) if name else code
+
+
+def _note(text: str) -> str:
+    return f"::: {{.callout-note}}\n{text}\n:::\n"
+
+
+def _guard(function):
+    """Render a part of a section; a missing or unreadable input becomes a note, not a failure."""
+    def wrapper(self, *args, **kwargs):
+        try:
+            return function(self, *args, **kwargs)
+        except SectionUnavailable as exc:
+            return _note(f"Not available: {exc}")
+    wrapper.__name__ = function.__name__
+    wrapper.__doc__ = function.__doc__
+    return wrapper
+
+
+class FitReport:
+    """Markdown for each report section, read from the fit folder ``fit_dir``."""
+
+    def __init__(self, fit_dir: str | Path):
+        self.fit_dir = Path(fit_dir).resolve()
+        if not self.fit_dir.is_dir():
+            raise SectionUnavailable(f"{self.fit_dir}: not a fit folder (no such directory)")
+        self.figures_dir = self.fit_dir / "figures"
+        self.tables_dir = self.fit_dir / "tables"
+        self.figure_count = 0
+
+    # ------------------------------------------------------------------ inputs
+    def read_table(self, relative: str) -> pd.DataFrame:
+        path = self.fit_dir / relative
+        if not path.is_file():
+            raise SectionUnavailable(f"the fit folder has no `{relative}`")
+        try:
+            return pd.read_csv(path, keep_default_na=True)
+        except (ValueError, OSError) as exc:
+            raise SectionUnavailable(f"`{relative}` cannot be read: {exc}") from exc
+
+    def optional_table(self, relative: str) -> pd.DataFrame | None:
+        try:
+            return self.read_table(relative)
+        except SectionUnavailable:
+            return None
+
+    @cached_property
+    def manifest(self) -> dict:
+        path = self.fit_dir / "manifest.json"
+        if not path.is_file():
+            return {}
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, OSError):
+            return {}
+
+    @cached_property
+    def results(self) -> pd.DataFrame:
+        return self.read_table("results.csv")
+
+    @cached_property
+    def metric(self) -> str:
+        try:
+            metrics = sorted(set(self.results["metric"].astype(str))) if "metric" in self.results else []
+        except SectionUnavailable:
+            metrics = []
+        return "/".join(metrics) if metrics else "score units"
+
+    # ------------------------------------------------------------------ outputs
+    def figure(self, fig, name: str, caption: str) -> str:
+        """Save ``fig`` as PNG and SVG; return the Markdown that shows the PNG."""
+        png, _svg = F.save_figure(fig, self.figures_dir, name)
+        self.figure_count += 1
+        return f"![{caption}]({png.as_posix()}){{#fig-{name.replace('_', '-')}}}\n"
+
+    def table(self, frame: pd.DataFrame, name: str, caption: str, *, max_rows: int = MAX_TABLE_ROWS) -> str:
+        """Markdown for ``frame``; the whole table also goes to ``tables/<name>.tex``."""
+        _atomic_write_text(self.tables_dir / f"{name}.tex", latex_table(frame))
+        return markdown_table(frame, max_rows=max_rows, caption=caption) + "\n"
+
+    def ensure_latex_tables(self) -> list[str]:
+        """Write ``tables/<name>.tex`` for every ``tables/<name>.csv`` that lacks one."""
+        written = []
+        if self.tables_dir.is_dir():
+            for csv in sorted(self.tables_dir.glob("*.csv")):
+                tex = csv.with_suffix(".tex")
+                if not tex.exists():
+                    try:
+                        frame = pd.read_csv(csv)
+                    except (ValueError, OSError):
+                        continue
+                    _atomic_write_text(tex, latex_table(frame))
+                    written.append(tex.name)
+        return written
+
+    # ------------------------------------------------------------------ sections
+    def overview(self) -> str:
+        manifest = self.manifest
+        dataset = manifest.get("dataset") or {}
+        name = dataset.get("name") or (manifest.get("config") or {}).get("data") or "unknown"
+        lines = [f"Fit folder: `{self.fit_dir.name}`. Dataset: **{name}**"
+                 + (f" ({dataset['title']})" if dataset.get("title") else "") + "."]
+        try:
+            results = self.results
+            lines.append(
+                f"The results table has {len(results)} rows: {results['model'].nunique()} model(s), "
+                f"{results['task'].nunique()} task(s), {results['source'].nunique()} source and "
+                f"{results['target'].nunique()} target languages.")
+        except (SectionUnavailable, KeyError):
+            lines.append("The fit folder has no readable `results.csv`.")
+        if not manifest:
+            lines.append("There is no readable `manifest.json`, so the methods section is incomplete.")
+        return "\n\n".join(lines) + "\n"
+
+    @_guard
+    def data_summary(self) -> str:
+        results = self.results
+        needed = ["model", "task", "source", "target", "score"]
+        missing = [c for c in needed if c not in results.columns]
+        if missing:
+            raise SectionUnavailable(f"`results.csv` lacks column(s) {', '.join(missing)}")
+        group = results.groupby(["task", "model"], sort=True)
+        counts = pd.DataFrame({
+            "rows": group.size(),
+            "sources": group["source"].nunique(),
+            "targets": group["target"].nunique(),
+            "pairs": group.apply(lambda g: len(g[["source", "target"]].drop_duplicates()), include_groups=False),
+            "mean score": group["score"].mean(),
+        }).reset_index()
+        if "metric" in results:
+            counts["metric"] = group["metric"].agg(lambda s: "/".join(sorted(set(map(str, s))))).to_numpy()
+        if "n_target_examples" in results:
+            counts["target-example budgets"] = group["n_target_examples"].agg(
+                lambda s: ", ".join(str(int(v)) for v in sorted(set(s.dropna())))).to_numpy()
+        out = [self.table(counts, "report_data_counts", "Rows, languages and scores per task and model.")]
+        sources = results["source"].astype(str).value_counts()
+        targets = results["target"].astype(str).value_counts()
+        codes = sorted(set(sources.index) | set(targets.index))
+        languages = pd.DataFrame({
+            "code": codes,
+            "language": [language_label(c) for c in codes],
+            "rows as source": [int(sources.get(c, 0)) for c in codes],
+            "rows as target": [int(targets.get(c, 0)) for c in codes],
+        })
+        out.append(self.table(languages, "report_languages", "Languages in the data.", max_rows=200))
+        return "\n".join(out)
+
+    @_guard
+    def transfer_heatmaps(self) -> str:
+        results = self.results
+        if not {"model", "task", "source", "target", "score"} <= set(results.columns):
+            raise SectionUnavailable("`results.csv` lacks model/task/source/target/score columns")
+        data = results[results["source"].astype(str) != "mul"]
+        if "n_target_examples" in data:
+            data = data[data["n_target_examples"] == data["n_target_examples"].min()]
+        combos = sorted(data.groupby(["task", "model"]).groups)
+        out = []
+        for task, model in combos[:MAX_HEATMAPS]:
+            part = data[(data["task"] == task) & (data["model"] == model)]
+            matrix = part.pivot_table(index="source", columns="target", values="score", aggfunc="mean")
+            matrix = matrix.sort_index().sort_index(axis=1)
+            matrix.index = [language_label(c) for c in matrix.index]
+            matrix.columns = [language_label(c) for c in matrix.columns]
+            metric = "/".join(sorted(set(map(str, part["metric"])))) if "metric" in part else "score"
+            fig = F.transfer_heatmap(matrix, title=f"{task}, {model}: mean score over seeds", metric=metric)
+            name = f"heatmap_{_slug(task)}_{_slug(model)}"
+            out.append(self.figure(fig, name, f"Transfer scores ({metric}) for {task} with {model}, "
+                                              "source language (rows) by target language (columns)."))
+        if len(combos) > MAX_HEATMAPS:
+            out.append(_note(f"{len(combos) - MAX_HEATMAPS} further task/model heatmaps were left out."))
+        if not out:
+            raise SectionUnavailable("no single-source rows to plot")
+        return "\n".join(out)
+
+    @_guard
+    def feature_correlations(self) -> str:
+        features = self.read_table("features.csv")
+        numeric = features.drop(columns=[c for c in ("source", "target") if c in features]).select_dtypes("number")
+        numeric = numeric.loc[:, numeric.notna().sum() >= 3]
+        numeric = numeric.loc[:, numeric.std(skipna=True) > 0]
+        if numeric.shape[1] < 2:
+            raise SectionUnavailable("fewer than two varying numeric features in `features.csv`")
+        corr = numeric.corr(method="pearson", min_periods=3)
+        return self.figure(F.correlation_heatmap(corr), "feature_correlation",
+                           "Pearson correlation between pair features over all language pairs "
+                           "(pairwise-complete observations).")
+
+    @_guard
+    def feature_coverage(self) -> str:
+        coverage = self.optional_table("feature_coverage.csv")
+        if coverage is None:
+            features = self.read_table("features.csv")
+            columns = [c for c in features.columns if c not in ("source", "target")]
+            coverage = pd.DataFrame({
+                "feature": columns,
+                "n_pairs": len(features),
+                "n_missing": [int(features[c].isna().sum()) for c in columns],
+            })
+            coverage["coverage"] = 1 - coverage["n_missing"] / max(len(features), 1)
+            caption = "Feature coverage computed from `features.csv` (no `feature_coverage.csv`)."
+        else:
+            caption = "Feature coverage: language pairs with a value for each feature."
+        return self.table(coverage, "report_feature_coverage", caption)
+
+    def _coefficients(self, name: str) -> pd.DataFrame:
+        relative = f"tables/{name}.csv"
+        table = self.read_table(relative)
+        term = find_column(table, TERM, required=True, what="term", file=relative)
+        estimate = find_column(table, ESTIMATE, required=True, what="estimate", file=relative)
+        low = find_column(table, CI_LOW)
+        high = find_column(table, CI_HIGH)
+        coefs = pd.DataFrame({"term": table[term].astype(str), "estimate": table[estimate].astype(float)})
+        if low is not None and high is not None:
+            coefs["low"] = table[low].astype(float)
+            coefs["high"] = table[high].astype(float)
+        else:
+            se = find_column(table, STD_ERROR, required=True, what="interval or standard error", file=relative)
+            coefs["low"] = coefs["estimate"] - 1.959964 * table[se].astype(float)
+            coefs["high"] = coefs["estimate"] + 1.959964 * table[se].astype(float)
+        for extra in ("task", "model", "group"):
+            if extra in table.columns and table[extra].nunique() > 1:
+                coefs[extra] = table[extra].astype(str)
+        return coefs, table
+
+    @_guard
+    def coefficient_section(self, name: str, label: str) -> str:
+        coefs, table = self._coefficients(name)
+        shown = coefs[~coefs["term"].str.lower().isin(["intercept", "(intercept)", "const"])]
+        if shown.empty:
+            raise SectionUnavailable(f"`tables/{name}.csv` has only an intercept")
+        group = next((c for c in ("task", "model", "group") if c in shown.columns), None)
+        standardised = bool(((self.manifest.get("config") or {}).get("ols") or {}).get("standardise", False))
+        xlabel = ("coefficient (score points per SD of feature)" if standardised
+                  else "coefficient (score points per feature unit)")
+        fig = F.coefficient_plot(shown, title=f"{label} coefficients with 95% intervals", group=group,
+                                 xlabel=xlabel)
+        out = [self.figure(fig, f"coefficients_{name}", f"{label} coefficients and 95% confidence intervals "
+                                                        "(intercept omitted).")]
+        out.append(self.table(table, f"report_{name}", f"{label} coefficients (`tables/{name}.csv`)."))
+        return "\n".join(out)
+
+    @_guard
+    def group_comparison(self) -> str:
+        out = []
+        comparison = self.optional_table("tables/group_comparison.csv")
+        if comparison is not None:
+            out.append(self.table(comparison, "report_group_comparison",
+                                  "Feature-group comparison (`tables/group_comparison.csv`)."))
+        dominance = self.optional_table("tables/dominance.csv")
+        if dominance is not None:
+            label = find_column(dominance, ("group", "feature", "term", "predictor", "name"))
+            numeric = [c for c in dominance.select_dtypes("number").columns if c != label]
+            value = find_column(dominance, ("general_dominance", "dominance", "share", "r2", *numeric[:1]))
+            if label is not None and value is not None:
+                data = dominance[[label, value]].dropna().sort_values(value, ascending=False)
+                fig = F.bar_plot(data, x=value, y=label, title="Dominance analysis",
+                                 xlabel=f"{value} (share of R², unitless)", ylabel=label)
+                out.append(self.figure(fig, "dominance", "General dominance of each feature group: its "
+                                                         "average contribution to R²."))
+            out.append(self.table(dominance, "report_dominance", "Dominance analysis (`tables/dominance.csv`)."))
+        vif = self.optional_table("tables/vif.csv")
+        if vif is not None:
+            out.append(self.table(vif, "report_vif", "Variance inflation factors (`tables/vif.csv`)."))
+        if not out:
+            raise SectionUnavailable("the fit folder has no `tables/group_comparison.csv`, "
+                                     "`tables/dominance.csv` or `tables/vif.csv`")
+        return "\n".join(out)
+
+    @_guard
+    def variance_components(self) -> str:
+        table = self.read_table("tables/variance_components.csv")
+        label = find_column(table, ("component", "group", "grp", "term", "name"), required=True,
+                            what="component", file="tables/variance_components.csv")
+        value = find_column(table, ("variance", "var", "vcov", "estimate"), required=True,
+                            what="variance", file="tables/variance_components.csv")
+        data = table[[label, value]].dropna()
+        fig = F.bar_plot(data, x=value, y=label, title="Variance components of the mixed model",
+                         xlabel=f"variance ({self.metric}²)", ylabel="component")
+        return "\n".join([
+            self.figure(fig, "variance_components", "Estimated variance of the random effects and residual."),
+            self.table(table, "report_variance_components", "Variance components."),
+        ])
+
+    @_guard
+    def residual_diagnostics(self) -> str:
+        predictions = self.read_table("predictions.csv")
+        observed = find_column(predictions, ("score", "observed", "y"), required=True, what="observed score",
+                               file="predictions.csv")
+        estimator = find_column(predictions, ESTIMATOR)
+        predicted = find_column(predictions, PREDICTED)
+        if predicted is not None:
+            frame = pd.DataFrame({"fitted": predictions[predicted].astype(float),
+                                  "observed": predictions[observed].astype(float)})
+            if estimator is not None:
+                frame["estimator"] = predictions[estimator].astype(str)
+        else:  # wide layout: one prediction column per estimator, e.g. predicted_ols
+            columns = [c for c in predictions.columns
+                       if any(str(c).lower().startswith(p + "_") or str(c).lower().endswith("_" + p)
+                              for p in PREDICTED)]
+            if not columns:
+                raise SectionUnavailable("`predictions.csv` has no prediction column")
+            frame = pd.concat([pd.DataFrame({"fitted": predictions[c].astype(float),
+                                             "observed": predictions[observed].astype(float),
+                                             "estimator": str(c)}) for c in columns], ignore_index=True)
+            estimator = "estimator"
+        frame["residual"] = frame["observed"] - frame["fitted"]
+        frame = frame.dropna(subset=["fitted", "residual"])
+        if len(frame) < 3:
+            raise SectionUnavailable("fewer than three predictions")
+        fig = F.residual_diagnostics(frame, estimator_column="estimator" if estimator else None,
+                                     metric=self.metric)
+        return self.figure(fig, "residual_diagnostics", "Residuals against fitted scores and normal QQ plots "
+                                                        "of the residuals (`predictions.csv`).")
+
+    @_guard
+    def fewshot_curves(self) -> str:
+        table = self.read_table("tables/fewshot_curves.csv")
+        n = find_column(table, ("n_target_examples", "n", "n_target", "shots"), required=True,
+                        what="number of target examples", file="tables/fewshot_curves.csv")
+        observed = find_column(table, ("observed", "score", "mean_score"))
+        fitted = find_column(table, ("fitted", "predicted", "prediction"))
+        if observed is None and fitted is None:
+            raise SectionUnavailable("`tables/fewshot_curves.csv` has neither observed nor fitted scores")
+        curves = table.rename(columns={n: "n"})
+        panel_columns = [c for c in ("task", "model") if c in curves.columns and curves[c].nunique() > 1]
+        panel = None
+        if panel_columns:
+            curves["panel"] = curves[panel_columns].astype(str).agg(", ".join, axis=1)
+            panel = "panel"
+        hue = next((c for c in ("target", "source") if c in curves.columns), None)
+        fig = F.fewshot_plot(curves, panel=panel, hue=hue, observed=observed, fitted=fitted, metric=self.metric)
+        return "\n".join([
+            self.figure(fig, "fewshot_curves", "Score against the number of target-language training "
+                                               "examples: observed means (points) and the log-scaled fit (lines)."),
+            self.table(table, "report_fewshot_curves", "Few-shot curves (`tables/fewshot_curves.csv`)."),
+        ])
+
+    @_guard
+    def data_demand(self) -> str:
+        table = self.read_table("tables/data_demand.csv")
+        return self.table(table, "report_data_demand", "Data demand: target-language examples needed to "
+                                                       "reach the given share of in-language performance.")
+
+    @_guard
+    def cross_validation(self) -> str:
+        relative = "cv.csv" if (self.fit_dir / "cv.csv").is_file() else "tables/cv.csv"
+        table = self.read_table(relative)
+        scheme = find_column(table, SCHEME)
+        predictor = find_column(table, ESTIMATOR + ("model",), required=True, what="predictor", file=relative)
+        numeric = [c for c in table.select_dtypes("number").columns if c not in ("fold", "seed", "k")]
+        metric = find_column(table, ("rmse", "mae", "error", *numeric[:1]), required=True, what="error metric",
+                             file=relative)
+        keys = [c for c in (scheme, predictor) if c is not None]
+        summary = table.groupby(keys, sort=True, as_index=False)[numeric].mean()
+        fig = F.bar_plot(summary, x=scheme or predictor, y=metric, hue=predictor if scheme else None,
+                         horizontal=False, title="Cross-validated prediction error",
+                         xlabel="cross-validation scheme" if scheme else "predictor",
+                         ylabel=f"{metric} ({self.metric}, lower is better)" if metric in ("rmse", "mae")
+                         else metric)
+        return "\n".join([
+            self.figure(fig, "cv_error", f"Cross-validated {metric} of each predictor against the baselines, "
+                                         "per scheme (mean over folds)."),
+            self.table(summary, "report_cv", f"Cross-validation, mean over folds (`{relative}`)."),
+        ])
+
+    @_guard
+    def recommendations(self, k: int = 3) -> str:
+        ranking = self.optional_table("tables/ranking.csv")
+        origin = "`tables/ranking.csv`"
+        if ranking is not None:
+            source = find_column(ranking, SOURCE_COLUMN, required=True, what="source", file="tables/ranking.csv")
+            rank = find_column(ranking, RANK)
+            score = find_column(ranking, PREDICTED + ("score",))
+            keys = [c for c in ("task", "model") if c in ranking.columns]
+            if rank is None:
+                if score is None:
+                    raise SectionUnavailable("`tables/ranking.csv` has neither a rank nor a predicted score")
+                ranking = ranking.sort_values([*keys, "target", score, source],
+                                              ascending=[*[True] * len(keys), True, False, True])
+                ranking["rank"] = ranking.groupby([*keys, "target"]).cumcount() + 1
+                rank = "rank"
+        else:
+            predictions = self.read_table("predictions.csv")
+            score = find_column(predictions, PREDICTED, required=True, what="prediction", file="predictions.csv")
+            source = "source"
+            estimator = find_column(predictions, ESTIMATOR)
+            if estimator is not None:
+                preferred = predictions[estimator].astype(str)
+                choice = "mixed" if (preferred == "mixed").any() else sorted(set(preferred))[0]
+                predictions = predictions[preferred == choice]
+                origin = f"`predictions.csv` ({choice} predictions)"
+            else:
+                origin = "`predictions.csv`"
+            keys = [c for c in ("task", "model") if c in predictions.columns]
+            candidates = predictions[predictions["source"].astype(str) != predictions["target"].astype(str)]
+            ranking = candidates.groupby([*keys, "target", "source"], as_index=False)[score].mean()
+            ranking = ranking.sort_values([*keys, "target", score, "source"],
+                                          ascending=[*[True] * len(keys), True, False, True])
+            ranking["rank"] = ranking.groupby([*keys, "target"]).cumcount() + 1
+            rank = "rank"
+        top = ranking[ranking[rank] <= k].sort_values([*keys, "target", rank])
+        rows = []
+        for group_key, part in top.groupby([*keys, "target"], sort=True):
+            group_key = group_key if isinstance(group_key, tuple) else (group_key,)
+            row = dict(zip(keys, group_key[:-1]))
+            target = group_key[-1]
+            row["target"] = f"{language_label(target)} ({target})"
+            for position, (_, entry) in enumerate(part.iterrows(), start=1):
+                label = f"{language_label(entry[source])} ({entry[source]})"
+                if score is not None and score in entry and pd.notna(entry[score]):
+                    label += f", {_format_value(float(entry[score]))}"
+                row[f"source {position}"] = label
+            rows.append(row)
+        if not rows:
+            raise SectionUnavailable(f"no ranked sources in {origin}")
+        return self.table(pd.DataFrame(rows), "report_recommendations",
+                          f"Top {k} source languages per target, from {origin} (predicted score after the name).",
+                          max_rows=500)
+
+    def methods(self) -> str:
+        manifest = self.manifest
+        if not manifest:
+            return _note("Not available: the fit folder has no readable `manifest.json`.")
+        out = []
+        argv = manifest.get("argv")
+        if argv:
+            command = "python -m " + " ".join(_shell_quote(str(a)) for a in argv)
+            out.append(f"**Command.** The fit was produced by\n\n```\n{command}\n```\n")
+        seed = manifest.get("seed", (manifest.get("config") or {}).get("seed"))
+        if seed is not None:
+            out.append(f"**Seed.** All random steps used seed {seed}.\n")
+        formulas = manifest.get("formulas") or {}
+        if formulas:
+            out.append("**Models.** With $y_{st}$ the score of transfer from source $s$ to target $t$ and "
+                       "$x_{k,st}$ the pair features (standardised when so configured), the OLS model is\n\n"
+                       "$$y_{st} = \\beta_0 + \\sum_k \\beta_k x_{k,st} + \\varepsilon_{st},$$\n\n"
+                       "and the crossed mixed-effects model adds random intercepts for source and target,\n\n"
+                       "$$y_{st} = \\beta_0 + \\sum_k \\beta_k x_{k,st} + u_s + v_t + \\varepsilon_{st}, \\quad "
+                       "u_s \\sim N(0, \\sigma_u^2),\\ v_t \\sim N(0, \\sigma_v^2),\\ "
+                       "\\varepsilon_{st} \\sim N(0, \\sigma^2).$$\n\n"
+                       "Few-shot curves model the score as linear in $\\log(1 + n)$ for $n$ target-language "
+                       "examples. The formulas used:\n")
+            items = formulas.items() if isinstance(formulas, dict) else enumerate(formulas)
+            for key, formula in items:
+                out.append(f"- {key}: `{formula}`")
+            out.append("")
+        estimators = manifest.get("estimators")
+        config = manifest.get("config") or {}
+        if estimators:
+            out.append("**Estimators.**\n")
+            items = estimators.items() if isinstance(estimators, dict) else enumerate(estimators)
+            out.extend(f"- {key}: {value}" for key, value in items)
+            out.append("")
+        elif config:
+            ols = config.get("ols") or {}
+            mixed = config.get("mixed") or {}
+            out.append(f"**Estimators.** OLS with `{ols.get('cov_type', 'default')}` standard errors; mixed model "
+                       f"fitted by {'REML' if mixed.get('reml', True) else 'maximum likelihood'}.\n")
+        if config:
+            import yaml
+
+            out.append("**Configuration.**\n\n```yaml\n" + yaml.safe_dump(config, sort_keys=True).rstrip()
+                       + "\n```\n")
+        inputs = manifest.get("inputs")
+        if inputs:
+            rows = (inputs.items() if isinstance(inputs, dict)
+                    else [(i.get("path"), i.get("sha256")) for i in inputs if isinstance(i, dict)])
+            frame = pd.DataFrame(sorted((str(p), str(h)) for p, h in rows), columns=["input", "sha256"])
+            out.append(self.table(frame, "report_inputs", "Input files and their SHA-256 checksums."))
+        versions = manifest.get("versions") or manifest.get("package_versions")
+        if versions:
+            frame = pd.DataFrame(sorted((str(k), str(v)) for k, v in versions.items()), columns=["package", "version"])
+            out.append(self.table(frame, "report_versions", "Package versions.", max_rows=200))
+        dataset = manifest.get("dataset") or {}
+        citations = dataset.get("citation") or dataset.get("citations")
+        if citations:
+            if isinstance(citations, str):
+                citations = [citations]
+            out.append("**Data citation.** Please cite the dataset"
+                       + (f" {dataset.get('title')}" if dataset.get("title") else "") + ":\n")
+            for citation in citations:
+                out.append(f"```bibtex\n{str(citation).strip()}\n```\n")
+        for key in ("origin", "url", "commit", "licence", "license"):
+            if dataset.get(key):
+                out.append(f"- {key}: {dataset[key]}")
+        return "\n".join(out) + "\n"
+
+    def closing(self) -> str:
+        written = self.ensure_latex_tables()
+        text = f"The report wrote {self.figure_count} figure(s) to `figures/` (PNG and SVG)"
+        text += " and LaTeX versions of its tables to `tables/`"
+        if written:
+            text += f", including {len(written)} `.tex` file(s) the fit had not written"
+        return text + ".\n"
+
+
+def _slug(text) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in str(text).lower()).strip("_") or "x"
+
+
+def _shell_quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)

@@ -1,0 +1,1 @@
+"""Report templates shipped with xltstats (``report.qmd``); a package so they ship as package data."""
