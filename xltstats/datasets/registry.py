@@ -1,0 +1,108 @@
+"""The registry of published result sets (``xltstats/data/datasets.yaml``).
+
+Each entry names an upstream repository pinned to a commit, the files xltstats reads from it
+with their sha256, and the paper to cite.  Files are reached through
+:func:`xltstats.datasets.fetch.fetch`: a local mirror (``mirror=`` or ``$XLTSTATS_MIRROR``), the
+download cache, or a verified download from the pinned raw URL.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..paths import package_data
+from .fetch import RemoteFile, fetch
+
+COLLECTION = "published"
+
+
+@functools.lru_cache(maxsize=1)
+def _registry() -> dict:
+    import yaml
+
+    path = package_data("datasets.yaml")
+    with open(path, encoding="utf-8") as fh:
+        data = yaml.safe_load(fh)
+    entries = data.get("datasets") if isinstance(data, dict) else None
+    if not isinstance(entries, dict) or not entries:
+        raise ConfigError(f"{path}: no 'datasets' mapping")
+    return entries
+
+
+def list_datasets() -> list[str]:
+    """Names of the registered datasets, in registry order (``xpos`` first: the default)."""
+    return list(_registry())
+
+
+def _entry(name: str) -> dict:
+    entries = _registry()
+    if name not in entries:
+        import difflib
+
+        near = difflib.get_close_matches(str(name), list(entries), n=3)
+        hint = f" Did you mean {', '.join(repr(n) for n in near)}?" if near else ""
+        raise ConfigError(
+            f"unknown dataset {name!r}.{hint} Known datasets: {', '.join(entries)}"
+        )
+    return entries[name]
+
+
+def dataset_info(name: str) -> dict:
+    """Title, citation (BibTeX), licence, origin URL, commit and file list of a dataset."""
+    e = _entry(name)
+    return {
+        "name": name,
+        "title": e["title"],
+        "description": e.get("description", ""),
+        "task": e.get("task"),
+        "metric": e.get("metric"),
+        "model": e.get("model"),
+        "citation": e["citation"].strip() + "\n",
+        "licence": e["licence"],
+        "repo": e["repo"],
+        "origin": e["origin_url"],
+        "origin_url": e["origin_url"],
+        "commit": e["commit"],
+        "raw_url": e["raw_url"],
+        "mirror_prefix": e["mirror_prefix"],
+        "main_file": e.get("main_file"),
+        "files": dict(e["files"]),
+    }
+
+
+def _remote(entry: dict, repo_path: str) -> RemoteFile:
+    return RemoteFile(
+        collection=COLLECTION,
+        path=f"{entry['mirror_prefix']}/{repo_path}",
+        url=entry["raw_url"].format(path=repo_path),
+        sha256=entry["files"][repo_path],
+    )
+
+
+def dataset_files(name: str) -> list[RemoteFile]:
+    """Every file registered for ``name`` as a :class:`RemoteFile` (pinned URL + sha256)."""
+    e = _entry(name)
+    return [_remote(e, p) for p in e["files"]]
+
+
+def remote_file(name: str, repo_path: str) -> RemoteFile:
+    """The :class:`RemoteFile` of one registered file (path relative to the upstream repo)."""
+    e = _entry(name)
+    if repo_path not in e["files"]:
+        raise ConfigError(
+            f"dataset {name!r} has no registered file {repo_path!r}; registered files: "
+            + ", ".join(e["files"])
+        )
+    return _remote(e, repo_path)
+
+
+def get_dataset_file(name: str, repo_path: str, mirror: str | os.PathLike | None = None) -> Path:
+    """Local, checksum-verified path of one file of a dataset (e.g. an auxiliary table).
+
+    ``repo_path`` is the path inside the upstream repository, e.g.
+    ``get_dataset_file("xpos", "results/ldnd.csv")``.  Raises :class:`~xltstats.errors.DownloadError`
+    when the file is missing from the mirror, fails its checksum or cannot be downloaded.
+    """
+    return fetch(remote_file(name, repo_path), mirror)
