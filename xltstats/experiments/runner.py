@@ -1,0 +1,308 @@
+"""Run a study: jobs one after another, or as a SLURM job array through submitit.
+
+Run folder layout (``run_dir`` of the study)::
+
+    journal/<job id>.jsonl      append-only results rows of each job (the source of truth)
+    checkpoints/<job id>/       source checkpoint (saved atomically, reused by few-shot runs)
+    tokenizer/                  tokenizer trained on the study's text (``tokenizer: {train: true}``)
+    cache/tokenized/            tokenised data sets
+    logs/<job id>.log           per-job log;  submitit/  SLURM / submitit logs
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from ..errors import ConfigError
+from .config import StudyConfig, load_study
+from .journal import Journal, journal_dir, read_all, write_table
+from .plan import Job, expand, row_key, run_id
+from .tasks import get_task
+
+log = logging.getLogger("xltstats.experiments")
+
+
+# ---- data -------------------------------------------------------------------------------------
+def load_examples(study: StudyConfig, task_name: str, lang: str, split: str) -> list[dict]:
+    spec = study.task(task_name)
+    examples = get_task(task_name).load(spec.data, lang, split)
+    cap = study.hyperparameters.get("max_test_examples")
+    if split == "test" and cap:
+        examples = examples[:cap]
+    return examples
+
+
+def preflight(study: StudyConfig, jobs: list[Job] | None = None) -> None:
+    """Load every data set the jobs need and check sizes before any training starts."""
+    jobs = expand(study) if jobs is None else jobs
+    cap = study.hyperparameters.get("max_train_examples")
+    seen = set()
+    for job in jobs:
+        needs = [(job.source, "train")] + [(u.target, "test") for u in job.units]
+        needs += [(u.target, "train") for u in job.few_shot]
+        for lang, split in needs:
+            if (job.task, lang, split) in seen:
+                continue
+            seen.add((job.task, lang, split))
+            try:
+                examples = load_examples(study, job.task, lang, split)
+            except Exception as exc:  # noqa: BLE001 - any loading problem is a config problem here
+                raise ConfigError(f"{study.path}: task {job.task}, language {lang}, split {split}: "
+                                  f"cannot load data: {exc}") from exc
+            if not examples:
+                raise ConfigError(f"{study.path}: task {job.task}: no {split} examples for {lang}")
+            if split == "train" and lang == job.source and cap and cap > len(examples):
+                log.info("max_train_examples %s > %d examples of %s/%s: using all", cap,
+                         len(examples), job.task, lang)
+        for unit in job.few_shot:
+            n_train = len(load_examples(study, job.task, unit.target, "train"))
+            if unit.n_target > n_train:
+                raise ConfigError(
+                    f"{study.path}: field 'few_shot': size {unit.n_target} exceeds the {n_train} "
+                    f"training examples of task {job.task} in {unit.target}")
+
+
+def study_tokenizer(study: StudyConfig):
+    """The study's tokenizer; trains (once, saved in the run folder) when asked to."""
+    from . import train as T
+
+    spec = study.model
+    if "pretrained" in spec:
+        return T.load_tokenizer(spec["pretrained"])
+    tok = spec["tokenizer"]
+    if isinstance(tok, dict):
+        path = study.run_dir / "tokenizer"
+        if not (path / "tokenizer.json").is_file():
+            texts = []
+            for task_spec in study.tasks:
+                task = get_task(task_spec.name)
+                for lang in sorted(set(study.sources) | set(study.targets)):
+                    split = "train" if task.has_split(task_spec.data, lang, "train") else "test"
+                    for e in load_examples(study, task.name, lang, split):
+                        texts.append(" ".join(e["text"]) if "text" in e else " ".join(e["tokens"]))
+            for task_spec in study.tasks:  # verbalised targets must be in the vocabulary
+                task = get_task(task_spec.name)
+                texts += [task.verbalize(i) for i in range(len(task.labels))] + list(task.labels)
+            T.train_tokenizer(texts, path, tok["vocab_size"])
+        return T.load_tokenizer(str(path))
+    return T.load_tokenizer(tok)
+
+
+# ---- one job ----------------------------------------------------------------------------------
+def _row(study, job, unit, score, metric, n_source, n_eval, extra=None) -> dict:
+    row = {
+        "model": study.model_name, "task": job.task, "source": job.source, "target": unit.target,
+        "score": round(float(score), 6), "metric": metric, "n_source_examples": n_source,
+        "n_target_examples": unit.n_target, "seed": job.seed, "config_hash": study.config_hash,
+        "run_id": run_id(study, job), "row_key": row_key(study, job, unit),
+        "n_eval_examples": n_eval,
+    }
+    row.update(extra or {})
+    return row
+
+
+def _job_logger(study: StudyConfig, job: Job) -> logging.Handler:
+    path = study.run_dir / "logs" / f"{job.id}.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    return handler
+
+
+def run_job(study: StudyConfig, job: Job, *, progress: bool = True) -> int:
+    """Run the unfinished parts of ``job``; returns the number of rows written."""
+    journal = Journal(journal_dir(study.run_dir) / f"{job.id}.jsonl")
+    pending = [u for u in job.units if row_key(study, job, u) not in journal.keys]
+    if not pending:
+        return 0
+    handler = _job_logger(study, job)
+    try:
+        return _run_job(study, job, journal, pending, progress)
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+
+
+def _run_job(study, job, journal, pending, progress) -> int:
+    import torch
+
+    from . import train as T
+    from .metrics import score
+
+    hp, fhp = study.hyperparameters, {**study.hyperparameters, **study.few_shot_hyperparameters}
+    device = T.pick_device()
+    T.setup_torch(hp, device)
+    task = get_task(job.task)
+    spec = study.task(job.task)
+    tokenizer = study_tokenizer(study)
+    arch = T.architecture(study.model)
+
+    def features(lang, split, examples):
+        return T.cached_encode(study.cache_dir, task, spec.data, lang, split, arch, tokenizer,
+                               examples, hp)
+
+    source_train = load_examples(study, job.task, job.source, "train")
+    cap = hp.get("max_train_examples")
+    if cap and cap < len(source_train):
+        keep = T.sample_indices(len(source_train), cap, job.seed, job.task, job.source, "source")
+        source_train = [source_train[i] for i in keep]
+    n_source = len(source_train)
+
+    ckpt = study.run_dir / "checkpoints" / job.id
+    if T.checkpoint_complete(ckpt):
+        log.info("%s: reusing source checkpoint %s", job.id, ckpt)
+        model = T.load_checkpoint(ckpt, task, arch).to(device)
+    else:
+        model = T.build_model(study.model, task, arch, tokenizer, job.seed).to(device)
+        stats = T.train(model, features(job.source, "train", source_train), hp, seed=job.seed,
+                        device=device, pad_id=tokenizer.pad_token_id, desc=f"{job.id} source",
+                        progress=progress)
+        log.info("%s: trained on %d source examples: %s", job.id, n_source, stats)
+        T.save_checkpoint(model, tokenizer, ckpt)
+    model.eval()
+    written = 0
+
+    # zero-shot (and in-language): every target evaluated in one length-sorted pass
+    zero = [u for u in pending if u.n_target == 0]
+    if zero:
+        examples, feats, owner = [], [], []
+        for u in zero:
+            ex = load_examples(study, job.task, u.target, "test")
+            examples += ex
+            feats += features(u.target, "test", ex)
+            owner += [u] * len(ex)
+        t0 = time.perf_counter()
+        preds = T.predict(model, task, arch, tokenizer, examples, feats, hp, device, progress)
+        log.info("%s: evaluated %d examples on %d targets in %.1fs", job.id, len(examples),
+                 len(zero), time.perf_counter() - t0)
+        for u in zero:
+            idx = [i for i, o in enumerate(owner) if o is u]
+            value = score(task, [examples[i] for i in idx], [preds[i] for i in idx])
+            journal.append(_row(study, job, u, value, spec.metric, n_source, len(idx)))
+            written += 1
+
+    # few-shot continuations from the source checkpoint
+    few = [u for u in pending if u.n_target > 0]
+    if few:
+        source_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        for u in few:
+            target_train = load_examples(study, job.task, u.target, "train")
+            keep = T.sample_indices(len(target_train), u.n_target, job.seed, job.task, u.target, "few-shot")
+            shots = [target_train[i] for i in keep]
+            model.load_state_dict(source_state)
+            stats = T.train(model, T.encode(task, arch, tokenizer, shots, hp), fhp, seed=job.seed,
+                            device=device, pad_id=tokenizer.pad_token_id,
+                            desc=f"{job.id} {u.target} n={u.n_target}", progress=progress)
+            test = load_examples(study, job.task, u.target, "test")
+            preds = T.predict(model, task, arch, tokenizer, test, features(u.target, "test", test),
+                              hp, device, progress)
+            value = score(task, test, preds)
+            log.info("%s: few-shot %s n=%d score %.3f (%s)", job.id, u.target, u.n_target, value, stats)
+            journal.append(_row(study, job, u, value, spec.metric, n_source, len(test)))
+            written += 1
+        model.load_state_dict(source_state)
+    del model
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return written
+
+
+def run_job_by_id(config_path: str, job_id: str, progress: bool = False) -> int:
+    """Entry point of one array task (picklable for submitit)."""
+    study = load_study(config_path)
+    job = next(j for j in expand(study) if j.id == job_id)
+    return run_job(study, job, progress=progress)
+
+
+# ---- whole studies ----------------------------------------------------------------------------
+def status(study: StudyConfig) -> list[dict]:
+    """Done and pending rows per job."""
+    done = read_all(study.run_dir)
+    out = []
+    for i, job in enumerate(expand(study)):
+        n_done = sum(row_key(study, job, u) in done for u in job.units)
+        ckpt = study.run_dir / "checkpoints" / job.id
+        out.append({"index": i, "job": job.id, "rows": len(job.units), "done": n_done,
+                    "pending": len(job.units) - n_done,
+                    "checkpoint": (ckpt / "COMPLETE").is_file()})
+    return out
+
+
+def merge(study: StudyConfig, results) -> tuple[Path, int, int]:
+    """Write the results table of the study's current grid from all journals (atomically).
+
+    Returns (path, rows written, rows still pending).
+    """
+    done = read_all(study.run_dir)
+    rows, pending = [], 0
+    for job in expand(study):
+        for u in job.units:
+            row = done.get(row_key(study, job, u))
+            if row is None:
+                pending += 1
+            else:
+                rows.append(row)
+    path = write_table(rows, results)
+    return path, len(rows), pending
+
+
+def run_study(study: StudyConfig, results=None, *, executor: str = "local", jobs=None,
+              slurm: dict | None = None, progress: bool = True) -> dict:
+    """Run the pending jobs (all, or the ``jobs`` given), then write ``results``."""
+    all_jobs = expand(study)
+    selected = all_jobs if not jobs else jobs
+    todo = [j for j in selected if any(row_key(study, j, u) not in read_all(study.run_dir) for u in j.units)]
+    preflight(study, selected)
+    if executor == "local":
+        from tqdm.auto import tqdm
+
+        for job in tqdm(todo, desc="jobs", disable=not progress):
+            run_job(study, job, progress=progress)
+    elif executor in ("slurm", "submitit-local", "submitit-debug"):
+        _submit(study, todo, executor, slurm or {})
+    else:
+        raise ConfigError(f"unknown executor {executor!r}; use local, slurm, submitit-local")
+    summary = {"jobs": len(selected), "ran": len(todo)}
+    if results is not None:
+        path, n_rows, pending = merge(study, results)
+        summary.update(results=str(path), rows=n_rows, pending=pending)
+    return summary
+
+
+def _submit(study: StudyConfig, jobs: list[Job], executor: str, slurm: dict) -> None:
+    """Run ``jobs`` as a submitit job array and wait for them (each writes its own journal)."""
+    import submitit
+
+    folder = study.run_dir / "submitit" / "%j"
+    if executor == "slurm":
+        ex = submitit.AutoExecutor(folder=folder, cluster="slurm")
+        params = {"timeout_min": int(slurm.get("time", 24 * 60)),
+                  "slurm_partition": slurm.get("partition"),
+                  "gpus_per_node": int(slurm.get("gpus", 1)),
+                  "cpus_per_task": int(slurm.get("cpus", 8)),
+                  "mem_gb": int(slurm.get("mem_gb", 64)),
+                  "slurm_array_parallelism": int(slurm.get("parallelism", 64)),
+                  "name": f"xlt-{study.name}"}
+        if slurm.get("account"):
+            params["slurm_account"] = slurm["account"]
+        ex.update_parameters(**{k: v for k, v in params.items() if v is not None})
+    elif executor == "submitit-local":
+        ex = submitit.LocalExecutor(folder=folder)
+        ex.update_parameters(timeout_min=int(slurm.get("time", 60)))
+    else:
+        ex = submitit.DebugExecutor(folder=folder)
+    config = str(Path(study.path).resolve())
+    with ex.batch():
+        handles = [ex.submit(run_job_by_id, config, job.id) for job in jobs]
+    failures = []
+    for job, handle in zip(jobs, handles):
+        try:
+            handle.result()
+        except Exception as exc:  # noqa: BLE001 - report every failed shard, rerun redoes only them
+            failures.append(f"{job.id}: {exc}")
+    if failures:
+        raise ConfigError("some jobs failed (rerun the same command to retry them):\n  "
+                          + "\n  ".join(failures))

@@ -1,0 +1,385 @@
+"""Fine-tuning and evaluation with PyTorch (imported only when a job runs).
+
+Efficiency choices, all of them no-ops on CPU except dynamic padding and length grouping:
+bf16 autocast and TF32 on CUDA, fused AdamW, optional ``torch.compile``, pinned host memory with
+non-blocking copies, dynamic padding of length-grouped batches (shuffled mega-batches sorted by
+length, so batches have little padding but order is still random), evaluation of all targets in
+one length-sorted pass with large batches, and tokenised data cached on disk keyed by tokenizer,
+task, data source, language, split and lengths.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import pickle
+import shutil
+import tempfile
+import time
+import zlib
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .tasks import Task
+
+IGNORE = -100
+
+
+# ---- devices ----------------------------------------------------------------------------------
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def setup_torch(hp: dict, device: torch.device) -> None:
+    if hp.get("num_threads"):
+        torch.set_num_threads(int(hp["num_threads"]))
+    if device.type == "cuda" and hp.get("tf32", True):
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.set_float32_matmul_precision("high")
+
+
+def autocast(device: torch.device, hp: dict):
+    enabled = device.type == "cuda" and hp.get("bf16", True)
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+# ---- reproducible sampling --------------------------------------------------------------------
+def sample_indices(n_total: int, n: int, seed: int, *key: str) -> list[int]:
+    """First ``n`` of a permutation of ``range(n_total)`` seeded by ``seed`` and ``key``.
+
+    Samples for growing ``n`` are nested (the 10 examples are among the 100), so few-shot curves
+    compare like with like.
+    """
+    if n > n_total:
+        raise ValueError(f"asked for {n} examples of {n_total}")
+    rng = np.random.default_rng([seed, zlib.crc32("/".join(key).encode())])
+    return sorted(rng.permutation(n_total)[:n].tolist())
+
+
+# ---- tokenizers -------------------------------------------------------------------------------
+def train_tokenizer(texts, out_dir, vocab_size: int = 2000) -> Path:
+    """Train a WordPiece tokenizer on ``texts`` and save it (atomically) as a HF tokenizer."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.NFKC()
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator(list(texts), trainers.WordPieceTrainer(vocab_size=vocab_size,
+                                                                   special_tokens=specials))
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
+    tok.decoder = decoders.WordPiece()
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]",
+                                   cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]",
+                                   eos_token="[SEP]")
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=out_dir.name + ".", dir=out_dir.parent))
+    fast.save_pretrained(tmp)
+    _replace_dir(tmp, out_dir)
+    return out_dir
+
+
+def load_tokenizer(path_or_id: str):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(path_or_id)
+
+
+@lru_cache(maxsize=8)
+def _tokenizer_fingerprint_cached(key: int, tokenizer) -> str:
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    text = backend.to_str() if backend is not None else json.dumps(tokenizer.get_vocab(), sort_keys=True)
+    return hashlib.sha256((text + str(tokenizer.all_special_tokens)).encode()).hexdigest()[:16]
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    return _tokenizer_fingerprint_cached(id(tokenizer), tokenizer)
+
+
+# ---- features ---------------------------------------------------------------------------------
+def encode(task: Task, arch: str, tokenizer, examples: list[dict], hp: dict) -> list[dict]:
+    """Token ids (and labels) of ``examples``; no padding (done per batch)."""
+    max_len = hp["max_length"]
+    if arch == "seq2seq":
+        enc = tokenizer([task.seq2seq_input(e) for e in examples], truncation=True, max_length=max_len)
+        tgt = tokenizer(text_target=[task.seq2seq_target(e) for e in examples], truncation=True,
+                        max_length=hp["max_target_length"])
+        return [{"input_ids": i, "labels": t} for i, t in zip(enc["input_ids"], tgt["input_ids"])]
+    if task.kind == "classification":
+        columns = list(zip(*[e["text"] for e in examples]))
+        enc = tokenizer(*[list(c) for c in columns], truncation=True, max_length=max_len)
+        feats = []
+        for i, e in enumerate(examples):
+            f = {"input_ids": enc["input_ids"][i], "labels": e["label"]}
+            if "token_type_ids" in enc:
+                f["token_type_ids"] = enc["token_type_ids"][i]
+            feats.append(f)
+        return feats
+    enc = tokenizer([e["tokens"] for e in examples], is_split_into_words=True, truncation=True,
+                    max_length=max_len)
+    feats = []
+    for i, e in enumerate(examples):
+        word_ids = enc.word_ids(i)
+        labels, first_token, previous = [], [], None
+        for pos, w in enumerate(word_ids):
+            if w is not None and w != previous:
+                labels.append(e["tags"][w])
+                first_token.append(pos)
+            else:
+                labels.append(IGNORE)
+            previous = w
+        feats.append({"input_ids": enc["input_ids"][i], "labels": labels, "first_token": first_token})
+    return feats
+
+
+def cached_encode(cache_dir, task: Task, data: str, lang: str, split: str, arch: str, tokenizer,
+                  examples: list[dict], hp: dict) -> list[dict]:
+    """:func:`encode` through an on-disk cache keyed by tokenizer + task + language + split."""
+    content = hashlib.sha256(json.dumps(examples, sort_keys=True).encode()).hexdigest()[:16]
+    key = hashlib.sha256(json.dumps([tokenizer_fingerprint(tokenizer), task.name, data, lang, split,
+                                     arch, hp["max_length"], hp["max_target_length"], content]
+                                    ).encode()).hexdigest()[:24]
+    path = Path(cache_dir) / "tokenized" / f"{task.name}-{lang}-{split}-{key}.pkl"
+    if path.is_file():
+        try:
+            with open(path, "rb") as fh:
+                return pickle.load(fh)
+        except (pickle.UnpicklingError, EOFError):
+            pass  # a damaged cache file is rebuilt
+    feats = encode(task, arch, tokenizer, examples, hp)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", dir=path.parent)
+    with os.fdopen(fd, "wb") as fh:
+        pickle.dump(feats, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, path)
+    return feats
+
+
+def length_grouped_batches(lengths: list[int], batch_size: int, generator: torch.Generator,
+                           group: int = 50) -> list[list[int]]:
+    """Random batches of similar length: shuffle, sort mega-batches by length, shuffle batches."""
+    order = torch.randperm(len(lengths), generator=generator).tolist()
+    mega = batch_size * group
+    batches = []
+    for start in range(0, len(order), mega):
+        chunk = sorted(order[start:start + mega], key=lambda i: -lengths[i])
+        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+    perm = torch.randperm(len(batches), generator=generator).tolist()
+    return [batches[i] for i in perm]
+
+
+def collate(features: list[dict], pad_id: int, device: torch.device) -> dict:
+    width = max(len(f["input_ids"]) for f in features)
+    n = len(features)
+    ids = torch.full((n, width), pad_id, dtype=torch.long)
+    mask = torch.zeros((n, width), dtype=torch.long)
+    batch = {"input_ids": ids, "attention_mask": mask}
+    if "token_type_ids" in features[0]:
+        batch["token_type_ids"] = torch.zeros((n, width), dtype=torch.long)
+    for i, f in enumerate(features):
+        k = len(f["input_ids"])
+        ids[i, :k] = torch.tensor(f["input_ids"])
+        mask[i, :k] = 1
+        if "token_type_ids" in batch:
+            batch["token_type_ids"][i, :k] = torch.tensor(f["token_type_ids"])
+    labels = [f["labels"] for f in features]
+    if isinstance(labels[0], list):
+        lw = max(len(x) for x in labels)
+        lab = torch.full((n, lw), IGNORE, dtype=torch.long)
+        for i, x in enumerate(labels):
+            lab[i, :len(x)] = torch.tensor(x)
+        batch["labels"] = lab
+    else:
+        batch["labels"] = torch.tensor(labels, dtype=torch.long)
+    if device.type == "cuda":
+        return {k: v.pin_memory().to(device, non_blocking=True) for k, v in batch.items()}
+    return batch
+
+
+# ---- models -----------------------------------------------------------------------------------
+def _auto_class(arch: str, task: Task):
+    import transformers as tf
+
+    if arch == "seq2seq":
+        return tf.AutoModelForSeq2SeqLM
+    return tf.AutoModelForSequenceClassification if task.kind == "classification" \
+        else tf.AutoModelForTokenClassification
+
+
+def architecture(model_spec: dict) -> str:
+    from transformers import AutoConfig
+
+    if "config" in model_spec:
+        return "seq2seq" if model_spec["config"].get("is_encoder_decoder",
+                                                    model_spec["config"]["model_type"] in ("t5", "mt5", "bart", "mbart")) \
+            else "encoder"
+    config = AutoConfig.from_pretrained(model_spec["pretrained"])
+    return "seq2seq" if getattr(config, "is_encoder_decoder", False) else "encoder"
+
+
+def build_model(model_spec: dict, task: Task, arch: str, tokenizer, seed: int):
+    """A fresh model for ``task``: pretrained weights (new head) or random init from a config."""
+    from transformers import AutoConfig
+
+    torch.manual_seed(seed)  # head (or whole model) initialisation
+    cls = _auto_class(arch, task)
+    extra = {} if arch == "seq2seq" else {
+        "num_labels": len(task.labels),
+        "id2label": dict(enumerate(task.labels)),
+        "label2id": {n: i for i, n in enumerate(task.labels)},
+    }
+    if "config" in model_spec:
+        cfg = dict(model_spec["config"])
+        model_type = cfg.pop("model_type")
+        cfg.setdefault("vocab_size", len(tokenizer))
+        cfg.setdefault("pad_token_id", tokenizer.pad_token_id)
+        if arch == "seq2seq":
+            eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.sep_token_id
+            cfg.setdefault("eos_token_id", eos)
+            cfg.setdefault("decoder_start_token_id", tokenizer.pad_token_id)
+        config = AutoConfig.for_model(model_type, **cfg, **extra)
+        return cls.from_config(config)
+    return cls.from_pretrained(model_spec["pretrained"], **extra)
+
+
+def _replace_dir(tmp: Path, target: Path) -> None:
+    """Move directory ``tmp`` to ``target`` (replacing an older one) without a half-written state."""
+    if target.exists():
+        old = target.with_name(target.name + f".old{os.getpid()}")
+        os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, target)
+
+
+def save_checkpoint(model, tokenizer, path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=path.name + ".tmp", dir=path.parent))
+    getattr(model, "_orig_mod", model).save_pretrained(tmp)
+    (tmp / "COMPLETE").write_text("ok\n")
+    _replace_dir(tmp, path)
+
+
+def load_checkpoint(path, task: Task, arch: str):
+    return _auto_class(arch, task).from_pretrained(path)
+
+
+def checkpoint_complete(path) -> bool:
+    return (Path(path) / "COMPLETE").is_file()
+
+
+# ---- training ---------------------------------------------------------------------------------
+def train(model, features: list[dict], hp: dict, *, seed: int, device: torch.device, pad_id: int,
+          desc: str = "train", progress: bool = True) -> dict:
+    """Fine-tune ``model`` in place (AdamW, linear warmup/decay); returns throughput stats."""
+    from tqdm.auto import tqdm
+
+    torch.manual_seed(seed)  # dropout
+    generator = torch.Generator().manual_seed(seed)
+    bs = int(hp["batch_size"])
+    steps_per_epoch = math.ceil(len(features) / bs)
+    total = int(hp["max_steps"]) if hp.get("max_steps") else max(1, math.ceil(hp["epochs"] * steps_per_epoch))
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": hp.get("weight_decay", 0.0)},
+                             {"params": no_decay, "weight_decay": 0.0}],
+                            lr=hp["learning_rate"], fused=device.type == "cuda")
+    warmup = int(total * hp.get("warmup_ratio", 0.0))
+
+    def schedule(step):
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+    forward = torch.compile(model) if hp.get("compile") and device.type == "cuda" else model
+    lengths = [len(f["input_ids"]) + (len(f["labels"]) if isinstance(f["labels"], list) else 0)
+               for f in features]
+    model.train()
+    step, tokens, losses = 0, 0, []
+    start = time.perf_counter()
+    bar = tqdm(total=total, desc=desc, disable=not progress, leave=False)
+    while step < total:
+        for idx in length_grouped_batches(lengths, bs, generator, hp.get("length_group_size", 50)):
+            batch = collate([features[i] for i in idx], pad_id, device)
+            with autocast(device, hp):
+                loss = forward(**batch).loss
+            loss.backward()
+            if hp.get("max_grad_norm"):
+                torch.nn.utils.clip_grad_norm_(model.parameters(), hp["max_grad_norm"])
+            opt.step()
+            sched.step()
+            opt.zero_grad(set_to_none=True)
+            tokens += int(batch["attention_mask"].sum())
+            if "labels" in batch and batch["labels"].ndim == 2 and "first_token" not in features[0]:
+                tokens += int((batch["labels"] != IGNORE).sum())  # decoder tokens of seq2seq
+            losses.append(loss.detach())
+            step += 1
+            bar.update(1)
+            if step >= total:
+                break
+    bar.close()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    model.eval()
+    final_loss = float(torch.stack(losses[-10:]).float().mean()) if losses else float("nan")
+    return {"steps": step, "tokens": tokens, "seconds": seconds, "loss": final_loss,
+            "tokens_per_s": tokens / seconds if seconds > 0 else float("nan")}
+
+
+# ---- prediction -------------------------------------------------------------------------------
+@torch.no_grad()
+def predict(model, task: Task, arch: str, tokenizer, examples: list[dict], features: list[dict],
+            hp: dict, device: torch.device, progress: bool = True) -> list:
+    """Predicted label ids (classification) or tag-id lists (tagging), in example order."""
+    from tqdm.auto import tqdm
+
+    model.eval()
+    order = sorted(range(len(features)), key=lambda i: -len(features[i]["input_ids"]))
+    bs = int(hp["eval_batch_size"])
+    out: list = [None] * len(features)
+    if arch == "seq2seq":
+        targets = [len(f["labels"]) for f in features]
+    for start in tqdm(range(0, len(order), bs), desc="evaluate", disable=not progress, leave=False):
+        idx = order[start:start + bs]
+        batch = collate([features[i] for i in idx], tokenizer.pad_token_id, device)
+        labels = batch.pop("labels")
+        with autocast(device, hp):
+            if arch == "seq2seq":
+                generated = model.generate(input_ids=batch["input_ids"],
+                                           attention_mask=batch["attention_mask"],
+                                           max_new_tokens=max(targets[i] for i in idx) + 2,
+                                           do_sample=False, num_beams=1)
+                texts = tokenizer.batch_decode(generated, skip_special_tokens=True)
+                for i, text in zip(idx, texts):
+                    out[i] = task.parse_seq2seq_output(text, examples[i])
+                continue
+            logits = model(**batch).logits.float()
+        pred = logits.argmax(-1).cpu()
+        for row, i in enumerate(idx):
+            if task.kind == "classification":
+                out[i] = int(pred[row])
+            else:
+                tags = [int(pred[row, pos]) for pos in features[i]["first_token"]]
+                n = len(examples[i]["tags"])
+                out[i] = (tags + [-1] * n)[:n]  # words cut off by max_length count as wrong
+        del labels
+    return out
+
+
+def count_parameters(model) -> int:
+    return sum(p.numel() for p in model.parameters())
