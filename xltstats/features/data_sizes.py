@@ -1,0 +1,169 @@
+"""Data-derived pair features: pre-training shares, writing scripts, fine-tuning sizes.
+
+Pre-training tables shipped in ``xltstats/data/`` (each row names its source paper and table):
+
+``pretraining_xlmr_cc100.csv``
+    CC-100, the XLM-R pre-training corpus (Conneau et al., 2020, ACL, appendix Table 6): tokens
+    (millions) and size (GiB) per language.  89 languages reproduced (Chinese as the sum of the
+    Simplified and Traditional rows; the romanised variants are left out; Ukrainian without its
+    token count).  Share = size / sum of sizes in the table.
+``pretraining_mt5_mc4.csv``
+    mC4, the mT5 pre-training corpus (Xue et al., 2021, NAACL, appendix Table 6): tokens
+    (billions), pages (millions) and the percentage of mT5 training examples in each language
+    (temperature sampling with alpha = 0.3).  All 101 languages are listed; figures are given for
+    the 67 largest (English to Swahili), the other 34 are listed as pre-training languages with
+    unknown share (NaN).  Share = the paper's mT5 sampling percentage / 100.
+
+The tables were transcribed without network access; values the transcriber was unsure of were
+left out (empty cells), never guessed.
+
+Features (``model`` picks the table; ``"xlm-r"``/``"xlmr"``/``"xlm-roberta-*"`` or
+``"mt5"``/``"mt5-*"``; for ``"mbert"`` no table is shipped and the pre-training columns are NaN):
+
+``source_pretrain_share``, ``target_pretrain_share``
+    log10 of the language's share of the pre-training data.  A language the model was not
+    pre-trained on has share 0; its log is set to log10(half the smallest share in the table), so
+    that unseen languages stay in a regression (``target_in_pretraining`` tells them apart).  NaN
+    where the language was in pre-training but its figure is not in the table.
+``target_in_pretraining``
+    1.0 / 0.0: the target language is in the model's pre-training languages.
+``same_script``
+    1.0 / 0.0: both languages' most likely script (CLDR likely subtags via ``langcodes`` /
+    ``language-data``: ``hin`` -> Deva, ``srp`` -> Cyrl, ``zho`` -> Hans, ``jpn`` -> Jpan) is the
+    same.  Script codes are compared as they are, so Hans/Hant/Jpan/Kore count as different.  NaN
+    when CLDR has no likely script for a language.
+``n_source_examples``, ``n_target_examples``
+    fine-tuning example counts, passed through from the pairs table when it has them.
+"""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from ..paths import package_data
+
+DATA_COLUMNS = ("source_pretrain_share", "target_pretrain_share", "target_in_pretraining",
+                "same_script")
+PASS_THROUGH_COLUMNS = ("n_source_examples", "n_target_examples")
+PRETRAINING_TABLES = {"xlm-r": "pretraining_xlmr_cc100.csv", "mt5": "pretraining_mt5_mc4.csv"}
+
+# individual languages that results tables may use for the macrolanguage the tables list
+_INDIVIDUAL_TO_MACRO = {
+    "arb": "ara", "azj": "aze", "ekk": "est", "pes": "fas", "khk": "mon", "zsm": "msa",
+    "npi": "nep", "gaz": "orm", "ory": "ori", "pbu": "pus", "als": "sqi", "swh": "swa",
+    "uzn": "uzb", "ydd": "yid", "cmn": "zho", "lvs": "lav", "nob": "nor", "kmr": "kur",
+    "tgl": "fil",
+}
+
+
+def model_table_key(model: str) -> str:
+    """``"xlm-r"`` or ``"mt5"`` for a model name such as ``xlm-roberta-large`` or ``google/mt5-base``."""
+    name = str(model).lower().rsplit("/", 1)[-1].replace("_", "-")
+    if name.startswith(("xlm-r", "xlmr")):
+        return "xlm-r"
+    if name.startswith("mt5"):
+        return "mt5"
+    if name.startswith(("mbert", "bert-base-multilingual")):
+        return "mbert"
+    raise InputError(f"unknown model '{model}' for the pre-training features; known: xlm-r "
+                     "(CC-100 table), mt5 (mC4 table), mbert (no table: shares are NaN)",
+                     column="model")
+
+
+@lru_cache(maxsize=None)
+def pretraining_table(model: str = "xlm-r") -> pd.DataFrame:
+    """The shipped pre-training table for a model, with a ``share`` column (fraction, NaN unknown)."""
+    key = model_table_key(model)
+    if key not in PRETRAINING_TABLES:
+        raise InputError(f"xltstats ships no pre-training table for '{model}'", column="model")
+    table = pd.read_csv(package_data(PRETRAINING_TABLES[key]), dtype={"iso639_1": str})
+    if key == "xlm-r":
+        table["share"] = table["size_gib"] / table["size_gib"].sum()
+    else:
+        table["share"] = table["mt5_sampling_percent"] / 100.0
+    return table
+
+
+@lru_cache(maxsize=None)
+def _shares(key: str) -> tuple[dict[str, float], float]:
+    table = pretraining_table(key)
+    shares = {str(c): float(s) for c, s in zip(table["iso639_3"], table["share"])}
+    floor = float(np.nanmin(table["share"])) / 2.0
+    return shares, floor
+
+
+def _lookup(code: str, shares: dict[str, float]):
+    if code in shares:
+        return code
+    macro = _INDIVIDUAL_TO_MACRO.get(code)
+    return macro if macro in shares else None
+
+
+def log_pretrain_share(codes, model: str = "xlm-r") -> np.ndarray:
+    key = model_table_key(model)
+    if key not in PRETRAINING_TABLES:
+        return np.full(len(codes), np.nan)
+    shares, floor = _shares(key)
+    out = np.empty(len(codes))
+    for i, code in enumerate(codes):
+        key = _lookup(code, shares)
+        if key is None:
+            out[i] = math.log10(floor)
+        else:
+            share = shares[key]
+            out[i] = math.log10(share) if share == share else np.nan
+    return out
+
+
+def in_pretraining(codes, model: str = "xlm-r") -> np.ndarray:
+    key = model_table_key(model)
+    if key not in PRETRAINING_TABLES:
+        return np.full(len(codes), np.nan)
+    shares, _ = _shares(key)
+    return np.array([0.0 if _lookup(c, shares) is None else 1.0 for c in codes])
+
+
+@lru_cache(maxsize=None)
+def likely_script(code: str) -> str | None:
+    """ISO 15924 script CLDR considers most likely for a language, None if CLDR does not say."""
+    import langcodes
+    from langcodes.data_dicts import LIKELY_SUBTAGS
+
+    try:
+        language = langcodes.Language.get(code)
+    except (ValueError, LookupError):
+        return None
+    if language.script:
+        return language.script
+    if language.language not in LIKELY_SUBTAGS:
+        return None  # maximize() would fall back to the default for 'und' (Latin)
+    return language.maximize().script
+
+
+def same_script(left_codes, right_codes) -> np.ndarray:
+    out = np.empty(len(left_codes))
+    for i, (a, b) in enumerate(zip(left_codes, right_codes)):
+        sa, sb = likely_script(a), likely_script(b)
+        out[i] = np.nan if sa is None or sb is None else float(sa == sb)
+    return out
+
+
+def data_pair_features(left_codes, right_codes, model: str = "xlm-r",
+                       columns=DATA_COLUMNS) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for col in columns:
+        if col == "source_pretrain_share":
+            out[col] = log_pretrain_share(left_codes, model)
+        elif col == "target_pretrain_share":
+            out[col] = log_pretrain_share(right_codes, model)
+        elif col == "target_in_pretraining":
+            out[col] = in_pretraining(right_codes, model)
+        elif col == "same_script":
+            out[col] = same_script(left_codes, right_codes)
+        else:
+            raise KeyError(col)
+    return out
