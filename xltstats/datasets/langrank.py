@@ -15,7 +15,7 @@ language is ``target`` here and ``mt_output_language`` keeps ``eng``.
 
 Scores and metrics.  ``pos``: tagging accuracy (fraction); ``dep``: labelled attachment score
 (percent); ``el``: entity-linking accuracy (fraction); ``mt``: BLEU in points (0-100: the file stores BLEU/100, multiplied back here).
-14 POS rows have an empty score upstream and are left out.
+14 POS rows (all with target ``hsb``) have the score ``nan`` upstream and are left out.
 
 Examples.  ``n_source_examples`` is the transfer language's dataset size as shipped ("Transfer
 lang dataset size").  POS, DEP and EL are counted as zero-shot (``n_target_examples`` = 0); MT
@@ -81,14 +81,23 @@ def load_langrank(task: str, mirror=None) -> pd.DataFrame:
     if missing:
         raise InputError(f"missing column(s) {missing}", file=path)
 
-    raw = raw[raw[score_col].notna()].reset_index(drop=True)
+    # Upstream writes a failed run's score as "nan": such rows carry no result and are left out.
+    failed = raw[score_col].astype(str).str.strip().str.lower().isin(["nan", ""])
+    score = pd.to_numeric(raw[score_col].where(~failed), errors="coerce")
+    bad = score.isna() & ~failed
+    if bad.any():
+        i = int(bad.to_numpy().argmax())
+        raise InputError(f"score {raw[score_col].iloc[i]!r} is not a number", file=path,
+                         row=i + 1, column=score_col)
+    raw = raw[~failed].reset_index(drop=True)
+    score = score[~failed].reset_index(drop=True)
     sizes = raw["Transfer lang dataset size"]
     out = pd.DataFrame({
         "model": info["model"],
         "task": info["task"],
         "source": raw[source_col].astype(str),
         "target": raw[target_col].astype(str),
-        "score": raw[score_col].astype(float) * (100.0 if task == "mt" else 1.0),
+        "score": score.astype(float) * (100.0 if task == "mt" else 1.0),
         "metric": info["metric"],
         "n_source_examples": sizes.round().astype("Int64"),
         "n_target_examples": (raw["Target lang dataset size"].round().astype("int64")
