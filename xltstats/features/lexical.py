@@ -137,7 +137,8 @@ def char_ngrams(text: str, ngram_range: tuple[int, int] = (1, 3)) -> list[str]:
 
 
 # --------------------------------------------------------------------------- input handling
-def _pairs_frame(pairs) -> pd.DataFrame:
+def _pairs_frame(pairs, normalise: bool = True) -> pd.DataFrame:
+    """``source``/``target`` table of ``pairs``; codes normalised to ISO 639-3 unless told not to."""
     if isinstance(pairs, pd.DataFrame):
         missing = [c for c in ("source", "target") if c not in pairs.columns]
         if missing:
@@ -152,6 +153,10 @@ def _pairs_frame(pairs) -> pd.DataFrame:
                 raise InputError(f"pair {pair!r} is not a (source, target) pair", row=k) from exc
             rows.append((source, target))
         frame = pd.DataFrame(rows, columns=["source", "target"], dtype=object)
+    if not normalise:
+        for column in ("source", "target"):
+            frame[column] = pd.array([str(c) for c in frame[column]], dtype=object)
+        return frame.reset_index(drop=True)
     from .corpora import normalise_language
 
     cache: dict[str, str] = {}
@@ -376,8 +381,8 @@ def lexical_features_from_texts(
 ) -> pd.DataFrame:
     """Lexical measures of ``pairs`` on already-loaded aligned ``texts`` ({lang: {unit: text}}).
 
-    Keys of ``texts`` must be ISO 639-3 codes (pair codes are normalised before lookup).
-    See the module docstring for the definitions.
+    Pair codes are looked up in ``texts`` verbatim (:func:`lexical_features` normalises them to
+    ISO 639-3 first).  See the module docstring for the definitions.
     """
     if measures is None:
         measures = list(DEFAULT_MEASURES) + (["subword_overlap"] if tokenizer is not None else [])
@@ -390,7 +395,7 @@ def lexical_features_from_texts(
     if not (1 <= ngram_range[0] <= ngram_range[1]):
         raise ConfigError(f"ngram_range must be (low, high) with 1 <= low <= high, got {ngram_range!r}")
 
-    frame = _pairs_frame(pairs)
+    frame = _pairs_frame(pairs, normalise=False)
     table = _UnitTable(texts)
     word_lists = None
     if "word_overlap" in measures or "normalised_edit_distance" in measures:

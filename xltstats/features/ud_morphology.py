@@ -108,10 +108,10 @@ def profile_distance(source: MorphologyProfile, target: MorphologyProfile) -> fl
 
 
 def ud_morphology_from_profiles(profiles: dict[str, MorphologyProfile], pairs) -> pd.DataFrame:
-    """Pair measures for ``pairs`` from precomputed ``{iso639_3: profile}``."""
+    """Pair measures for ``pairs`` from precomputed ``{code: profile}`` (codes used verbatim)."""
     from .lexical import _pairs_frame
 
-    frame = _pairs_frame(pairs)
+    frame = _pairs_frame(pairs, normalise=False)
     cache: dict[tuple[str, str], float] = {}
     dist, diff, fs, ft = [], [], [], []
     for s, t in zip(frame["source"], frame["target"]):
