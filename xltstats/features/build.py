@@ -81,8 +81,12 @@ def feature_group(column: str) -> str | None:
     return None
 
 
-def resolve_features(features=None) -> list[str]:
-    """Feature column names from group names, column names or ``"all"`` (companions included)."""
+def resolve_features(features=None, *, tokenizer_given: bool = True) -> list[str]:
+    """Feature column names from group names, column names or ``"all"`` (companions included).
+
+    Without a tokenizer (``tokenizer_given=False``) the ``lexical`` group and ``"all"`` leave out
+    ``subword_overlap``, which needs one; naming it explicitly still asks for it.
+    """
     if features is None:
         wanted = list(DEFAULT_FEATURES)
     else:
@@ -91,10 +95,10 @@ def resolve_features(features=None) -> list[str]:
         wanted = []
         for item in features:
             name = str(item).strip()
-            if name == "all":
-                wanted.extend(ALL_FEATURES)
-            elif name in FEATURE_GROUPS:
-                wanted.extend(FEATURE_GROUPS[name])
+            if name == "all" or name in FEATURE_GROUPS:
+                expanded = ALL_FEATURES if name == "all" else FEATURE_GROUPS[name]
+                wanted.extend(c for c in expanded
+                              if tokenizer_given or c != "subword_overlap")
             elif name in ALL_FEATURES:
                 wanted.append(name)
             elif any(name in c for c in _COMPANIONS.values()):
@@ -154,7 +158,15 @@ def pairs_frame(pairs, *, file=None) -> pd.DataFrame:
         if not items:
             raise InputError("no language pairs given")
         if all(isinstance(x, str) for x in items):
-            langs = list(dict.fromkeys(items))
+            langs = []
+            for code in dict.fromkeys(items):
+                from ..languages import LanguageCodeError, to_iso639_3
+
+                try:
+                    langs.append(to_iso639_3(code))
+                except LanguageCodeError as error:
+                    raise InputError(str(error), column="languages") from None
+            langs = list(dict.fromkeys(langs))
             rows = list(product(langs, langs))
         else:
             rows = []
@@ -177,8 +189,18 @@ def pairs_frame(pairs, *, file=None) -> pd.DataFrame:
     return frame
 
 
-def _check_uriel(frame: pd.DataFrame, file=None) -> None:
+def _is_language_list(pairs) -> bool:
+    return (not isinstance(pairs, pd.DataFrame) and isinstance(pairs, (list, tuple))
+            and all(isinstance(x, str) for x in pairs))
+
+
+def _check_uriel(frame: pd.DataFrame, file=None, languages_only: bool = False) -> None:
     known = uriel._language_index()
+    if languages_only:
+        for code in sorted(set(frame["source"]) | set(frame["target"])):
+            if code not in known:
+                raise InputError(uriel.unknown_language_message(code), column="languages")
+        return
     for column in ("source", "target"):
         for k, code in enumerate(frame[column].tolist(), start=1):
             if code not in known:
@@ -264,7 +286,7 @@ def build_pair_features(pairs, features=None, *, model: str = "xlm-r", tokenizer
     are NaN.  A language URIEL does not cover raises :class:`InputError` when a URIEL-based
     feature is asked for.
     """
-    columns = resolve_features(features)
+    columns = resolve_features(features, tokenizer_given=tokenizer is not None)
     frame = pairs_frame(pairs, file=file)
     pass_through = [c for c in data_sizes.PASS_THROUGH_COLUMNS if c in columns and c in frame]
     key_columns = ["source", "target"] + pass_through
@@ -276,7 +298,7 @@ def build_pair_features(pairs, features=None, *, model: str = "xlm-r", tokenizer
         raise InputError(f"on_unknown must be 'error' or 'nan', not {on_unknown!r}",
                          column="on_unknown")
     if on_unknown == "error" and any(c in _URIEL_BASED for c in feature_columns):
-        _check_uriel(frame, file=file)
+        _check_uriel(frame, file=file, languages_only=_is_language_list(pairs))
     if any(c in data_sizes.DATA_COLUMNS for c in feature_columns):
         data_sizes.model_table_key(model)  # fail early on an unknown model
 

@@ -1,0 +1,111 @@
+"""Command line: ``python -m xltstats.features``.
+
+Writes the features of every ordered pair of ``--languages`` (same-language pairs included), or of
+the pairs in ``--pairs FILE`` (a table with ``source`` and ``target`` columns: .csv, .tsv, .jsonl or
+.parquet), to ``--out FILE`` (format by extension; written to a temporary file and moved into
+place, so a failed run leaves nothing half-written), and prints the coverage report.  Errors in
+the input exit with status 2 and the message on stderr.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import InputError, XltstatsError
+from .build import build_pair_features, feature_coverage
+
+_FORMATS = (".csv", ".tsv", ".jsonl", ".parquet")
+
+
+def read_pairs(path: Path) -> pd.DataFrame:
+    suffix = path.suffix.lower()
+    if not path.exists():
+        raise InputError("file not found", file=path)
+    try:
+        if suffix == ".csv":
+            return pd.read_csv(path, dtype={"source": str, "target": str}, keep_default_na=False,
+                               na_values=[""])
+        if suffix == ".tsv":
+            return pd.read_csv(path, sep="\t", dtype={"source": str, "target": str},
+                               keep_default_na=False, na_values=[""])
+        if suffix == ".jsonl":
+            return pd.read_json(path, lines=True, dtype={"source": str, "target": str})
+        if suffix == ".parquet":
+            return pd.read_parquet(path)
+    except (ValueError, OSError) as exc:
+        raise InputError(f"cannot read the pairs table: {exc}", file=path) from exc
+    raise InputError(f"unknown table format '{suffix}' (use {', '.join(_FORMATS)})", file=path)
+
+
+def write_table(df: pd.DataFrame, path: Path) -> None:
+    """Write by extension, atomically; floats with a fixed format so reruns are byte-identical."""
+    suffix = path.suffix.lower()
+    if suffix not in _FORMATS:
+        raise InputError(f"unknown output format '{suffix}' (use {', '.join(_FORMATS)})",
+                         file=path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        if suffix in (".csv", ".tsv"):
+            df.to_csv(tmp, sep="," if suffix == ".csv" else "\t", index=False,
+                      float_format="%.10g", lineterminator="\n")
+        elif suffix == ".jsonl":
+            df.to_json(tmp, orient="records", lines=True, double_precision=10)
+        else:
+            df.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m xltstats.features",
+        description="Language-pair features (URIEL distances, Grambank morphology, lexical "
+                    "similarity, pre-training shares) for every ordered pair.")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--languages", help="comma-separated language codes: every ordered pair")
+    source.add_argument("--pairs", type=Path, help="table with source and target columns")
+    parser.add_argument("--out", type=Path, required=True, help=f"output table ({', '.join(_FORMATS)})")
+    parser.add_argument("--features", default=None,
+                        help="comma-separated feature groups or columns, or 'all' "
+                             "(default: every feature that needs no corpus or tokenizer)")
+    parser.add_argument("--model", default="xlm-r", help="pre-training table: xlm-r or mt5")
+    parser.add_argument("--corpus", default="udhr", choices=["udhr", "pud"],
+                        help="parallel corpus of the lexical measures")
+    parser.add_argument("--tokenizer", default=None, help="tokenizer for subword_overlap")
+    parser.add_argument("--mirror", default=None, help="local data mirror directory")
+    parser.add_argument("--on-unknown", default="error", choices=["error", "nan"],
+                        help="a language URIEL lacks: error (default) or NaN features")
+    args = parser.parse_args(argv)
+    try:
+        if args.languages is not None:
+            languages = [c.strip() for c in args.languages.split(",") if c.strip()]
+            if not languages:
+                raise InputError("--languages names no language")
+            pairs, file = languages, None
+        else:
+            pairs, file = read_pairs(args.pairs), args.pairs
+        features = build_pair_features(pairs, args.features, model=args.model,
+                                       tokenizer=args.tokenizer, corpus=args.corpus,
+                                       mirror=args.mirror, on_unknown=args.on_unknown, file=file)
+        write_table(features, args.out)
+    except XltstatsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    coverage = feature_coverage(features)
+    print(f"wrote {len(features)} pairs x {features.shape[1] - 2} columns to {args.out}")
+    print(coverage.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
