@@ -1,0 +1,363 @@
+"""Out-of-sample prediction of transfer scores and cross-validation against baselines.
+
+Every estimator follows one small protocol: ``fit(train) -> fitted estimator`` (a new object; the
+estimator itself is not changed) and ``predict_interval(data, alpha) -> DataFrame`` with columns
+``prediction``, ``lower``, ``upper`` (NaN where a row cannot be predicted, e.g. a missing feature).
+
+Estimators:
+
+* :class:`OLSEstimator`: :func:`xltstats.models.fit_ols`; intervals are OLS prediction intervals.
+* :class:`MixedEstimator`: :func:`xltstats.models.fit_mixed` with crossed random effects; a language not
+  seen in training gets a random effect of 0 and its full variance in the interval.
+* :class:`MeanBaseline`: the mean score of the row's target in training; when the target was held out
+  (leave-one-target-out) the mean of its source; when both are unseen the global mean. The interval is
+  ``± z * SD``, with the SD of training scores around the same kind of mean (within-target SD,
+  within-source SD or overall SD), so it is honest about which fallback was used.
+* :class:`GradientBoostingEstimator`: LightGBM regression trees on the same features (the predictor used
+  by LITMUS and ProxyLM), fitted deterministically (``deterministic=True``, ``num_threads=1``, fixed
+  seed). Intervals: ``"conformal"`` (default) — split-free cross-conformal residuals: out-of-fold
+  absolute residuals from a grouped K-fold inside the training data (grouped by ``calibration_group``,
+  default the target, so calibration mimics predicting unseen targets), and the interval is
+  ``prediction ± q`` with q their ``ceil((m + 1)(1 - alpha)) / m`` empirical quantile; or
+  ``"quantile"`` — two extra LightGBM models with the quantile loss at ``alpha/2`` and ``1 - alpha/2``.
+
+:func:`cross_validate` evaluates several estimators on the same splits and reports RMSE, MAE, R²
+(``1 - SSE/SST`` with SST around the mean of all held-out observations, pooled over folds) and the
+coverage and mean width of the ``1 - alpha`` intervals, computed per estimator on the rows it could
+predict (``n_predicted``).
+"""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from xltstats.errors import InputError
+
+__all__ = ["OLSEstimator", "MixedEstimator", "MeanBaseline", "GradientBoostingEstimator", "cross_validate",
+           "CVResults", "make_splits", "SCHEMES"]
+
+SCHEMES = ("leave-one-target-out", "leave-one-source-out", "random")
+
+
+def _interval_frame(pred, lower, upper, index) -> pd.DataFrame:
+    return pd.DataFrame({"prediction": np.asarray(pred, float), "lower": np.asarray(lower, float),
+                         "upper": np.asarray(upper, float)}, index=index)
+
+
+class OLSEstimator:
+    """OLS on standardised features (see :func:`xltstats.models.ols.fit_ols`)."""
+
+    def __init__(self, features, response: str = "score", cov_type: str = "HC3"):
+        self.features = list(features)
+        self.response = response
+        self.cov_type = cov_type
+        self.result_ = None
+
+    def fit(self, data: pd.DataFrame) -> "OLSEstimator":
+        from xltstats.models.ols import fit_ols
+
+        fitted = copy.copy(self)
+        fitted.result_ = fit_ols(data, response=self.response, features=self.features, cov_type=self.cov_type)
+        return fitted
+
+    def predict_interval(self, data: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+        pi = self.result_.prediction_interval(data, alpha)
+        return _interval_frame(pi["prediction"], pi["lower"], pi["upper"], data.index)
+
+
+class MixedEstimator:
+    """Crossed mixed model, e.g. ``score ~ x1 + x2 + (1|source) + (1|target)``."""
+
+    def __init__(self, formula: str, reml: bool = True):
+        self.formula = formula
+        self.reml = reml
+        self.result_ = None
+
+    def fit(self, data: pd.DataFrame) -> "MixedEstimator":
+        import warnings
+
+        from xltstats.models.mixed import fit_mixed
+
+        fitted = copy.copy(self)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fitted.result_ = fit_mixed(self.formula, data, reml=self.reml)
+        return fitted
+
+    def predict_interval(self, data: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+        from xltstats.models.formula import parse_formula, referenced_columns
+
+        response = parse_formula(self.formula).response
+        probe = data if response in data.columns else data.assign(**{response: 0.0})
+        cols = [c for c in referenced_columns(self.formula, probe) if c != response]
+        complete = data[cols].notna().all(axis=1).to_numpy()
+        out = _interval_frame(np.full(len(data), np.nan), np.full(len(data), np.nan), np.full(len(data), np.nan),
+                              data.index)
+        if complete.any():
+            pi = self.result_.prediction_interval(data.loc[complete], alpha)
+            out.loc[complete, "prediction"] = pi["predicted"].to_numpy()
+            out.loc[complete, "lower"] = pi["lower"].to_numpy()
+            out.loc[complete, "upper"] = pi["upper"].to_numpy()
+        return out
+
+
+class MeanBaseline:
+    """Mean per target, falling back to mean per source, then the global mean (see module docstring)."""
+
+    def __init__(self, response: str = "score", source: str = "source", target: str = "target"):
+        self.response, self.source, self.target = response, source, target
+
+    def fit(self, data: pd.DataFrame) -> "MeanBaseline":
+        fitted = copy.copy(self)
+        y = pd.to_numeric(data[self.response], errors="coerce")
+        frame = pd.DataFrame({"y": y, "s": data[self.source].astype(str), "t": data[self.target].astype(str)}).dropna()
+        fitted.target_mean_ = frame.groupby("t")["y"].mean().to_dict()
+        fitted.source_mean_ = frame.groupby("s")["y"].mean().to_dict()
+        fitted.global_mean_ = float(frame["y"].mean())
+
+        def pooled_sd(key):
+            dev = frame["y"] - frame.groupby(key)["y"].transform("mean")
+            dof = len(frame) - frame[key].nunique()
+            return float(np.sqrt((dev ** 2).sum() / dof)) if dof > 0 else float(frame["y"].std(ddof=1))
+
+        fitted.sd_ = {"target": pooled_sd("t"), "source": pooled_sd("s"), "global": float(frame["y"].std(ddof=1))}
+        return fitted
+
+    def predict_interval(self, data: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+        z = stats.norm.ppf(1 - alpha / 2)
+        pred, half = [], []
+        for s, t in zip(data[self.source].astype(str), data[self.target].astype(str)):
+            if t in self.target_mean_:
+                pred.append(self.target_mean_[t]); half.append(z * self.sd_["target"])
+            elif s in self.source_mean_:
+                pred.append(self.source_mean_[s]); half.append(z * self.sd_["source"])
+            else:
+                pred.append(self.global_mean_); half.append(z * self.sd_["global"])
+        pred, half = np.array(pred), np.array(half)
+        return _interval_frame(pred, pred - half, pred + half, data.index)
+
+
+class GradientBoostingEstimator:
+    """LightGBM regression trees with conformal or quantile intervals (see the module docstring)."""
+
+    def __init__(self, features, response: str = "score", interval: str = "conformal", n_estimators: int = 300,
+                 learning_rate: float = 0.05, num_leaves: int = 15, min_child_samples: int = 10, seed: int = 0,
+                 calibration_folds: int = 5, calibration_group: str | None = "target", alpha: float = 0.05):
+        if interval not in ("conformal", "quantile"):
+            raise InputError(f"interval must be 'conformal' or 'quantile', not {interval!r}")
+        self.features = list(features)
+        self.response = response
+        self.interval = interval
+        self.params = dict(n_estimators=n_estimators, learning_rate=learning_rate, num_leaves=num_leaves,
+                           min_child_samples=min_child_samples)
+        self.seed = seed
+        self.calibration_folds = calibration_folds
+        self.calibration_group = calibration_group
+        self.alpha = alpha
+
+    def _model(self, **extra):
+        import lightgbm
+
+        return lightgbm.LGBMRegressor(**self.params, random_state=self.seed, deterministic=True, num_threads=1,
+                                      force_row_wise=True, verbose=-1, **extra)
+
+    def _xy(self, data):
+        missing = [c for c in [*self.features, self.response] if c not in data.columns]
+        if missing:
+            raise InputError(f"missing column(s) {missing}", column=missing[0])
+        x = data[self.features].apply(pd.to_numeric, errors="coerce").to_numpy(float)
+        y = pd.to_numeric(data[self.response], errors="coerce").to_numpy(float)
+        keep = ~np.isnan(y)
+        return x[keep], y[keep], keep
+
+    def fit(self, data: pd.DataFrame) -> "GradientBoostingEstimator":
+        fitted = copy.copy(self)
+        x, y, keep = self._xy(data)
+        fitted.model_ = self._model().fit(x, y)
+        if self.interval == "quantile":
+            fitted.low_ = self._model(objective="quantile", alpha=self.alpha / 2).fit(x, y)
+            fitted.high_ = self._model(objective="quantile", alpha=1 - self.alpha / 2).fit(x, y)
+            return fitted
+        if self.calibration_group and self.calibration_group in data.columns:
+            labels = data.loc[keep, self.calibration_group].astype(str).to_numpy()
+        else:
+            labels = np.arange(len(y)).astype(str)
+        uniques = np.unique(labels)
+        rng = np.random.default_rng(self.seed)
+        fold_of = dict(zip(rng.permutation(uniques), np.arange(len(uniques)) % max(2, min(self.calibration_folds,
+                                                                                            len(uniques)))))
+        folds = np.array([fold_of[v] for v in labels])
+        residuals = np.full(len(y), np.nan)
+        for f in np.unique(folds):
+            test = folds == f
+            if test.all():
+                continue
+            model = self._model().fit(x[~test], y[~test])
+            residuals[test] = np.abs(y[test] - model.predict(x[test]))
+        residuals = np.sort(residuals[~np.isnan(residuals)])
+        m = len(residuals)
+        rank = min(m, math.ceil((m + 1) * (1 - self.alpha)))
+        fitted.conformal_q_ = float(residuals[rank - 1]) if m else float("nan")
+        fitted.calibration_residuals_ = residuals
+        return fitted
+
+    def predict_interval(self, data: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+        missing = [c for c in self.features if c not in data.columns]
+        if missing:
+            raise InputError(f"missing column(s) {missing}", column=missing[0])
+        x = data[self.features].apply(pd.to_numeric, errors="coerce").to_numpy(float)
+        pred = self.model_.predict(x)
+        if self.interval == "quantile":
+            if not math.isclose(alpha, self.alpha):
+                raise InputError(f"quantile intervals were fitted for alpha={self.alpha}, not {alpha}")
+            return _interval_frame(pred, np.minimum(self.low_.predict(x), pred), np.maximum(self.high_.predict(x), pred),
+                                   data.index)
+        m = len(self.calibration_residuals_)
+        q = float(self.calibration_residuals_[min(m, math.ceil((m + 1) * (1 - alpha))) - 1]) if m else np.nan
+        return _interval_frame(pred, pred - q, pred + q, data.index)
+
+
+def make_splits(data: pd.DataFrame, scheme: str = "leave-one-target-out", k: int = 5, seed: int = 0,
+                source: str = "source", target: str = "target") -> list[tuple[str, np.ndarray]]:
+    """List of (held-out label, boolean test mask) pairs for the scheme, in a fixed order."""
+    if scheme not in SCHEMES:
+        raise InputError(f"scheme must be one of {SCHEMES}, not {scheme!r}")
+    if scheme == "random":
+        rng = np.random.default_rng(seed)
+        fold = rng.permutation(np.arange(len(data)) % k)
+        return [(f"fold{f + 1}", fold == f) for f in range(k)]
+    column = target if scheme == "leave-one-target-out" else source
+    if column not in data.columns:
+        raise InputError(f"scheme {scheme!r} needs column {column!r}", column=column)
+    labels = data[column].astype(str).to_numpy()
+    return [(value, labels == value) for value in sorted(set(labels))]
+
+
+@dataclass
+class CVResults:
+    """Held-out predictions of every estimator on the same splits, with summary metrics."""
+
+    scheme: str
+    alpha: float
+    predictions: pd.DataFrame
+    baseline_name: str | None = None
+    failures: list = field(default_factory=list)
+
+    @staticmethod
+    def _metrics(frame: pd.DataFrame, sst_mean: float) -> dict:
+        ok = frame["prediction"].notna()
+        f = frame[ok]
+        err = f["observed"] - f["prediction"]
+        sst = ((f["observed"] - sst_mean) ** 2).sum()
+        covered = (f["observed"] >= f["lower"]) & (f["observed"] <= f["upper"])
+        return {"n": int(len(frame)), "n_predicted": int(ok.sum()),
+                "rmse": float(np.sqrt((err ** 2).mean())) if len(f) else np.nan,
+                "mae": float(err.abs().mean()) if len(f) else np.nan,
+                "r2": float(1 - (err ** 2).sum() / sst) if sst > 0 else np.nan,
+                "coverage": float(covered[f["lower"].notna()].mean()) if f["lower"].notna().any() else np.nan,
+                "mean_interval_width": float((f["upper"] - f["lower"]).mean()) if len(f) else np.nan}
+
+    def metrics(self) -> pd.DataFrame:
+        """RMSE, MAE, R², interval coverage and width per estimator (all folds pooled)."""
+        mean = float(self.predictions.drop_duplicates("row")["observed"].mean())
+        rows = [{"estimator": name, "scheme": self.scheme, **self._metrics(g, mean)}
+                for name, g in self.predictions.groupby("estimator", sort=False)]
+        return pd.DataFrame(rows)
+
+    table = metrics
+
+    def per_fold(self) -> pd.DataFrame:
+        """The same metrics per held-out fold (language) and estimator."""
+        rows = []
+        for (fold, name), g in self.predictions.groupby(["fold", "estimator"], sort=True):
+            rows.append({"fold": fold, "estimator": name, **self._metrics(g, float(g["observed"].mean()))})
+        return pd.DataFrame(rows)
+
+    def comparison(self, baseline: str | None = None) -> pd.DataFrame:
+        """Per estimator vs ``baseline`` (default: the gradient-boosting estimator): folds won on RMSE."""
+        baseline = baseline or self.baseline_name
+        if baseline is None:
+            raise InputError("no baseline estimator to compare with")
+        folds = self.per_fold().pivot(index="fold", columns="estimator", values="rmse")
+        overall = self.metrics().set_index("estimator")
+        rows = []
+        for name in overall.index:
+            if name == baseline:
+                continue
+            both = folds[[name, baseline]].dropna()
+            better = both[name] < both[baseline]
+            rows.append({"estimator": name, "baseline": baseline, "rmse": overall.loc[name, "rmse"],
+                         "baseline_rmse": overall.loc[baseline, "rmse"],
+                         "coverage": overall.loc[name, "coverage"], "baseline_coverage": overall.loc[baseline, "coverage"],
+                         "folds_compared": int(len(both)), "folds_better": int(better.sum()),
+                         "folds_better_list": " ".join(sorted(map(str, both.index[better]))),
+                         "folds_worse_list": " ".join(sorted(map(str, both.index[~better])))})
+        return pd.DataFrame(rows)
+
+    def summary(self) -> str:
+        """Plain-language summary: where each model beats the baseline and where not."""
+        lines = [f"cross-validation ({self.scheme}, {1 - self.alpha:.0%} intervals)",
+                 self.metrics().to_string(index=False, float_format=lambda v: f"{v:.4g}")]
+        if self.baseline_name is not None:
+            for r in self.comparison().itertuples():
+                verdict = "beats" if r.rmse < r.baseline_rmse else "does not beat"
+                lines.append(f"{r.estimator} {verdict} {r.baseline} overall (RMSE {r.rmse:.4g} vs {r.baseline_rmse:.4g}); "
+                             f"lower RMSE on {r.folds_better} of {r.folds_compared} held-out folds"
+                             + (f" ({r.folds_better_list})" if r.folds_better_list else "")
+                             + f"; interval coverage {r.coverage:.3f} vs {r.baseline_coverage:.3f}")
+        if self.failures:
+            lines.append("fits that failed: " + "; ".join(self.failures))
+        return "\n".join(lines)
+
+
+def cross_validate(data: pd.DataFrame, estimators: dict, scheme: str = "leave-one-target-out", k: int = 5,
+                   seed: int = 0, alpha: float = 0.05, response: str = "score", source: str = "source",
+                   target: str = "target", baseline: str | None = None) -> CVResults:
+    """Evaluate ``estimators`` (name -> estimator) on the same held-out splits.
+
+    ``baseline`` names the estimator the others are compared with in :meth:`CVResults.summary`
+    (default: the first :class:`GradientBoostingEstimator`, if any). A fit that fails on one fold
+    (e.g. too few rows) leaves that fold's predictions missing for that estimator and is listed in
+    ``failures``.
+    """
+    if not estimators:
+        raise InputError("cross_validate needs at least one estimator")
+    if response not in data.columns:
+        raise InputError(f"missing response column {response!r}", column=response)
+    data = data.reset_index(drop=True)
+    observed = pd.to_numeric(data[response], errors="coerce").to_numpy(float)
+    data = data[~np.isnan(observed)].reset_index(drop=True)
+    observed = observed[~np.isnan(observed)]
+    splits = make_splits(data, scheme, k, seed, source, target)
+    frames, failures = [], []
+    from xltstats.errors import XltstatsError
+
+    for label, test in splits:
+        train, held = data[~test], data[test]
+        if len(train) == 0:
+            continue
+        for name, estimator in estimators.items():
+            try:
+                pi = estimator.fit(train).predict_interval(held, alpha)
+            except (XltstatsError, np.linalg.LinAlgError, ValueError) as exc:
+                failures.append(f"{name} on {label}: {exc}")
+                pi = _interval_frame(*(np.full(len(held), np.nan),) * 3, held.index)
+            frames.append(pd.DataFrame({"fold": label, "estimator": name, "row": held.index.to_numpy(),
+                                        "source": held[source].astype(str).to_numpy() if source in held else "",
+                                        "target": held[target].astype(str).to_numpy() if target in held else "",
+                                        "observed": observed[test], "prediction": pi["prediction"].to_numpy(),
+                                        "lower": pi["lower"].to_numpy(), "upper": pi["upper"].to_numpy()}))
+    if baseline is None:
+        baseline = next((n for n, e in estimators.items() if isinstance(e, GradientBoostingEstimator)), None)
+    elif baseline not in estimators:
+        raise InputError(f"baseline {baseline!r} is not one of the estimators {list(estimators)}")
+    predictions = pd.concat(frames, ignore_index=True).sort_values(["estimator", "row"], kind="stable")
+    order = {n: i for i, n in enumerate(estimators)}
+    predictions = predictions.sort_values(["estimator", "row"], key=lambda s: s.map(order) if s.name == "estimator" else s,
+                                          kind="stable").reset_index(drop=True)
+    return CVResults(scheme=scheme, alpha=alpha, predictions=predictions, baseline_name=baseline, failures=failures)
