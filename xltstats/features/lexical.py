@@ -318,21 +318,21 @@ def _edit_distance(table: _UnitTable, word_lists: list[list[str]], frame, batch_
 
     a = np.array([table.lang_index.get(s, -1) for s in frame["source"]], dtype=np.int64)
     b = np.array([table.lang_index.get(t, -1) for t in frame["target"]], dtype=np.int64)
-    todo = np.flatnonzero((a >= 0) & (b >= 0))
-    # Canonical orientation so that (s, t) and (t, s) give identical alignments: first = lower code.
-    lo = np.minimum(a[todo], b[todo])
-    hi = np.maximum(a[todo], b[todo])
+    known = np.flatnonzero((a >= 0) & (b >= 0))
+    # Canonical orientation so that (s, t) and (t, s) give identical alignments: first = lower
+    # code; each unordered pair is computed once and copied to all rows that ask for it.
+    keys = np.minimum(a[known], b[known]) * n_lang + np.maximum(a[known], b[known])
+    unique_keys, inverse = np.unique(keys, return_inverse=True)
+    lo, hi = unique_keys // n_lang, unique_keys % n_lang
+    pair_values = np.full(len(unique_keys), np.nan)
     both = (length[lo] > 0) & (length[hi] > 0)  # pairs x units
-    units[todo] = both.sum(axis=1)
+    units[known] = both.sum(axis=1)[inverse]
     aligned_per_pair = np.where(both, np.maximum(length[lo], length[hi]), 0).sum(axis=1)
+    batch_ends = np.cumsum(aligned_per_pair) // max(int(batch_words), 1)
 
     start = 0
-    while start < len(todo):
-        stop = start + 1
-        budget = aligned_per_pair[start]
-        while stop < len(todo) and budget + aligned_per_pair[stop] <= batch_words:
-            budget += aligned_per_pair[stop]
-            stop += 1
+    while start < len(unique_keys):
+        stop = int(np.searchsorted(batch_ends, batch_ends[start], side="right"))
         sel = np.arange(start, stop)
         p_idx, u_idx = np.nonzero(both[sel])
         la, lb = lo[sel][p_idx], hi[sel][p_idx]
@@ -355,8 +355,9 @@ def _edit_distance(table: _UnitTable, word_lists: list[list[str]], frame, batch_
         sums = np.bincount(pair_of, weights=dist, minlength=len(sel))
         counts = np.bincount(pair_of, minlength=len(sel))
         with np.errstate(invalid="ignore", divide="ignore"):
-            values[todo[sel]] = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+            pair_values[sel] = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
         start = stop
+    values[known] = pair_values[inverse]
     return values, units
 
 
