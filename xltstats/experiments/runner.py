@@ -84,6 +84,7 @@ def study_tokenizer(study: StudyConfig):
             for task_spec in study.tasks:  # verbalised targets must be in the vocabulary
                 task = get_task(task_spec.name)
                 texts += [task.verbalize(i) for i in range(len(task.labels))] + list(task.labels)
+                texts.append(task.prompt)
             T.train_tokenizer(texts, path, tok["vocab_size"])
         return T.load_tokenizer(str(path))
     return T.load_tokenizer(tok)
@@ -135,6 +136,10 @@ def _run_job(study, job, journal, pending, progress) -> int:
     hp, fhp = study.hyperparameters, {**study.hyperparameters, **study.few_shot_hyperparameters}
     device = T.pick_device()
     T.setup_torch(hp, device)
+    if not progress:
+        import transformers
+
+        transformers.utils.logging.disable_progress_bar()
     task = get_task(job.task)
     spec = study.task(job.task)
     tokenizer = study_tokenizer(study)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib
 import json
 import pkgutil
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -85,6 +86,8 @@ class Task:
             words = {self.verbalize(i): i for i in range(len(self.labels))}
             return words.get(text.strip(), -1)
         index = {name: i for i, name in enumerate(self.labels)}
+        # word-level decoders may split "B-PER" into "B - PER"
+        text = re.sub(r"\s*-\s*", "-", text)
         pred = [index.get(w, -1) for w in text.split()]
         n = len(example["tokens"])
         return (pred + [-1] * n)[:n]
