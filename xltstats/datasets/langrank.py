@@ -15,7 +15,7 @@ language is ``target`` here and ``mt_output_language`` keeps ``eng``.
 
 Scores and metrics.  ``pos``: tagging accuracy (fraction); ``dep``: labelled attachment score
 (percent); ``el``: entity-linking accuracy (fraction); ``mt``: BLEU in points (0-100: the file stores BLEU/100, multiplied back here).
-14 POS rows (all with target ``hsb``) have the score ``nan`` upstream and are left out.
+14 POS rows (8 with target ``hsb``, 6 with ``hy``) have the score ``nan`` upstream and are left out.
 
 Examples.  ``n_source_examples`` is the transfer language's dataset size as shipped ("Transfer
 lang dataset size").  POS, DEP and EL are counted as zero-shot (``n_target_examples`` = 0); MT

@@ -9,7 +9,9 @@ the same grid after a different fine-tuning length; the part of the file name af
 is kept as ``training_length`` (``"00630"`` ... ``"40000"``, ``"1epoch"``, ``"3epoch"``) and, when
 it is a number, as the integer ``training_length_n``.  The upstream repository does not document
 whether that number counts optimisation steps or sampled training sentences, so it is kept as a
-label rather than put into ``n_source_examples``.
+label rather than put into ``n_source_examples``.  With several lengths in one table
+(``variant="all"``) the ``model`` column names the length (``xlm-roberta-base@1epoch``), since the
+rows are different fine-tuned models; ``base_model`` is always ``xlm-roberta-base``.
 
 Columns added from the dataset's own auxiliary tables (all shipped in the same repository):
 
@@ -146,8 +148,12 @@ def load_xpos(mirror=None, variant="main") -> pd.DataFrame:
     raw = pd.concat(parts, ignore_index=True)
     info = dataset_info(NAME)
 
+    base_model = raw["model_id"].astype(str)
+    # Rows of different training lengths are different fine-tuned models; with several lengths
+    # in one table the model name says which (the row key has no other place for it).
+    model = base_model + "@" + raw["training_length"] if len(lengths) > 1 else base_model
     out = pd.DataFrame({
-        "model": raw["model_id"].astype(str),
+        "model": model,
         "task": info["task"],
         "source": raw["lang_train"],
         "target": raw["lang_pred"],
@@ -159,6 +165,7 @@ def load_xpos(mirror=None, variant="main") -> pd.DataFrame:
     out["n_target_examples"] = 0
     # A single fine-tuning run per pair; the upstream results carry no seed.
     out["seed"] = 0
+    out["base_model"] = base_model.to_numpy()
     out["training_length"] = raw["training_length"].to_numpy()
     out["training_length_n"] = pd.array(
         [int(t) if t.isdigit() else pd.NA for t in raw["training_length"]], dtype="Int64")
