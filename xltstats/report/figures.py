@@ -57,7 +57,7 @@ def save_figure(fig: Figure, figures_dir: str | Path, name: str) -> tuple[Path, 
     with _style():
         for fmt, metadata in (("png", {"Software": None}), ("svg", {"Date": None, "Creator": None})):
             buffer = io.BytesIO()
-            fig.savefig(buffer, format=fmt, dpi=PNG_DPI, bbox_inches="tight", metadata=metadata)
+            fig.savefig(buffer, format=fmt, dpi=PNG_DPI, metadata=metadata)
             path = figures_dir / f"{name}.{fmt}"
             _atomic_write_bytes(path, buffer.getvalue())
             outputs.append(path)
