@@ -47,6 +47,7 @@ class TaskSpec:
     name: str
     data: str  # "hub", a named source ("ud") or an absolute directory
     metric: str
+    few_shot: tuple[int, ...] | None = None  # overrides the study's few-shot sizes for this task
 
 
 @dataclass
@@ -83,6 +84,10 @@ class StudyConfig:
             "few_shot_hyperparameters": self.few_shot_hyperparameters,
         }
         return _hash(payload)[:16]
+
+    def few_shot_sizes(self, task: str) -> list[int]:
+        spec = self.task(task)
+        return list(spec.few_shot) if spec.few_shot is not None else list(self.few_shot)
 
     def task(self, name: str) -> TaskSpec:
         return next(t for t in self.tasks if t.name == name)
@@ -280,9 +285,15 @@ def parse_study(raw, path, *, check_data: bool = True) -> StudyConfig:
             v.fail(f"tasks[{i}].metric", f"unknown metric {metric!r}; known: accuracy, f1")
         if metric != task.metric:
             v.fail(f"tasks[{i}].metric", f"task {task.name} is scored with {task.metric}")
+        few = None
+        if "few_shot" in spec:
+            few = tuple(v.int_list(f"tasks[{i}].few_shot", spec["few_shot"], 0))
+        extra = set(spec) - {"name", "data", "metric", "few_shot"}
+        if extra:
+            v.fail(f"tasks[{i}].{sorted(extra)[0]}", "unknown field; known: name, data, metric, few_shot")
         if any(t.name == task.name for t in tasks):
             v.fail(f"tasks[{i}]", f"task {task.name} listed twice")
-        tasks.append(TaskSpec(task.name, str(data), metric))
+        tasks.append(TaskSpec(task.name, str(data), metric, few))
 
     sources = v.languages("sources" if "sources" in raw else "languages",
                           raw.get("sources", raw.get("languages")))
@@ -324,7 +335,7 @@ def check_languages(study: StudyConfig, v: _Validator | None = None) -> None:
                 if lang not in available or not task.has_split(spec.data, lang, split):
                     v.fail(role, f"language {lang!r} has no {split} data for task {spec.name} in "
                                  f"{where}; available: {', '.join(sorted(available)) or 'none'}")
-        if any(n > 0 for n in study.few_shot):
+        if any(n > 0 for n in study.few_shot_sizes(spec.name)):
             for lang in study.targets:
                 if not task.has_split(spec.data, lang, "train"):
                     v.fail("few_shot", f"target {lang!r} has no train split for task {spec.name} "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zlib
 from dataclasses import dataclass
 
 from .config import StudyConfig
@@ -59,7 +60,7 @@ def expand(study: StudyConfig) -> list[Job]:
                 for target in targets:
                     if target == source and not study.in_language:
                         continue
-                    for n in study.few_shot:
+                    for n in study.few_shot_sizes(spec.name):
                         if n > 0 and target == source:
                             continue  # in-language few-shot would just be more source data
                         units.append(Unit(target, n))
@@ -89,3 +90,18 @@ def find_job(jobs: list[Job], ref: str) -> Job:
     from ..errors import ConfigError
 
     raise ConfigError(f"no job {ref!r}; jobs are 0..{len(jobs) - 1} or ids like {jobs[0].id}")
+
+
+def sample_indices(n_total: int, n: int, seed: int, *key: str) -> list[int]:
+    """First ``n`` of a permutation of ``range(n_total)`` seeded by ``seed`` and ``key``.
+
+    Samples for growing ``n`` are nested (the 10 examples are among the 100), so few-shot curves
+    compare like with like; the key (task, language, purpose) makes samples of different
+    languages independent.
+    """
+    import numpy as np
+
+    if n > n_total:
+        raise ValueError(f"asked for {n} examples of {n_total}")
+    rng = np.random.default_rng([seed, zlib.crc32("/".join(key).encode())])
+    return sorted(rng.permutation(n_total)[:n].tolist())

@@ -17,13 +17,12 @@ import pickle
 import shutil
 import tempfile
 import time
-import zlib
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from .plan import sample_indices  # noqa: F401 - re-exported for callers
 from .tasks import Task
 
 IGNORE = -100
@@ -46,19 +45,6 @@ def setup_torch(hp: dict, device: torch.device) -> None:
 def autocast(device: torch.device, hp: dict):
     enabled = device.type == "cuda" and hp.get("bf16", True)
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
-
-
-# ---- reproducible sampling --------------------------------------------------------------------
-def sample_indices(n_total: int, n: int, seed: int, *key: str) -> list[int]:
-    """First ``n`` of a permutation of ``range(n_total)`` seeded by ``seed`` and ``key``.
-
-    Samples for growing ``n`` are nested (the 10 examples are among the 100), so few-shot curves
-    compare like with like.
-    """
-    if n > n_total:
-        raise ValueError(f"asked for {n} examples of {n_total}")
-    rng = np.random.default_rng([seed, zlib.crc32("/".join(key).encode())])
-    return sorted(rng.permutation(n_total)[:n].tolist())
 
 
 # ---- tokenizers -------------------------------------------------------------------------------

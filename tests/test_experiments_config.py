@@ -1,0 +1,117 @@
+"""Study configs: validation before any training, grid expansion, no torch on import."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from xltstats.errors import ConfigError
+from xltstats.experiments.config import load_study
+from xltstats.experiments.plan import expand, row_key, sample_indices
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "tests" / "fixtures" / "tasks"
+TINY_MODEL = {"name": "tiny", "config": {"model_type": "bert", "hidden_size": 32},
+              "tokenizer": {"train": True, "vocab_size": 500}}
+
+
+def write(tmp_path, **fields):
+    study = {"model": TINY_MODEL, "tasks": [{"name": "xnli", "data": str(FIXTURES / "xnli")}],
+             "languages": ["eng", "deu"], "few_shot": [0, 10], "seeds": [1, 2],
+             "run_dir": str(tmp_path / "run")}
+    study.update(fields)
+    study = {k: v for k, v in study.items() if v is not None}
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(study))
+    return path
+
+
+def test_import_does_not_load_torch():
+    code = ("import sys, xltstats, xltstats.experiments, xltstats.experiments.config, "
+            "xltstats.experiments.plan, xltstats.experiments.journal, xltstats.experiments.tasks\n"
+            "xltstats.experiments.list_tasks()\n"
+            "assert 'torch' not in sys.modules and 'transformers' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+def test_grid_expansion(tmp_path):
+    study = load_study(write(tmp_path))
+    jobs = expand(study)
+    # 2 sources x 2 seeds; each: zero-shot on both targets (in-language included) + 1 few-shot
+    assert [j.id for j in jobs] == ["xnli-eng-seed1", "xnli-eng-seed2", "xnli-deu-seed1", "xnli-deu-seed2"]
+    assert all(len(j.zero_shot) == 2 and len(j.few_shot) == 1 for j in jobs)
+    keys = {row_key(study, j, u) for j in jobs for u in j.units}
+    assert len(keys) == 12
+    study.sources.append("fra")  # adding a language keeps every earlier row's key
+    study.targets.append("fra")
+    keys2 = {row_key(study, j, u) for j in expand(study) for u in j.units}
+    assert keys < keys2
+
+
+def test_config_hash_tracks_hyperparameters(tmp_path):
+    a = load_study(write(tmp_path))
+    b = load_study(write(tmp_path, hyperparameters={"learning_rate": 1e-4}))
+    assert a.config_hash != b.config_hash
+    assert b.hyperparameters["learning_rate"] == 1e-4
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"tasks": ["xnli", "sentiment"]}, "field 'tasks[1]': unknown task 'sentiment'; known tasks: pawsx, udpos, wikiann, xnli"),
+    ({"seeds": None}, "field 'seeds': missing"),
+    ({"model": None}, "field 'model': missing"),
+    ({"languages": ["eng", "swa"]}, "field 'sources': language 'swa' has no train data for task xnli"),
+    ({"languages": ["eng", "notalanguage"]}, "field 'languages[1]'"),
+    ({"hyperparameters": {"learning_rte": 1}}, "field 'hyperparameters.learning_rte': unknown hyperparameter"),
+    ({"hyperparameters": {"batch_size": 0}}, "field 'hyperparameters.batch_size': must be a positive integer"),
+    ({"few_shot": [0, -5]}, "field 'few_shot[1]'"),
+    ({"tasks": [{"name": "xnli", "data": "/nonexistent/dir"}]}, "field 'tasks[0].data'"),
+    ({"tasks": [{"name": "xnli", "metric": "f1"}]}, "field 'tasks[0].metric'"),
+    ({"epochs": 3}, "field 'epochs': unknown field"),
+])
+def test_bad_configs_are_rejected_naming_the_field(tmp_path, fields, message):
+    path = write(tmp_path, **fields)
+    with pytest.raises(ConfigError) as info:
+        load_study(path)
+    assert str(path) in str(info.value)
+    assert message in str(info.value)
+
+
+def test_few_shot_larger_than_target_training_data_rejected_before_training(tmp_path):
+    from xltstats.experiments.runner import preflight
+
+    study = load_study(write(tmp_path, few_shot=[0, 1000]))
+    with pytest.raises(ConfigError, match="few_shot.*1000 exceeds the 48 training examples"):
+        preflight(study)
+    assert not (tmp_path / "run").exists()  # nothing trained, nothing written
+
+
+def test_hub_languages_checked_without_network(tmp_path):
+    path = write(tmp_path, tasks=["pawsx"], languages=["eng", "hin"])
+    with pytest.raises(ConfigError, match="'hin' has no train data for task pawsx in the hub configs"):
+        load_study(path)
+
+
+def test_shipped_study_configs_validate():
+    big = load_study(REPO / "experiments" / "mt5_90pairs.yaml")
+    assert big.model["pretrained"] == "google/mt5-base"
+    assert len(big.sources) == 10 and len(big.targets) == 10
+    jobs = expand(big)
+    for spec in big.tasks:
+        task_jobs = [j for j in jobs if j.task == spec.name and j.seed == big.seeds[0]]
+        pairs = {(j.source, u.target) for j in task_jobs for u in j.zero_shot if u.target != j.source}
+        in_lang = {(j.source, u.target) for j in task_jobs for u in j.zero_shot if u.target == j.source}
+        assert len(pairs) == 90 and len(in_lang) == 10
+    gpu = load_study(REPO / "experiments" / "gpu_small_grid.yaml", check_data=False)
+    assert expand(gpu)
+
+
+def test_few_shot_samples_reproducible_nested_and_language_specific():
+    a = sample_indices(1000, 100, 7, "xnli", "deu", "few-shot")
+    assert a == sample_indices(1000, 100, 7, "xnli", "deu", "few-shot")
+    assert set(sample_indices(1000, 10, 7, "xnli", "deu", "few-shot")) <= set(a)
+    assert a != sample_indices(1000, 100, 8, "xnli", "deu", "few-shot")
+    assert a != sample_indices(1000, 100, 7, "xnli", "fra", "few-shot")
+    assert len(set(a)) == 100 and max(a) < 1000
+    with pytest.raises(ValueError):
+        sample_indices(5, 6, 1)
