@@ -93,9 +93,43 @@ def test_xpos_main_file_values(tables):
     en_ru = _row(df, source_code="en", target_code="ru")
     assert en_ru["score"] == pytest.approx(90.96012351181825, abs=1e-12)
     assert not en_ru["same_script"] and en_ru["same_top_family"] and not en_ru["same_family"]
+    # results/wiki-langs.csv lines 34 and 86: hi 20.2 GiB, ta 12.2 GiB (native script; the romanised
+    # rows on lines 35 and 87, 0.5 and 0.3 GiB, are a separate corpus and not added)
+    hi_ta = _row(df, source_code="hi", target_code="ta")
+    assert hi_ta["source_pretrain_size"] == pytest.approx(20.2)
+    assert hi_ta["target_pretrain_size"] == pytest.approx(12.2)
+    # UD kmr (Kurmanji) is CC-100 "ku": line 49, 0.4 GiB
+    assert _row(df, source_code="en", target_code="kmr")["target_pretrain_size"] == pytest.approx(0.4)
     # Maltese is not in XLM-R pre-training (absent from results/wiki-langs.csv).
     en_mt = _row(df, source_code="en", target_code="mt")
     assert not en_mt["target_in_pretraining"] and en_mt["target_pretrain_size"] == 0.0
+
+
+def test_xpos_ldnd_agrees_with_the_raw_asjp_output(tables):
+    """ldnd (from results/ldnd.csv) equals the lower triangle of research/udpos/asjp-ldnd.txt.
+
+    The ASJP program's output lists the same 90 languages in the same order under upper-case
+    abbreviations; it is parsed here independently of the loader.
+    """
+    import re
+
+    mirror = Path(_MIRROR_ENV.split(os.pathsep)[0]) / "xpos"
+    rows = []
+    for line in (mirror / "research/udpos/asjp-ldnd.txt").read_text(encoding="utf-8").splitlines():
+        m = re.match(r"^ ([A-Z_]+)\s+([-0-9. ]+)$", line.rstrip())
+        if m:
+            rows.append([float(x) for x in m[2].split()])
+    names = pd.read_csv(mirror / "results/ldnd.csv", index_col=0).index.tolist()
+    assert len(rows) == len(names) == 90
+    reference = {}
+    for a, values in enumerate(rows):
+        for b, value in enumerate(values):
+            reference[(names[a], names[b])] = reference[(names[b], names[a])] = value
+    df = tables["xpos"]
+    pairs = list(zip(df["source_language"], df["target_language"]))
+    expected = pd.Series([reference.get(p, float("nan")) for p in pairs], index=df.index)
+    assert expected.notna().sum() > 5000
+    pd.testing.assert_series_equal(df["ldnd"], expected, check_names=False, atol=1e-9, rtol=0)
 
 
 def test_xpos_loads_fast(tables):
