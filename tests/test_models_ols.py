@@ -158,6 +158,9 @@ def test_compare_groups_bootstrap_detects_strong_vs_null_group():
     # a group against itself: the difference is exactly zero in every draw
     same = res.compare_groups("syntax", "syntax", n_boot=50, statistic="r2_drop")
     assert same["estimate"] == 0 and same["conf_low"] == 0 and same["conf_high"] == 0
+    table = res.compare_groups([("syntax", "noise"), ("data", "noise")], n_boot=300, seed=1)
+    assert list(table["group_a"]) == ["syntax", "data"]
+    assert table.iloc[0]["p_value"] == out["p_value"]
     # reproducible with a seed
     assert res.compare_groups("syntax", "data", n_boot=100, seed=4) == res.compare_groups("syntax", "data", n_boot=100, seed=4)
 

@@ -18,13 +18,15 @@ Definitions, documented once:
 * **Data demand**: the ``n`` at which the fitted curve reaches a target score ``s`` (given directly, or
   as ``share * reference``): ``n* = exp((s - a) / b) - 1``. Its interval comes from the delta method on
   the log scale, ``L* = (s - a)/b`` with gradient ``(-1/b, -(s - a)/b^2)``, and is mapped back through
-  ``exp(.) - 1`` (so it is asymmetric and never negative). If ``s <= a`` the answer is ``n* = 0``; if the
+  ``exp(.) - 1`` (so it is asymmetric and never negative); or, with ``interval="bootstrap"``, from a
+  parametric bootstrap of the coefficients (percentile interval). If ``s <= a`` the answer is ``n* = 0``; if the
   slope is not positive the score is never reached on the curve and ``n*`` is reported as NaN with
   ``status = "not_reached"``. ``extrapolated`` flags an ``n*`` beyond the largest ``n`` observed.
 """
 from __future__ import annotations
 
 import warnings
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,7 +35,7 @@ from scipy import stats
 
 from xltstats.errors import InputError
 
-__all__ = ["fit_fewshot", "FewShotResults", "fit_curve", "data_demand"]
+__all__ = ["fit_fewshot", "FewShotResults", "fit_curve", "data_demand", "data_demand_bootstrap"]
 
 
 def fit_curve(n, score) -> dict:
@@ -77,6 +79,25 @@ def data_demand(a: float, b: float, cov: np.ndarray, target_score: float, crit: 
             "extrapolated": bool(n_needed > max_n)}
 
 
+def data_demand_bootstrap(a: float, b: float, cov: np.ndarray, target_score: float, alpha: float,
+                          max_n: float, n_boot: int, rng: np.random.Generator) -> dict:
+    """As :func:`data_demand`, with a percentile interval from ``n_boot`` draws of ``(a, b) ~ N(est, cov)``.
+
+    A draw whose slope is not positive never reaches the score and counts as ``n = inf``; a draw whose
+    intercept already reaches it counts as ``n = 0``.
+    """
+    point = data_demand(a, b, cov, target_score, 1.0, max_n)
+    if point["status"] in ("no_curve",) or not np.all(np.isfinite(cov)):
+        return {**point, "n_lower": np.nan, "n_upper": np.nan}
+    draws = rng.multivariate_normal([a, b], cov, size=n_boot, method="cholesky" if np.all(np.linalg.eigvalsh(cov) > 0)
+                                    else "eigh")
+    da, db = draws[:, 0], draws[:, 1]
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        n = np.where(target_score <= da, 0.0, np.where(db > 0, np.expm1((target_score - da) / db), np.inf))
+    lower, upper = np.quantile(n, [alpha / 2, 1 - alpha / 2])
+    return {**point, "n_lower": float(lower), "n_upper": float(upper)}
+
+
 def _fit_pooled(sub: pd.DataFrame, response: str, group: str) -> dict:
     """Random intercept and slope model across ``group`` levels: fixed a, b and their covariance."""
     from xltstats.models.mixed import fit_mixed
@@ -106,11 +127,19 @@ class FewShotResults:
     fits: list[dict]
     pooled: dict = field(default_factory=dict)
     pool_by: list[str] = field(default_factory=list)
+    interval: str = "delta"
+    n_boot: int = 2000
+    seed: int = 0
+
+    def _rng(self, key: dict, goal: float) -> np.random.Generator:
+        # one stream per (group, goal), independent of the order in which groups are asked for
+        text = repr(sorted((str(k), str(v)) for k, v in key.items())) + f"|{goal!r}"
+        return np.random.default_rng([self.seed, zlib.crc32(text.encode())])
 
     def _crit(self, df) -> float:
         return float(stats.t.ppf(1 - self.alpha / 2, df)) if df and df > 0 else np.nan
 
-    def curves(self) -> pd.DataFrame:
+    def table(self) -> pd.DataFrame:
         """One row per group: a, b, their SEs, zero-shot score with interval, fit quality, reference."""
         rows = []
         for f in self.fits:
@@ -126,9 +155,7 @@ class FewShotResults:
                          "status": f["status"]})
         return pd.DataFrame(rows)
 
-    table = curves
-
-    def fitted(self, n_values=None, points: int = 25) -> pd.DataFrame:
+    def curves(self, n_values=None, points: int = 25) -> pd.DataFrame:
         """Fitted mean curve and its confidence band at ``n_values`` (default: 0 .. max n, log spaced)."""
         rows = []
         for f in self.fits:
@@ -154,7 +181,11 @@ class FewShotResults:
             goals = [("share", s, s * f["reference"]) for s in (shares or [])]
             goals += [("score", s, s) for s in (scores or [])]
             for kind, value, goal in goals:
-                result = data_demand(f["a"], f["b"], f["cov"], goal, crit, f["max_n"])
+                if self.interval == "bootstrap":
+                    result = data_demand_bootstrap(f["a"], f["b"], f["cov"], goal, self.alpha, f["max_n"],
+                                                   self.n_boot, self._rng(f["key"], goal))
+                else:
+                    result = data_demand(f["a"], f["b"], f["cov"], goal, crit, f["max_n"])
                 rows.append({**f["key"], "goal": kind, "goal_value": value, "target_score": goal,
                              "reference_score": f["reference"], **result})
         return pd.DataFrame(rows)
@@ -186,7 +217,7 @@ class FewShotResults:
         return pd.DataFrame(rows)
 
     def summary(self) -> str:
-        c = self.curves()
+        c = self.table()
         ok = c[c["status"] == "ok"]
         text = (f"few-shot curves {self.response} = a + b log(1+n) by {', '.join(self.by)}: "
                 f"{len(ok)} of {len(c)} groups fitted; median slope b = {ok['b'].median():.4g}")
@@ -207,11 +238,16 @@ def _reference(sub: pd.DataFrame, response: str) -> tuple[float, str]:
 
 def fit_fewshot(data: pd.DataFrame, by=("task", "target"), n_col: str = "n_target_examples",
                 response: str = "score", pooled: bool = True, pool_by=("task",), group: str = "target",
-                alpha: float = 0.05) -> FewShotResults:
+                alpha: float = 0.05, interval: str = "delta", n_boot: int = 2000, seed: int = 0) -> FewShotResults:
     """Fit ``score = a + b log(1+n)`` per ``by`` group, and pooled with random effects per ``pool_by``.
 
+    ``interval`` chooses how per-group data-demand intervals are computed: ``"delta"`` (delta method on
+    the log scale) or ``"bootstrap"`` (parametric: ``n_boot`` draws of the curve's coefficients from their
+    estimated normal distribution, percentile interval; ``seed`` makes it reproducible).
     Rows with a missing ``n`` or score are ignored; a negative ``n`` is an error.
     """
+    if interval not in ("delta", "bootstrap"):
+        raise InputError(f"interval must be 'delta' or 'bootstrap', not {interval!r}")
     by = [by] if isinstance(by, str) else list(by)
     pool_by = [pool_by] if isinstance(pool_by, str) else list(pool_by or [])
     needed = [*by, n_col, response] + ([group, *pool_by] if pooled else [])
@@ -232,7 +268,8 @@ def fit_fewshot(data: pd.DataFrame, by=("task", "target"), n_col: str = "n_targe
         fit = fit_curve(sub["_n"], sub[response])
         reference, kind = _reference(sub, response)
         fits.append({"key": dict(zip(by, key)), **fit, "reference": reference, "reference_kind": kind})
-    results = FewShotResults(by=by, response=response, alpha=alpha, fits=fits, pool_by=pool_by)
+    results = FewShotResults(by=by, response=response, alpha=alpha, fits=fits, pool_by=pool_by, interval=interval,
+                             n_boot=n_boot, seed=seed)
     if pooled:
         refs = pd.DataFrame([{**f["key"], "reference": f["reference"]} for f in fits])
         groups = frame.groupby(pool_by, sort=True) if pool_by else [((), frame)]

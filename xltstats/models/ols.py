@@ -128,6 +128,16 @@ def _r2_from_moments(moments: np.ndarray, columns: list[int]) -> float:
     return float(1.0 - rss / tss) if tss > 0 else float("nan")
 
 
+def _shapley(r2_of_subset: dict[frozenset, float], groups: list[str], group: str) -> float:
+    """General dominance of one group (mean over sizes of the mean gain over subsets of that size)."""
+    others = [h for h in groups if h != group]
+    total = 0.0
+    for k in range(len(groups)):
+        subsets = list(itertools.combinations(others, k))
+        total += sum(r2_of_subset[frozenset(s) | {group}] - r2_of_subset[frozenset(s)] for s in subsets) / len(subsets)
+    return total / len(groups)
+
+
 def general_dominance(r2_of_subset: dict[frozenset, float], groups: list[str]) -> pd.DataFrame:
     """General dominance (Shapley value) of each group from R² of every subset of groups.
 
@@ -314,14 +324,19 @@ class OLSResults:
                          "general_dominance": float(dominance[g])})
         return pd.DataFrame(rows)
 
-    def compare_groups(self, group_a: str, group_b: str, *, statistic: str = "dominance", cluster: str = "target",
-                       n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> dict:
+    def compare_groups(self, group_a, group_b: str | None = None, *, statistic: str = "dominance",
+                       cluster: str | None = "target", n_boot: int = 1000, alpha: float = 0.05, seed: int = 0):
         """Paired cluster bootstrap of ``contribution(a) - contribution(b)``.
 
         ``statistic`` is ``"dominance"`` (general dominance) or ``"r2_drop"``; ``cluster`` names the column
         whose values are resampled as whole units (``"target"``, ``"source"``, or ``None`` for rows).
-        Returns estimate, bootstrap SE, percentile CI, two-sided p-value and the number of draws.
+        Returns a dict: estimate, bootstrap SE, percentile CI, two-sided p-value, number of draws.
+        Given a list of ``(a, b)`` pairs instead of two names, returns a DataFrame with one row per pair
+        (each pair with the same ``seed``, so the draws are shared and the rows comparable).
         """
+        if group_b is None and isinstance(group_a, (list, tuple)):
+            return pd.DataFrame([self.compare_groups(a, b, statistic=statistic, cluster=cluster, n_boot=n_boot,
+                                                     alpha=alpha, seed=seed) for a, b in group_a])
         self._need_groups()
         for g in (group_a, group_b):
             if g not in self.groups:
@@ -345,8 +360,8 @@ class OLSResults:
 
         def contrast(moments):
             if statistic == "dominance":
-                dom = general_dominance(self._subset_r2(moments), names).set_index("group")["general_dominance"]
-                return float(dom[group_a] - dom[group_b])
+                r2 = self._subset_r2(moments)
+                return _shapley(r2, names, group_a) - _shapley(r2, names, group_b)
             all_cols = list(range(len(self.features)))
             full = _r2_from_moments(moments, all_cols)
             drop = {}

@@ -120,14 +120,23 @@ def atomic_write_text(path, text: str) -> Path:
     return path
 
 
-def write_table(df: pd.DataFrame, directory, name: str, *, digits: int = 6, caption: str | None = None) -> dict[str, Path]:
-    """Write ``df`` as ``<directory>/<name>.csv``, ``.md`` and ``.tex``; returns the three paths.
+FORMATS = ("csv", "md", "tex")
 
-    All three texts are rendered before anything is written, so a formatting error writes nothing.
+
+def write_table(df: pd.DataFrame, directory, name: str, *, formats=FORMATS, digits: int = 6,
+                caption: str | None = None) -> dict[str, Path]:
+    """Write ``df`` as ``<directory>/<name>.csv``, ``.md`` and ``.tex`` (or the ``formats`` asked for).
+
+    Returns {extension: path}. All texts are rendered before anything is written, so a formatting
+    error writes nothing.
     """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"write_table needs a DataFrame, got {type(df).__name__}")
-    texts = {"csv": table_to_csv(df, digits), "md": table_to_markdown(df, digits),
-             "tex": table_to_latex(df, digits, caption=caption, label=f"tab:{name}")}
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ValueError(f"unknown table format(s) {unknown}; choose from {FORMATS}")
+    render = {"csv": lambda: table_to_csv(df, digits), "md": lambda: table_to_markdown(df, digits),
+              "tex": lambda: table_to_latex(df, digits, caption=caption, label=f"tab:{name}")}
+    texts = {ext: render[ext]() for ext in formats}
     directory = Path(directory)
     return {ext: atomic_write_text(directory / f"{name}.{ext}", text) for ext, text in texts.items()}
