@@ -112,8 +112,14 @@ def _select(name: str, sources: tuple[str, ...], prefixes: tuple[str, ...]) -> n
     feats = [str(f) for f in z["feats"]]
     cols = [j for p in prefixes for j, f in enumerate(feats) if f.startswith(p)]
     src = [int(np.where(z["sources"] == s)[0][0]) for s in sources]
-    block = z["data"][rows][:, cols, :][:, :, src].astype(np.float32)
-    return block.max(axis=2)  # lang2vec's union: -1 survives only where every source is missing
+    data = z["data"]
+    if len(src) == 1:
+        block = data[:, :, src[0]]
+    else:
+        block = data[:, :, src].max(axis=2)  # lang2vec's union: -1 only where every source misses
+    if len(cols) != len(feats):
+        block = block[:, cols]
+    return np.asarray(block[rows], dtype=np.float32)
 
 
 def _source_stamp() -> str:
@@ -154,13 +160,14 @@ def _cached(key: str, build) -> np.ndarray:
 
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length; all-zero rows become NaN (cosine distance undefined)."""
-    x = x.astype(np.float64)
-    norm = np.linalg.norm(x, axis=1, keepdims=True)
+    """Rows scaled to unit length (float32); all-zero rows become NaN (cosine undefined)."""
+    x = np.asarray(x, dtype=np.float32)
+    norm = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = x / norm
-    out[norm[:, 0] == 0] = np.nan
-    return out.astype(np.float32)
+        scale = (1.0 / norm).astype(np.float32)
+        out = x * scale[:, None]
+    out[norm == 0] = np.nan
+    return out
 
 
 @lru_cache(maxsize=None)
@@ -197,9 +204,43 @@ def indices(codes) -> np.ndarray:
     return out
 
 
+@lru_cache(maxsize=1)
+def _uriel_names() -> dict[str, str]:
+    import langcodes
+
+    return {c: langcodes.Language.get(c).language_name("en") for c in uriel_languages()}
+
+
+def near_languages(code: str, n: int = 5) -> list[str]:
+    """URIEL codes close to ``code``: by name first (``hyw`` Western Armenian -> ``hye``), then by
+    spelling of the code."""
+    import langcodes
+
+    names = _uriel_names()
+    found: list[str] = []
+    try:
+        name = langcodes.Language.get(str(code)).language_name("en")
+    except (ValueError, LookupError):
+        name = ""
+    if name and not name.startswith("Unknown"):
+        words = {w for w in name.lower().replace("(", " ").replace(")", " ").split() if len(w) > 3}
+        frequency: dict[str, int] = {}
+        for nm in names.values():
+            for w in set(nm.lower().split()):
+                frequency[w] = frequency.get(w, 0) + 1
+        # a rare shared word ("armenian") says more than a common one ("western")
+        score = {c: sum(1.0 / frequency[w] for w in words & set(nm.lower().split()))
+                 for c, nm in names.items()}
+        by_name = sorted((c for c in names if score[c] > 0),
+                         key=lambda c: (-score[c], -difflib.SequenceMatcher(None, name, names[c]).ratio(), c))
+        found += by_name[:n]
+    found += difflib.get_close_matches(str(code), uriel_languages(), n=n, cutoff=0.6)
+    return [f"{c} ({names[c]})" for c in list(dict.fromkeys(found))[:n]]
+
+
 def unknown_language_message(code: str) -> str:
-    near = difflib.get_close_matches(str(code), uriel_languages(), n=5, cutoff=0.6)
-    hint = f"; near codes URIEL knows: {', '.join(near)}" if near else ""
+    near = near_languages(code)
+    hint = f"; near languages URIEL knows: {', '.join(near)}" if near else ""
     return f"language '{code}' is not in URIEL (lang2vec 1.1.2, {len(uriel_languages())} languages){hint}"
 
 
