@@ -1,0 +1,115 @@
+"""`python -m xltstats.reproduce`: rerun a fit from its manifest and compare its tables.
+
+The fit command is stood in for by tests/fixtures/fit_small/make_fit_small.py, which writes a
+synthetic fit folder deterministically from its seed (``--perturb`` changes one coefficient).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from xltstats.reproduce import compare_tables, main, rerun_command
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "fit_small"
+sys.path.insert(0, str(FIXTURE))
+from make_fit_small import make_fit  # noqa: E402
+
+
+@pytest.fixture
+def fake_fit_on_path(monkeypatch):
+    """Let `python -m make_fit_small` run in the rerun's subprocess."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(FIXTURE), os.environ.get("PYTHONPATH")])))
+
+
+def _fit(tmp_path, *args: str) -> Path:
+    out = tmp_path / "fit"
+    make_fit(out, seed=2, argv=["make_fit_small", "--out", str(out), "--seed", "2", *args])
+    return out
+
+
+def _set_argv(fit: Path, argv: list[str]) -> None:
+    manifest = json.loads((fit / "manifest.json").read_text())
+    manifest["argv"] = argv
+    (fit / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_identical_rerun_exits_0(tmp_path, fake_fit_on_path, capsys):
+    fit = _fit(tmp_path)
+    assert main([str(fit)]) == 0
+    out = capsys.readouterr().out
+    assert "reproduced: all tables byte-identical" in out
+    for table in ["results.csv", "features.csv", "predictions.csv", "cv.csv", "tables/coef_ols.csv"]:
+        assert f"identical   {table}" in out
+
+
+def test_changed_coefficient_is_reported_with_its_row(tmp_path, fake_fit_on_path, capsys):
+    fit = _fit(tmp_path)
+    _set_argv(fit, ["make_fit_small", "--out", str(fit), "--seed", "2", "--perturb", "0.5"])
+    assert main([str(fit)]) == 1
+    out = capsys.readouterr().out
+    assert "DIFFERENT   tables/coef_ols.csv" in out
+    assert "column 'estimate': 1 of 4 value(s) differ, max |diff| 0.5" in out
+    assert "row 2 (term=syntactic_distance)" in out
+    assert "identical   results.csv" in out
+    assert "NOT reproduced" in out
+
+
+def test_missing_and_reformatted_tables(tmp_path, fake_fit_on_path, capsys):
+    fit = _fit(tmp_path)
+    (fit / "tables" / "extra.csv").write_text("a,b\n1,2\n")
+    vif = fit / "tables" / "vif.csv"
+    vif.write_text(vif.read_text().replace(",1.1\n", ",1.10000\n"))  # same number, other text
+    assert main([str(fit)]) == 1
+    out = capsys.readouterr().out
+    assert "MISSING     tables/extra.csv" in out
+    assert "DIFFERENT   tables/vif.csv (numerically equal within tolerance)" in out
+
+
+def test_compare_tables_explains_shape_and_text_differences(tmp_path):
+    stored, rerun = tmp_path / "a", tmp_path / "b"
+    stored.mkdir(), rerun.mkdir()
+    (stored / "t.csv").write_text("term,estimate\nx,1.0\ny,2.0\n")
+    (rerun / "t.csv").write_text("term,estimate,extra\nx,1.0,3\n")
+    difference = compare_tables(stored, rerun, "t.csv")
+    assert difference.status == "different" and not difference.within_tolerance
+    assert any("rerun only ['extra']" in d for d in difference.details)
+    assert any("row count: stored 2, rerun 1" in d for d in difference.details)
+    (rerun / "t.csv").write_text("term,estimate\nx,1.0\nz,2.0000000001\n")
+    difference = compare_tables(stored, rerun, "t.csv")
+    assert any("column 'term': 1 of 2" in d for d in difference.details)
+    assert any("column 'estimate'" in d and "beyond" not in d for d in difference.details)
+
+
+def test_rerun_command_replaces_the_output_folder(tmp_path):
+    out = tmp_path / "tmpfit"
+    command = rerun_command(["xltstats.fit", "--data", "xpos", "--out", "fit"], out)
+    assert command[:2] == [sys.executable, "-m"]
+    assert command[2:] == ["xltstats.fit", "--data", "xpos", "--out", str(out), "--no-report"]
+    assert rerun_command(["xltstats.fit", "--output=fit", "--no-report"], out)[2:] == [
+        "xltstats.fit", f"--output={out}", "--no-report"]
+    assert rerun_command(["xltstats.fit", "--data", "xpos"], out)[-3:] == ["--out", str(out), "--no-report"]
+
+
+def test_bad_manifest_and_failed_rerun_exit_2(tmp_path, fake_fit_on_path, capsys):
+    fit = _fit(tmp_path)
+    _set_argv(fit, "make_fit_small --out x")
+    assert main([str(fit)]) == 2
+    assert "column 'argv'" in capsys.readouterr().err
+    _set_argv(fit, ["make_fit_small", "--unknown-option"])
+    assert main([str(fit)]) == 2
+    assert "the rerun failed" in capsys.readouterr().err
+    (fit / "manifest.json").unlink()
+    assert main([str(fit)]) == 2
+    assert main([str(tmp_path / "nope")]) == 2
+
+
+def test_module_entry_point_exit_status(tmp_path, fake_fit_on_path):
+    fit = _fit(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "xltstats.reproduce", str(fit)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.rstrip().endswith("reproduced: all tables byte-identical")
