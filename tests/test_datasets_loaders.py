@@ -93,6 +93,10 @@ def test_xpos_main_file_values(tables):
     en_ru = _row(df, source_code="en", target_code="ru")
     assert en_ru["score"] == pytest.approx(90.96012351181825, abs=1e-12)
     assert not en_ru["same_script"] and en_ru["same_top_family"] and not en_ru["same_family"]
+    # research/udpos/word-order.csv: English SVO, Russian SVO, Hindi SOV, Afrikaans Unknown
+    assert en_ru["same_word_order"] and en_ru["target_word_order"] == "SVO"
+    assert not _row(df, source_code="en", target_code="hi")["same_word_order"]
+    assert pd.isna(_row(df, source_code="en", target_code="af")["same_word_order"])
     # results/wiki-langs.csv lines 34 and 86: hi 20.2 GiB, ta 12.2 GiB (native script; the romanised
     # rows on lines 35 and 87, 0.5 and 0.3 GiB, are a separate corpus and not added)
     hi_ta = _row(df, source_code="hi", target_code="ta")

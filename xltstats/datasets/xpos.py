@@ -25,6 +25,10 @@ Columns added from the dataset's own auxiliary tables (all shipped in the same r
     Family labels of ``research/udpos/fams.txt`` (e.g. ``"IE, Germanic"``).  ``same_family``
     compares the full label, as the paper's ``family_same``; ``same_top_family`` compares only the
     part before the comma (e.g. both Indo-European).
+``source_word_order``, ``target_word_order``, ``same_word_order``
+    Dominant order of subject, object and verb (WALS 81A: ``SOV``, ``SVO``, ``VSO``, ``No dominant
+    order``) from ``research/udpos/word-order.csv`` (the paper's ``sov_order_same``); missing where
+    the file says ``Unknown`` or lacks the language.
 ``source_pretrain_size``, ``target_pretrain_size`` (GiB), ``source_in_pretraining``, ``target_in_pretraining``
     XLM-R (CC-100) pre-training data per language from ``results/wiki-langs.csv`` (the table of
     the XLM-R paper as shipped by xpos; romanised duplicates are left out, the two Burmese rows are
@@ -84,7 +88,7 @@ def _read_lines(path) -> list[str]:
 def language_table(mirror=None) -> pd.DataFrame:
     """One row per UD language code of xpos: name, script, family, sizes, XLM-R pre-training.
 
-    Columns: ``code``, ``language``, ``script``, ``family``, ``train_size``, ``test_size``,
+    Columns: ``code``, ``language``, ``script``, ``family``, ``word_order``, ``train_size``, ``test_size``,
     ``pretrain_size`` (GiB, 0 if absent), ``in_pretraining``.
     """
     langs, _ = read_csv(NAME, "results/udpos-langs.csv", mirror, index_col=0, keep_default_na=False)
@@ -100,6 +104,10 @@ def language_table(mirror=None) -> pd.DataFrame:
     test, _ = read_csv(NAME, "results/udpos-sizes-test.csv", mirror, index_col=0, keep_default_na=False)
     langs["train_size"] = langs["code"].map(dict(zip(train["language"], train["size"]))).astype("Int64")
     langs["test_size"] = langs["code"].map(dict(zip(test["language"], test["size"]))).astype("Int64")
+
+    order, _ = read_csv(NAME, "research/udpos/word-order.csv", mirror, index_col=0, keep_default_na=False)
+    order = order[order["SOV"] != "Unknown"]
+    langs["word_order"] = langs["language"].map(dict(zip(order["language"], order["SOV"])))
 
     wiki, _ = read_csv(NAME, "results/wiki-langs.csv", mirror, index_col=0, keep_default_na=False)
     # Romanised duplicates (e.g. Hindi in Latin script) are a separate CC-100 corpus: keep the
@@ -175,6 +183,7 @@ def load_xpos(mirror=None, variant="main") -> pd.DataFrame:
         out[f"{side}_language"] = codes.map(langs["language"])
         out[f"{side}_script"] = codes.map(langs["script"])
         out[f"{side}_family"] = codes.map(langs["family"])
+        out[f"{side}_word_order"] = codes.map(langs["word_order"])
         out[f"{side}_pretrain_size"] = codes.map(langs["pretrain_size"]).astype(float)
         out[f"{side}_in_pretraining"] = codes.map(langs["in_pretraining"]).astype("boolean")
     out["same_language"] = out["source"] == out["target"]
@@ -184,6 +193,8 @@ def load_xpos(mirror=None, variant="main") -> pd.DataFrame:
     out["same_top_family"] = (top["source"] == top["target"]).astype("boolean")
     for col in ("same_family", "same_top_family"):
         out.loc[out["source_family"].isna() | out["target_family"].isna(), col] = pd.NA
+    out["same_word_order"] = (out["source_word_order"] == out["target_word_order"]).astype("boolean")
+    out.loc[out["source_word_order"].isna() | out["target_word_order"].isna(), "same_word_order"] = pd.NA
 
     ldnd = ldnd_table(mirror)
     key = pd.MultiIndex.from_frame(ldnd[["language_a", "language_b"]])
