@@ -206,3 +206,13 @@ def test_registry_file_downloads_from_its_pinned_url(tmp_path, offline_cache, mo
         path = get_dataset_file("xpos", repo_path)
     assert path == offline_cache / "published" / "xpos" / repo_path
     assert hashlib.sha256(path.read_bytes()).hexdigest() == info["files"][repo_path]
+
+
+def test_verify_reports_every_missing_file(tmp_path, capsys):
+    assert registry.verify(_mirror()) == []
+    empty = tmp_path / "mirror"
+    empty.mkdir()
+    problems = registry.verify(empty, ["langrank-el", "proxylm-intent"])
+    assert len(problems) == 2 and all("is not in the mirror" in p for p in problems)
+    assert registry.main(["--mirror", str(empty), "langrank-el"]) == 2
+    assert "0 of 1 files verified" in capsys.readouterr().out

@@ -106,3 +106,44 @@ def get_dataset_file(name: str, repo_path: str, mirror: str | os.PathLike | None
     when the file is missing from the mirror, fails its checksum or cannot be downloaded.
     """
     return fetch(remote_file(name, repo_path), mirror)
+
+
+def verify(mirror: str | os.PathLike | None = None, names: list[str] | None = None) -> list[str]:
+    """Fetch every registered file (from ``mirror``, the cache or its URL) and check its sha256.
+
+    Returns one problem description per file that is missing or fails its checksum (empty when
+    all is well).  For maintainers bumping a pinned commit.
+    """
+    from ..errors import DownloadError
+
+    problems = []
+    for name in names or list_datasets():
+        for remote in dataset_files(name):
+            try:
+                fetch(remote, mirror, quiet=True)
+            except DownloadError as exc:
+                problems.append(f"{name}: {exc}")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m xltstats.datasets [--mirror DIR] [NAME ...]``: verify registered files."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m xltstats.datasets",
+                                     description="Check every registered dataset file against its sha256.")
+    parser.add_argument("names", nargs="*", help="datasets to check (default: all)")
+    parser.add_argument("--mirror", help="local copy of the published data (default: $XLTSTATS_MIRROR)")
+    args = parser.parse_args(argv)
+    try:
+        problems = verify(args.mirror, args.names or None)
+    except ConfigError as exc:
+        print(f"xltstats: {exc}", file=sys.stderr)
+        return 2
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    checked = sum(len(dataset_files(n)) for n in (args.names or list_datasets()))
+    print(f"{checked - len(problems)} of {checked} files verified")
+    return 2 if problems else 0
+
