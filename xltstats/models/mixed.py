@@ -168,8 +168,11 @@ class _ProfiledDeviance:
         self.XtX = X.T @ X
         self.all_intercepts = all(t.n_columns == 1 for t in design.terms)
         self.schur = None
-        if self.q <= DENSE_LIMIT or len(design.terms) == 1 and design.terms[0].n_columns == 1 \
-                and False:
+        self.diag_schur = None
+        if self.all_intercepts and len(design.terms) >= 2 and self.q - max(
+                t.n_levels for t in design.terms) <= 6000:
+            self._setup_diag_schur(ZtZ)
+        elif self.q <= DENSE_LIMIT:
             self.ZtZ = ZtZ.toarray()
         else:
             self._setup_schur(ZtZ)
@@ -182,6 +185,60 @@ class _ProfiledDeviance:
         self.Xty = X.T @ y
         self.yty = float(y @ y)
         self.ZtXy = np.column_stack([self.ZtX, self.Zty])
+
+    # -- random intercepts only: Lambda is diagonal; eliminate the factor with most levels ----
+    def _setup_diag_schur(self, ZtZ: sp.csc_matrix) -> None:
+        d = self.design
+        big = int(np.argmax([t.n_levels for t in d.terms]))
+        start, stop = d.offsets[big], d.offsets[big] + d.terms[big].n_levels
+        rest = np.concatenate([np.arange(0, start), np.arange(stop, self.q)]).astype(np.int64)
+        bigi = np.arange(start, stop)
+        ZtZ = ZtZ.tocsr()
+        order = np.argsort(d.lambda_rows)
+        self.diag_schur = dict(
+            rest=rest, bigi=bigi,
+            theta_rest=d.lambda_theta_index[order][rest],   # theta index of each rest column
+            theta_big=int(d.lambda_theta_index[order][start]),
+            ZtZ_rr=ZtZ[rest][:, rest].toarray(),
+            ZtZ_rb=ZtZ[rest][:, bigi].toarray(),
+            ZtZ_bb=np.asarray(ZtZ[bigi][:, bigi].diagonal()).ravel())
+
+    def _factor_diag_schur(self, theta):
+        s = self.diag_schur
+        lam_r = theta[s["theta_rest"]]
+        lam_b = theta[s["theta_big"]]
+        a_bb = lam_b * lam_b * s["ZtZ_bb"] + 1.0               # diagonal block, > 0
+        A_rb = (lam_r[:, None] * s["ZtZ_rb"]) * lam_b
+        A_rb_scaled = A_rb / a_bb
+        S = s["ZtZ_rr"] * np.outer(lam_r, lam_r) - A_rb_scaled @ A_rb.T
+        S[np.diag_indices_from(S)] += 1.0
+        try:
+            cf = sla.cho_factor(S, lower=True, check_finite=False)
+        except np.linalg.LinAlgError:
+            return None
+        logdet = float(np.sum(np.log(a_bb))) + 2.0 * float(np.sum(np.log(np.diag(cf[0]))))
+        rest, bigi = s["rest"], s["bigi"]
+        lam = np.empty(self.q)
+        lam[rest] = lam_r
+        lam[bigi] = lam_b
+
+        def solve(B):
+            B = np.asarray(B, dtype=float)
+            vec = B.ndim == 1
+            if vec:
+                B = B[:, None]
+            Br, Bb = B[rest], B[bigi]
+            xr = sla.cho_solve(cf, Br - A_rb_scaled @ Bb, check_finite=False)
+            xb = (Bb - A_rb.T @ xr) / a_bb[:, None]
+            out = np.empty_like(B)
+            out[rest] = xr
+            out[bigi] = xb
+            return out[:, 0] if vec else out
+
+        def lam_t(M):
+            return lam[:, None] * M if M.ndim == 2 else lam * M
+
+        return logdet, solve, lam_t
 
     # -- Schur complement over the term with the most levels ---------------------------------
     def _setup_schur(self, ZtZ: sp.csc_matrix) -> None:
@@ -223,6 +280,8 @@ class _ProfiledDeviance:
     def factor(self, theta: np.ndarray):
         """Return (logdet A, solve) where solve(B) = A^{-1} B, and Lambda; None if not PD."""
         d = self.design
+        if self.diag_schur is not None:
+            return self._factor_diag_schur(theta)
         if self.schur is None:
             if self.all_intercepts:
                 lam = theta[d.lambda_theta_index[np.argsort(d.lambda_rows)]]
@@ -387,8 +446,59 @@ def _numerical_grad_hess(f, x, lower, h=1e-4):
     return g, H
 
 
+def _newton_polish(f, x, fx, lower, iterations=6):
+    """Newton steps on the interior coordinates with central-difference derivatives.
+
+    Finite-difference gradients inside L-BFGS-B are too noisy to pin down a flat optimum to
+    lme4's precision; a few Newton steps with well-spaced central differences do.  Returns the
+    polished point, its criterion, and the Hessian-scaled gradient there (lme4's convergence
+    check, ``solve(H, g)``).
+    """
+    scaled = np.zeros(0)
+    for _ in range(iterations):
+        interior = ~((lower == 0) & (x < SINGULAR_TOL))
+        if not interior.any():
+            return x, fx, np.zeros(0)
+
+        def f_interior(z, base=x.copy(), mask=interior):
+            full = base.copy()
+            full[mask] = z
+            return f(full)
+
+        z0 = x[interior]
+        h = 1e-4 * max(1.0, float(np.max(np.abs(z0))))
+        g, H = _numerical_grad_hess(f_interior, z0, lower[interior], h=h)
+        try:
+            if np.any(np.linalg.eigvalsh(H) <= 0):
+                raise np.linalg.LinAlgError
+            step = np.linalg.solve(H, g)
+        except np.linalg.LinAlgError:
+            return x, fx, g
+        scaled = step
+        if not np.all(np.isfinite(step)) or np.max(np.abs(step)) < 1e-7:
+            break
+        for shrink in (1.0, 0.5, 0.25, 0.1):
+            z_new = np.maximum(z0 - shrink * step, lower[interior])
+            f_new = f_interior(z_new)
+            if f_new < fx:
+                x = x.copy()
+                x[interior] = z_new
+                fx = f_new
+                break
+        else:
+            break
+    return x, fx, scaled
+
+
 def _optimise(dev: _ProfiledDeviance, theta0: np.ndarray, maxiter: int):
-    """Minimise the profiled criterion; returns theta, criterion, messages, converged flag."""
+    """Minimise the profiled criterion over theta (diagonal elements >= 0).
+
+    Bounded L-BFGS-B, a Newton polish, then a restart from a perturbed point: if the restart ends
+    noticeably lower, the first optimum was not the minimum and the restart's is kept (with a
+    note).  Convergence means: the optimiser stopped on its tolerance (not the iteration limit),
+    and lme4's check passes (max |Hessian-scaled gradient| below 0.002 at interior coordinates).
+    Returns theta, criterion, messages, converged flag, number of criterion evaluations.
+    """
     lower = dev.design.theta_lower
     bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
     messages = []
@@ -398,75 +508,37 @@ def _optimise(dev: _ProfiledDeviance, theta0: np.ndarray, maxiter: int):
         evals[0] += 1
         return dev(th)
 
-    opts = dict(maxiter=maxiter, ftol=1e-15, gtol=1e-9, maxls=50)
+    opts = dict(maxiter=maxiter, ftol=1e-12, gtol=1e-6, maxls=30)
     res = sopt.minimize(f, theta0, method="L-BFGS-B", bounds=bounds, options=opts)
-    best_x, best_f = np.clip(res.x, lower, None), float(res.fun)
-    converged = bool(res.success) or res.nit < maxiter and np.isfinite(best_f)
-    if not res.success and res.nit >= maxiter:
+    best_x, best_f = np.maximum(res.x, lower), float(res.fun)
+    converged = True
+    if res.nit >= maxiter:
         converged = False
-        messages.append(f"optimiser stopped after the maximum of {maxiter} iterations: {res.message}")
+        messages.append(f"the optimiser stopped at its limit of {maxiter} iterations "
+                        f"({res.message}); the fit has not converged")
     if not np.isfinite(best_f):
         converged = False
         messages.append("the criterion is not finite at the optimum found")
-    # Restart from a perturbed point: a better optimum there means the first run stopped early.
-    if converged and maxiter > 1:
-        start = np.where(lower == 0, np.maximum(best_x, 0) * 1.2 + 0.05, best_x + 0.05)
-        res2 = sopt.minimize(f, start, method="L-BFGS-B", bounds=bounds, options=opts)
-        x2 = np.clip(res2.x, lower, None)
-        f2 = float(res2.fun)
-        if f2 < best_f - 1e-6 * max(1.0, abs(best_f)):
+    if not converged:
+        return best_x, best_f, messages, False, evals[0]
+    best_x, best_f, scaled = _newton_polish(f, best_x, best_f, lower)
+    start = np.where(lower == 0, best_x * 1.3 + 0.1, best_x + 0.1)
+    res2 = sopt.minimize(f, start, method="L-BFGS-B", bounds=bounds, options=opts)
+    x2, f2 = np.maximum(res2.x, lower), float(res2.fun)
+    if f2 < best_f - 1e-6:
+        x2, f2, scaled2 = _newton_polish(f, x2, f2, lower)
+        if f2 < best_f - 1e-4:
             messages.append(
-                f"a restart from a perturbed point found a lower criterion ({f2:.6f} < {best_f:.6f}); "
-                "kept the restart's optimum")
+                f"a restart from a perturbed point found a lower criterion ({f2:.6f} < "
+                f"{best_f:.6f}); kept the restart's optimum")
         if f2 < best_f:
-            best_x, best_f = x2, f2
-    # Newton polish on the interior coordinates with central differences: finite-difference
-    # gradients inside L-BFGS-B are too noisy to pin down a flat optimum to lme4's precision.
-    # The last Hessian-scaled gradient is lme4's convergence check.
+            best_x, best_f, scaled = x2, f2, scaled2
     grad_ok = True
-    if converged:
-        for _ in range(6):
-            interior = ~((lower == 0) & (best_x < SINGULAR_TOL))
-            if not interior.any():
-                break
-
-            def f_interior(z, base=best_x.copy(), mask=interior):
-                full = base.copy()
-                full[mask] = z
-                return f(full)
-
-            z0 = best_x[interior]
-            h = 1e-4 * max(1.0, float(np.max(np.abs(z0))))
-            g, H = _numerical_grad_hess(f_interior, z0, lower[interior], h=h)
-            try:
-                step = np.linalg.solve(H, g)
-                if not np.all(np.isfinite(step)) or np.any(np.linalg.eigvalsh(H) <= 0):
-                    raise np.linalg.LinAlgError
-            except np.linalg.LinAlgError:
-                step = None
-            scaled = step if step is not None else g
-            if np.max(np.abs(scaled)) < 1e-7:
-                break
-            if step is None:
-                break
-            improved = False
-            for shrink in (1.0, 0.5, 0.25, 0.1):
-                z_new = np.maximum(z0 - shrink * step, np.where(np.isfinite(lower[interior]),
-                                                                 lower[interior], -np.inf))
-                f_new = f_interior(z_new)
-                if f_new < best_f:
-                    best_x = best_x.copy()
-                    best_x[interior] = z_new
-                    best_f = f_new
-                    improved = True
-                    break
-            if not improved:
-                break
-        if np.max(np.abs(scaled)) > GRADIENT_TOL:
-            grad_ok = False
-            messages.append(
-                f"the model failed to converge: max|Hessian-scaled gradient| = "
-                f"{np.max(np.abs(scaled)):.3g} > {GRADIENT_TOL}")
+    if len(scaled) and np.max(np.abs(scaled)) > GRADIENT_TOL:
+        grad_ok = False
+        messages.append(
+            f"the model failed to converge: max|Hessian-scaled gradient| = "
+            f"{np.max(np.abs(scaled)):.3g} > {GRADIENT_TOL}")
     return best_x, best_f, messages, converged and grad_ok, evals[0]
 
 
@@ -950,6 +1022,18 @@ def _prepare(formula: str, data: pd.DataFrame):
     return parsed, frame, design, n_dropped
 
 
+def _single_threaded_blas():
+    """One BLAS thread while optimising: the matrices are small, and threaded BLAS on small
+    matrices is several times slower (much more so on a loaded machine)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def _fit_design(formula, parsed, frame, design, *, reml, method, n_dropped, theta0=None,
                 maxiter=2000, extra_warnings=()):
     import time
@@ -958,11 +1042,13 @@ def _fit_design(formula, parsed, frame, design, *, reml, method, n_dropped, thet
     dev = _ProfiledDeviance(design, reml)
     if theta0 is None:
         theta0 = np.where(design.theta_lower == 0, 1.0, 0.0)
-    theta, crit, messages, converged, n_eval = _optimise(dev, np.asarray(theta0, float), maxiter)
-    res = MixedResults(formula=formula, parsed=parsed, data=frame, design=design, dev=dev,
-                       theta=theta, criterion=crit, reml=reml, method=method, converged=converged,
-                       warnings_=[*extra_warnings, *messages], n_dropped=n_dropped,
-                       n_evaluations=n_eval, fit_seconds=time.perf_counter() - start)
+    with _single_threaded_blas():
+        theta, crit, messages, converged, n_eval = _optimise(dev, np.asarray(theta0, float), maxiter)
+        res = MixedResults(formula=formula, parsed=parsed, data=frame, design=design, dev=dev,
+                           theta=theta, criterion=crit, reml=reml, method=method,
+                           converged=converged, warnings_=[*extra_warnings, *messages],
+                           n_dropped=n_dropped, n_evaluations=n_eval,
+                           fit_seconds=time.perf_counter() - start)
     return res
 
 
