@@ -31,6 +31,7 @@ import difflib
 import json
 import math
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -145,8 +146,11 @@ def _read_delimited(path: Path, separator: str) -> tuple[pd.DataFrame, np.ndarra
         raise InputError(f"not UTF-8 text ({error.reason} at byte {error.start})",
                          file=path) from None
     except (pd.errors.ParserError, ValueError) as error:
+        # pandas counts physical lines with the header as line 1; a data row is one less.
+        line = re.search(r"\bline (\d+)", str(error))
         raise InputError(f"cannot parse as {'CSV' if separator == ',' else 'TSV'}: "
-                         f"{str(error).strip()}", file=path) from None
+                         f"{str(error).strip()}", file=path,
+                         row=int(line.group(1)) - 1 if line else None) from None
     rows = np.arange(1, len(table) + 1)
     blank = table.isna().all(axis=1).to_numpy()
     if blank.any():
