@@ -39,7 +39,7 @@ from scipy import stats
 from xltstats.errors import InputError
 
 __all__ = ["OLSEstimator", "MixedEstimator", "MeanBaseline", "GradientBoostingEstimator", "cross_validate",
-           "CVResults", "make_splits", "SCHEMES"]
+           "CVResults", "make_splits", "SCHEMES", "default_estimators"]
 
 SCHEMES = ("leave-one-target-out", "leave-one-source-out", "random")
 
@@ -315,18 +315,33 @@ class CVResults:
         return "\n".join(lines)
 
 
-def cross_validate(data: pd.DataFrame, estimators: dict, scheme: str = "leave-one-target-out", k: int = 5,
-                   seed: int = 0, alpha: float = 0.05, response: str = "score", source: str = "source",
-                   target: str = "target", baseline: str | None = None) -> CVResults:
+def default_estimators(features, mixed_formula: str | None = None, response: str = "score", seed: int = 0) -> dict:
+    """OLS, the crossed mixed model (when a formula is given), the mean baseline and LightGBM trees."""
+    out = {"ols": OLSEstimator(features, response=response)}
+    if mixed_formula:
+        out["mixed"] = MixedEstimator(mixed_formula)
+    out["mean"] = MeanBaseline(response=response)
+    out["gbt"] = GradientBoostingEstimator(features, response=response, seed=seed)
+    return out
+
+
+def cross_validate(data: pd.DataFrame, estimators: dict | None = None, scheme: str = "leave-one-target-out",
+                   k: int = 5, seed: int = 0, alpha: float = 0.05, response: str = "score", source: str = "source",
+                   target: str = "target", baseline: str | None = None, features=None,
+                   mixed_formula: str | None = None) -> CVResults:
     """Evaluate ``estimators`` (name -> estimator) on the same held-out splits.
+
+    Without ``estimators``, :func:`default_estimators` is used with ``features`` and ``mixed_formula``.
 
     ``baseline`` names the estimator the others are compared with in :meth:`CVResults.summary`
     (default: the first :class:`GradientBoostingEstimator`, if any). A fit that fails on one fold
     (e.g. too few rows) leaves that fold's predictions missing for that estimator and is listed in
     ``failures``.
     """
+    if estimators is None and features:
+        estimators = default_estimators(features, mixed_formula, response, seed)
     if not estimators:
-        raise InputError("cross_validate needs at least one estimator")
+        raise InputError("cross_validate needs estimators, or features for the default ones")
     if response not in data.columns:
         raise InputError(f"missing response column {response!r}", column=response)
     data = data.reset_index(drop=True)

@@ -1,0 +1,142 @@
+"""model.json round trips (OLS and mixed) and the `python -m xltstats.predict` command."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from xltstats.errors import ConfigError, InputError
+from xltstats.models.mixed import fit_mixed
+from xltstats.models.ols import fit_ols
+from xltstats.models.persist import load_model, save_model
+from xltstats.predict import main
+
+LANGS = ["eng", "deu", "fra", "spa", "rus", "hin", "jpn", "tur", "fin", "ara"]
+
+
+def data(seed=0):
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame([(s, t) for s in LANGS for t in LANGS if s != t], columns=["source", "target"])
+    df["syntactic_distance"] = rng.uniform(0, 1, len(df))
+    df["genetic_distance"] = rng.uniform(0, 1, len(df))
+    df["task"] = np.where(rng.uniform(size=len(df)) < 0.5, "pos", "ner")
+    src = dict(zip(LANGS, rng.normal(0, 3, len(LANGS))))
+    tgt = dict(zip(LANGS, rng.normal(0, 3, len(LANGS))))
+    df["score"] = (70 - 10 * df.syntactic_distance - 4 * df.genetic_distance + 5 * (df.task == "pos")
+                   + df.source.map(src) + df.target.map(tgt) + rng.normal(0, 2, len(df)))
+    return df
+
+
+NEW = pd.DataFrame({"source": ["eng", "deu", "xho", "eng"], "target": ["fra", "zul", "eng", "xho"],
+                    "syntactic_distance": [0.2, 0.5, 0.7, 0.4], "genetic_distance": [0.3, 0.9, 1.0, 0.2],
+                    "task": ["pos", "ner", "pos", "ner"]})
+
+
+def test_ols_round_trip(tmp_path):
+    res = fit_ols(data(), features=["syntactic_distance", "genetic_distance"], cov_type="HC3")
+    save_model(tmp_path, ols=res, features=res.features)
+    model = load_model(tmp_path)
+    ours = model.prediction_interval(NEW, alpha=0.1)
+    ref = res.prediction_interval(NEW, alpha=0.1)
+    for col in ("prediction", "se_prediction", "lower", "upper"):
+        np.testing.assert_allclose(ours[col], ref[col], rtol=1e-12)
+    assert model.feature_columns == ["syntactic_distance", "genetic_distance"]
+
+
+@pytest.mark.filterwarnings("ignore:boundary")
+@pytest.mark.parametrize("formula", [
+    "score ~ syntactic_distance + genetic_distance + task + (1|source) + (1|target)",
+    "score ~ syntactic_distance + genetic_distance + (1 + syntactic_distance|target) + (1|source)",
+])
+def test_mixed_round_trip_matches_results_object(tmp_path, formula):
+    res = fit_mixed(formula, data())
+    save_model(tmp_path, mixed=res)
+    model = load_model(tmp_path)
+    assert model.name == "mixed"
+    ours = model.prediction_interval(NEW)
+    ref = res.prediction_interval(NEW)
+    np.testing.assert_allclose(ours["prediction"], ref["predicted"], rtol=1e-10)
+    np.testing.assert_allclose(ours["lower"], ref["lower"], rtol=1e-8)
+    np.testing.assert_allclose(ours["upper"], ref["upper"], rtol=1e-8)
+    # unseen languages (xho) are predicted from the fixed part, with wider intervals
+    width = ours["upper"] - ours["lower"]
+    assert width[2] > width[0]
+    fixed_only = model.prediction_interval(NEW, include_random=False)
+    ref_fixed = res.prediction_interval(NEW, include_random=False)
+    np.testing.assert_allclose(fixed_only["upper"], ref_fixed["upper"], rtol=1e-8)
+
+
+def test_bad_model_files(tmp_path):
+    with pytest.raises(InputError, match="no such model file"):
+        load_model(tmp_path)
+    (tmp_path / "model.json").write_text("{not json")
+    with pytest.raises(InputError, match="model.json: cannot read"):
+        load_model(tmp_path)
+    (tmp_path / "model.json").write_text(json.dumps({"format": "xltstats-model", "version": 1, "default": "ols",
+                                                     "models": {}}))
+    with pytest.raises(InputError, match="no 'ols' model"):
+        load_model(tmp_path)
+    with pytest.raises(ConfigError):
+        save_model(tmp_path)
+
+
+def fit_dir(tmp_path):
+    df = data()
+    res = fit_ols(df, features=["syntactic_distance", "genetic_distance"])
+    mixed = fit_mixed("score ~ syntactic_distance + genetic_distance + (1|source) + (1|target)", df)
+    folder = tmp_path / "fit"
+    folder.mkdir()
+    save_model(folder, ols=res, mixed=mixed, features=res.features)
+    return folder, res, mixed
+
+
+def test_predict_cli_with_features_in_file(tmp_path):
+    folder, res, mixed = fit_dir(tmp_path)
+    pairs = tmp_path / "pairs.csv"
+    NEW.assign(source=["en", "de", "xh", "en"]).to_csv(pairs, index=False)
+    out = tmp_path / "pred.csv"
+    assert main(["--fit", str(folder), "--pairs", str(pairs), "--out", str(out)]) == 0
+    got = pd.read_csv(out)
+    assert got["source"].tolist() == ["eng", "deu", "xho", "eng"]
+    np.testing.assert_allclose(got["prediction"], mixed.predict(NEW), rtol=1e-5)
+    assert main(["--fit", str(folder), "--pairs", str(pairs), "--out", str(out), "--model", "ols"]) == 0
+    np.testing.assert_allclose(pd.read_csv(out)["prediction"], res.predict(NEW), rtol=1e-5)
+
+
+def test_predict_cli_errors_exit_2_and_write_nothing(tmp_path, capsys):
+    folder, _, _ = fit_dir(tmp_path)
+    out = tmp_path / "pred.csv"
+    bad = tmp_path / "bad.csv"
+    NEW.assign(syntactic_distance=["0.1", "far", "0.2", "0.3"]).to_csv(bad, index=False)
+    assert main(["--fit", str(folder), "--pairs", str(bad), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.csv, row 2, column 'syntactic_distance'" in err
+    assert not out.exists() and not list(tmp_path.glob(".pred.csv*"))
+    nocol = tmp_path / "nocol.csv"
+    NEW.drop(columns="target").to_csv(nocol, index=False)
+    assert main(["--fit", str(folder), "--pairs", str(nocol), "--out", str(out)]) == 2
+    assert "column 'target'" in capsys.readouterr().err
+    badcode = tmp_path / "badcode.csv"
+    NEW.assign(target=["fra", "zzzzq", "eng", "xho"]).to_csv(badcode, index=False)
+    assert main(["--fit", str(folder), "--pairs", str(badcode), "--out", str(out)]) == 2
+    assert "row 2, column 'target'" in capsys.readouterr().err
+    assert main(["--fit", str(tmp_path / "nowhere"), "--pairs", str(bad), "--out", str(out)]) == 2
+    assert not out.exists()
+
+
+def test_predict_cli_computes_missing_features_as_module(tmp_path):
+    folder, res, _ = fit_dir(tmp_path)
+    pairs = tmp_path / "pairs.csv"
+    pd.DataFrame({"source": ["eng", "fra"], "target": ["deu", "spa"]}).to_csv(pairs, index=False)
+    out = tmp_path / "pred.csv"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.run([sys.executable, "-m", "xltstats.predict", "--fit", str(folder), "--pairs", str(pairs),
+                           "--out", str(out), "--model", "ols"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    from xltstats.features import build_pair_features
+    feats = build_pair_features([("eng", "deu"), ("fra", "spa")], features=["syntactic_distance", "genetic_distance"])
+    np.testing.assert_allclose(pd.read_csv(out)["prediction"], res.predict(feats), rtol=1e-5)

@@ -1,0 +1,260 @@
+"""Saving fitted models to ``<fit folder>/model.json`` and predicting from them later.
+
+``model.json`` holds everything needed to predict new language pairs without the training data::
+
+    {"format": "xltstats-model", "version": 1, "default": "mixed",
+     "features": [...], "formula": "...", "config": {...},
+     "models": {"ols": {...}, "mixed": {...}}}
+
+Each model entry has ``kind``, ``response``, the fixed-effect ``terms`` with their ``coefficients`` and
+``covariance``, the ``residual_variance`` and ``df_inference`` (null: normal quantiles). OLS entries add
+the standardisation ``means``/``sds`` of the features. Mixed entries add ``random``: one entry per random
+term with its ``group`` (e.g. ``source``; ``a:b`` for combinations), its ``columns`` (``(Intercept)`` or
+data columns), the term's covariance matrix, each level's conditional mode (BLUP) and, when the fit
+provides it, each level's conditional covariance.
+
+Prediction from a mixed entry: ``x'beta + sum_terms z'b_level`` (``b = 0`` for a level not seen in
+fitting). Variance of a new observation: ``x'V x + sigma^2 + sum_terms`` of ``z' condVar_level z`` for a
+seen level and ``z' Sigma_term z`` for an unseen one (as :meth:`MixedResults.prediction_interval`).
+Fixed-effect terms must be plain numeric columns, or treatment dummies written ``C(col)[T.level]`` /
+``col[T.level]``; other patsy transforms are refused when saving.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from xltstats.errors import ConfigError, InputError
+
+__all__ = ["save_model", "load_model", "model_spec", "PortableModel", "MODEL_FILE"]
+
+MODEL_FILE = "model.json"
+FORMAT = "xltstats-model"
+VERSION = 1
+_DUMMY = re.compile(r"^(?:C\((?P<c1>[^,()]+)(?:,[^()]*)?\)|(?P<c2>[A-Za-z_][A-Za-z0-9_]*))\[T\.(?P<level>.*)\]$")
+
+
+def _floats(values) -> list:
+    return [None if not math.isfinite(v) else float(v) for v in np.asarray(values, float).ravel()]
+
+
+def _matrix(values) -> list:
+    return [_floats(row) for row in np.asarray(values, float)]
+
+
+def _mixed_spec(res) -> dict:
+    design = getattr(res, "_design", None)
+    if design is None:
+        raise ConfigError("this mixed-model result cannot be saved (it has no design information)")
+    data_columns = set(map(str, res.data.columns))
+    for term in res.params.index:
+        if term != "Intercept" and term not in data_columns and not _DUMMY.match(term):
+            raise ConfigError(f"cannot save the fixed-effect term {term!r} to model.json: only numeric columns and "
+                              "treatment dummies C(col)[T.level] are supported; compute the transformed column "
+                              "in the data instead")
+    try:
+        condvar = res._conditional_cov_blocks()
+    except Exception:  # noqa: BLE001 - condVar is an optional refinement; fall back to the term covariance
+        condvar = [None] * len(design.terms)
+    random = []
+    for t, term in enumerate(design.terms):
+        for col in term.column_names:
+            if col != "(Intercept)" and col not in data_columns:
+                raise ConfigError(f"cannot save the random-effect column {col!r} of ({term.expr} | {term.group})")
+        blups = res.random_effects_array(t)
+        entry = {"group": term.group, "columns": list(term.column_names),
+                 "covariance": _matrix(res._term_cov[t]),
+                 "levels": {str(level): _floats(blups[i]) for i, level in enumerate(term.levels)}}
+        if condvar[t] is not None:
+            entry["conditional_covariance"] = {str(level): _matrix(condvar[t][i]) for i, level in enumerate(term.levels)}
+        random.append(entry)
+    return {"kind": "mixed", "formula": res.formula, "response": res.parsed.response,
+            "terms": list(res.params.index), "coefficients": _floats(res.params),
+            "covariance": _matrix(res.cov_params()), "residual_variance": float(res.scale),
+            "df_inference": None, "random": random, "nobs": int(res.nobs), "reml": bool(res.reml),
+            "converged": bool(res.converged), "singular": bool(res.singular)}
+
+
+def model_spec(results) -> dict:
+    """The JSON-able description of a fitted OLS or mixed model."""
+    if hasattr(results, "to_spec"):
+        return results.to_spec()
+    if hasattr(results, "variance_components") and hasattr(results, "random_effects"):
+        return _mixed_spec(results)
+    raise ConfigError(f"cannot save a {type(results).__name__} as a model")
+
+
+def save_model(directory, *, ols=None, mixed=None, features=None, formula=None, config=None,
+               default: str | None = None) -> Path:
+    """Write ``<directory>/model.json`` (atomically) with the OLS and/or mixed model; returns its path.
+
+    ``default`` is the model ``python -m xltstats.predict`` uses unless told otherwise (the mixed model
+    when there is one).
+    """
+    from xltstats.models.tables import atomic_write_text
+
+    models = {}
+    if ols is not None:
+        models["ols"] = model_spec(ols)
+    if mixed is not None:
+        models["mixed"] = model_spec(mixed)
+    if not models:
+        raise ConfigError("save_model needs at least one fitted model (ols= or mixed=)")
+    default = default or ("mixed" if "mixed" in models else "ols")
+    if default not in models:
+        raise ConfigError(f"default model {default!r} was not given")
+    if features is None:
+        features = models.get("ols", {}).get("features") or []
+    document = {"format": FORMAT, "version": VERSION, "default": default, "features": list(features),
+                "formula": formula, "config": config or {}, "models": models}
+    text = json.dumps(document, indent=1, sort_keys=True, default=str, allow_nan=False) + "\n"
+    path = Path(directory) / MODEL_FILE
+    atomic_write_text(path, text)
+    return path
+
+
+def load_model(path, which: str | None = None) -> "PortableModel":
+    """Read a fit folder's ``model.json`` (or the file itself) and return the chosen model."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / MODEL_FILE
+    if not path.exists():
+        raise InputError("no such model file (a fit folder written by `python -m xltstats.fit` has one)", file=path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read the model: {exc}", file=path) from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise InputError(f"not an xltstats model file (expected \"format\": \"{FORMAT}\")", file=path)
+    if document.get("version") != VERSION:
+        raise InputError(f"model file version {document.get('version')!r} is not supported (expected {VERSION})",
+                         file=path)
+    models = document.get("models") or {}
+    which = which or document.get("default")
+    if which not in models:
+        raise InputError(f"the file has no {which!r} model; it has: {', '.join(sorted(models)) or 'none'}", file=path)
+    return PortableModel(models[which], name=which, file=path)
+
+
+class PortableModel:
+    """A model read from ``model.json``: ``predict`` and ``prediction_interval`` for new rows."""
+
+    def __init__(self, spec: dict, name: str = "model", file=None):
+        self.name = name
+        self.file = file
+        needed = ["kind", "terms", "coefficients", "covariance", "residual_variance"]
+        lacking = [k for k in needed if k not in spec]
+        if lacking:
+            raise InputError(f"model {name!r} lacks {', '.join(lacking)}", file=file)
+        self.spec = spec
+        self.kind = spec["kind"]
+        self.terms = list(spec["terms"])
+        self.beta = np.asarray(spec["coefficients"], float)
+        self.cov = np.asarray(spec["covariance"], float)
+        self.sigma2 = float(spec["residual_variance"])
+        if self.beta.shape != (len(self.terms),) or self.cov.shape != (len(self.terms),) * 2:
+            raise InputError(f"model {name!r}: coefficients/covariance do not match its {len(self.terms)} terms",
+                             file=file)
+
+    @property
+    def required_columns(self) -> list[str]:
+        """Data columns new rows need (features, dummy sources, random-effect groups)."""
+        cols = []
+        for term in self.terms:
+            if term == "Intercept":
+                continue
+            m = _DUMMY.match(term)
+            cols.append((m.group("c1") or m.group("c2")).strip() if m and self.kind == "mixed" else term)
+        for entry in self.spec.get("random", []):
+            cols += [c for c in entry["columns"] if c != "(Intercept)"]
+            cols += [g.strip() for g in entry["group"].split(":")]
+        return list(dict.fromkeys(cols))
+
+    @property
+    def feature_columns(self) -> list[str]:
+        """Numeric pair-feature columns the model uses (not grouping or categorical columns)."""
+        if self.kind == "ols":
+            return list(self.spec.get("features") or [t for t in self.terms if t != "Intercept"])
+        cols = [t for t in self.terms if t != "Intercept" and not _DUMMY.match(t)]
+        for entry in self.spec.get("random", []):
+            cols += [c for c in entry["columns"] if c != "(Intercept)"]
+        return list(dict.fromkeys(cols))
+
+    def _numeric(self, data: pd.DataFrame, col: str) -> np.ndarray:
+        if col not in data.columns:
+            raise InputError(f"new data lacks column {col!r} needed by the {self.name} model", column=col)
+        values = pd.to_numeric(data[col], errors="coerce")
+        bad = values.isna() & data[col].notna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0]) + 1
+            raise InputError(f"value {data[col].iloc[row - 1]!r} is not a number", row=row, column=col)
+        return values.to_numpy(float)
+
+    def _fixed_design(self, data: pd.DataFrame) -> np.ndarray:
+        columns = []
+        for term in self.terms:
+            if term == "Intercept":
+                columns.append(np.ones(len(data)))
+                continue
+            m = _DUMMY.match(term)
+            if self.kind == "mixed" and m and term not in data.columns:
+                col = (m.group("c1") or m.group("c2")).strip()
+                if col not in data.columns:
+                    raise InputError(f"new data lacks column {col!r} needed by the {self.name} model", column=col)
+                columns.append((data[col].astype(str) == m.group("level")).to_numpy(float))
+                continue
+            values = self._numeric(data, term)
+            if self.kind == "ols" and self.spec.get("standardise", True):
+                values = (values - self.spec["means"][term]) / self.spec["sds"][term]
+            columns.append(values)
+        return np.column_stack(columns) if columns else np.ones((len(data), 0))
+
+    def _random_parts(self, data: pd.DataFrame, include_random: bool):
+        mean = np.zeros(len(data))
+        var = np.zeros(len(data))
+        for entry in self.spec.get("random", []):
+            groups = [g.strip() for g in entry["group"].split(":")]
+            for g in groups:
+                if g not in data.columns:
+                    raise InputError(f"new data lacks the grouping column {g!r}", column=g)
+            labels = data[groups[0]].astype(str)
+            for g in groups[1:]:
+                labels = labels + ":" + data[g].astype(str)
+            z = np.column_stack([np.ones(len(data)) if c == "(Intercept)" else self._numeric(data, c)
+                                 for c in entry["columns"]])
+            sigma = np.asarray(entry["covariance"], float)
+            full = np.einsum("ij,jk,ik->i", z, sigma, z)
+            levels = entry["levels"]
+            condvar = entry.get("conditional_covariance")
+            for i, label in enumerate(labels.to_numpy()):
+                if include_random and label in levels:
+                    mean[i] += z[i] @ np.asarray(levels[label], float)
+                    var[i] += z[i] @ np.asarray(condvar[label], float) @ z[i] if condvar else full[i]
+                else:
+                    var[i] += full[i]
+        return mean, var
+
+    def prediction_interval(self, data: pd.DataFrame, alpha: float = 0.05, include_random: bool = True) -> pd.DataFrame:
+        """Prediction, its SEs and the ``1 - alpha`` interval for a new observation of each row."""
+        x = self._fixed_design(data)
+        pred = x @ self.beta
+        var_mean = np.einsum("ij,jk,ik->i", x, self.cov, x)
+        var = var_mean + self.sigma2
+        if self.kind == "mixed":
+            extra_mean, extra_var = self._random_parts(data, include_random)
+            pred = pred + extra_mean
+            var = var + extra_var
+        df = self.spec.get("df_inference")
+        crit = stats.norm.ppf(1 - alpha / 2) if df is None else stats.t.ppf(1 - alpha / 2, df)
+        se = np.sqrt(var)
+        return pd.DataFrame({"prediction": pred, "se_mean": np.sqrt(var_mean), "se_prediction": se,
+                             "lower": pred - crit * se, "upper": pred + crit * se}, index=data.index)
+
+    def predict(self, data: pd.DataFrame, include_random: bool = True) -> pd.Series:
+        return self.prediction_interval(data, include_random=include_random)["prediction"].rename("prediction")
