@@ -278,25 +278,37 @@ def load_pud_treebank(lang: str, mirror=None):
 def available_languages(corpus: str = "udhr", mirror=None) -> list[str]:
     """Sorted ISO 639-3 codes with a text in ``corpus``.
 
-    For ``udhr`` these are the codes of the versions themselves; macrolanguage codes
-    (``zho`` for ``cmn``) are accepted by :func:`load_parallel` as well.
+    These are the keys :func:`load_parallel` returns: for ``udhr`` the ISO codes of the versions
+    as normalised by :func:`normalise_language` (which may map an individual language to its
+    macrolanguage, ``cmn`` -> ``zho``), plus macrolanguage codes answered by an individual
+    language's version.
     """
     if _check_corpus(corpus) == "pud":
         return sorted(corpora_config()["pud"]["treebanks"])
-    own, _ = _udhr_candidates(mirror)
-    return sorted(own)
+    own, macro = _udhr_candidates(mirror)
+    codes = set(macro)
+    for iso in own:
+        try:
+            codes.add(normalise_language(iso))
+        except ValueError:
+            codes.add(iso)
+    return sorted(codes)
 
 
 def load_parallel(corpus: str = "udhr", languages=None, mirror=None) -> dict[str, dict[str, str]]:
     """Aligned texts: ``{iso639_3: {unit_id: text}}``.
 
     ``languages``: codes to load (any form :func:`normalise_language` accepts; keys of the result
-    are their ISO 639-3 codes); ``None`` loads every available language.  Languages the corpus
-    does not have are left out of the result.
+    are their ISO 639-3 codes); ``None`` loads every language once under its own (normalised)
+    code, without the macrolanguage aliases :func:`available_languages` also lists, so that no
+    text appears twice.  Languages the corpus does not have are left out of the result.
     """
     _check_corpus(corpus)
     if languages is None:
-        languages = available_languages(corpus, mirror)
+        if corpus == "udhr":
+            languages = sorted(_udhr_candidates(mirror)[0])
+        else:
+            languages = available_languages(corpus, mirror)
     out: dict[str, dict[str, str]] = {}
     if corpus == "pud":
         treebanks = corpora_config()["pud"]["treebanks"]

@@ -47,7 +47,12 @@ Vectorisation
     those units with one sparse product, and Jaccard intersections (binary Gram matrix) and cosine
     similarities (normalised Gram matrix) of all pairs in the group come from one more sparse
     product.  Edit distances are computed in batches of pairs with numpy index arithmetic and
-    ``rapidfuzz.process.cpdist``.
+    ``rapidfuzz.process.cpdist``; each unordered pair is computed once.
+
+    Measured (2-core shared machine, load average about 4, one process, rapidfuzz 3.14): all 444
+    UDHR languages, 196,692 ordered pairs: loading and parsing the texts 3.6 s, ``word_overlap``
+    6.0 s, ``char_ngram_similarity`` (1-3 grams) 14.6 s, ``normalised_edit_distance`` 137 s
+    (about 1.8e8 aligned word pairs), peak memory 0.7 GiB.
 """
 from __future__ import annotations
 
@@ -82,22 +87,13 @@ _SPLIT_NO_SPACE = re.compile(f"[{_NO_SPACE_RANGES}]|[^{_NO_SPACE_RANGES}]+")
 class _SeparatorTable(dict):
     """``str.translate`` table: punctuation, symbols, separators and controls -> space.
 
-    Filled lazily; characters that stay are remembered in ``kept`` (a LookupError tells
-    ``str.translate`` to leave a character unchanged).
+    Filled lazily, one entry per code point seen: characters that stay map to themselves.
     """
 
-    def __init__(self):
-        super().__init__()
-        self.kept: set[int] = set()
-
     def __missing__(self, codepoint):
-        if codepoint in self.kept:
-            raise LookupError(codepoint)
-        if unicodedata.category(chr(codepoint))[0] in "PSZC":
-            self[codepoint] = 0x20
-            return 0x20
-        self.kept.add(codepoint)
-        raise LookupError(codepoint)
+        value = 0x20 if unicodedata.category(chr(codepoint))[0] in "PSZC" else codepoint
+        self[codepoint] = value
+        return value
 
 
 _SEPARATORS = _SeparatorTable()
