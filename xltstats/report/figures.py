@@ -196,34 +196,36 @@ def residual_diagnostics(frame: pd.DataFrame, *, estimator_column: str | None, m
     return fig
 
 
-def fewshot_plot(curves: pd.DataFrame, *, panel: str | None, hue: str | None, observed: str | None,
-                 fitted: str | None, metric: str) -> Figure:
-    """Score against the number of target-language examples (symlog axis), per panel."""
-    panels = list(dict.fromkeys(curves[panel])) if panel else [None]
+def fewshot_plot(curves: pd.DataFrame, points: pd.DataFrame | None, *, metric: str) -> Figure:
+    """Score against the number of target-language examples (symlog axis), one panel per ``panel``.
+
+    ``curves``: panel, hue, n, fit, lower, upper (fitted curve and band); ``points``: panel, hue, n,
+    observed (mean observed scores), or None.
+    """
+    panels = sorted(curves["panel"].unique())
     ncols = min(3, len(panels))
     nrows = int(np.ceil(len(panels) / ncols))
     palette = matplotlib.colormaps["tab10"]
     with _style():
-        fig, axes = new_figure(3.6 * ncols + 1.4, 3.0 * nrows, nrows=nrows, ncols=ncols)
+        fig, axes = new_figure(3.8 * ncols + 1.6, 3.1 * nrows, nrows=nrows, ncols=ncols)
         for index, level in enumerate(panels):
             ax = axes[index // ncols, index % ncols]
-            part = curves if level is None else curves[curves[panel] == level]
-            hue_levels = list(dict.fromkeys(part[hue])) if hue else [None]
-            for colour, hue_level in enumerate(hue_levels[:10]):
-                line = part if hue_level is None else part[part[hue] == hue_level]
-                line = line.sort_values("n")
-                name = "" if hue_level is None else str(hue_level)
-                if observed:
-                    ax.plot(line["n"], line[observed], "o", markersize=3.5, color=palette(colour),
-                            label=f"{name} observed".strip())
-                if fitted:
-                    ax.plot(line["n"], line[fitted], "-", linewidth=1.2, color=palette(colour),
-                            label=f"{name} fitted".strip())
+            part = curves[curves["panel"] == level]
+            for colour, hue in enumerate(sorted(part["hue"].unique())):
+                line = part[part["hue"] == hue].sort_values("n")
+                ax.plot(line["n"], line["fit"], "-", linewidth=1.2, color=palette(colour % 10), label=hue or None)
+                if line["lower"].notna().any():
+                    ax.fill_between(line["n"], line["lower"], line["upper"], color=palette(colour % 10),
+                                    alpha=0.15, linewidth=0)
+                if points is not None:
+                    dots = points[(points["panel"] == level) & (points["hue"] == hue)]
+                    ax.plot(dots["n"], dots["observed"], "o", markersize=3.5, color=palette(colour % 10))
             ax.set_xscale("symlog", linthresh=1.0)
-            ax.set_xlabel("target-language training examples (count, symlog scale)")
+            ax.set_xlabel("target-language training examples (count, symlog)")
             ax.set_ylabel(f"score ({metric})")
-            ax.set_title("Few-shot curve" + ("" if level is None else f": {level}"))
-            ax.legend(fontsize=6, loc="lower right")
+            ax.set_title("Few-shot curves" + (f": {level}" if level else ""))
+            if part["hue"].astype(bool).any():
+                ax.legend(fontsize=6, loc="lower right")
         for index in range(len(panels), nrows * ncols):
             axes[index // ncols, index % ncols].set_visible(False)
     return fig

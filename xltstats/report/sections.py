@@ -30,7 +30,7 @@ CI_LOW = ("ci_low", "conf_low", "lower", "ci_lower", "[0.025", "low")
 CI_HIGH = ("ci_high", "conf_high", "upper", "ci_upper", "0.975]", "high")
 STD_ERROR = ("std_error", "std_err", "se", "bse", "Std.Err.")
 TERM = ("term", "feature", "name", "variable", "parameter")
-PREDICTED = ("predicted", "prediction", "fitted", "yhat", "pred")
+PREDICTED = ("predicted", "prediction", "predicted_score", "fitted", "yhat", "pred")
 ESTIMATOR = ("estimator", "predictor", "method", "model_type", "fit")
 SCHEME = ("scheme", "cv_scheme", "split")
 SOURCE_COLUMN = ("source", "source_language")
@@ -208,7 +208,7 @@ class FitReport:
         manifest = self.manifest
         dataset = manifest.get("dataset") or {}
         name = dataset.get("name") or (manifest.get("config") or {}).get("data") or "unknown"
-        lines = [f"Fit folder: `{self.fit_dir.name}`. Dataset: **{name}**"
+        lines = [f"Dataset: **{name}**"
                  + (f" ({dataset['title']})" if dataset.get("title") else "") + "."]
         try:
             results = self.results
@@ -315,6 +315,9 @@ class FitReport:
     def _coefficients(self, name: str) -> pd.DataFrame:
         relative = f"tables/{name}.csv"
         table = self.read_table(relative)
+        if "effect" in table.columns:  # mixed-model tables also list variance parameters
+            table = table[table["effect"].astype(str) == "fixed"].reset_index(drop=True)
+            table = table.drop(columns=[c for c in ("effect", "group") if c in table.columns])
         term = find_column(table, TERM, required=True, what="term", file=relative)
         estimate = find_column(table, ESTIMATE, required=True, what="estimate", file=relative)
         low = find_column(table, CI_LOW)
@@ -404,14 +407,13 @@ class FitReport:
             if estimator is not None:
                 frame["estimator"] = predictions[estimator].astype(str)
         else:  # wide layout: one prediction column per estimator, e.g. predicted_ols
-            columns = [c for c in predictions.columns
-                       if any(str(c).lower().startswith(p + "_") or str(c).lower().endswith("_" + p)
-                              for p in PREDICTED)]
+            columns = _wide_prediction_columns(predictions)
             if not columns:
                 raise SectionUnavailable("`predictions.csv` has no prediction column")
             frame = pd.concat([pd.DataFrame({"fitted": predictions[c].astype(float),
                                              "observed": predictions[observed].astype(float),
-                                             "estimator": str(c)}) for c in columns], ignore_index=True)
+                                             "estimator": _estimator_label(c)}) for c in columns],
+                              ignore_index=True)
             estimator = "estimator"
         frame["residual"] = frame["observed"] - frame["fitted"]
         frame = frame.dropna(subset=["fitted", "residual"])
@@ -423,27 +425,66 @@ class FitReport:
                                                         "of the residuals (`predictions.csv`).")
 
     @_guard
-    def fewshot_curves(self) -> str:
-        table = self.read_table("tables/fewshot_curves.csv")
-        n = find_column(table, ("n_target_examples", "n", "n_target", "shots"), required=True,
-                        what="number of target examples", file="tables/fewshot_curves.csv")
-        observed = find_column(table, ("observed", "score", "mean_score"))
-        fitted = find_column(table, ("fitted", "predicted", "prediction"))
-        if observed is None and fitted is None:
-            raise SectionUnavailable("`tables/fewshot_curves.csv` has neither observed nor fitted scores")
-        curves = table.rename(columns={n: "n"})
-        panel_columns = [c for c in ("task", "model") if c in curves.columns and curves[c].nunique() > 1]
-        panel = None
-        if panel_columns:
-            curves["panel"] = curves[panel_columns].astype(str).agg(", ".join, axis=1)
-            panel = "panel"
-        hue = next((c for c in ("target", "source") if c in curves.columns), None)
-        fig = F.fewshot_plot(curves, panel=panel, hue=hue, observed=observed, fitted=fitted, metric=self.metric)
-        return "\n".join([
-            self.figure(fig, "fewshot_curves", "Score against the number of target-language training "
-                                               "examples: observed means (points) and the log-scaled fit (lines)."),
-            self.table(table, "report_fewshot_curves", "Few-shot curves (`tables/fewshot_curves.csv`)."),
-        ])
+    def fewshot_curves(self, max_lines: int = 8) -> str:
+        relative = "tables/fewshot_curves.csv"
+        table = self.read_table(relative)
+        n = find_column(table, ("n", "n_target_examples", "n_target", "shots"), required=True,
+                        what="number of target examples", file=relative)
+        fitted = find_column(table, ("fit", "fitted", "predicted", "prediction"))
+        observed = find_column(table, ("observed", "mean_score", "score"))
+        if fitted is None and observed is None:
+            raise SectionUnavailable(f"`{relative}` has neither fitted nor observed scores")
+        keys = [c for c in ("task", "model", "source", "target") if c in table.columns]
+        panel_keys = [c for c in keys if c in ("task", "model") and table[c].nunique() > 1]
+        hue_keys = [c for c in keys if c in ("source", "target")]
+        curves = pd.DataFrame({"n": table[n].astype(float)})
+        curves["panel"] = table[panel_keys].astype(str).agg(", ".join, axis=1) if panel_keys else ""
+        curves["hue"] = (table[hue_keys].astype(str).map(language_label).agg(" → ".join, axis=1)
+                         if hue_keys else "")
+        curves["fit"] = table[fitted].astype(float) if fitted else np.nan
+        for bound, names in (("lower", CI_LOW), ("upper", CI_HIGH)):
+            column = find_column(table, names)
+            curves[bound] = table[column].astype(float) if column else np.nan
+        if observed:
+            curves["observed"] = table[observed].astype(float)
+            points = curves.dropna(subset=["observed"])
+        else:
+            points = self._observed_means(keys, panel_keys, hue_keys)
+        # Too many lines make a panel unreadable: keep the first curves in sorted order.
+        shown = []
+        for _, part in curves.groupby("panel", sort=True):
+            shown += sorted(part["hue"].unique())[:max_lines]
+        left_out = curves["hue"].nunique() - len(set(shown))
+        curves = curves[curves["hue"].isin(shown)]
+        if points is not None:
+            points = points[points["hue"].isin(shown)]
+        fig = F.fewshot_plot(curves, points, metric=self.metric)
+        caption = ("Score against the number of target-language training examples: the fitted curve "
+                   "$a + b \\log(1 + n)$ with its 95% band, and observed mean scores (points).")
+        out = [self.figure(fig, "fewshot_curves", caption)]
+        if left_out > 0:
+            out.append(_note(f"The plot shows at most {max_lines} curves per panel; "
+                             f"{left_out} more are in `{relative}`."))
+        params = self.optional_table("tables/fewshot_params.csv")
+        if params is not None:
+            out.append(self.table(params, "report_fewshot_params",
+                                  "Few-shot curve parameters (`tables/fewshot_params.csv`)."))
+        return "\n".join(out)
+
+    def _observed_means(self, keys, panel_keys, hue_keys) -> pd.DataFrame | None:
+        """Mean observed score per curve and number of target examples, from ``results.csv``."""
+        try:
+            results = self.results
+        except SectionUnavailable:
+            return None
+        if "n_target_examples" not in results or not set(keys) <= set(results.columns):
+            return None
+        means = results.groupby([*keys, "n_target_examples"], as_index=False)["score"].mean()
+        points = pd.DataFrame({"n": means["n_target_examples"].astype(float), "observed": means["score"]})
+        points["panel"] = means[panel_keys].astype(str).agg(", ".join, axis=1) if panel_keys else ""
+        points["hue"] = (means[hue_keys].astype(str).map(language_label).agg(" → ".join, axis=1)
+                         if hue_keys else "")
+        return points
 
     @_guard
     def data_demand(self) -> str:
@@ -491,10 +532,18 @@ class FitReport:
                 rank = "rank"
         else:
             predictions = self.read_table("predictions.csv")
-            score = find_column(predictions, PREDICTED, required=True, what="prediction", file="predictions.csv")
+            score = find_column(predictions, PREDICTED)
             source = "source"
             estimator = find_column(predictions, ESTIMATOR)
-            if estimator is not None:
+            wide = _wide_prediction_columns(predictions)
+            if score is None and wide:
+                labels = {_estimator_label(c): c for c in wide}
+                choice = "mixed" if "mixed" in labels else sorted(labels)[0]
+                score = labels[choice]
+                origin = f"`predictions.csv` ({choice} predictions)"
+            elif score is None:
+                raise SectionUnavailable("`predictions.csv` has no prediction column")
+            elif estimator is not None:
                 preferred = predictions[estimator].astype(str)
                 choice = "mixed" if (preferred == "mixed").any() else sorted(set(preferred))[0]
                 predictions = predictions[preferred == choice]
@@ -571,6 +620,11 @@ class FitReport:
 
             out.append("**Configuration.**\n\n```yaml\n" + yaml.safe_dump(config, sort_keys=True).rstrip()
                        + "\n```\n")
+        notes = manifest.get("notes") or []
+        if notes:
+            out.append("**Notes from the fit.**\n")
+            out.extend(f"- {note}" for note in notes)
+            out.append("")
         inputs = manifest.get("inputs")
         if inputs:
             rows = (inputs.items() if isinstance(inputs, dict)
@@ -602,6 +656,22 @@ class FitReport:
         if written:
             text += f", including {len(written)} `.tex` file(s) the fit had not written"
         return text + ".\n"
+
+
+def _wide_prediction_columns(frame: pd.DataFrame) -> list[str]:
+    """Prediction columns named per estimator, e.g. ``ols_prediction`` or ``predicted_mixed``."""
+    return [c for c in frame.columns
+            if any(str(c).lower().startswith(p + "_") or str(c).lower().endswith("_" + p) for p in PREDICTED)]
+
+
+def _estimator_label(column) -> str:
+    label = str(column)
+    for p in PREDICTED:
+        if label.lower().endswith("_" + p):
+            return label[: -len(p) - 1]
+        if label.lower().startswith(p + "_"):
+            return label[len(p) + 1:]
+    return label
 
 
 def _slug(text) -> str:
