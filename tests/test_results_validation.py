@@ -1,7 +1,6 @@
 """Validation of results tables: every bad input names the file, the row and the column."""
 from __future__ import annotations
 
-import json
 import time
 
 import numpy as np

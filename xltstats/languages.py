@@ -139,7 +139,7 @@ def _resolve(cleaned: str) -> str:
 
     try:
         language = Language.get(cleaned)
-    except (LanguageTagError, ValueError) as error:
+    except (LanguageTagError, ValueError):
         raise _Unresolved("not a well-formed language tag") from None
     subtag = language.language
     if not subtag or subtag in _NOT_A_LANGUAGE:

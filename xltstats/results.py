@@ -538,8 +538,8 @@ def _check_duplicates(out: pd.DataFrame, fail) -> None:
     position = _first(later)
     group = keys.groupby(key, sort=False, dropna=False).ngroup().to_numpy()
     partner = _first(group == group[position])
-    described = ", ".join(f"{column}={out[column].iloc[position]!r}" for column in key
-                          if column != SOURCE_LANGUAGES or out[column].iloc[position] is not None)
+    described = ", ".join(f"{column}={_show(out[column].iloc[position])}" for column in key
+                          if column != SOURCE_LANGUAGES or not pd.isna(out[column].iloc[position]))
     cause = ""
     for column in ("source", "target"):
         given = out[f"{column}_code"]
@@ -548,6 +548,10 @@ def _check_duplicates(out: pd.DataFrame, fail) -> None:
                      f"mean {out[column].iloc[position]!r})")
     fail(f"duplicate row key ({described}): same key as row {fail.row(partner)}{cause}",
          position, ", ".join(key))
+
+
+def _show(value) -> str:
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 def _check_scales(out: pd.DataFrame, fail, rescale: bool) -> None:
