@@ -371,3 +371,10 @@ def test_language_code_na_is_not_missing(tmp_path):
 def test_error_message_format(tmp_path):
     path = write_csv(tmp_path, [ROW.format(target="de", score="x", seed=1)])
     assert str(error_of(read_results, path)).startswith(f"{path}, row 1, column 'score': ")
+
+
+def test_index_is_kept_and_rows_are_positions():
+    frame = table().set_axis([7, 7, 3, 1])
+    assert validate_results(frame).index.tolist() == [7, 7, 3, 1]
+    frame.iloc[2, frame.columns.get_loc("target")] = "xx"
+    assert error_of(validate_results, frame).row == 3

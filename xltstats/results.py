@@ -314,7 +314,6 @@ def _validate(df: pd.DataFrame, *, file, rows: np.ndarray, rescale: bool) -> pd.
     if len(df) == 0:
         raise InputError("the results table has no data rows", file=file)
     out = df.copy()
-    out.index = pd.RangeIndex(len(out))
     fail = _Reporter(file, np.asarray(rows))
 
     for column in ("model", "task"):
