@@ -331,7 +331,30 @@ def test_udhr_real_data_orderings():
     assert df.loc[("fin", "spa"), "word_overlap"] == pytest.approx(df.loc[("spa", "fin"), "word_overlap"])
     assert math.isnan(df.loc[("spa", "got"), "word_overlap"])
     assert df.loc[("spa", "got"), "word_overlap_units"] == 0
-    assert len(corpora.available_languages("udhr")) > 400
+    available = corpora.available_languages("udhr")
+    assert len(available) > 400 and {"zho", "ara", "spa"} <= set(available)
+    chinese = corpora.load_parallel("udhr", ["zh"])
+    assert list(chinese) == ["zho"] and len(chinese["zho"]) == 31
+    assert "人人生而自由" in chinese["zho"]["article-1"]
+
+
+@needs_mirror
+@pytest.mark.slow
+def test_all_udhr_pairs_word_and_char_measures():
+    import time
+
+    texts = corpora.load_parallel("udhr")
+    langs = sorted(texts)
+    pairs = [(a, b) for a in langs for b in langs if a < b]
+    start = time.perf_counter()
+    df = lexical_features_from_texts(texts, pairs, measures=["word_overlap", "char_ngram_similarity"])
+    elapsed = time.perf_counter() - start
+    assert len(df) == len(pairs) > 90_000
+    # only pairs without a shared unit may be missing
+    assert (df["word_overlap"].isna() == (df["word_overlap_units"] == 0)).all()
+    assert df["word_overlap"].dropna().between(0, 1).all()
+    assert df["char_ngram_similarity"].dropna().between(0, 1 + 1e-9).all()
+    assert elapsed < 300
 
 
 @needs_mirror
