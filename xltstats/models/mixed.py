@@ -490,7 +490,7 @@ def _newton_polish(f, x, fx, lower, iterations=6):
     return x, fx, scaled
 
 
-def _optimise(dev: _ProfiledDeviance, theta0: np.ndarray, maxiter: int):
+def _optimise(dev: _ProfiledDeviance, theta0: np.ndarray, maxiter: int, restart: bool = True):
     """Minimise the profiled criterion over theta (diagonal elements >= 0).
 
     Bounded L-BFGS-B, a Newton polish, then a restart from a perturbed point: if the restart ends
@@ -522,6 +522,8 @@ def _optimise(dev: _ProfiledDeviance, theta0: np.ndarray, maxiter: int):
     if not converged:
         return best_x, best_f, messages, False, evals[0]
     best_x, best_f, scaled = _newton_polish(f, best_x, best_f, lower)
+    if not restart:
+        return best_x, best_f, messages, True, evals[0]
     start = np.where(lower == 0, best_x * 1.3 + 0.1, best_x + 0.1)
     res2 = sopt.minimize(f, start, method="L-BFGS-B", bounds=bounds, options=opts)
     x2, f2 = np.maximum(res2.x, lower), float(res2.fun)
@@ -726,16 +728,30 @@ class MixedResults:
         Lam = d.lambda_matrix(self.theta)
         draws = []
         n_failed = 0
+        with _single_threaded_blas():
+            draws, n_failed = self._bootstrap_draws(boot_dev, Lam, rng, n_boot)
+        draws = np.array(draws)
+        lo = np.quantile(draws, alpha / 2, axis=0)
+        hi = np.quantile(draws, 1 - alpha / 2, axis=0)
+        out = pd.DataFrame({"variance": self.variance_components.to_numpy(), "lower": lo, "upper": hi},
+                           index=self.variance_components.index)
+        out.attrs.update(method="parametric bootstrap, percentile", n_boot=n_boot,
+                         n_failed=n_failed, seed=seed, alpha=alpha)
+        return out
+
+    def _bootstrap_draws(self, boot_dev, Lam, rng, n_boot):
+        d = self._design
+        draws, n_failed = [], 0
         for _ in range(n_boot):
             u = rng.standard_normal(d.q)
             y_star = self.fixed_fitted + self.sigma * (d.Z @ (Lam @ u)) \
                 + self.sigma * rng.standard_normal(d.n)
             boot_dev.set_response(y_star)
-            theta, crit, _msgs, ok, _ = _optimise(boot_dev, self.theta.copy(), maxiter=1000)
+            theta, crit, _msgs, ok, _ = _optimise(boot_dev, self.theta.copy(), maxiter=1000,
+                                                   restart=False)
             if not np.isfinite(crit):
                 n_failed += 1
                 continue
-            boot = MixedResults.__new__(MixedResults)
             pls = boot_dev.solve_pls(theta)
             r2 = pls["r2"]
             scale = r2 / (d.n - d.p) if self.reml else r2 / d.n
@@ -745,14 +761,7 @@ class MixedResults:
                 values.extend(np.diag(scale * T @ T.T))
             values.append(scale)
             draws.append(values)
-        draws = np.array(draws)
-        lo = np.quantile(draws, alpha / 2, axis=0)
-        hi = np.quantile(draws, 1 - alpha / 2, axis=0)
-        out = pd.DataFrame({"variance": self.variance_components.to_numpy(), "lower": lo, "upper": hi},
-                           index=self.variance_components.index)
-        out.attrs.update(method="parametric bootstrap, percentile", n_boot=n_boot,
-                         n_failed=n_failed, seed=seed, alpha=alpha)
-        return out
+        return draws, n_failed
 
     # ---- R2 (Nakagawa & Schielzeth 2013; Johnson 2014 for random slopes) ---------------------
     def _variance_parts(self):

@@ -1,0 +1,259 @@
+"""Behaviour of fit_mixed beyond the lme4 golden numbers: singular and failed fits, R2,
+prediction, errors, solver paths, the statsmodels reference path, bootstrap intervals."""
+from __future__ import annotations
+
+import importlib.util
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import xltstats
+from xltstats.errors import ConfigError, InputError
+from xltstats.models import MixedModelWarning, compare_mixed, fit_mixed
+from xltstats.models import mixed as mixed_module
+from xltstats.models.formula import parse_formula
+
+REPO = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("xlt_bench_mixed_b", REPO / "benchmarks" / "mixed.py")
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+
+THREE = "score ~ distance + (1|source) + (1|target) + (1|task)"
+
+
+@pytest.fixture(scope="module")
+def three_factor():
+    return bench.load_golden_table("sim_three_factor")
+
+
+@pytest.fixture(scope="module")
+def three_factor_fit(three_factor):
+    return fit_mixed(THREE, three_factor)
+
+
+def test_top_level_export():
+    assert xltstats.fit_mixed is fit_mixed
+
+
+def test_singular_fit_is_flagged_with_a_warning():
+    data = bench.load_golden_table("sim_singular")  # target variance simulated as exactly zero
+    with pytest.warns(MixedModelWarning, match="singular"):
+        m = fit_mixed("score ~ 1 + (1|source) + (1|target)", data)
+    assert m.singular
+    assert m.variance_components["target"] < 1e-6
+    assert m.variance_components["source"] > 1.0
+    assert any("target" in w for w in m.warnings)
+
+
+def test_non_singular_fit_is_not_flagged(three_factor_fit):
+    assert not three_factor_fit.singular
+    assert three_factor_fit.converged
+    assert three_factor_fit.warnings == []
+
+
+def test_iteration_limit_reports_non_convergence(three_factor):
+    with pytest.warns(MixedModelWarning, match="not converged"):
+        m = fit_mixed(THREE, three_factor, maxiter=1)
+    assert not m.converged
+    assert "not converged" in m.summary()
+
+
+def test_r2_against_hand_computation(three_factor_fit, three_factor):
+    m = three_factor_fit
+    vc = m.variance_components
+    fixed = m.params["Intercept"] + m.params["distance"] * three_factor["distance"].to_numpy()
+    var_f = np.var(fixed, ddof=1)
+    total = var_f + vc["source"] + vc["target"] + vc["task"] + vc["Residual"]
+    assert m.r2_marginal == pytest.approx(var_f / total, rel=1e-12)
+    assert m.r2_conditional == pytest.approx((total - vc["Residual"]) / total, rel=1e-12)
+    assert 0 < m.r2_marginal < m.r2_conditional < 1
+
+
+def test_r2_random_slope_uses_mean_of_z_sigma_z():
+    data = bench.load_golden_table("sim_slopes")
+    m = fit_mixed("score ~ x + (1 + x | source) + (1 | target)", data)
+    cov = m.varcorr
+    v_int = m.variance_components["source"]
+    v_slope = m.variance_components["source:x"]
+    c = float(cov[(cov["term2"] == "x")]["variance"].iloc[0])
+    x = data["x"].to_numpy()
+    var_source = np.mean(v_int + 2 * c * x + v_slope * x ** 2)
+    var_f = np.var(m.params["Intercept"] + m.params["x"] * x, ddof=1)
+    total = var_f + var_source + m.variance_components["target"] + m.variance_components["Residual"]
+    assert m.r2_marginal == pytest.approx(var_f / total, rel=1e-10)
+
+
+def test_predict_unseen_levels_get_zero_random_effect(three_factor_fit):
+    m = three_factor_fit
+    new = pd.DataFrame({"source": ["s00", "never_seen", "never_seen"],
+                        "target": ["t03", "t03", "also_new"],
+                        "task": ["k1", "k1", "k9"], "distance": [0.5, 0.5, 0.2]})
+    pred = m.predict(new)
+    re = m.random_effects
+    fixed = m.params["Intercept"] + m.params["distance"] * new["distance"]
+    b_s = re["source"].loc["s00", "(Intercept)"]
+    b_t = re["target"].loc["t03", "(Intercept)"]
+    b_k = re["task"].loc["k1", "(Intercept)"]
+    assert pred.iloc[0] == pytest.approx(fixed.iloc[0] + b_s + b_t + b_k)
+    assert pred.iloc[1] == pytest.approx(fixed.iloc[1] + b_t + b_k)
+    assert pred.iloc[2] == pytest.approx(fixed.iloc[2])
+    fixed_only = m.predict(new, include_random=False)
+    assert np.allclose(fixed_only, fixed)
+    # in-sample prediction equals the fitted values
+    assert np.allclose(m.predict(m.data), m.fittedvalues)
+    assert np.allclose(m.fittedvalues + m.resid, m.data["score"])
+
+
+def test_prediction_interval_is_wider_for_unseen_levels(three_factor_fit):
+    m = three_factor_fit
+    new = pd.DataFrame({"source": ["s00", "zzz"], "target": ["t03", "t03"], "task": ["k1", "k1"],
+                        "distance": [0.5, 0.5]})
+    pi = m.prediction_interval(new, alpha=0.05)
+    assert (pi["lower"] < pi["predicted"]).all() and (pi["predicted"] < pi["upper"]).all()
+    assert pi["se"].iloc[1] > pi["se"].iloc[0]
+    # an unseen source adds its whole variance component; the residual variance is always there
+    assert pi["se"].iloc[1] ** 2 > m.variance_components["Residual"] + m.variance_components["source"]
+    # coverage on the training rows, roughly 95%
+    inside = m.prediction_interval(m.data)
+    y = m.data["score"]
+    coverage = ((y >= inside["lower"]) & (y <= inside["upper"])).mean()
+    assert 0.93 < coverage < 0.995
+
+
+def test_conf_int_is_wald(three_factor_fit):
+    ci = three_factor_fit.conf_int(0.05)
+    m = three_factor_fit
+    assert ci.loc["distance", "upper"] == pytest.approx(m.params["distance"] + 1.959963985 * m.bse["distance"])
+
+
+def test_unknown_column_names_the_column(three_factor):
+    with pytest.raises(InputError) as err:
+        fit_mixed("score ~ typo_column + (1|source)", three_factor)
+    assert err.value.column == "typo_column"
+    with pytest.raises(InputError) as err:
+        fit_mixed("score ~ distance + (1|langauge)", three_factor)
+    assert err.value.column == "langauge"
+
+
+@pytest.mark.parametrize("formula", ["score ~ distance", "score distance + (1|source)",
+                                     "score ~ distance + 1|source", "score ~ (1|source"])
+def test_bad_formulas_raise_config_error(formula, three_factor):
+    with pytest.raises((ConfigError, InputError)):
+        fit_mixed(formula, three_factor)
+
+
+def test_missing_values_are_dropped_and_counted(three_factor):
+    data = three_factor.copy()
+    data.loc[[0, 5, 7], "distance"] = np.nan
+    data.loc[9, "source"] = None
+    data["unused"] = np.nan  # a column the formula does not use does not drop rows
+    m = fit_mixed(THREE, data)
+    assert m.n_dropped == 4
+    assert m.nobs == len(data) - 4
+
+
+def test_parser_expands_double_bar_and_nesting():
+    p = parse_formula("y ~ a + (x || g) + (1 | s/t)")
+    assert p.fixed_rhs == "a"
+    assert p.random == [("1", "g"), ("0 + x", "g"), ("1", "s"), ("1", "s:t")]
+    assert parse_formula("y ~ (1|g)").fixed_formula == "y ~ 1"
+    assert parse_formula("y ~ 0 + x + (1|g)").fixed_rhs == "0 + x"
+
+
+def test_interaction_grouping_factor(three_factor):
+    m = fit_mixed("score ~ distance + (1|source) + (1|source:task)", three_factor)
+    assert m.random_effects["source:task"].shape == (120, 1)
+    assert "source:task" in m.variance_components.index
+
+
+@pytest.mark.parametrize("formula", [THREE, "score ~ x + (1 + x | source) + (1 | target)"])
+def test_schur_solver_agrees_with_dense(formula, monkeypatch, three_factor):
+    data = three_factor if "distance" in formula else bench.load_golden_table("sim_slopes")
+    dense = fit_mixed(formula, data)
+    monkeypatch.setattr(mixed_module, "DENSE_LIMIT", 10)
+    # force the general Schur path even for random intercepts
+    monkeypatch.setattr(mixed_module._ProfiledDeviance, "_setup_diag_schur",
+                        lambda self, ZtZ: self._setup_schur(ZtZ))
+    schur = fit_mixed(formula, data)
+    assert schur.llf == pytest.approx(dense.llf, rel=1e-9)
+    assert np.allclose(schur.variance_components, dense.variance_components, rtol=1e-4)
+    assert np.allclose(schur.params, dense.params, rtol=1e-6)
+    assert np.allclose(schur.fittedvalues, dense.fittedvalues, rtol=1e-6)
+
+
+def test_compare_mixed_warns_and_refits_with_ml(three_factor):
+    m0 = fit_mixed("score ~ 1 + (1|source) + (1|target) + (1|task)", three_factor)
+    m1 = fit_mixed(THREE, three_factor)
+    with pytest.warns(MixedModelWarning, match="ML"):
+        table = compare_mixed(m1, m0)   # order does not matter
+    assert list(table["npar"]) == [5, 6]
+    ml0 = fit_mixed("score ~ 1 + (1|source) + (1|target) + (1|task)", three_factor, reml=False)
+    assert table["logLik"].iloc[0] == pytest.approx(ml0.llf, rel=1e-9)
+
+
+def test_summary_and_table(three_factor_fit):
+    text = three_factor_fit.summary()
+    for piece in ("REML criterion at convergence", "Random effects:", "Residual", "Fixed effects:",
+                  "Number of obs: 3000", "task, 6"):
+        assert piece in text
+    table = three_factor_fit.table()
+    assert list(table["effect"].unique()) == ["fixed", "ran_pars"]
+    assert table.iloc[0]["term"] == "Intercept"
+    assert {"estimate", "std_error", "conf_low", "conf_high"} <= set(table.columns)
+    assert (table[table.effect == "ran_pars"]["estimate"] >= 0).all()
+
+
+def test_bootstrap_intervals_cover_estimates():
+    data = bench.load_golden_table("sim_singular")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MixedModelWarning)
+        m = fit_mixed("score ~ 1 + (1|source)", data)
+    ci = m.variance_components_ci(n_boot=40, seed=1)
+    assert list(ci.index) == ["source", "Residual"]
+    assert (ci["lower"] <= ci["variance"]).all() and (ci["variance"] <= ci["upper"]).all()
+    # the residual variance is estimated from 750 rows: a narrow interval (about +-10%)
+    assert ci.loc["Residual", "upper"] / ci.loc["Residual", "lower"] < 1.4
+    assert ci.attrs["method"].startswith("parametric bootstrap")
+    again = m.variance_components_ci(n_boot=40, seed=1)
+    pd.testing.assert_frame_equal(ci, again)
+
+
+def test_statsmodels_reference_path_agrees():
+    data = bench.load_golden_table("sim_three_factor").iloc[:500]  # one task, not singular
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sm = fit_mixed("score ~ 1 + (1|source) + (1|target)", data, method="statsmodels")
+        fast = fit_mixed("score ~ 1 + (1|source) + (1|target)", data)
+    assert sm.method == "statsmodels"
+    assert sm.llf <= fast.llf + 1e-6
+    assert sm.llf == pytest.approx(fast.llf, abs=1e-2)
+    assert sm.params["Intercept"] == pytest.approx(fast.params["Intercept"], rel=1e-3)
+
+
+def test_statsmodels_worse_optimum_is_reported(monkeypatch):
+    """Make statsmodels stop after one iteration: the fast path must find the better optimum."""
+    import statsmodels.regression.mixed_linear_model as mlm
+
+    data = bench.load_golden_table("sim_three_factor").iloc[:600]
+    original = mlm.MixedLM.fit
+
+    def one_step(self, *args, **kwargs):
+        kwargs.update(method=["nm"], maxiter=3)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(mlm.MixedLM, "fit", one_step)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = fit_mixed(THREE, data, method="statsmodels")
+    assert any("worse optimum" in w for w in m.warnings)
+    assert not m.converged
+    assert m.fast_llf > m.llf
+
+
+def test_statsmodels_rejects_crossed_correlated_slopes():
+    data = bench.load_golden_table("sim_slopes")
+    with pytest.raises(ConfigError, match="correlated"):
+        fit_mixed("score ~ x + (1 + x | source) + (1 | target)", data, method="statsmodels")
