@@ -369,3 +369,17 @@ def test_pud_real_data_orderings():
     assert df.loc[0, "char_ngram_similarity"] > df.loc[1, "char_ngram_similarity"]
     assert df.loc[0, "word_overlap"] == pytest.approx(df.loc[2, "word_overlap"])
     assert df.loc[0, "word_overlap_units"] == 1000
+
+
+def test_edit_distance_without_rapidfuzz_matches(monkeypatch):
+    import sys
+
+    texts = {"xxx": {"1": "kitten flaw abc", "2": "x"}, "yyy": {"1": "sitting lawn", "2": "xy"}}
+    with_rf = lexical_features_from_texts(texts, [("xxx", "yyy")], measures=["normalised_edit_distance"])
+    monkeypatch.setitem(sys.modules, "rapidfuzz.process", None)  # makes the import fail
+    without = lexical_features_from_texts(texts, [("xxx", "yyy")], measures=["normalised_edit_distance"])
+    # kitten/sitting 3/7, flaw/lawn (j = round(1 * 1/2) = 1) 2/4, abc/lawn 3/4 (insert l,
+    # b->w, c->n), x/xy 1/2
+    expected = (3 / 7 + 2 / 4 + 3 / 4 + 1 / 2) / 4
+    assert without.loc[0, "normalised_edit_distance"] == pytest.approx(expected)
+    assert with_rf.loc[0, "normalised_edit_distance"] == pytest.approx(expected)
