@@ -1,0 +1,210 @@
+"""Ranking source (transfer) languages for a target language, evaluated with NDCG@k as in LangRank.
+
+Definitions, documented once:
+
+* A **query** is one target language (per task when ``query=("task", "target")``); its candidates are the
+  source languages with an observed score. Scores of repeated runs (seeds) are averaged first.
+* **Relevance** follows LangRank (Lin et al., 2019; the ``Accuracy level`` column of its tables): the
+  candidates are ranked by their observed score (rank 1 = best, ties share the best rank) and a candidate
+  of rank r among n gets relevance ``n + 1 - r``: the best source gets n, the worst 1.
+* **NDCG@k** = DCG@k / ideal DCG@k with ``DCG@k = sum_{i<=k} gain(rel_i) / log2(i + 1)`` over the top k
+  of the predicted order; ``gain`` is linear (``rel``, default) or exponential (``2^rel - 1``; with 50+
+  candidates this only rewards the single best source). Predicted ties are broken by the candidate's
+  name, so the result is deterministic.
+* :func:`rank_sources` evaluates, leave-one-target-out (every query of the held-out target is predicted
+  from models fitted on the other targets): regression models from :mod:`xltstats.models.validation`
+  (OLS, crossed mixed model, ...) ranking by predicted score; the **source mean** baseline (rank by the
+  source's mean score on the training targets); and a **LambdaRank** baseline (LightGBM ``LGBMRanker``,
+  queries = targets, labels = the relevance above, linear label gains to match the metric,
+  deterministic single-threaded training).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from xltstats.errors import InputError
+
+__all__ = ["relevance_from_scores", "ndcg_at_k", "rank_sources", "RankingResults", "LambdaRankBaseline",
+           "rank_candidates"]
+
+
+def relevance_from_scores(scores) -> np.ndarray:
+    """LangRank relevance: ``n + 1 - rank`` with rank 1 for the highest score (ties share the best rank)."""
+    scores = pd.Series(np.asarray(scores, float))
+    rank = scores.rank(ascending=False, method="min").to_numpy()
+    return (len(scores) + 1 - rank).astype(int)
+
+
+def _order(predicted, names=None) -> np.ndarray:
+    predicted = np.asarray(predicted, float)
+    names = np.arange(len(predicted)).astype(str) if names is None else np.asarray(names, dtype=str)
+    keys = np.where(np.isnan(predicted), -np.inf, predicted)
+    return np.lexsort((names, -keys))
+
+
+def ndcg_at_k(relevance, predicted, k: int = 3, gain: str = "linear", names=None) -> float:
+    """NDCG@k of the order given by ``predicted`` (descending) against graded ``relevance``."""
+    relevance = np.asarray(relevance, float)
+    if gain == "linear":
+        gains = relevance
+    elif gain == "exponential":
+        gains = np.power(2.0, relevance) - 1
+    else:
+        raise InputError(f"gain must be 'linear' or 'exponential', not {gain!r}")
+    k = min(k, len(relevance))
+    discount = 1 / np.log2(np.arange(2, k + 2))
+    dcg = float(gains[_order(predicted, names)[:k]] @ discount)
+    ideal = float(np.sort(gains)[::-1][:k] @ discount)
+    return dcg / ideal if ideal > 0 else float("nan")
+
+
+class LambdaRankBaseline:
+    """LightGBM LambdaRank on the pair features; queries are given by ``query`` columns."""
+
+    def __init__(self, features, query=("target",), n_estimators: int = 200, learning_rate: float = 0.05,
+                 num_leaves: int = 15, min_child_samples: int = 5, seed: int = 0, k: int = 3):
+        self.features = list(features)
+        self.query = list(query)
+        self.params = dict(n_estimators=n_estimators, learning_rate=learning_rate, num_leaves=num_leaves,
+                           min_child_samples=min_child_samples)
+        self.seed = seed
+        self.k = k
+
+    def fit(self, data: pd.DataFrame) -> "LambdaRankBaseline":
+        import copy
+
+        import lightgbm
+
+        fitted = copy.copy(self)
+        frame = data.sort_values([*self.query, "source"], kind="stable").reset_index(drop=True)
+        labels = frame["relevance"].to_numpy(int)
+        sizes = frame.groupby(self.query, sort=False).size().to_numpy()
+        fitted.model_ = lightgbm.LGBMRanker(
+            objective="lambdarank", **self.params, random_state=self.seed, deterministic=True, num_threads=1,
+            force_row_wise=True, verbose=-1, label_gain=list(range(int(labels.max()) + 1)),
+            lambdarank_truncation_level=max(self.k, 10))
+        fitted.model_.fit(frame[self.features].to_numpy(float), labels, group=sizes)
+        return fitted
+
+    def score(self, data: pd.DataFrame) -> np.ndarray:
+        return self.model_.predict(data[self.features].to_numpy(float))
+
+
+def rank_candidates(model, candidates: pd.DataFrame, column: str = "predicted_score") -> pd.DataFrame:
+    """Candidates sorted best first by a fitted model's predictions (``predict`` method), with ``rank``."""
+    predicted = np.asarray(model.predict(candidates), float)
+    out = candidates.copy()
+    out[column] = predicted
+    names = out["source"].astype(str).to_numpy() if "source" in out else None
+    out = out.iloc[_order(predicted, names)].reset_index(drop=True)
+    out["rank"] = np.arange(1, len(out) + 1)
+    return out
+
+
+@dataclass
+class RankingResults:
+    """Per-candidate predictions and per-query NDCG@k of every ranking method."""
+
+    k: int
+    query: list
+    candidates: pd.DataFrame   # one row per query x source x method
+    gain: str = "linear"
+
+    def table(self) -> pd.DataFrame:
+        """Every candidate of every query with observed score, relevance, and each method's score and rank."""
+        wide = self.candidates.pivot_table(index=[*self.query, "source", "observed", "relevance"], columns="method",
+                                           values=["predicted", "predicted_rank"], aggfunc="first")
+        wide.columns = [f"{m}_{'score' if v == 'predicted' else 'rank'}" for v, m in wide.columns]
+        wide = wide.reset_index().sort_values([*self.query, "relevance", "source"], ascending=[True] * len(self.query)
+                                              + [False, True], kind="stable")
+        return wide.reset_index(drop=True)
+
+    def per_query(self) -> pd.DataFrame:
+        """NDCG@k and whether the top prediction was the best source, per query and method."""
+        rows = []
+        for (method, *key), g in self.candidates.groupby(["method", *self.query], sort=True):
+            names = g["source"].astype(str).to_numpy()
+            best = g["observed"].max()
+            top = g.iloc[_order(g["predicted"].to_numpy(), names)[0]]
+            rows.append({"method": method, **dict(zip(self.query, key)), "n_candidates": len(g),
+                         f"ndcg_at_{self.k}": ndcg_at_k(g["relevance"], g["predicted"], self.k, self.gain, names),
+                         "top1_correct": bool(top["observed"] == best), "top1_source": top["source"],
+                         "top1_regret": float(best - top["observed"])})
+        return pd.DataFrame(rows)
+
+    def evaluation(self) -> pd.DataFrame:
+        """Mean NDCG@k (with its SE over queries), top-1 accuracy and mean regret per method."""
+        per = self.per_query()
+        col = f"ndcg_at_{self.k}"
+        rows = []
+        for method, g in per.groupby("method", sort=True):
+            rows.append({"method": method, "n_queries": len(g), f"mean_{col}": float(g[col].mean()),
+                         f"se_{col}": float(g[col].std(ddof=1) / math.sqrt(len(g))) if len(g) > 1 else float("nan"),
+                         "top1_accuracy": float(g["top1_correct"].mean()), "mean_top1_regret": float(g["top1_regret"].mean())})
+        return pd.DataFrame(rows).sort_values(f"mean_{col}", ascending=False, kind="stable").reset_index(drop=True)
+
+    def summary(self) -> str:
+        return (f"source-language ranking, leave-one-target-out, NDCG@{self.k} (LangRank relevance, {self.gain} gain)\n"
+                + self.evaluation().to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+
+
+def rank_sources(data: pd.DataFrame, features, k: int = 3, seed: int = 0, estimators: dict | None = None,
+                 query=("target",), response: str = "score", lambdarank: bool = True, source_mean: bool = True,
+                 gain: str = "linear", min_candidates: int = 2, lambdarank_estimators: int = 200) -> RankingResults:
+    """Leave-one-target-out ranking of source languages (see the module docstring).
+
+    ``estimators``: regression estimators (name -> object with ``fit``/``predict_interval``, see
+    :mod:`xltstats.models.validation`); default: OLS on ``features``. ``query`` columns define the
+    queries (must include ``target``); queries with fewer than ``min_candidates`` sources are skipped.
+    """
+    from xltstats.models.validation import MeanBaseline, OLSEstimator
+
+    features = list(features)
+    query = [query] if isinstance(query, str) else list(query)
+    if "target" not in query:
+        raise InputError("query must include 'target' (targets are held out one at a time)")
+    missing = [c for c in [*query, "source", response, *features] if c not in data.columns]
+    if missing:
+        raise InputError(f"missing column(s) {missing} for ranking", column=missing[0])
+    frame = data.dropna(subset=[response]).copy()
+    frame[response] = frame[response].astype(float)
+    # average repeated runs; features are per pair (and per query) so 'first' keeps them
+    agg = {response: "mean", **{f: "first" for f in features}}
+    frame = frame.groupby([*query, "source"], sort=True, as_index=False, dropna=False).agg(agg)
+    sizes = frame.groupby(query)["source"].transform("size")
+    frame = frame[sizes >= min_candidates].reset_index(drop=True)
+    if frame["target"].nunique() < 2:
+        raise InputError("ranking needs at least two target languages with two or more candidate sources")
+    frame["relevance"] = frame.groupby(query)[response].transform(lambda s: pd.Series(relevance_from_scores(s), index=s.index))
+    estimators = dict(estimators) if estimators else {"ols": OLSEstimator(features, response=response)}
+    pieces = []
+    for held in sorted(frame["target"].astype(str).unique()):
+        test_mask = (frame["target"].astype(str) == held).to_numpy()
+        train, test = frame[~test_mask], frame[test_mask]
+        scores = {}
+        for name, est in estimators.items():
+            scores[name] = est.fit(train).predict_interval(test)["prediction"].to_numpy()
+        if source_mean:
+            scores["source_mean"] = MeanBaseline(response=response).fit(train).predict_interval(
+                test)["prediction"].to_numpy()
+        if lambdarank:
+            scores["lambdarank"] = LambdaRankBaseline(features, query=query, seed=seed, k=k,
+                                                      n_estimators=lambdarank_estimators).fit(train).score(test)
+        for method, predicted in scores.items():
+            piece = test[[*query, "source", response, "relevance"]].rename(columns={response: "observed"}).copy()
+            piece["method"] = method
+            piece["predicted"] = predicted
+            pieces.append(piece)
+    candidates = pd.concat(pieces, ignore_index=True)
+    candidates["predicted_rank"] = 0
+    for _, idx in candidates.groupby(["method", *query], sort=False).groups.items():
+        g = candidates.loc[idx]
+        order = _order(g["predicted"].to_numpy(), g["source"].astype(str).to_numpy())
+        ranks = np.empty(len(g), int)
+        ranks[order] = np.arange(1, len(g) + 1)
+        candidates.loc[idx, "predicted_rank"] = ranks
+    return RankingResults(k=k, query=query, candidates=candidates, gain=gain)
