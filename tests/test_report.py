@@ -60,7 +60,7 @@ def test_every_section_and_figure_is_in_the_html(rendered):
     for name in FIGURES:
         assert (fit / "figures" / f"{name}.png").stat().st_size > 1000
         assert (fit / "figures" / f"{name}.svg").read_text(encoding="utf-8").lstrip().startswith("<?xml")
-    assert "Not available" not in html
+    assert "Not available" not in html and "could not be produced" not in html
     assert "<math" in html  # the methods section's formulas as MathML
     assert "German" in html or "deu" in html
     assert "synthetic2026" in html and "Synthetic transfer scores" in html
@@ -222,3 +222,25 @@ def test_report_opens_in_headless_chromium(rendered, tmp_path):
     assert len(figures) == len(FIGURES)
     for image in figures:
         assert min(image["natural"]) > 50 and min(image["shown"]) > 50, image
+
+
+def test_malformed_tables_become_notes(tmp_path):
+    fit = make_fit(tmp_path / "fit")
+    (fit / "tables" / "coef_ols.csv").write_text("name,value_x\na,1\n")
+    (fit / "tables" / "variance_components.csv").write_text("component,variance\nsource,not-a-number\n")
+    report = FitReport(fit)
+    text = report.coefficient_section("coef_ols", "OLS")
+    assert "Not available" in text and "tables/coef_ols.csv has no estimate column" in text
+    assert "could not be produced" in report.variance_components()
+    assert not (fit / "figures" / "coefficients_coef_ols.png").exists()
+
+
+def test_language_names_label_the_data():
+    from xltstats.report.sections import language_label
+
+    assert language_label("zz-invalid-99") == "zz-invalid-99"
+    try:
+        from xltstats.languages import language_name
+    except ImportError:
+        pytest.skip("xltstats.languages is not available")
+    assert language_label("deu") == language_name("deu")

@@ -122,6 +122,10 @@ def _guard(function):
             return function(self, *args, **kwargs)
         except SectionUnavailable as exc:
             return _note(f"Not available: {exc}")
+        except (KeyError, ValueError, TypeError, IndexError) as exc:
+            # A table laid out other than expected should not cost the whole report.
+            return _note(f"This part could not be produced from the fit's tables "
+                         f"({type(exc).__name__}: {exc}).")
     wrapper.__name__ = function.__name__
     wrapper.__doc__ = function.__doc__
     return wrapper
@@ -365,7 +369,8 @@ class FitReport:
             numeric = [c for c in dominance.select_dtypes("number").columns if c != label]
             value = find_column(dominance, ("general_dominance", "dominance", "share", "r2", *numeric[:1]))
             if label is not None and value is not None:
-                data = dominance[[label, value]].dropna().sort_values(value, ascending=False)
+                data = (dominance[[label, value]].dropna().astype({label: str, value: float})
+                        .sort_values(value, ascending=False))
                 fig = F.bar_plot(data, x=value, y=label, title="Dominance analysis",
                                  xlabel=f"{value} (share of R², unitless)", ylabel=label)
                 out.append(self.figure(fig, "dominance", "General dominance of each feature group: its "
@@ -386,7 +391,7 @@ class FitReport:
                             what="component", file="tables/variance_components.csv")
         value = find_column(table, ("variance", "var", "vcov", "estimate"), required=True,
                             what="variance", file="tables/variance_components.csv")
-        data = table[[label, value]].dropna()
+        data = table[[label, value]].dropna().astype({label: str, value: float})
         fig = F.bar_plot(data, x=value, y=label, title="Variance components of the mixed model",
                          xlabel=f"variance ({self.metric}²)", ylabel="component")
         return "\n".join([
