@@ -275,21 +275,47 @@ def observed_distance_pairs(column: str, left: np.ndarray, right: np.ndarray):
     return np.clip(dist, 0.0, 2.0), shared / values.shape[1]
 
 
-def distance_block(column: str, rows: slice | np.ndarray, cols: slice | np.ndarray | None = None,
-                   out: np.ndarray | None = None) -> np.ndarray:
-    """A float32 block of the all-pairs distance matrix (rows x cols) for a kNN/fam/geo column."""
-    u = unit_vectors(column)
-    a = np.asarray(u[rows])
-    b = np.asarray(u if cols is None else u[cols])
-    block = np.matmul(a, b.T, out=out)
-    np.subtract(1.0, block, out=block)
+SPARSE_COLUMNS = ("genetic_distance",)  # clade memberships: ~0.2% non-zero
+
+
+@lru_cache(maxsize=None)
+def _sparse_unit(column: str):
+    """(CSR float32 unit vectors with undefined rows zeroed, mask of defined rows)."""
+    from scipy import sparse
+
+    u = np.asarray(unit_vectors(column))
+    defined = ~np.isnan(u[:, 0])
+    return sparse.csr_matrix(np.where(defined[:, None], u, 0.0).astype(np.float32)), defined
+
+
+def distance_block(column: str, rows, cols=None) -> np.ndarray:
+    """A float32 block (rows x cols) of the all-pairs distance matrix of a kNN/fam/geo column.
+
+    ``rows``/``cols`` are URIEL row numbers or slices (``cols=None``: every language).
+    """
+    if column in SPARSE_COLUMNS:
+        unit, defined = _sparse_unit(column)
+        a = unit[rows]
+        b = unit if cols is None else unit[cols]
+        similarity = np.asarray((a @ b.T).toarray(), dtype=np.float32)
+        block = np.subtract(np.float32(1.0), similarity, out=similarity)
+        block[~defined[rows]] = np.nan
+        block[:, ~(defined if cols is None else defined[cols])] = np.nan
+    else:
+        u = unit_vectors(column)
+        a = np.asarray(u[rows])
+        b = np.asarray(u if cols is None else u[cols])
+        block = a @ b.T
+        np.subtract(np.float32(1.0), block, out=block)
     np.clip(block, 0.0, 2.0, out=block)
     return block
 
 
-def observed_distance_block(column: str, rows, cols=None):
-    """(distance, coverage) float32 blocks for a WALS-type column, by matrix products."""
-    values, mask = observed_values(column)
+def observed_block(values: np.ndarray, mask: np.ndarray, rows, cols=None):
+    """(cosine distance over features observed for both, coverage) blocks, by matrix products.
+
+    ``values`` has missing entries set to 0 and ``mask`` is 1 where observed.
+    """
     xa, ma = np.asarray(values[rows]), np.asarray(mask[rows])
     xb = np.asarray(values if cols is None else values[cols])
     mb = np.asarray(mask if cols is None else mask[cols])
@@ -302,6 +328,12 @@ def observed_distance_block(column: str, rows, cols=None):
     dist[(shared == 0) | (na2 == 0) | (nb2 == 0)] = np.nan
     np.clip(dist, 0.0, 2.0, out=dist)
     return dist, shared / np.float32(values.shape[1])
+
+
+def observed_distance_block(column: str, rows, cols=None):
+    """(distance, coverage) float32 blocks for a WALS/PHOIBLE observed-feature column."""
+    values, mask = observed_values(column)
+    return observed_block(values, mask, rows, cols)
 
 
 # --- genealogy ------------------------------------------------------------------------------
