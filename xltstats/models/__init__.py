@@ -5,5 +5,19 @@ from __future__ import annotations
 from xltstats.models.mixed import MixedModelWarning, MixedResults, compare_mixed, fit_mixed
 
 # --- OLS, few-shot curves, validation, ranking, simulation: imports added below this line ---
+from xltstats.models.fewshot import FewShotResults, fit_fewshot
+from xltstats.models.multisource import aggregate_multisource
+from xltstats.models.ols import OLSResults, fit_ols
+from xltstats.models.persist import PortableModel, load_model, save_model
+from xltstats.models.ranking import RankingResults, ndcg_at_k, rank_sources
+from xltstats.models.simulate import CrossedSimulator, recovery_study
+from xltstats.models.tables import write_table
+from xltstats.models.validation import (CVResults, GradientBoostingEstimator, MeanBaseline, MixedEstimator,
+                                        OLSEstimator, cross_validate)
 
-__all__ = ["fit_mixed", "MixedResults", "compare_mixed", "MixedModelWarning"]
+__all__ = ["fit_ols", "OLSResults", "fit_fewshot", "FewShotResults", "aggregate_multisource", "save_model",
+           "load_model", "PortableModel", "rank_sources", "RankingResults", "ndcg_at_k", "CrossedSimulator",
+           "recovery_study", "write_table", "cross_validate", "CVResults", "OLSEstimator", "MixedEstimator",
+           "MeanBaseline", "GradientBoostingEstimator"]
+
+__all__ += ["fit_mixed", "MixedResults", "compare_mixed", "MixedModelWarning"]
