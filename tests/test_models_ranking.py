@@ -112,3 +112,11 @@ def test_langrank_pos_dep(name):
     ev = rank_sources(d, feats, k=3).evaluation().set_index("method")
     assert ev.loc["lambdarank", "mean_ndcg_at_3"] > 0.75
     assert ev.loc["ols", "mean_ndcg_at_3"] > 0.65
+
+
+def test_queries_split_by_task_when_there_are_several():
+    a = synthetic(seed=1, n=6).assign(task="pos")
+    b = synthetic(seed=2, n=6).assign(task="ner")
+    res = rank_sources(pd.concat([a, b], ignore_index=True), ["distance", "size"], lambdarank=False)
+    assert res.query == ["task", "target"]
+    assert res.evaluation().set_index("method").loc["ols", "n_queries"] == 12

@@ -153,17 +153,20 @@ class RankingResults:
 
 
 def rank_sources(data: pd.DataFrame, features, k: int = 3, seed: int = 0, estimators: dict | None = None,
-                 query=("target",), response: str = "score", lambdarank: bool = True, source_mean: bool = True,
+                 query=None, response: str = "score", lambdarank: bool = True, source_mean: bool = True,
                  gain: str = "linear", min_candidates: int = 2, lambdarank_estimators: int = 200) -> RankingResults:
     """Leave-one-target-out ranking of source languages (see the module docstring).
 
     ``estimators``: regression estimators (name -> object with ``fit``/``predict_interval``, see
     :mod:`xltstats.models.validation`); default: OLS on ``features``. ``query`` columns define the
-    queries (must include ``target``); queries with fewer than ``min_candidates`` sources are skipped.
+    queries (must include ``target``; default: ``model`` and ``task`` when they take several values, then
+    ``target``); queries with fewer than ``min_candidates`` sources are skipped.
     """
     from xltstats.models.validation import MeanBaseline, OLSEstimator
 
     features = list(features)
+    if query is None:
+        query = [c for c in ("model", "task") if c in data.columns and data[c].nunique() > 1] + ["target"]
     query = [query] if isinstance(query, str) else list(query)
     if "target" not in query:
         raise InputError("query must include 'target' (targets are held out one at a time)")
