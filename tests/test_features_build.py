@@ -34,8 +34,10 @@ LANGS = ["eng", "deu", "fra", "fin", "jpn"]
 
 
 @pytest.fixture(scope="module")
-def table():
-    return build_pair_features(["en", "de", "fr", "fi", "ja"], cache=False)
+def table(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XLTSTATS_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+        return build_pair_features(["en", "de", "fr", "fi", "ja"], cache=False)
 
 
 def test_every_ordered_pair_sorted_and_normalised(table):
