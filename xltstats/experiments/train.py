@@ -48,17 +48,56 @@ def autocast(device: torch.device, hp: dict):
 
 
 # ---- tokenizers -------------------------------------------------------------------------------
-def train_tokenizer(texts, out_dir, vocab_size: int = 2000) -> Path:
-    """Train a WordPiece tokenizer on ``texts`` and save it (atomically) as a HF tokenizer."""
+def deterministic_wordpiece_vocab(texts, vocab_size: int, normalizer, pre_tokenizer,
+                                  specials: list[str]) -> dict[str, int]:
+    """A WordPiece vocabulary that depends only on the text: every character (as a word start
+    and as a ``##`` continuation, so nothing is unknown), then whole words by descending
+    frequency, ties broken alphabetically.
+
+    The ``tokenizers`` WordPiece trainer breaks frequency ties in hash-map order, which differs
+    from process to process; a run restarted after a kill must rebuild exactly the same
+    tokenizer, so tiny studies use this instead.
+    """
+    from collections import Counter
+
+    words: Counter = Counter()
+    for text in texts:
+        pieces = pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text))
+        words.update(w for w, _ in pieces)
+    chars = sorted({c for w in words for c in w})
+    vocab = list(specials) + chars + ["##" + c for c in chars]
+    seen = set(vocab)
+    for word, _ in sorted(words.items(), key=lambda kv: (-kv[1], kv[0])):
+        if len(vocab) >= vocab_size:
+            break
+        if word not in seen:
+            vocab.append(word)
+            seen.add(word)
+    return {token: i for i, token in enumerate(vocab)}
+
+
+def train_tokenizer(texts, out_dir, vocab_size: int = 2000, *, deterministic: bool = True) -> Path:
+    """Train a WordPiece tokenizer on ``texts`` and save it (atomically) as a HF tokenizer.
+
+    ``deterministic=True`` (used by studies) builds the vocabulary with
+    :func:`deterministic_wordpiece_vocab`; ``False`` uses the ``tokenizers`` trainer (better
+    sub-words, but ties are broken differently in every process).
+    """
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.NFKC()
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.train_from_iterator(list(texts), trainers.WordPieceTrainer(vocab_size=vocab_size,
-                                                                   special_tokens=specials))
+    normalizer, pre_tokenizer = normalizers.NFKC(), pre_tokenizers.Whitespace()
+    texts = list(texts)
+    if deterministic:
+        vocab = deterministic_wordpiece_vocab(texts, vocab_size, normalizer, pre_tokenizer, specials)
+        tok = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]"))
+        tok.normalizer, tok.pre_tokenizer = normalizer, pre_tokenizer
+    else:
+        tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+        tok.normalizer, tok.pre_tokenizer = normalizer, pre_tokenizer
+        tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=vocab_size,
+                                                                 special_tokens=specials))
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
         special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
