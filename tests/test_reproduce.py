@@ -113,3 +113,26 @@ def test_module_entry_point_exit_status(tmp_path, fake_fit_on_path):
     done = subprocess.run([sys.executable, "-m", "xltstats.reproduce", str(fit)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.rstrip().endswith("reproduced: all tables byte-identical")
+
+
+def test_rerun_runs_in_the_recorded_folder_and_warns_about_changed_inputs(tmp_path, fake_fit_on_path,
+                                                                         monkeypatch, capsys):
+    import hashlib
+
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "seed.txt").write_text("2\n")
+    fit = _fit(tmp_path)
+    manifest = json.loads((fit / "manifest.json").read_text())
+    manifest.update(argv=["make_fit_small", "--seed-file", "seed.txt", "--out", "fit"], cwd=str(project),
+                    inputs=[{"path": "seed.txt", "sha256": hashlib.sha256(b"2\n").hexdigest()}])
+    (fit / "manifest.json").write_text(json.dumps(manifest))
+    monkeypatch.chdir(tmp_path)  # relative paths in argv resolve from the recorded cwd, not from here
+    assert main([str(fit)]) == 0
+    assert "warning" not in capsys.readouterr().out
+    (project / "seed.txt").write_text("3\n")
+    assert main([str(fit)]) == 1
+    out = capsys.readouterr().out
+    assert "warning: input seed.txt has changed since the fit" in out
+    assert "DIFFERENT   results.csv" in out
+    assert not (project / "fit").exists()  # the rerun wrote into a temporary folder
