@@ -140,7 +140,8 @@ def test_unknown_language_in_table_names_row_and_column():
         build_pair_features(df, ["syntax"], cache=False, file="pairs.csv")
     assert str(info.value).startswith("pairs.csv, row 2, column 'source':")
     assert "hye (Armenian)" in str(info.value)
-    out = build_pair_features(df, ["syntax", "morphology"], cache=False, on_unknown="nan")
+    out = build_pair_features(df, ["syntax", "morphological_distance"], cache=False,
+                              on_unknown="nan")
     assert out.loc[out["source"] == "hyw", "syntactic_distance"].isna().all()
 
 
