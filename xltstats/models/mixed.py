@@ -14,7 +14,7 @@ Models Using lme4", J. Stat. Softw. 67(1), sections 3.1-3.6:
 
 Everything the deviance needs is formed once from the sufficient statistics ``Z'Z, Z'X, X'X,
 Z'y, X'y, y'y``, so one evaluation costs nothing that grows with the number of rows.  When the
-random-effect dimension is small ``A`` is factored densely (``scipy.linalg.cho_factor``); when it
+random-effect dimension is small ``A`` is factored densely (LAPACK ``potrf``); when it
 is large the term with the most levels (whose block of ``A`` is block diagonal) is eliminated with
 a Schur complement so that only the remaining terms are factored densely.
 
@@ -45,6 +45,25 @@ DENSE_LIMIT = 1500
 SINGULAR_TOL = 1e-4
 #: lme4's check.conv.grad tolerance on the Hessian-scaled gradient.
 GRADIENT_TOL = 2e-3
+
+
+_dpotrf, _dpotrs = sla.lapack.get_lapack_funcs(("potrf", "potrs"), dtype=np.float64)
+
+
+def _cho_factor(A):
+    """Lower Cholesky factor via LAPACK directly (scipy.linalg's wrapper costs more than the
+    factorisation of the small matrices used here); raises LinAlgError if not positive definite."""
+    c, info = _dpotrf(A, lower=1, clean=0, overwrite_a=0)
+    if info != 0:
+        raise np.linalg.LinAlgError("matrix is not positive definite")
+    return c
+
+
+def _cho_solve(c, B):
+    x, info = _dpotrs(c, B, lower=1)
+    if info != 0:  # pragma: no cover - only on invalid arguments
+        raise np.linalg.LinAlgError(f"potrs failed with info={info}")
+    return x
 
 
 class MixedModelWarning(UserWarning):
@@ -213,10 +232,10 @@ class _ProfiledDeviance:
         S = s["ZtZ_rr"] * np.outer(lam_r, lam_r) - A_rb_scaled @ A_rb.T
         S[np.diag_indices_from(S)] += 1.0
         try:
-            cf = sla.cho_factor(S, lower=True, check_finite=False)
+            cf = _cho_factor(S)
         except np.linalg.LinAlgError:
             return None
-        logdet = float(np.sum(np.log(a_bb))) + 2.0 * float(np.sum(np.log(np.diag(cf[0]))))
+        logdet = float(np.sum(np.log(a_bb))) + 2.0 * float(np.sum(np.log(np.diag(cf))))
         rest, bigi = s["rest"], s["bigi"]
         lam = np.empty(self.q)
         lam[rest] = lam_r
@@ -228,7 +247,7 @@ class _ProfiledDeviance:
             if vec:
                 B = B[:, None]
             Br, Bb = B[rest], B[bigi]
-            xr = sla.cho_solve(cf, Br - A_rb_scaled @ Bb, check_finite=False)
+            xr = _cho_solve(cf, Br - A_rb_scaled @ Bb)
             xb = (Bb - A_rb.T @ xr) / a_bb[:, None]
             out = np.empty_like(B)
             out[rest] = xr
@@ -295,13 +314,13 @@ class _ProfiledDeviance:
                 lam_diag = None
             A[np.diag_indices_from(A)] += 1.0
             try:
-                cf = sla.cho_factor(A, lower=True, check_finite=False)
+                cf = _cho_factor(A)
             except np.linalg.LinAlgError:
                 return None
-            logdet = 2.0 * float(np.sum(np.log(np.diag(cf[0]))))
+            logdet = 2.0 * float(np.sum(np.log(np.diag(cf))))
 
             def solve(B):
-                return sla.cho_solve(cf, B, check_finite=False)
+                return _cho_solve(cf, B)
 
             def lam_t(M):
                 return lam_diag[:, None] * M if Lam is None else np.asarray(Lam.T @ M)
@@ -333,10 +352,10 @@ class _ProfiledDeviance:
         Arb_Abbinv = np.einsum("rlk,lkm->rlm", Arb, Abb_inv)
         S = Arr - Arb_Abbinv.reshape(nr, L * k) @ Arb.reshape(nr, L * k).T
         try:
-            cf = sla.cho_factor(S, lower=True, check_finite=False)
+            cf = _cho_factor(S)
         except np.linalg.LinAlgError:
             return None
-        logdet = logdet_bb + 2.0 * float(np.sum(np.log(np.diag(cf[0]))))
+        logdet = logdet_bb + 2.0 * float(np.sum(np.log(np.diag(cf))))
         rest, bigi = s["rest"], s["bigi"]
         ArbF = Arb.reshape(nr, L * k)
         ArbAinvF = Arb_Abbinv.reshape(nr, L * k)
@@ -349,7 +368,7 @@ class _ProfiledDeviance:
             Br, Bb = B[rest], B[bigi]
             m = Bb.shape[1]
             Bb3 = Bb.reshape(L, k, m)
-            xr = sla.cho_solve(cf, Br - ArbAinvF @ Bb, check_finite=False)
+            xr = _cho_solve(cf, Br - ArbAinvF @ Bb)
             rb = (Bb - ArbF.T @ xr).reshape(L, k, m)
             xb = np.einsum("lkj,ljm->lkm", Abb_inv, rb).reshape(L * k, m)
             out = np.empty_like(B, dtype=float)
@@ -376,11 +395,11 @@ class _ProfiledDeviance:
         RXtRX = self.XtX - M[:p, :p]
         rhs = self.Xty - M[:p, p]
         try:
-            cfx = sla.cho_factor(RXtRX, lower=True, check_finite=False)
+            cfx = _cho_factor(RXtRX)
         except np.linalg.LinAlgError:
             return None
-        beta = sla.cho_solve(cfx, rhs, check_finite=False)
-        logdet_RX = 2.0 * float(np.sum(np.log(np.diag(cfx[0]))))
+        beta = _cho_solve(cfx, rhs)
+        logdet_RX = 2.0 * float(np.sum(np.log(np.diag(cfx))))
         r2 = self.yty - M[p, p] - float(rhs @ beta)
         return dict(logdet_L=logdet_L, logdet_RX=logdet_RX, beta=beta, r2=r2, W=W, sol=sol,
                     solve=solve, lam_t=lam_t, RXtRX=RXtRX, cfx=cfx)
@@ -601,7 +620,7 @@ class MixedResults:
         self.sigma = math.sqrt(self.scale)
         beta = pls["beta"]
         self.params = pd.Series(beta, index=d.fixed_names, name="estimate")
-        RXtRX_inv = sla.cho_solve(pls["cfx"], np.eye(p), check_finite=False)
+        RXtRX_inv = _cho_solve(pls["cfx"], np.eye(p))
         self.cov_params_ = pd.DataFrame(self.scale * RXtRX_inv, index=d.fixed_names,
                                         columns=d.fixed_names)
         self.bse = pd.Series(np.sqrt(np.diag(self.cov_params_.to_numpy())), index=d.fixed_names,
@@ -898,7 +917,7 @@ class MixedResults:
                 var += full
         z = stats.norm.ppf(1 - alpha / 2)
         sd = np.sqrt(var)
-        return pd.DataFrame({"predicted": pred, "lower": pred - z * sd, "upper": pred + z * sd,
+        return pd.DataFrame({"prediction": pred, "lower": pred - z * sd, "upper": pred + z * sd,
                              "se": sd}, index=newdata.index)
 
     # ---- refitting -----------------------------------------------------------------------------
