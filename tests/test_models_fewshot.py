@@ -1,9 +1,7 @@
 """Few-shot curves: recovery of known curves, delta-method coverage, and real SumEval / xpos data."""
 import glob
-import json
 import os
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -82,6 +80,8 @@ def test_data_demand_formula_and_delta_interval_coverage():
 
 def test_reference_and_bands():
     df, _ = simulate(n_targets=4, seeds=2)
+    two_models = fit_fewshot(pd.concat([df.assign(model="m1"), df.assign(model="m2")]), pooled=False)
+    assert two_models.by == ["model", "task", "target"] and len(two_models.table()) == 8
     inlang = pd.DataFrame({"task": "sim", "target": "t00", "source": "t00", "n_target_examples": 20000,
                            "seed": [0, 1], "score": [99.0, 101.0]})
     res = fit_fewshot(pd.concat([df, inlang], ignore_index=True), pooled=False)
@@ -108,19 +108,16 @@ def test_reference_and_bands():
 
 
 def sumeval_rows(tasks):
-    rows = []
-    base = Path(MIRROR) / "Litmus" / "SumEval" / "data" / "train"
-    for name in tasks:
-        for config in json.loads((base / f"{name}.json").read_text()):
-            for target, score in config["eval_results"].items():
-                rows.append({"task": name, "target": target, "source": "mul",
-                             "n_target_examples": config["train_config"].get(target, 0), "score": float(score)})
-    return pd.DataFrame(rows)
+    from xltstats.datasets import load_dataset
+
+    df = load_dataset("sumeval")
+    df = df[(df["model"] == "xlm-roberta-large") & (df["split"] == "train") & df["task"].isin(tasks)]
+    return df.reset_index(drop=True)
 
 
 @pytest.mark.skipif(not MIRROR, reason="XLTSTATS_MIRROR is not set (shared published data)")
 def test_sumeval_few_shot_curves():
-    df = sumeval_rows(["XNLI_XLMR", "TyDiQA_XLMR_ID", "UDPOS_XLMR"])
+    df = sumeval_rows(["xnli", "tydiqa", "udpos"])
     res = fit_fewshot(df)
     curves = res.table()
     ok = curves[curves.status == "ok"]
@@ -132,13 +129,13 @@ def test_sumeval_few_shot_curves():
     # zero-shot estimate lies below the max-n reference in most groups
     assert (ok["zero_shot"] < ok["reference_score"]).mean() > 0.8
     pooled = res.pooled_table().set_index("task")
-    assert set(pooled.index) == {"XNLI_XLMR", "TyDiQA_XLMR_ID", "UDPOS_XLMR"}
+    assert set(pooled.index) == {"xnli", "tydiqa", "udpos"}
     assert (pooled["b"] > 0).all()
     # target-language data clearly helps POS tagging and QA; for XNLI the slope is near zero
-    assert (pooled.loc[["TyDiQA_XLMR_ID", "UDPOS_XLMR"], "b_low"] > 0).all()
-    assert pooled.loc["XNLI_XLMR", "b"] < 0.1 * pooled.loc["UDPOS_XLMR", "b"]
+    assert (pooled.loc[["tydiqa", "udpos"], "b_low"] > 0).all()
+    assert pooled.loc["xnli", "b"] < 0.1 * pooled.loc["udpos", "b"]
     # UDPOS: XLM-R zero-shot POS accuracy around 0.8 on this benchmark
-    assert 0.7 < pooled.loc["UDPOS_XLMR", "a"] < 0.9
+    assert 0.7 < pooled.loc["udpos", "a"] < 0.9
     demand = res.data_demand(shares=(0.95,))
     assert (demand["n_lower"].fillna(0) <= demand["n_needed"].fillna(0)).all()
 

@@ -236,16 +236,23 @@ def _reference(sub: pd.DataFrame, response: str) -> tuple[float, str]:
     return float(top[response].mean()), "max_n"
 
 
-def fit_fewshot(data: pd.DataFrame, by=("task", "target"), n_col: str = "n_target_examples",
-                response: str = "score", pooled: bool = True, pool_by=("task",), group: str = "target",
+def fit_fewshot(data: pd.DataFrame, by=None, n_col: str = "n_target_examples",
+                response: str = "score", pooled: bool = True, pool_by=None, group: str = "target",
                 alpha: float = 0.05, interval: str = "delta", n_boot: int = 2000, seed: int = 0) -> FewShotResults:
     """Fit ``score = a + b log(1+n)`` per ``by`` group, and pooled with random effects per ``pool_by``.
 
     ``interval`` chooses how per-group data-demand intervals are computed: ``"delta"`` (delta method on
     the log scale) or ``"bootstrap"`` (parametric: ``n_boot`` draws of the curve's coefficients from their
     estimated normal distribution, percentile interval; ``seed`` makes it reproducible).
+    ``by`` defaults to ``("task", "target")`` and ``pool_by`` to ``("task",)``, each preceded by ``model``
+    when the data hold several models (curves of different models are never mixed).
     Rows with a missing ``n`` or score are ignored; a negative ``n`` is an error.
     """
+    several_models = "model" in data.columns and data["model"].nunique() > 1
+    if by is None:
+        by = (["model"] if several_models else []) + ["task", "target"]
+    if pool_by is None:
+        pool_by = (["model"] if several_models else []) + ["task"]
     if interval not in ("delta", "bootstrap"):
         raise InputError(f"interval must be 'delta' or 'bootstrap', not {interval!r}")
     by = [by] if isinstance(by, str) else list(by)
