@@ -26,7 +26,8 @@ Choices, documented here once:
   it to subsets of the other groups, computed exactly over all ``2^m`` subsets (``m <= 12``); the values
   sum to the full R². :meth:`OLSResults.compare_groups` tests whether two groups differ, with a paired
   cluster bootstrap (resampling whole target or source languages) of the difference in their general
-  dominance (or R² drop): percentile CI and a two-sided bootstrap p-value ``2 min(P(d* <= 0), P(d* >= 0))``.
+  dominance (or R² drop): percentile CI and a two-sided bootstrap p-value ``2 min(#(d* <= 0) + 1, #(d* >= 0) + 1) / (B + 1)``
+  (capped at 1).
 """
 from __future__ import annotations
 
@@ -382,7 +383,9 @@ class OLSResults:
                 continue
         draws = np.asarray(draws)
         draws = draws[np.isfinite(draws)]
-        p = min(1.0, 2 * min((draws <= 0).mean(), (draws >= 0).mean())) if len(draws) else float("nan")
+        b = len(draws)
+        # add-one form: a p-value from B draws is never reported below 2/(B+1)
+        p = min(1.0, 2 * min(((draws <= 0).sum() + 1) / (b + 1), ((draws >= 0).sum() + 1) / (b + 1))) if b else float("nan")
         return {"group_a": group_a, "group_b": group_b, "statistic": statistic, "cluster": cluster,
                 "estimate": estimate, "bootstrap_se": float(draws.std(ddof=1)) if len(draws) > 1 else float("nan"),
                 "conf_low": float(np.quantile(draws, alpha / 2)), "conf_high": float(np.quantile(draws, 1 - alpha / 2)),
