@@ -60,6 +60,6 @@ def test_span_f1_by_hand():
     gold = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O"]]
     pred = [["B-PER", "I-PER", "O", "B-ORG"], ["B-ORG", "B-LOC"]]
     # gold spans 3, predicted 4, correct 2 -> P = 1/2, R = 2/3, F1 = 4/7
-    assert span_f1(gold, pred) == pytest.approx(100 * 4 / 7)
+    assert span_f1(gold, pred) == pytest.approx(4 / 7)
     assert iob2_spans(["I-LOC", "I-LOC", "B-LOC"]) == {("LOC", 0, 2), ("LOC", 2, 3)}
-    assert token_accuracy([[1, 2, 3], [4]], [[1, 0, 3], [4]]) == 75.0
+    assert token_accuracy([[1, 2, 3], [4]], [[1, 0, 3], [4]]) == 0.75

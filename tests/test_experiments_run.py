@@ -66,7 +66,7 @@ def check_table(path, n_rows):
     assert list(df.columns[:11]) == COLUMNS
     assert len(df) == n_rows
     assert not df.duplicated(["task", "source", "target", "n_target_examples", "seed"]).any()
-    assert df["score"].between(0, 100).all()
+    assert df["score"].between(0, 1).all()
     assert set(df["metric"]) <= {"accuracy", "f1"}
     try:
         from xltstats.results import validate_results
@@ -118,8 +118,8 @@ def test_seq2seq_study_with_verbalised_labels(tmp_path, tokenizer_dir):
     out = tmp_path / "t5.csv"
     run_study(load_study(path), out, progress=False)
     df = check_table(out, 4)
-    # the synthetic XNLI rules are learnable: in-language accuracy above chance (33.3)
-    assert df[df.source == df.target]["score"].mean() > 40
+    # the synthetic XNLI rules are learnable: in-language accuracy above chance (1/3)
+    assert df[df.source == df.target]["score"].mean() > 0.4
 
 
 def test_submitit_shards_then_merge(tmp_path, tokenizer_dir):

@@ -101,21 +101,22 @@ def write_table(rows: list[dict], path) -> Path:
         df = df.sort_values(["task", "source", "target", "n_target_examples", "seed"], kind="mergesort")
     df = df.reset_index(drop=True)
     try:
-        from ..results import write_results as _write_results
-    except ImportError:
-        _write_results = None
+        from ..results import validate_results, write_results
+    except ImportError:  # the shared results module is optional here
+        validate_results = write_results = None
+    if write_results is not None:
+        validate_results(df)  # schema errors surface before anything is written
+        return write_results(df, path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     try:
-        if _write_results is not None:
-            _write_results(df, tmp)
-        elif path.suffix == ".parquet":
+        if path.suffix == ".parquet":
             df.to_parquet(tmp, index=False)
         elif path.suffix == ".jsonl":
             df.to_json(tmp, orient="records", lines=True, force_ascii=False)
         else:
             df.to_csv(tmp, index=False, sep="\t" if path.suffix == ".tsv" else ",",
-                      float_format="%.6f", lineterminator="\n")
+                      lineterminator="\n")
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -1,20 +1,21 @@
-"""Task metrics on the 0-100 scale (XTREME convention): accuracy and entity-level span F1."""
+"""Task metrics as proportions (0-1, the native scale of ``xltstats.results.METRICS``):
+accuracy, token accuracy and entity-level span F1."""
 from __future__ import annotations
 
 
 def accuracy(gold: list, pred: list) -> float:
-    """Classification accuracy in percent (invalid predictions, -1, count as wrong)."""
+    """Classification accuracy (invalid predictions, -1, count as wrong)."""
     if not gold:
         raise ValueError("no examples to score")
-    return 100.0 * sum(g == p for g, p in zip(gold, pred)) / len(gold)
+    return sum(g == p for g, p in zip(gold, pred)) / len(gold)
 
 
 def token_accuracy(gold: list[list[int]], pred: list[list[int]]) -> float:
-    """Token-level tagging accuracy in percent over all tokens."""
+    """Token-level tagging accuracy over all tokens."""
     total = sum(len(g) for g in gold)
     if not total:
         raise ValueError("no tokens to score")
-    return 100.0 * sum(a == b for g, p in zip(gold, pred) for a, b in zip(g, p)) / total
+    return sum(a == b for g, p in zip(gold, pred) for a, b in zip(g, p)) / total
 
 
 def iob2_spans(tags: list[str]) -> set[tuple[str, int, int]]:
@@ -36,7 +37,7 @@ def iob2_spans(tags: list[str]) -> set[tuple[str, int, int]]:
 
 
 def span_f1(gold: list[list[str]], pred: list[list[str]]) -> float:
-    """Micro-averaged entity-level F1 in percent over IOB2 tag sequences."""
+    """Micro-averaged entity-level F1 over IOB2 tag sequences."""
     tp = n_gold = n_pred = 0
     for g, p in zip(gold, pred):
         gs, ps = iob2_spans(g), iob2_spans(p)
@@ -44,11 +45,11 @@ def span_f1(gold: list[list[str]], pred: list[list[str]]) -> float:
         n_gold += len(gs)
         n_pred += len(ps)
     if n_gold == 0 and n_pred == 0:
-        return 100.0
+        return 1.0
     if tp == 0:
         return 0.0
     precision, recall = tp / n_pred, tp / n_gold
-    return 100.0 * 2 * precision * recall / (precision + recall)
+    return 2 * precision * recall / (precision + recall)
 
 
 def score(task, gold_examples: list[dict], predictions: list) -> float:
