@@ -144,7 +144,8 @@ def _run_steps(config: dict, args, argv: list[str], work: Path, progress: Progre
             "too few to fit; choose other features in the configuration"
         )
 
-    from .models import fit_ols, save_model
+    from .models.ols import fit_ols
+    from .models.persist import save_model
 
     with progress.step("fitting OLS"):
         ols = fit_ols(complete, response="score", features=used, groups=groups,
@@ -157,16 +158,17 @@ def _run_steps(config: dict, args, argv: list[str], work: Path, progress: Progre
             write_table(ols.dominance(), tables, "dominance")
             pairs = [tuple(p) for p in config.get("compare") or [] if p[0] in groups and p[1] in groups]
             if pairs:
-                write_table(ols.compare_groups(pairs, seed=config["seed"]), tables, "group_tests")
+                write_table(ols.compare_groups(pairs, n_boot=config["ols"].get("n_boot", 500), seed=config["seed"]),
+                            tables, "group_tests")
 
     formula = _mixed_formula(config, used, complete)
     mixed = None
     with progress.step("fitting the crossed mixed-effects model"):
-        from .models import fit_mixed
+        from .models.mixed import fit_mixed
 
         mixed = fit_mixed(formula, complete, reml=bool(config["mixed"].get("reml", True)))
         write_table(mixed.table(), tables, "coef_mixed")
-        write_table(_variance_table(mixed), tables, "variance_components")
+        write_table(_variance_table(mixed, config["mixed"].get("ci_boot", 100), config["seed"]), tables, "variance_components")
         write_table(_mixed_fit_stats(mixed), tables, "mixed_fit")
         for w in getattr(mixed, "warnings", []) or []:
             notes.append(f"mixed model: {w}")
@@ -174,7 +176,7 @@ def _run_steps(config: dict, args, argv: list[str], work: Path, progress: Progre
     fewshot_enabled = config["fewshot"].get("enabled", "auto")
     if fewshot_enabled is True or (fewshot_enabled == "auto" and data["n_target_examples"].nunique() > 1):
         with progress.step("fitting few-shot curves"):
-            from .models import fit_fewshot
+            from .models.fewshot import fit_fewshot
 
             curves = fit_fewshot(data, seed=config["seed"])
             write_table(curves.table(), tables, "fewshot_params")
@@ -183,23 +185,32 @@ def _run_steps(config: dict, args, argv: list[str], work: Path, progress: Progre
                         tables, "data_demand")
 
     with progress.step("cross-validating against baselines"):
-        from .models import cross_validate
+        from .models.validation import cross_validate
 
-        cv_tables = []
+        metrics, comparisons, summaries = [], [], []
         for scheme in config["cv"]["schemes"]:
-            if _scheme_possible(scheme, complete):
-                cv_tables.append(cross_validate(complete, features=used, scheme=scheme,
-                                                k=config["cv"].get("k", 5), seed=config["seed"],
-                                                mixed_formula=formula))
-        if cv_tables:
-            cv = pd.concat(cv_tables, ignore_index=True)
+            if not _scheme_possible(scheme, complete):
+                notes.append(f"cross-validation {scheme} skipped: too few languages")
+                continue
+            result = cross_validate(complete, features=used, scheme=scheme, k=config["cv"].get("k", 5),
+                                    seed=config["seed"], mixed_formula=formula)
+            metrics.append(result.metrics())
+            if result.baseline_name is not None:
+                comparisons.append(result.comparison().assign(scheme=scheme))
+            summaries.append(result.summary())
+        if metrics:
+            cv = pd.concat(metrics, ignore_index=True)
             write_table(cv, work, "cv", formats=("csv",))
             write_table(cv, tables, "cv")
+        if comparisons:
+            write_table(pd.concat(comparisons, ignore_index=True), tables, "cv_comparison")
+        if summaries:
+            (work / "cv_summary.txt").write_text("\n\n".join(summaries) + "\n", encoding="utf-8")
 
     ranking_enabled = config["ranking"].get("enabled", "auto")
     if ranking_enabled is True or (ranking_enabled == "auto" and _ranking_possible(complete)):
         with progress.step("ranking source languages"):
-            from .models import rank_sources
+            from .models.ranking import rank_sources
 
             ranking = rank_sources(complete, features=used, k=config["ranking"].get("k", 3), seed=config["seed"])
             write_table(ranking.table(), tables, "ranking")
@@ -238,7 +249,7 @@ SHARE_FEATURES = {"source_pretrain_share", "target_pretrain_share"}
 def _add_features(data: pd.DataFrame, config: dict, mirror, notes: list[str]):
     """Join pair features onto the results; returns (data, features, coverage, used columns)."""
     from .features import build_pair_features, feature_coverage
-    from .models import aggregate_multisource
+    from .models.multisource import aggregate_multisource
 
     wanted = list(config["features"])
     # A dataset that ships its own pre-training sizes keeps them; the shares from our tables are
@@ -306,16 +317,13 @@ def _mixed_formula(config: dict, used: list[str], data: pd.DataFrame) -> str:
     return f"score ~ {fixed} + {' + '.join(random)}"
 
 
-def _variance_table(mixed) -> pd.DataFrame:
-    vc = mixed.variance_components
-    table = pd.DataFrame({"component": vc.index, "variance": vc.values, "sd": np.sqrt(vc.values)})
-    try:
-        ci = mixed.variance_components_ci()
-        table = table.merge(ci.reset_index().rename(columns={ci.index.name or "index": "component"}),
-                            on="component", how="left")
-    except (AttributeError, NotImplementedError):
-        pass
-    total = float(vc.sum())
+def _variance_table(mixed, n_boot: int, seed: int) -> pd.DataFrame:
+    """Variance components with parametric-bootstrap intervals and their share of the total."""
+    table = mixed.variance_components_ci(n_boot=n_boot, seed=seed)
+    table.index.name = "component"
+    table = table.reset_index()
+    table.insert(2, "sd", np.sqrt(table["variance"]))
+    total = float(table["variance"].sum())
     table["share"] = table["variance"] / total if total > 0 else np.nan
     return table
 
