@@ -124,7 +124,7 @@ def test_seq2seq_study_with_verbalised_labels(tmp_path, tokenizer_dir):
 
 def test_submitit_shards_then_merge(tmp_path, tokenizer_dir):
     pytest.importorskip("submitit")
-    path = study_file(tmp_path, tokenizer_dir, name="shards", few_shot=[0],
+    path = study_file(tmp_path, tokenizer_dir, name="shards", few_shot=[0], keep_checkpoints=False,
                       tasks=[{"name": "xnli", "data": str(FIXTURES / "xnli")}])
     out = tmp_path / "shards.csv"
     assert cli(["run", str(path), "--executor", "submitit-debug", "--results", str(out),
@@ -133,6 +133,7 @@ def test_submitit_shards_then_merge(tmp_path, tokenizer_dir):
     study = load_study(path)
     shards = sorted(p.name for p in journal_dir(study.run_dir).glob("*.jsonl"))
     assert shards == ["xnli-deu-seed3.jsonl", "xnli-eng-seed3.jsonl"]
+    assert not any((study.run_dir / "checkpoints").iterdir())  # keep_checkpoints: false
 
 
 @pytest.mark.slow

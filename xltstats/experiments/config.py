@@ -39,7 +39,7 @@ DEFAULT_FEW_SHOT_HYPERPARAMETERS = {"learning_rate": None, "batch_size": 16, "ep
                                     "max_steps": None, "warmup_ratio": 0.0}
 _TOP_LEVEL = {"name", "model", "tasks", "languages", "sources", "targets", "in_language", "few_shot",
               "seeds", "hyperparameters", "few_shot_hyperparameters", "run_dir", "cache_dir", "data",
-              "metrics", "description"}
+              "metrics", "description", "keep_checkpoints"}
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,7 @@ class StudyConfig:
     few_shot_hyperparameters: dict
     run_dir: Path
     cache_dir: Path
+    keep_checkpoints: bool = True
     raw: dict = field(repr=False, default_factory=dict)
 
     @property
@@ -310,13 +311,16 @@ def parse_study(raw, path, *, check_data: bool = True) -> StudyConfig:
     if fhp["learning_rate"] is None:
         fhp["learning_rate"] = hp["learning_rate"]
 
+    keep = raw.get("keep_checkpoints", True)
+    if not isinstance(keep, bool):
+        v.fail("keep_checkpoints", "must be true or false")
     name = str(raw.get("name") or path.stem)
     run_dir = _resolve(base, raw.get("run_dir", f"runs/{name}"))
     cache = _resolve(base, raw["cache_dir"]) if raw.get("cache_dir") else run_dir / "cache"
     study = StudyConfig(path=path, name=name, model=model, tasks=tasks, sources=sources,
                         targets=targets, in_language=in_language, few_shot=few_shot, seeds=seeds,
                         hyperparameters=hp, few_shot_hyperparameters=fhp, run_dir=run_dir,
-                        cache_dir=cache, raw=raw)
+                        cache_dir=cache, keep_checkpoints=keep, raw=raw)
     if check_data:
         check_languages(study, v)
     return study

@@ -121,7 +121,12 @@ def run_job(study: StudyConfig, job: Job, *, progress: bool = True) -> int:
         return 0
     handler = _job_logger(study, job)
     try:
-        return _run_job(study, job, journal, pending, progress)
+        written = _run_job(study, job, journal, pending, progress)
+        if not study.keep_checkpoints and all(row_key(study, job, u) in journal.keys for u in job.units):
+            import shutil
+
+            shutil.rmtree(study.run_dir / "checkpoints" / job.id, ignore_errors=True)
+        return written
     finally:
         log.removeHandler(handler)
         handler.close()
@@ -259,7 +264,8 @@ def run_study(study: StudyConfig, results=None, *, executor: str = "local", jobs
     """Run the pending jobs (all, or the ``jobs`` given), then write ``results``."""
     all_jobs = expand(study)
     selected = all_jobs if not jobs else jobs
-    todo = [j for j in selected if any(row_key(study, j, u) not in read_all(study.run_dir) for u in j.units)]
+    done = read_all(study.run_dir)
+    todo = [j for j in selected if any(row_key(study, j, u) not in done for u in j.units)]
     preflight(study, selected)
     if executor == "local":
         from tqdm.auto import tqdm

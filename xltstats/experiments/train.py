@@ -204,6 +204,8 @@ def length_grouped_batches(lengths: list[int], batch_size: int, generator: torch
 
 def collate(features: list[dict], pad_id: int, device: torch.device) -> dict:
     width = max(len(f["input_ids"]) for f in features)
+    if device.type == "cuda":  # tensor-core friendly shapes, fewer torch.compile recompilations
+        width = -(-width // 8) * 8
     n = len(features)
     ids = torch.full((n, width), pad_id, dtype=torch.long)
     mask = torch.zeros((n, width), dtype=torch.long)
@@ -330,7 +332,7 @@ def train(model, features: list[dict], hp: dict, *, seed: int, device: torch.dev
         return max(0.0, (total - step) / max(1, total - warmup))
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
-    forward = torch.compile(model) if hp.get("compile") and device.type == "cuda" else model
+    forward = torch.compile(model, dynamic=True) if hp.get("compile") and device.type == "cuda" else model
     lengths = [len(f["input_ids"]) + (len(f["labels"]) if isinstance(f["labels"], list) else 0)
                for f in features]
     model.train()
@@ -377,8 +379,12 @@ def predict(model, task: Task, arch: str, tokenizer, examples: list[dict], featu
     order = sorted(range(len(features)), key=lambda i: -len(features[i]["input_ids"]))
     bs = int(hp["eval_batch_size"])
     out: list = [None] * len(features)
-    if arch == "seq2seq":
-        targets = [len(f["labels"]) for f in features]
+    if arch == "seq2seq":  # generation budget from the task, never from the gold answers
+        if task.kind == "classification":
+            budget = max(len(tokenizer(text_target=task.verbalize(i))["input_ids"])
+                         for i in range(len(task.labels))) + 1
+        else:
+            budget = int(hp["max_target_length"])
     for start in tqdm(range(0, len(order), bs), desc="evaluate", disable=not progress, leave=False):
         idx = order[start:start + bs]
         batch = collate([features[i] for i in idx], tokenizer.pad_token_id, device)
@@ -387,7 +393,7 @@ def predict(model, task: Task, arch: str, tokenizer, examples: list[dict], featu
             if arch == "seq2seq":
                 generated = model.generate(input_ids=batch["input_ids"],
                                            attention_mask=batch["attention_mask"],
-                                           max_new_tokens=max(targets[i] for i in idx) + 2,
+                                           max_new_tokens=budget,
                                            do_sample=False, num_beams=1)
                 texts = tokenizer.batch_decode(generated, skip_special_tokens=True)
                 for i, text in zip(idx, texts):
