@@ -64,7 +64,7 @@ def test_linear_truth_ols_beats_trees_and_intervals_cover():
     assert m.loc["ols", "rmse"] == pytest.approx(1.0, abs=0.15)  # the noise SD
     assert m.loc["ols", "rmse"] < m.loc["gbt", "rmse"] < m.loc["mean", "rmse"]
     assert 0.92 <= m.loc["ols", "coverage"] <= 0.98
-    assert 0.85 <= m.loc["gbt", "coverage"] <= 0.995
+    assert 0.88 <= m.loc["gbt", "coverage"] <= 0.99
     comp = cv.comparison().set_index("estimator")
     assert comp.loc["ols", "folds_better"] == 5
     assert "ols beats gbt" in cv.summary()

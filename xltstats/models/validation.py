@@ -16,8 +16,9 @@ Estimators:
 * :class:`GradientBoostingEstimator`: LightGBM regression trees on the same features (the predictor used
   by LITMUS and ProxyLM), fitted deterministically (``deterministic=True``, ``num_threads=1``, fixed
   seed). Intervals: ``"conformal"`` (default) — split-free cross-conformal residuals: out-of-fold
-  absolute residuals from a grouped K-fold inside the training data (grouped by ``calibration_group``,
-  default the target, so calibration mimics predicting unseen targets), and the interval is
+  absolute residuals from a grouped K-fold inside the training data (grouped by ``calibration_group``;
+  ``"auto"`` groups by target, so that calibration mimics predicting unseen targets, and inside
+  :func:`cross_validate` follows the scheme: target, source, or single rows for ``"random"``), and the interval is
   ``prediction ± q`` with q their ``ceil((m + 1)(1 - alpha)) / m`` empirical quantile; or
   ``"quantile"`` — two extra LightGBM models with the quantile loss at ``alpha/2`` and ``1 - alpha/2``.
 
@@ -100,7 +101,7 @@ class MixedEstimator:
                               data.index)
         if complete.any():
             pi = self.result_.prediction_interval(data.loc[complete], alpha)
-            out.loc[complete, "prediction"] = pi["predicted"].to_numpy()
+            out.loc[complete, "prediction"] = pi["prediction"].to_numpy()
             out.loc[complete, "lower"] = pi["lower"].to_numpy()
             out.loc[complete, "upper"] = pi["upper"].to_numpy()
         return out
@@ -147,7 +148,7 @@ class GradientBoostingEstimator:
 
     def __init__(self, features, response: str = "score", interval: str = "conformal", n_estimators: int = 300,
                  learning_rate: float = 0.05, num_leaves: int = 15, min_child_samples: int = 10, seed: int = 0,
-                 calibration_folds: int = 5, calibration_group: str | None = "target", alpha: float = 0.05):
+                 calibration_folds: int = 5, calibration_group: str | None = "auto", alpha: float = 0.05):
         if interval not in ("conformal", "quantile"):
             raise InputError(f"interval must be 'conformal' or 'quantile', not {interval!r}")
         self.features = list(features)
@@ -183,8 +184,9 @@ class GradientBoostingEstimator:
             fitted.low_ = self._model(objective="quantile", alpha=self.alpha / 2).fit(x, y)
             fitted.high_ = self._model(objective="quantile", alpha=1 - self.alpha / 2).fit(x, y)
             return fitted
-        if self.calibration_group and self.calibration_group in data.columns:
-            labels = data.loc[keep, self.calibration_group].astype(str).to_numpy()
+        group = "target" if self.calibration_group == "auto" else self.calibration_group
+        if group and group in data.columns:
+            labels = data.loc[keep, group].astype(str).to_numpy()
         else:
             labels = np.arange(len(y)).astype(str)
         uniques = np.unique(labels)
@@ -349,6 +351,13 @@ def cross_validate(data: pd.DataFrame, estimators: dict | None = None, scheme: s
     data = data[~np.isnan(observed)].reset_index(drop=True)
     observed = observed[~np.isnan(observed)]
     splits = make_splits(data, scheme, k, seed, source, target)
+    calibration = {"leave-one-target-out": target, "leave-one-source-out": source, "random": None}[scheme]
+    estimators = dict(estimators)
+    for name, est in estimators.items():
+        if isinstance(est, GradientBoostingEstimator) and est.calibration_group == "auto":
+            est = copy.copy(est)
+            est.calibration_group = calibration
+            estimators[name] = est
     frames, failures = [], []
     from xltstats.errors import XltstatsError
 
