@@ -141,9 +141,11 @@ class FitReport:
         self.figures_dir = self.fit_dir / "figures"
         self.tables_dir = self.fit_dir / "tables"
         self.figure_count = 0
+        self.tables_read: set[str] = set()
 
     # ------------------------------------------------------------------ inputs
     def read_table(self, relative: str) -> pd.DataFrame:
+        self.tables_read.add(relative)
         path = self.fit_dir / relative
         if not path.is_file():
             raise SectionUnavailable(f"the fit folder has no `{relative}`")
@@ -256,7 +258,10 @@ class FitReport:
             "rows as source": [int(sources.get(c, 0)) for c in codes],
             "rows as target": [int(targets.get(c, 0)) for c in codes],
         })
-        out.append(self.table(languages, "report_languages", "Languages in the data.", max_rows=200))
+        _atomic_write_text(self.tables_dir / "report_languages.tex", latex_table(languages))
+        for role, counts in (("Source", sources), ("Target", targets)):
+            names = ", ".join(f"{language_label(c)} ({c})" for c in sorted(counts.index))
+            out.append(f"**{role} languages ({len(counts)}):** {names}.\n")
         return "\n".join(out)
 
     @_guard
@@ -376,6 +381,10 @@ class FitReport:
                 out.append(self.figure(fig, "dominance", "General dominance of each feature group: its "
                                                          "average contribution to R²."))
             out.append(self.table(dominance, "report_dominance", "Dominance analysis (`tables/dominance.csv`)."))
+        tests = self.optional_table("tables/group_tests.csv")
+        if tests is not None:
+            out.append(self.table(tests, "report_group_tests", "Paired bootstrap tests between feature groups "
+                                                               "(`tables/group_tests.csv`)."))
         vif = self.optional_table("tables/vif.csv")
         if vif is not None:
             out.append(self.table(vif, "report_vif", "Variance inflation factors (`tables/vif.csv`)."))
@@ -392,11 +401,14 @@ class FitReport:
         value = find_column(table, ("variance", "var", "vcov", "estimate"), required=True,
                             what="variance", file="tables/variance_components.csv")
         data = table[[label, value]].dropna().astype({label: str, value: float})
+        fit_stats = self.optional_table("tables/mixed_fit.csv")
         fig = F.bar_plot(data, x=value, y=label, title="Variance components of the mixed model",
                          xlabel=f"variance ({self.metric}²)", ylabel="component")
         return "\n".join([
             self.figure(fig, "variance_components", "Estimated variance of the random effects and residual."),
             self.table(table, "report_variance_components", "Variance components."),
+            *([] if fit_stats is None else [self.table(fit_stats, "report_mixed_fit",
+                                                       "Mixed-model fit statistics (`tables/mixed_fit.csv`).")]),
         ])
 
     @_guard
@@ -432,6 +444,14 @@ class FitReport:
     @_guard
     def fewshot_curves(self, max_lines: int = 8) -> str:
         relative = "tables/fewshot_curves.csv"
+        if not (self.fit_dir / relative).is_file():
+            try:
+                budgets = self.results["n_target_examples"].nunique()
+            except (SectionUnavailable, KeyError):
+                budgets = None
+            if budgets == 1:
+                raise SectionUnavailable("few-shot curves were not fitted: every result in the data uses the "
+                                         "same number of target-language examples")
         table = self.read_table(relative)
         n = find_column(table, ("n", "n_target_examples", "n_target", "shots"), required=True,
                         what="number of target examples", file=relative)
@@ -493,6 +513,12 @@ class FitReport:
 
     @_guard
     def data_demand(self) -> str:
+        if not (self.fit_dir / "tables/data_demand.csv").is_file():
+            try:
+                if self.results["n_target_examples"].nunique() == 1:
+                    raise SectionUnavailable("no data-demand estimates without few-shot curves")
+            except KeyError:
+                pass
         table = self.read_table("tables/data_demand.csv")
         return self.table(table, "report_data_demand", "Data demand: target-language examples needed to "
                                                        "reach the given share of in-language performance.")
@@ -500,6 +526,7 @@ class FitReport:
     @_guard
     def cross_validation(self) -> str:
         relative = "cv.csv" if (self.fit_dir / "cv.csv").is_file() else "tables/cv.csv"
+        self.tables_read.add("tables/cv.csv")  # the fit writes the same table in both places
         table = self.read_table(relative)
         scheme = find_column(table, SCHEME)
         predictor = find_column(table, ESTIMATOR + ("model",), required=True, what="predictor", file=relative)
@@ -508,6 +535,7 @@ class FitReport:
                              file=relative)
         keys = [c for c in (scheme, predictor) if c is not None]
         summary = table.groupby(keys, sort=True, as_index=False)[numeric].mean()
+        comparison = self.optional_table("tables/cv_comparison.csv")
         fig = F.bar_plot(summary, x=scheme or predictor, y=metric, hue=predictor if scheme else None,
                          horizontal=False, title="Cross-validated prediction error",
                          xlabel="cross-validation scheme" if scheme else "predictor",
@@ -517,6 +545,9 @@ class FitReport:
             self.figure(fig, "cv_error", f"Cross-validated {metric} of each predictor against the baselines, "
                                          "per scheme (mean over folds)."),
             self.table(summary, "report_cv", f"Cross-validation, mean over folds (`{relative}`)."),
+            *([] if comparison is None else [self.table(
+                comparison, "report_cv_comparison",
+                "Each model against the strongest baseline, fold by fold (`tables/cv_comparison.csv`).")]),
         ])
 
     @_guard
@@ -528,6 +559,10 @@ class FitReport:
             rank = find_column(ranking, RANK)
             score = find_column(ranking, PREDICTED + ("score",))
             keys = [c for c in ("task", "model") if c in ranking.columns]
+            method = self._best_ranker(ranking) if rank is None else None
+            if method is not None:  # one <method>_rank / <method>_score pair per ranker
+                rank, score = f"{method}_rank", (f"{method}_score" if f"{method}_score" in ranking else None)
+                origin = f"`tables/ranking.csv` ({method} ranker)"
             if rank is None:
                 if score is None:
                     raise SectionUnavailable("`tables/ranking.csv` has neither a rank nor a predicted score")
@@ -563,6 +598,11 @@ class FitReport:
             ranking["rank"] = ranking.groupby([*keys, "target"]).cumcount() + 1
             rank = "rank"
         top = ranking[ranking[rank] <= k].sort_values([*keys, "target", rank])
+        observed_best = {}
+        if "observed" in ranking.columns and ranking["observed"].notna().any():
+            best = ranking.dropna(subset=["observed"])
+            best = best.loc[best.groupby([*keys, "target"])["observed"].idxmax()]
+            observed_best = {tuple(r[[*keys, "target"]]): r for _, r in best.iterrows()}
         rows = []
         for group_key, part in top.groupby([*keys, "target"], sort=True):
             group_key = group_key if isinstance(group_key, tuple) else (group_key,)
@@ -574,12 +614,38 @@ class FitReport:
                 if score is not None and score in entry and pd.notna(entry[score]):
                     label += f", {_format_value(float(entry[score]))}"
                 row[f"source {position}"] = label
+            if observed_best:
+                entry = observed_best.get(tuple(group_key))
+                row["best observed source"] = ("–" if entry is None else
+                                               f"{language_label(entry[source])} ({entry[source]}), "
+                                               f"{_format_value(float(entry['observed']))}")
             rows.append(row)
         if not rows:
             raise SectionUnavailable(f"no ranked sources in {origin}")
-        return self.table(pd.DataFrame(rows), "report_recommendations",
-                          f"Top {k} source languages per target, from {origin} (predicted score after the name).",
-                          max_rows=500)
+        out = [self.table(pd.DataFrame(rows), "report_recommendations",
+                          f"Top {k} source languages per target, from {origin} (the ranker's score after the name).",
+                          max_rows=500)]
+        evaluation = self.optional_table("tables/ranking_ndcg.csv")
+        if evaluation is not None:
+            out.append(self.table(evaluation, "report_ranking_ndcg",
+                                  "How well each ranker orders the sources (`tables/ranking_ndcg.csv`)."))
+        return "\n".join(out)
+
+    def _best_ranker(self, ranking: pd.DataFrame) -> str | None:
+        """The ranker with the best mean NDCG (``tables/ranking_ndcg.csv``), else the first ``*_rank`` column."""
+        methods = [str(c)[: -len("_rank")] for c in ranking.columns if str(c).endswith("_rank")]
+        if not methods:
+            return None
+        evaluation = self.optional_table("tables/ranking_ndcg.csv")
+        if evaluation is not None:
+            method = find_column(evaluation, ("method", "ranker", "estimator"))
+            ndcg = next((c for c in evaluation.columns if str(c).startswith("mean_ndcg")), None)
+            if method is not None and ndcg is not None:
+                scored = evaluation[evaluation[method].astype(str).isin(methods)]
+                if not scored.empty:
+                    best = scored.sort_values([ndcg, method], ascending=[False, True]).iloc[0]
+                    return str(best[method])
+        return sorted(methods)[0]
 
     def methods(self) -> str:
         manifest = self.manifest
@@ -653,6 +719,20 @@ class FitReport:
             if dataset.get(key):
                 out.append(f"- {key}: {dataset[key]}")
         return "\n".join(out) + "\n"
+
+    @_guard
+    def other_tables(self, max_rows: int = 20) -> str:
+        """Every ``tables/*.csv`` the sections above did not show."""
+        if not self.tables_dir.is_dir():
+            raise SectionUnavailable("the fit folder has no `tables/`")
+        out = []
+        for csv in sorted(self.tables_dir.glob("*.csv")):
+            relative = f"tables/{csv.name}"
+            if relative in self.tables_read:
+                continue
+            table = self.read_table(relative)
+            out.append(f"**`{relative}`**\n\n" + markdown_table(table, max_rows=max_rows) + "\n")
+        return "\n".join(out) if out else "Every table of the fit is shown above.\n"
 
     def closing(self) -> str:
         written = self.ensure_latex_tables()
