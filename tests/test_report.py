@@ -244,3 +244,21 @@ def test_language_names_label_the_data():
     except ImportError:
         pytest.skip("xltstats.languages is not available")
     assert language_label("deu") == language_name("deu")
+
+
+def test_recommendations_follow_the_ranker_with_the_best_ndcg(tmp_path):
+    fit = make_fit(tmp_path / "fit")
+    rows = []
+    for source, observed, a_rank, b_rank in [("eng", 80.0, 1, 4), ("deu", 85.0, 2, 1), ("fra", 70.0, 3, 2),
+                                             ("spa", 60.0, 4, 3)]:
+        rows.append({"target": "fin", "source": source, "observed": observed, "alpha_score": 10.0 - a_rank,
+                     "beta_score": 5.0 - b_rank, "alpha_rank": a_rank, "beta_rank": b_rank})
+    pd.DataFrame(rows).to_csv(fit / "tables" / "ranking.csv", index=False)
+    pd.DataFrame({"method": ["alpha", "beta"], "mean_ndcg_at_3": [0.7, 0.9]}).to_csv(
+        fit / "tables" / "ranking_ndcg.csv", index=False)
+    markdown = FitReport(fit).recommendations()
+    assert "(beta ranker)" in markdown
+    line = next(row for row in markdown.splitlines() if "(fin)" in row)
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert [re.search(r"\((\w{3})\)", c).group(1) for c in cells[1:5]] == ["deu", "fra", "spa", "deu"]
+    assert cells[1].endswith(", 4") and cells[4].endswith(", 85")
