@@ -115,3 +115,52 @@ def test_few_shot_samples_reproducible_nested_and_language_specific():
     assert len(set(a)) == 100 and max(a) < 1000
     with pytest.raises(ValueError):
         sample_indices(5, 6, 1)
+
+
+@pytest.mark.parametrize("name", ["xnli", "pawsx", "wikiann"])
+def test_fixture_tasks_load_and_seq2seq_targets_round_trip(name):
+    from xltstats.experiments.tasks import get_task
+
+    task = get_task(name)
+    examples = task.load(str(FIXTURES / name), "fra", "train")
+    assert len(examples) == 48
+    for e in examples:
+        target = task.seq2seq_target(e)
+        expected = e["label"] if task.kind == "classification" else e["tags"]
+        assert task.parse_seq2seq_output(target, e) == expected
+        assert task.seq2seq_input(e)
+    if task.kind == "tagging":  # word-level decoders split "B-PER" into "B - PER"
+        e = examples[0]
+        spaced = " ".join(task.labels[t].replace("-", " - ") for t in e["tags"])
+        assert task.parse_seq2seq_output(spaced, e) == e["tags"]
+        assert task.parse_seq2seq_output("O", e) == [0] + [-1] * (len(e["tags"]) - 1)
+    else:
+        assert task.parse_seq2seq_output("banana", examples[0]) == -1
+
+
+def test_bad_label_in_local_file_names_file_row_column(tmp_path):
+    from xltstats.errors import InputError
+    from xltstats.experiments.tasks import get_task
+
+    (tmp_path / "eng").mkdir()
+    (tmp_path / "eng" / "train.jsonl").write_text(
+        '{"premise": "a", "hypothesis": "b", "label": "entailment"}\n'
+        '{"premise": "a", "hypothesis": "b", "label": "maybe"}\n')
+    with pytest.raises(InputError, match=r"train.jsonl, row 2, column 'label': unknown label 'maybe'"):
+        get_task("xnli").load(str(tmp_path), "eng", "train")
+
+
+def test_registering_a_task_is_enough_to_use_it(tmp_path):
+    from xltstats.experiments.tasks import _REGISTRY, Task, register
+
+    register(Task(name="toy_sentiment", kind="classification", labels=("neg", "pos"),
+                  metric="accuracy", text_fields=("text",), prompt="sentiment: {text}"))
+    try:
+        (tmp_path / "data" / "eng").mkdir(parents=True)
+        for split in ("train", "test"):
+            (tmp_path / "data" / "eng" / f"{split}.jsonl").write_text('{"text": "good", "label": "pos"}\n')
+        study = load_study(write(tmp_path, tasks=[{"name": "toy_sentiment", "data": str(tmp_path / "data")}],
+                                 languages=["en"], few_shot=[0]))
+        assert [j.id for j in expand(study)] == ["toy_sentiment-eng-seed1", "toy_sentiment-eng-seed2"]
+    finally:
+        _REGISTRY.pop("toy_sentiment")
