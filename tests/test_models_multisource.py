@@ -1,6 +1,7 @@
 """Multi-source aggregation checked by hand."""
 import json
 import math
+import os
 
 import numpy as np
 import pandas as pd
@@ -59,3 +60,30 @@ def test_errors_name_row_and_column():
         aggregate_multisource(bad, FEATURES)
     with pytest.raises(InputError, match="already have"):
         aggregate_multisource(results().assign(lexical_overlap=1.0), FEATURES)
+
+
+@pytest.mark.skipif(not os.environ.get("XLTSTATS_MIRROR"), reason="XLTSTATS_MIRROR is not set (shared published data)")
+def test_sumeval_multisource_rows_get_model_ready_features():
+    from xltstats.datasets import load_dataset
+    from xltstats.features import build_pair_features
+    from xltstats.models.ols import fit_ols
+
+    df = load_dataset("sumeval")
+    df = df[(df.task == "udpos") & (df.split == "train")]
+    df = df[df["config_id"].isin(sorted(df["config_id"].unique())[:60])].reset_index(drop=True)
+    langs = sorted(set(df.target) | {s for v in df.source_languages for s in json.loads(v)})
+    features = build_pair_features(langs, features=["syntactic_distance", "genetic_distance"], on_unknown="nan")
+    out = aggregate_multisource(df, features, features=["syntactic_distance", "genetic_distance"])
+    counts = df.source_languages.map(lambda v: sum(1 for c in json.loads(v).values() if c > 0))
+    assert (out["n_sources"] == counts).all()
+    # hand check of one row's weighted mean
+    row = out.iloc[0]
+    weights = {k: v for k, v in json.loads(row.source_languages).items() if v > 0}
+    table = features.set_index(["source", "target"])["syntactic_distance"]
+    vals = {k: table.get((k, row.target), np.nan) for k in weights}
+    known = {k: w for k, w in weights.items() if not math.isnan(vals[k])}
+    expected = sum(vals[k] * w for k, w in known.items()) / sum(known.values())
+    assert row["syntactic_distance"] == pytest.approx(expected)
+    res = fit_ols(out, features=["syntactic_distance", "genetic_distance", "source_entropy"], cov_type="cluster2",
+                  source="config_id")
+    assert res.nobs > 1000 and np.isfinite(res.bse).all()

@@ -77,44 +77,52 @@ def aggregate_multisource(results: pd.DataFrame, pair_features: pd.DataFrame, fe
     clash = [f for f in features if f in results.columns]
     if clash:
         raise InputError(f"results already have feature column(s) {clash}; drop them first", column=clash[0])
-    table = pair_features.drop_duplicates([source, target]).set_index([source, target])[features].astype(float)
-    lookup = {key: row for key, row in zip(table.index, table.to_numpy())}
+    table = pair_features.drop_duplicates([source, target])[[source, target, *features]].copy()
+    table[source] = table[source].astype(str)
+    table[target] = table[target].astype(str)
+    # long format: one row per (result row, source language, count); each distinct JSON parsed once
+    parsed: dict = {}
+    row_ids, langs, counts = [], [], []
+    multi = results[source_languages] if source_languages in results.columns else pd.Series([None] * len(results))
+    singles_n = results[n_source] if n_source in results.columns else pd.Series([None] * len(results))
+    for i, (cell, src, n) in enumerate(zip(multi.to_numpy(), results[source].to_numpy(), singles_n.to_numpy())):
+        if cell is not None and not (isinstance(cell, float) and math.isnan(cell)) and cell is not pd.NA:
+            key = cell if isinstance(cell, str) else json.dumps(cell, sort_keys=True)
+            if key not in parsed:
+                parsed[key] = parse_source_languages(cell, row=i + 1, column=source_languages)
+            items = parsed[key].items()
+        else:
+            count = float(n) if n is not None and not pd.isna(n) and float(n) > 0 else 1.0
+            items = [(str(src), count)]
+        for lang, count in items:
+            row_ids.append(i)
+            langs.append(lang)
+            counts.append(count)
+    long = pd.DataFrame({"_row": np.asarray(row_ids, dtype=np.int64), source: langs, "_w": np.asarray(counts, float)})
+    long[target] = results[target].astype(str).to_numpy()[long["_row"].to_numpy()] if len(long) else []
+    long = long.merge(table, on=[source, target], how="left", sort=False)
+    n_rows = len(results)
+    n_sources = np.bincount(long["_row"], minlength=n_rows).astype(int)
+    totals = np.bincount(long["_row"], weights=long["_w"], minlength=n_rows)
+    share = long["_w"] / totals[long["_row"]]
+    entropy = np.bincount(long["_row"], weights=-(share * np.log(share)), minlength=n_rows) + 0.0
+    totals = np.where(n_sources > 0, totals, np.nan)
+    entropy = np.where(n_sources > 0, entropy, np.nan)
     n_feat = len(features)
-    mean = np.full((len(results), n_feat), np.nan)
+    mean = np.full((n_rows, n_feat), np.nan)
     low = np.full_like(mean, np.nan)
     high = np.full_like(mean, np.nan)
-    n_sources = np.zeros(len(results), dtype=int)
-    totals = np.full(len(results), np.nan)
-    entropy = np.full(len(results), np.nan)
-    has_multi = source_languages in results.columns
-    for i in range(len(results)):
-        row = results.iloc[i]
-        cell = row[source_languages] if has_multi else None
-        if has_multi and cell is not None and not (isinstance(cell, float) and math.isnan(cell)) and cell is not pd.NA:
-            counts = parse_source_languages(cell, row=i + 1, column=source_languages)
-        else:
-            count = row[n_source] if n_source in results.columns else None
-            count = float(count) if count is not None and not pd.isna(count) and float(count) > 0 else 1.0
-            counts = {str(row[source]): count}
-        if not counts:
-            continue
-        langs = list(counts)
-        weights = np.array([counts[lang] for lang in langs], float)
-        n_sources[i] = len(langs)
-        totals[i] = weights.sum()
-        share = weights / weights.sum()
-        entropy[i] = float(-(share * np.log(share)).sum()) + 0.0
-        tgt = str(row[target])
-        values = np.vstack([lookup.get((lang, tgt), np.full(n_feat, np.nan)) for lang in langs])
+    for j, f in enumerate(features):
+        values = long[f].to_numpy(float)
         known = ~np.isnan(values)
-        w = np.where(known, weights[:, None], 0.0)
-        wsum = w.sum(axis=0)
+        w = np.where(known, long["_w"].to_numpy(), 0.0)
+        wsum = np.bincount(long["_row"], weights=w, minlength=n_rows)
+        wval = np.bincount(long["_row"], weights=np.where(known, values, 0.0) * w, minlength=n_rows)
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean[i] = np.where(wsum > 0, np.nansum(values * w, axis=0) / wsum, np.nan)
-        any_known = known.any(axis=0)
-        if any_known.any():
-            low[i, any_known] = np.nanmin(values[:, any_known], axis=0)
-            high[i, any_known] = np.nanmax(values[:, any_known], axis=0)
+            mean[:, j] = np.where(wsum > 0, wval / wsum, np.nan)
+        grouped = pd.Series(values).groupby(long["_row"].to_numpy())
+        low[:, j] = grouped.min().reindex(range(n_rows)).to_numpy(float)
+        high[:, j] = grouped.max().reindex(range(n_rows)).to_numpy(float)
     out = results.copy()
     for j, f in enumerate(features):
         out[f] = mean[:, j]
