@@ -290,7 +290,11 @@ class _ProfiledDeviance:
             L = d.terms[big].n_levels
             self.ZtZ_bb = np.stack([blocks[i * k_big:(i + 1) * k_big, i * k_big:(i + 1) * k_big]
                                     for i in range(L)])
-        self.lambda_rest_index = None
+        block = np.arange(k_big)
+        lev = np.arange(d.terms[big].n_levels)[:, None, None] * k_big
+        self.schur["block_pattern"] = (
+            (lev + block[None, :, None] + 0 * block[None, None, :]).ravel(),
+            (lev + 0 * block[None, :, None] + block[None, None, :]).ravel())
 
     # -- evaluation ---------------------------------------------------------------------------
     def _lambda_times(self, theta):
@@ -332,49 +336,53 @@ class _ProfiledDeviance:
         d = self.design
         s = self.schur
         k, L = s["k"], s["n_levels"]
+        rest, bigi = s["rest"], s["bigi"]
+        nr = len(rest)
         Lam = d.lambda_matrix(theta)
-        Lam_rr = Lam[s["rest"]][:, s["rest"]]
+        Lam_rr = Lam[rest][:, rest]
         T = d.theta_template(theta, s["big"])
-        # A_bb blocks: T' B T + I
-        Abb = np.einsum("ji,ljk,km->lim", T, self.ZtZ_bb, T) + np.eye(k)
+        # A_bb: one k x k block T' B_l T + I per level of the big term
+        Abb = np.matmul(T.T, np.matmul(self.ZtZ_bb, T)) + np.eye(k)
         try:
             Cbb = np.linalg.cholesky(Abb)
         except np.linalg.LinAlgError:
             return None
-        logdet_bb = 2.0 * float(np.sum(np.log(np.einsum("lii->li", Cbb))))
-        Abb_inv = np.linalg.inv(Abb)
-        Arr = np.asarray(Lam_rr.T @ np.asarray(Lam_rr.T @ self.ZtZ_rr).T).T
-        Arr[np.diag_indices_from(Arr)] += 1.0
-        # A_rb = Lam_r' ZtZ_rb Lam_b ; Lam_b = I_L (x) T
-        Arb = np.asarray(Lam_rr.T @ self.ZtZ_rb)
-        nr = Arb.shape[0]
-        Arb = np.einsum("rlk,km->rlm", Arb.reshape(nr, L, k), T)
-        Arb_Abbinv = np.einsum("rlk,lkm->rlm", Arb, Abb_inv)
-        S = Arr - Arb_Abbinv.reshape(nr, L * k) @ Arb.reshape(nr, L * k).T
-        try:
-            cf = _cho_factor(S)
-        except np.linalg.LinAlgError:
-            return None
-        logdet = logdet_bb + 2.0 * float(np.sum(np.log(np.diag(cf))))
-        rest, bigi = s["rest"], s["bigi"]
-        ArbF = Arb.reshape(nr, L * k)
-        ArbAinvF = Arb_Abbinv.reshape(nr, L * k)
+        logdet_bb = 2.0 * float(np.sum(np.log(np.diagonal(Cbb, axis1=1, axis2=2))))
+        block_rows, block_cols = s["block_pattern"]
+        Abb_inv = sp.csr_matrix((np.linalg.inv(Abb).ravel(), (block_rows, block_cols)),
+                                shape=(L * k, L * k))
+        Lam_bb = sp.csr_matrix((np.tile(T.ravel(), L), (block_rows, block_cols)),
+                               shape=(L * k, L * k))
+        if nr:
+            Arr = np.asarray(Lam_rr.T @ np.asarray(Lam_rr.T @ self.ZtZ_rr).T).T
+            Arr[np.diag_indices_from(Arr)] += 1.0
+            # A_rb = Lam_r' ZtZ_rb Lam_b, and A_rb A_bb^{-1}, as sparse-times-dense products
+            Arb = np.asarray(Lam_bb.T @ np.asarray(Lam_rr.T @ self.ZtZ_rb).T).T
+            ArbAinv = np.asarray(Abb_inv.T @ Arb.T).T
+            S = Arr - ArbAinv @ Arb.T
+            try:
+                cf = _cho_factor(S)
+            except np.linalg.LinAlgError:
+                return None
+            logdet = logdet_bb + 2.0 * float(np.sum(np.log(np.diag(cf))))
+        else:  # a single random term: A is block diagonal
+            cf, logdet, Arb, ArbAinv = None, logdet_bb, None, None
 
         def solve(B):
-            B = np.asarray(B)
+            B = np.asarray(B, dtype=float)
             vec = B.ndim == 1
             if vec:
                 B = B[:, None]
             Br, Bb = B[rest], B[bigi]
-            m = Bb.shape[1]
-            Bb3 = Bb.reshape(L, k, m)
-            xr = _cho_solve(cf, Br - ArbAinvF @ Bb)
-            rb = (Bb - ArbF.T @ xr).reshape(L, k, m)
-            xb = np.einsum("lkj,ljm->lkm", Abb_inv, rb).reshape(L * k, m)
-            out = np.empty_like(B, dtype=float)
+            if nr:
+                xr = _cho_solve(cf, Br - ArbAinv @ Bb)
+                xb = np.asarray(Abb_inv @ (Bb - Arb.T @ xr))
+            else:
+                xr = Br
+                xb = np.asarray(Abb_inv @ Bb)
+            out = np.empty_like(B)
             out[rest] = xr
             out[bigi] = xb
-            del Bb3
             return out[:, 0] if vec else out
 
         def lam_t(M):
