@@ -17,7 +17,16 @@ column                      vectors (lang2vec feature set)
 ``geographic_distance``     ``geo`` (299 distances to fixed points on the globe)
 ==========================  ===========================================================
 
-``cosine_distance(u, v) = 1 - u.v / (|u| |v|)``.  A language whose vector is all zeros (676
+``cosine_distance(u, v) = 1 - u.v / (|u| |v|)``.  Later lang2vec releases ship precomputed URIEL
+distances (``distance("syntactic", "eng", "fra")``; their README shows 0.4569); those could not be
+checked here, and no variant computed from the 1.1.2 vectors reproduces that example (kNN cosine
+0.188, WALS-observed cosine 0.222, angular 0.40-0.43), so they were made from other vectors or
+another formula.  The values here follow the documented definition on the 1.1.2 data.  URIEL+'s own
+functions (cosine metric) agree to their 4-decimal rounding on the genetic and geographic
+distances, and the observed-feature computation used for the WALS variants reproduces URIEL+'s
+syntactic/phonological/inventory/featural distances over its raw data (``benchmarks/features.py``).
+``geographic_distance`` is the cosine distance of the ``geo`` vectors, not the great-circle
+distance; it is small for most pairs (median about 0.14).  A language whose vector is all zeros (676
 languages have no ``fam`` clade: isolates and unclassified languages) has no defined distance: NaN.
 
 WALS-only variants use the observed (not imputed) values, where lang2vec marks missing values
