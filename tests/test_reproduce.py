@@ -136,3 +136,21 @@ def test_rerun_runs_in_the_recorded_folder_and_warns_about_changed_inputs(tmp_pa
     assert "warning: input seed.txt has changed since the fit" in out
     assert "DIFFERENT   results.csv" in out
     assert not (project / "fit").exists()  # the rerun wrote into a temporary folder
+
+
+@pytest.mark.slow
+def test_real_fit_reports_and_reproduces(tmp_path, monkeypatch):
+    """End to end on the shared xpos mirror: fit (4 sources), render the report, reproduce."""
+    mirror = os.environ.get("XLTSTATS_MIRROR")
+    if not mirror:
+        pytest.skip("XLTSTATS_MIRROR is not set (needs the shared published-data mirror)")
+    mirror = Path(mirror) if Path(mirror).is_absolute() else Path(__file__).resolve().parents[1] / mirror
+    (tmp_path / "sub.yaml").write_text("subset:\n  source: [eng, deu, rus, hye]\ncv:\n  schemes: [random]\n")
+    monkeypatch.chdir(tmp_path)
+    fit = subprocess.run([sys.executable, "-m", "xltstats.fit", "--data", "xpos", "--mirror", str(mirror),
+                          "--config", "sub.yaml", "--out", "fit", "--quiet"], capture_output=True, text=True)
+    assert fit.returncode == 0, fit.stderr[-3000:]
+    html = (tmp_path / "fit" / "report.html").read_text(encoding="utf-8")
+    assert "could not be produced" not in html and html.count("<img ") >= 6
+    done = subprocess.run([sys.executable, "-m", "xltstats.reproduce", "fit"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
