@@ -74,6 +74,8 @@ def test_data_demand_formula_and_delta_interval_coverage():
     # edge cases
     cov = np.eye(2) * 0.01
     assert data_demand(50, 2, cov, 40, 2.0)["status"] == "reached_at_zero"
+    near = data_demand(50, 2, cov, 49.9, 2.0)
+    assert near["n_needed"] == 0 and near["n_lower"] == 0 and near["n_upper"] == pytest.approx(np.expm1(-0.05 + 2 * np.sqrt(0.01 * (0.25 + 0.025 ** 2))))
     assert data_demand(50, -1, cov, 60, 2.0)["status"] == "not_reached"
     assert np.isnan(data_demand(50, -1, cov, 60, 2.0)["n_needed"])
 

@@ -18,9 +18,9 @@ Definitions, documented once:
 * **Data demand**: the ``n`` at which the fitted curve reaches a target score ``s`` (given directly, or
   as ``share * reference``): ``n* = exp((s - a) / b) - 1``. Its interval comes from the delta method on
   the log scale, ``L* = (s - a)/b`` with gradient ``(-1/b, -(s - a)/b^2)``, and is mapped back through
-  ``exp(.) - 1`` (so it is asymmetric and never negative); or, with ``interval="bootstrap"``, from a
-  parametric bootstrap of the coefficients (percentile interval). If ``s <= a`` the answer is ``n* = 0``; if the
-  slope is not positive the score is never reached on the curve and ``n*`` is reported as NaN with
+  ``exp(.) - 1`` and clipped at 0 (so it is asymmetric and never negative); or, with ``interval="bootstrap"``, from a
+  parametric bootstrap of the coefficients (percentile interval). If ``s <= a`` the answer is ``n* = 0`` (``status =
+  "reached_at_zero"``, the interval is still reported); if the slope is not positive the score is never reached on the curve and ``n*`` is reported as NaN with
   ``status = "not_reached"``. ``extrapolated`` flags an ``n*`` beyond the largest ``n`` observed.
 """
 from __future__ import annotations
@@ -64,18 +64,21 @@ def data_demand(a: float, b: float, cov: np.ndarray, target_score: float, crit: 
     """``n`` needed to reach ``target_score`` on the curve, with a delta-method interval (log scale)."""
     if not np.isfinite(a) or not np.isfinite(b):
         return {"n_needed": np.nan, "n_lower": np.nan, "n_upper": np.nan, "status": "no_curve", "extrapolated": False}
-    if target_score <= a:
-        return {"n_needed": 0.0, "n_lower": 0.0, "n_upper": np.nan, "status": "reached_at_zero", "extrapolated": False}
+    status = "reached_at_zero" if target_score <= a else "ok"
     if b <= 0:
-        return {"n_needed": np.nan, "n_lower": np.nan, "n_upper": np.nan, "status": "not_reached", "extrapolated": False}
+        if status == "ok":
+            return {"n_needed": np.nan, "n_lower": np.nan, "n_upper": np.nan, "status": "not_reached",
+                    "extrapolated": False}
+        return {"n_needed": 0.0, "n_lower": np.nan, "n_upper": np.nan, "status": status, "extrapolated": False}
+    # when the score is already reached at n = 0 the same interval is reported (its upper end may be > 0)
     log_n = (target_score - a) / b
     grad = np.array([-1.0 / b, -(target_score - a) / b ** 2])
     se = float(np.sqrt(max(grad @ cov @ grad, 0.0)))
     with np.errstate(over="ignore"):
-        n_needed = float(np.expm1(log_n))
+        n_needed = float(max(np.expm1(log_n), 0.0))
         lower = float(max(np.expm1(log_n - crit * se), 0.0))
-        upper = float(np.expm1(log_n + crit * se))
-    return {"n_needed": n_needed, "n_lower": lower, "n_upper": upper, "status": "ok",
+        upper = float(max(np.expm1(log_n + crit * se), 0.0))
+    return {"n_needed": n_needed, "n_lower": lower, "n_upper": upper, "status": status,
             "extrapolated": bool(n_needed > max_n)}
 
 
