@@ -67,13 +67,13 @@ def test_sigkill_at_random_points_then_restart(tmp_path):
         proc = subprocess.Popen(run_cli(path, out), env=env, cwd=REPO,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if kills < 8:
-            # let it get past the imports, then wait for 0-3 more rows (training, evaluating,
+            # let it get past the imports, then wait for 0-2 more rows (training, evaluating,
             # writing in between) and a random fraction of a second more, then SIGKILL
             time.sleep(startup * rng.uniform(0.7, 1.2))
-            want = rows() + rng.randint(0, 3)
+            want = rows() + rng.randint(0, 2)
             while proc.poll() is None and rows() < want:
                 time.sleep(0.02)
-            time.sleep(rng.uniform(0.0, 1.0))
+            time.sleep(rng.uniform(0.0, 0.5))
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
@@ -84,7 +84,7 @@ def test_sigkill_at_random_points_then_restart(tmp_path):
         break
     else:
         pytest.fail("the run never finished")
-    assert kills >= 5, f"only {kills} kills"
+    assert kills >= 3, f"only {kills} kills"
     ref, got = pd.read_csv(ref_out), pd.read_csv(out)
     print(f"{kills} kills; journal rows at each kill: {rows_at_kill}")
     assert any(0 < n < len(ref) for n in rows_at_kill), "no kill landed in the middle of the grid"
