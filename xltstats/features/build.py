@@ -119,13 +119,26 @@ def resolve_features(features=None, *, tokenizer_given: bool = True) -> list[str
 
 # --- pairs ----------------------------------------------------------------------------------
 
-def _normalise(code, row, column, file=None) -> str:
+def _to_iso(code: str) -> str:
+    """ISO 639-3 via :func:`xltstats.languages.to_iso639_3`; a code URIEL uses that ISO has
+    retired (``cti``, ...) is kept as it is."""
     from ..languages import LanguageCodeError, to_iso639_3
+
+    try:
+        return to_iso639_3(code)
+    except LanguageCodeError:
+        if code.strip().lower() in uriel._language_index():
+            return code.strip().lower()
+        raise
+
+
+def _normalise(code, row, column, file=None) -> str:
+    from ..languages import LanguageCodeError
 
     if code is None or (isinstance(code, float) and np.isnan(code)):
         raise InputError("missing language code", file=file, row=row, column=column)
     try:
-        return to_iso639_3(str(code))
+        return _to_iso(str(code))
     except LanguageCodeError as error:
         raise InputError(str(error), file=file, row=row, column=column) from None
 
@@ -160,10 +173,10 @@ def pairs_frame(pairs, *, file=None) -> pd.DataFrame:
         if all(isinstance(x, str) for x in items):
             langs = []
             for code in dict.fromkeys(items):
-                from ..languages import LanguageCodeError, to_iso639_3
+                from ..languages import LanguageCodeError
 
                 try:
-                    langs.append(to_iso639_3(code))
+                    langs.append(_to_iso(code))
                 except LanguageCodeError as error:
                     raise InputError(str(error), column="languages") from None
             langs = list(dict.fromkeys(langs))

@@ -255,13 +255,27 @@ def unknown_language_message(code: str) -> str:
 
 # --- distances ------------------------------------------------------------------------------
 
+PAIR_CHUNK = 4096  # pairs gathered at once: bounds memory for the 3,718-dim family vectors
+MAX_BLOCK_ENTRIES = 16_000_000  # up to 4,000 distinct languages: one block, then gather
+
+
 def cosine_distance_pairs(column: str, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """Cosine distance for row-index pairs (vectorised, float64 result)."""
-    u = unit_vectors(column)
-    a = np.asarray(u[left], dtype=np.float64)
-    b = np.asarray(u[right], dtype=np.float64)
-    d = 1.0 - np.einsum("ij,ij->i", a, b)
-    return np.clip(d, 0.0, 2.0)
+    """Cosine distance for row-index pairs (vectorised in chunks, float64 result)."""
+    left, right = np.asarray(left), np.asarray(right)
+    out = np.empty(left.size)
+    if column in SPARSE_COLUMNS:
+        unit, defined = _sparse_unit(column)
+        for s in range(0, left.size, PAIR_CHUNK):
+            a, b = left[s:s + PAIR_CHUNK], right[s:s + PAIR_CHUNK]
+            dot = np.asarray(unit[a].multiply(unit[b]).sum(axis=1), dtype=np.float64).ravel()
+            out[s:s + PAIR_CHUNK] = np.where(defined[a] & defined[b], 1.0 - dot, np.nan)
+    else:
+        u = unit_vectors(column)
+        for s in range(0, left.size, PAIR_CHUNK):
+            a = np.asarray(u[left[s:s + PAIR_CHUNK]], dtype=np.float64)
+            b = np.asarray(u[right[s:s + PAIR_CHUNK]], dtype=np.float64)
+            out[s:s + PAIR_CHUNK] = 1.0 - np.einsum("ij,ij->i", a, b)
+    return np.clip(out, 0.0, 2.0)
 
 
 def observed_distance_pairs(column: str, left: np.ndarray, right: np.ndarray):
@@ -415,13 +429,27 @@ def language_family(code: str) -> str | None:
 def uriel_pair_features(left_codes, right_codes, columns=URIEL_COLUMNS) -> dict[str, np.ndarray]:
     """Selected URIEL columns for aligned lists of ISO 639-3 codes."""
     left, right = indices(list(left_codes)), indices(list(right_codes))
+    # Many pairs over few languages (a results table, all pairs of a language list): compute the
+    # block over the distinct languages once and gather, instead of gathering vectors per pair.
+    distinct, position = np.unique(np.concatenate([left, right]), return_inverse=True)
+    use_block = distinct.size ** 2 <= MAX_BLOCK_ENTRIES and distinct.size ** 2 < 4 * left.size
+    li, ri = position[:left.size], position[left.size:]
     out: dict[str, np.ndarray] = {}
     for col in columns:
         if col in KNN_DISTANCES:
-            out[col] = cosine_distance_pairs(col, left, right)
+            if use_block:
+                out[col] = distance_block(col, distinct, distinct)[li, ri].astype(np.float64)
+            else:
+                out[col] = cosine_distance_pairs(col, left, right)
         elif col in OBSERVED_DISTANCES or col.removesuffix("_coverage") in OBSERVED_DISTANCES:
             base = col.removesuffix("_coverage")
-            if base not in out:
+            if base in out:
+                continue
+            if use_block:
+                d, c = observed_distance_block(base, distinct, distinct)
+                out[base], out[f"{base}_coverage"] = (d[li, ri].astype(np.float64),
+                                                      c[li, ri].astype(np.float64))
+            else:
                 out[base], out[f"{base}_coverage"] = observed_distance_pairs(base, left, right)
         elif col == "same_family":
             out[col] = same_group_pairs("family", left, right)
