@@ -36,7 +36,8 @@ body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans",
 img { max-width: 100%; height: auto; }
 figure { margin: 1.5rem 0; }
 figcaption { font-size: 0.9rem; color: #444; }
-table { border-collapse: collapse; margin: 1rem 0; font-size: 0.85rem; }
+table { border-collapse: collapse; margin: 1rem 0; font-size: 0.85rem; display: block; overflow-x: auto;
+        max-width: 100%; }
 th, td { border-bottom: 1px solid #ddd; padding: 0.2rem 0.6rem; text-align: left; }
 thead th { border-bottom: 2px solid #888; }
 caption { caption-side: bottom; font-size: 0.85rem; color: #444; text-align: left; padding-top: 0.3rem; }

@@ -69,8 +69,13 @@ def format_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({str(c): [_format_value(v) for v in frame[c].tolist()] for c in frame.columns})
 
 
+def _shorten(text: str, limit: int = 72) -> str:
+    """Long cells (lists of folds, feature lists) are cut in the HTML; the LaTeX table keeps them."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def markdown_table(frame: pd.DataFrame, *, max_rows: int = MAX_TABLE_ROWS, caption: str | None = None) -> str:
-    shown = format_frame(frame.head(max_rows))
+    shown = format_frame(frame.head(max_rows)).map(_shorten)
     text = shown.to_markdown(index=False, tablefmt="pipe", disable_numparse=True)
     if len(frame) > max_rows:
         text += f"\n\n*First {max_rows} of {len(frame)} rows; the full table is in the fit folder.*"
