@@ -140,3 +140,28 @@ def test_unknown_language_names_it_and_suggests_near_codes():
 def test_covers_all_uriel_languages():
     assert len(uriel.uriel_languages()) == 7970
     assert uriel.unit_vectors("featural_distance").shape == (7970, 289)
+
+
+def test_observed_computation_and_geographic_match_urielplus():
+    """URIEL+'s own (slow, per-pair) functions as an independent reference, cosine metric."""
+    urielplus = pytest.importorskip("urielplus.urielplus", reason="urielplus not installed")
+    import logging
+
+    codes = ["eng", "deu", "fra", "jpn", "tur", "hin"]
+    previous = logging.root.manager.disable
+    logging.disable(logging.INFO)
+    try:
+        up = urielplus.URIELPlus()
+        up.set_distance_metric("cosine")
+        theirs_syntax = np.asarray(up.new_distance("syntactic", codes), dtype=float)
+        theirs_geo = np.asarray(up.new_distance("geographic", codes), dtype=float)
+    finally:
+        logging.disable(previous)
+    idx = uriel.indices(codes)
+    sources = tuple(str(s) for s in uriel._npz("features.npz")["sources"])
+    raw = uriel._select("features.npz", sources, ("S_",))  # URIEL+: raw values, union of sources
+    ours_syntax, _ = uriel.observed_block(np.where(raw < 0, 0, raw), (raw >= 0).astype(np.float32),
+                                          idx, idx)
+    np.testing.assert_allclose(ours_syntax, theirs_syntax, atol=6e-5)  # URIEL+ rounds to 4 places
+    ours_geo = uriel.distance_block("geographic_distance", idx, idx)
+    np.testing.assert_allclose(ours_geo, theirs_geo, atol=6e-5)
