@@ -154,3 +154,19 @@ def test_real_fit_reports_and_reproduces(tmp_path, monkeypatch):
     assert "could not be produced" not in html and html.count("<img ") >= 6
     done = subprocess.run([sys.executable, "-m", "xltstats.reproduce", "fit"], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_changed_package_versions_are_warned_about():
+    from importlib import metadata
+
+    from xltstats.reproduce import check_versions
+
+    manifest = {"versions": {"pandas": metadata.version("pandas"), "numpy": "0.0.1", "python": "2.7.18",
+                             "xltstats": None}}
+    warnings = check_versions(manifest)
+    assert warnings == [f"numpy is {metadata.version('numpy')} now, 0.0.1 when the fit was made",
+                        f"python is {__import__('platform').python_version()} now, 2.7.18 when the fit was made"]
+    from xltstats.reproduce import _xltstats_commit
+
+    if _xltstats_commit() is not None:  # a git checkout: a recorded commit that differs is reported
+        assert check_versions({"git_commit": "0" * 40})[0].startswith("xltstats is at commit")

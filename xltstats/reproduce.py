@@ -141,6 +141,45 @@ def check_inputs(manifest: dict, cwd: Path) -> list[str]:
     return warnings
 
 
+def check_versions(manifest: dict) -> list[str]:
+    """Warnings for packages (and the xltstats commit) that differ from those recorded in the manifest."""
+    import platform
+    from importlib import metadata
+
+    warnings = []
+    versions = manifest.get("versions") or {}
+    for package, recorded in sorted(versions.items()):
+        if recorded is None:
+            continue
+        if package == "python":
+            current = platform.python_version()
+        else:
+            try:
+                current = metadata.version(package)
+            except metadata.PackageNotFoundError:
+                current = "not installed"
+        if str(current) != str(recorded):
+            warnings.append(f"{package} is {current} now, {recorded} when the fit was made")
+    recorded_commit = manifest.get("git_commit") or manifest.get("xltstats_commit")
+    if recorded_commit:
+        current_commit = _xltstats_commit()
+        if current_commit and current_commit != recorded_commit:
+            warnings.append(f"xltstats is at commit {current_commit[:12]} now, {str(recorded_commit)[:12]} "
+                            "when the fit was made")
+    return warnings
+
+
+def _xltstats_commit() -> str | None:
+    """The git commit of the xltstats checkout this module runs from, when it is one."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        done = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
 def compare_tables(stored: Path, rerun: Path, name: str, *, rtol: float = 1e-6, atol: float = 1e-9) -> TableDifference:
     """Byte comparison, then a cell-by-cell explanation of any difference."""
     a, b = stored / name, rerun / name
@@ -224,7 +263,7 @@ def reproduce(fit_dir: str | Path, *, rtol: float = 1e-6, atol: float = 1e-9, ke
     cwd = Path(manifest.get("cwd") or os.getcwd())
     if not cwd.is_dir():
         cwd = Path(os.getcwd())
-    warnings = check_inputs(manifest, cwd)
+    warnings = check_inputs(manifest, cwd) + check_versions(manifest)
     with tempfile.TemporaryDirectory(prefix="xltstats-reproduce-") as scratch:
         out_dir = Path(keep).resolve() if keep else Path(scratch) / "fit"
         command = rerun_command(manifest["argv"], out_dir)
