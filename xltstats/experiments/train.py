@@ -333,8 +333,9 @@ def train(model, features: list[dict], hp: dict, *, seed: int, device: torch.dev
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
     forward = torch.compile(model, dynamic=True) if hp.get("compile") and device.type == "cuda" else model
-    lengths = [len(f["input_ids"]) + (len(f["labels"]) if isinstance(f["labels"], list) else 0)
-               for f in features]
+    # real (unpadded) tokens per example: encoder input, plus decoder labels for seq2seq
+    seq2seq = isinstance(features[0]["labels"], list) and "first_token" not in features[0]
+    lengths = [len(f["input_ids"]) + (len(f["labels"]) if seq2seq else 0) for f in features]
     model.train()
     step, tokens, losses = 0, 0, []
     start = time.perf_counter()
@@ -350,9 +351,7 @@ def train(model, features: list[dict], hp: dict, *, seed: int, device: torch.dev
             opt.step()
             sched.step()
             opt.zero_grad(set_to_none=True)
-            tokens += int(batch["attention_mask"].sum())
-            if "labels" in batch and batch["labels"].ndim == 2 and "first_token" not in features[0]:
-                tokens += int((batch["labels"] != IGNORE).sum())  # decoder tokens of seq2seq
+            tokens += sum(lengths[i] for i in idx)  # counted on the host: no device sync per step
             losses.append(loss.detach())
             step += 1
             bar.update(1)
