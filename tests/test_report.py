@@ -1,6 +1,7 @@
 """The fit report: sections, figures, LaTeX tables, self-containment, determinism, CLI."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -262,3 +263,27 @@ def test_recommendations_follow_the_ranker_with_the_best_ndcg(tmp_path):
     cells = [c.strip() for c in line.strip("|").split("|")]
     assert [re.search(r"\((\w{3})\)", c).group(1) for c in cells[1:5]] == ["deu", "fra", "spa", "deu"]
     assert cells[1].endswith(", 4") and cells[4].endswith(", 85")
+
+
+def test_quarto_on_path_is_used_with_the_fit_folder_as_parameter(tmp_path, monkeypatch):
+    """A stand-in `quarto` records how it is called; the real one is not installed here."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "quarto-args.txt"
+    script = bin_dir / "quarto"
+    script.write_text("#!/bin/sh\n"
+                      f'printf "%s\\n" "$@" > "{log}"\n'
+                      f'cmp -s report.qmd "{template_path()}" || exit 3\n'
+                      'echo "<!DOCTYPE html><html><body>rendered by quarto</body></html>" > report.html\n')
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    fit = tmp_path / "fit"
+    fit.mkdir()
+    out = render_report(fit, tmp_path / "out.html")
+    assert "rendered by quarto" in out.read_text()
+    args = log.read_text().splitlines()
+    assert args[:2] == ["render", "report.qmd"] and f"fit_dir:{fit.resolve()}" in args
+    script.write_text("#!/bin/sh\necho 'ERROR: kernel died' >&2\nexit 1\n")
+    with pytest.raises(RenderError, match="kernel died"):
+        render_report(fit, tmp_path / "out2.html")
+    assert not (tmp_path / "out2.html").exists()
