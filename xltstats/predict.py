@@ -25,7 +25,9 @@ READERS = {".csv": lambda p: pd.read_csv(p), ".tsv": lambda p: pd.read_csv(p, se
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m xltstats.predict", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m xltstats.predict",
+                                     description="Predict transfer scores of new language pairs from a saved fit "
+                                                 "(model.json), with prediction intervals.")
     parser.add_argument("--fit", required=True, help="fit folder written by `python -m xltstats.fit` (has model.json)")
     parser.add_argument("--pairs", required=True, help="table of pairs: source, target (+ feature columns)")
     parser.add_argument("--out", required=True, help="output table (.csv, .tsv, .jsonl or .parquet)")
