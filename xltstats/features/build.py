@@ -21,12 +21,13 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
 from itertools import product
 
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
+from ..errors import ConfigError, InputError
 from ..paths import cache_dir
 from . import data_sizes, grambank, uriel
 
@@ -223,6 +224,15 @@ def _check_uriel(frame: pd.DataFrame, file=None, languages_only: bool = False) -
 
 # --- cache ----------------------------------------------------------------------------------
 
+def _version_of(package: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def _cache_key(keys: pd.DataFrame, columns, options: dict) -> str | None:
     if options.get("tokenizer") is not None and not isinstance(options["tokenizer"], str):
         return None  # a tokenizer object has no stable identity
@@ -230,6 +240,7 @@ def _cache_key(keys: pd.DataFrame, columns, options: dict) -> str | None:
 
     h = hashlib.sha256()
     stamp = {"v": _CACHE_VERSION, "xltstats": __version__, "uriel": uriel._source_stamp(),
+             "urielplus": _version_of("urielplus"),
              "columns": list(columns),
              "options": {k: (None if v is None else str(v)) for k, v in sorted(options.items())}}
     h.update(json.dumps(stamp, sort_keys=True).encode())
@@ -342,7 +353,15 @@ def build_pair_features(pairs, features=None, *, model: str = "xlm-r", tokenizer
             full[covered] = part[c]
             values[c] = full
     if any(c in grambank.MORPHOLOGY_COLUMNS for c in feature_columns):
-        values.update(grambank.morphological_pair_features(src, tgt))
+        try:
+            values.update(grambank.morphological_pair_features(src, tgt))
+        except ConfigError:
+            if features is not None:
+                raise
+            # the default set should not fail on the optional Grambank data: NaN, with a warning
+            warnings.warn("urielplus is not installed: morphological_distance is NaN "
+                          "(pip install urielplus)", stacklevel=2)
+            values.update({c: np.full(len(src), np.nan) for c in grambank.MORPHOLOGY_COLUMNS})
     data_cols = [c for c in feature_columns if c in data_sizes.DATA_COLUMNS]
     if data_cols:
         values.update(data_sizes.data_pair_features(src, tgt, model, data_cols))
