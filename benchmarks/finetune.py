@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 PEAK_BF16_TFLOPS = {  # dense (no sparsity) bf16 tensor-core peaks from the vendor data sheets

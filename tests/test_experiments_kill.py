@@ -46,10 +46,8 @@ def run_cli(path, results):
 def test_sigkill_at_random_points_then_restart(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO))
     ref_path, ref_out = write_study(tmp_path, "reference"), tmp_path / "reference.csv"
-    start = time.monotonic()
     subprocess.run(run_cli(ref_path, ref_out), check=True, env=env, cwd=REPO,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    duration = time.monotonic() - start
     start = time.monotonic()
     subprocess.run([sys.executable, "-c", "import torch, transformers, xltstats.experiments.runner"],
                    check=True, env=env, cwd=REPO)
@@ -63,7 +61,7 @@ def test_sigkill_at_random_points_then_restart(tmp_path):
 
     rng = random.Random(20261122)
     kills, rows_at_kill = 0, []
-    for attempt in range(30):
+    for _attempt in range(30):
         proc = subprocess.Popen(run_cli(path, out), env=env, cwd=REPO,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if kills < 8:

@@ -1,5 +1,4 @@
 """End to end on CPU with tiny randomly initialised models and a tokenizer trained here."""
-import json
 import os
 import shutil
 from pathlib import Path

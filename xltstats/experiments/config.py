@@ -329,7 +329,7 @@ def parse_study(raw, path, *, check_data: bool = True) -> StudyConfig:
 def check_languages(study: StudyConfig, v: _Validator | None = None) -> None:
     """Every source has training data, every target test data, few-shot targets training data."""
     v = v or _Validator(study.path)
-    for i, spec in enumerate(study.tasks):
+    for spec in study.tasks:
         task = get_task(spec.name)
         available = task.data_languages(spec.data)
         where = "the hub configs" if spec.data == "hub" else spec.data
