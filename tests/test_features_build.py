@@ -148,9 +148,10 @@ def test_unknown_language_in_table_names_row_and_column():
         build_pair_features(df, ["syntax"], cache=False, file="pairs.csv")
     assert str(info.value).startswith("pairs.csv, row 2, column 'source':")
     assert "hye (Armenian)" in str(info.value)
-    out = build_pair_features(df, ["syntax", "same_script"], cache=False, on_unknown="nan")
+    out = build_pair_features(df, ["syntax", "target_in_pretraining"], cache=False,
+                              on_unknown="nan")
     assert out.loc[out["source"] == "hyw", "syntactic_distance"].isna().all()
-    assert out.loc[out["source"] == "hyw", "same_script"].notna().all()  # not URIEL-based
+    assert out.loc[out["source"] == "hyw", "target_in_pretraining"].tolist() == [1.0]
 
 
 def test_pretraining_tables_are_consistent():
