@@ -139,3 +139,20 @@ def test_likelihood_ratio_matches_lme4_anova(pair):
     _close(table["Chisq"].iloc[1], expected["Chisq"], rel=1e-4, what="Chisq")
     assert table["Df"].iloc[1] == expected["Df"]
     _close(table["Pr(>Chisq)"].iloc[1], expected["p_value"], rel=1e-2, abs_=1e-300, what="p")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key,seeds,tasks", [("xpos_54600", 8, 1), ("xpos_491400_tasks", 8, 9)])
+def test_large_replicated_xpos_tables_match_lme4(key, seeds, tasks):
+    """The 55k and 491k timing tables: same optimum as lme4 (values recorded with the timings)."""
+    gold = json.loads((GOLDEN / "lme4_timings.json").read_text()).get(key)
+    if gold is None or "logLik_REML" not in gold:
+        pytest.skip(f"no lme4 estimates recorded for {key}")
+    table = bench.replicate_xpos(_table("xpos"), n_seeds=seeds, n_tasks=tasks)
+    m = fit_mixed(gold["formula"], table)
+    assert m.nobs == gold["rows"]
+    assert m.llf >= gold["logLik_REML"] - 1e-6
+    _close(m.llf, gold["logLik_REML"], rel=1e-9, what="logLik")
+    _close(m.params["Intercept"], gold["fixef"]["(Intercept)"], what="intercept")
+    for name, value in gold["variances"].items():
+        _close(m.variance_components[name], value, what=name)

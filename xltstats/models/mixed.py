@@ -983,7 +983,7 @@ class MixedResults:
             if r["term2"] is not None and not (isinstance(r["term2"], float)):
                 continue
             group = r["group"]
-            name = r["term1"] if r["term1"] is not None else ""
+            name = r["term1"] if isinstance(r["term1"], str) else ""
             lines.append(f" {group:<10} {name:<14} {r['variance']:>10.4g} {r['sd_or_corr']:>9.4g}")
         corr = vc[vc["term2"].notna()]
         for _, r in corr.iterrows():
