@@ -172,3 +172,45 @@ def test_plan_and_status_cli(tmp_path, tokenizer_dir, capsys):
     assert "0/12 rows done, 0/4 jobs complete" in capsys.readouterr().out
     assert cli(["plan", str(tmp_path / "missing.yaml")]) == 2
     assert "study config not found" in capsys.readouterr().err
+
+
+def test_tokenised_data_cached_on_disk_by_tokenizer_task_language(tmp_path, tokenizer_dir, monkeypatch):
+    from xltstats.experiments import train as T
+    from xltstats.experiments.config import DEFAULT_HYPERPARAMETERS
+    from xltstats.experiments.tasks import get_task
+
+    task, tok = get_task("xnli"), T.load_tokenizer(str(tokenizer_dir))
+    examples = task.load(str(FIXTURES / "xnli"), "deu", "test")
+    hp = dict(DEFAULT_HYPERPARAMETERS)
+    first = T.cached_encode(tmp_path, task, "fixtures", "deu", "test", "encoder", tok, examples, hp)
+    assert len(list((tmp_path / "tokenized").glob("xnli-deu-test-*.pkl"))) == 1
+
+    def fail(*args, **kwargs):
+        raise AssertionError("tokenised again instead of read from the cache")
+
+    monkeypatch.setattr(T, "encode", fail)
+    assert T.cached_encode(tmp_path, task, "fixtures", "deu", "test", "encoder", tok, examples, hp) == first
+    with pytest.raises(AssertionError):  # another length limit is another cache entry
+        T.cached_encode(tmp_path, task, "fixtures", "deu", "test", "encoder", tok, examples,
+                        dict(hp, max_length=16))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("XLTSTATS_MIRROR"), reason="needs XLTSTATS_MIRROR (UD PUD + UDHR)")
+def test_pretrained_encoder_from_scratch_then_grid(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "encoder"
+    subprocess.run([sys.executable, str(REPO / "experiments" / "pretrain_tiny_encoder.py"), "--out", str(out),
+                    "--size", "tiny", "--steps", "10", "--warmup", "2", "--batch-size", "16",
+                    "--vocab-size", "1500", "--languages", "eng,deu"], check=True, cwd=REPO)
+    assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
+    study = {"name": "pre", "model": {"name": "ud-mlm", "pretrained": str(out)},
+             "tasks": [{"name": "udpos", "data": "ud"}], "languages": ["eng", "deu"], "few_shot": [0, 5],
+             "seeds": [1], "hyperparameters": dict(HP, max_train_examples=50, max_test_examples=20),
+             "run_dir": str(tmp_path / "run")}
+    path = tmp_path / "pre.yaml"
+    path.write_text(yaml.safe_dump(study))
+    run_study(load_study(path), tmp_path / "pre.csv", progress=False)
+    check_table(tmp_path / "pre.csv", 6)
