@@ -8,7 +8,7 @@ XLM-R.  Output: a Hugging Face model folder (``BertForMaskedLM`` + tokenizer) th
 
     export XLTSTATS_MIRROR=/path/to/shared/data/published
     python experiments/pretrain_tiny_encoder.py --out experiments/runs/pretrained_encoder \
-        --size base --steps 20000                       # H100: about 15-25 minutes
+        --size base --steps 20000                       # GPU run time not measured yet
     python experiments/pretrain_tiny_encoder.py --out /tmp/enc --size tiny --steps 20   # CPU smoke test
 
 Only the PUD *train* sentences (the udpos task's split: sentence index i with i % 5 != 4) are

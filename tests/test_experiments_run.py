@@ -214,3 +214,18 @@ def test_pretrained_encoder_from_scratch_then_grid(tmp_path):
     path.write_text(yaml.safe_dump(study))
     run_study(load_study(path), tmp_path / "pre.csv", progress=False)
     check_table(tmp_path / "pre.csv", 6)
+
+
+def test_job_running_elsewhere_is_skipped_not_duplicated(tmp_path, tokenizer_dir):
+    from xltstats.experiments.runner import _try_lock, run_job
+
+    path = study_file(tmp_path, tokenizer_dir, name="lock", few_shot=[0],
+                      tasks=[{"name": "xnli", "data": str(FIXTURES / "xnli")}])
+    study = load_study(path)
+    job = expand(study)[0]
+    held = _try_lock(study, job)  # as if another process were running this job
+    assert held is not None and _try_lock(study, job) is None
+    assert run_job(study, job, progress=False) == 0
+    assert not (journal_dir(study.run_dir) / f"{job.id}.jsonl").exists()
+    held.close()
+    assert run_job(study, job, progress=False) == 2

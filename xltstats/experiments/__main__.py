@@ -27,6 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--cpus", type=int, default=8, help="CPUs per job (SLURM)")
     run.add_argument("--mem-gb", type=int, default=64)
     run.add_argument("--parallelism", type=int, default=64, help="max array tasks running at once")
+    run.add_argument("--no-wait", action="store_true",
+                     help="with slurm: submit the array and return; `status` / `merge` later")
     run.add_argument("--no-progress", action="store_true")
     st = sub.add_parser("status", help="done and pending rows per job")
     st.add_argument("config")
@@ -103,7 +105,7 @@ def _dispatch(args) -> int:
     if args.time:
         slurm["time"] = args.time
     summary = run_study(study, args.results, executor=args.executor, jobs=jobs, slurm=slurm,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, wait=not args.no_wait)
     print(json.dumps(summary))
     return 0
 

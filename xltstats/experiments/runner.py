@@ -119,6 +119,10 @@ def run_job(study: StudyConfig, job: Job, *, progress: bool = True) -> int:
     pending = [u for u in job.units if row_key(study, job, u) not in journal.keys]
     if not pending:
         return 0
+    lock = _try_lock(study, job)
+    if lock is None:
+        log.warning("%s is running in another process; skipped", job.id)
+        return 0
     handler = _job_logger(study, job)
     try:
         written = _run_job(study, job, journal, pending, progress)
@@ -130,6 +134,22 @@ def run_job(study: StudyConfig, job: Job, *, progress: bool = True) -> int:
     finally:
         log.removeHandler(handler)
         handler.close()
+        lock.close()
+
+
+def _try_lock(study: StudyConfig, job: Job):
+    """An exclusive lock on the job (released when its file is closed or the process dies)."""
+    import fcntl
+
+    path = study.run_dir / "locks" / f"{job.id}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(path, "a")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        return None
+    return fh
 
 
 def _run_job(study, job, journal, pending, progress) -> int:
@@ -260,7 +280,7 @@ def merge(study: StudyConfig, results) -> tuple[Path, int, int]:
 
 
 def run_study(study: StudyConfig, results=None, *, executor: str = "local", jobs=None,
-              slurm: dict | None = None, progress: bool = True) -> dict:
+              slurm: dict | None = None, progress: bool = True, wait: bool = True) -> dict:
     """Run the pending jobs (all, or the ``jobs`` given), then write ``results``."""
     all_jobs = expand(study)
     selected = all_jobs if not jobs else jobs
@@ -273,7 +293,9 @@ def run_study(study: StudyConfig, results=None, *, executor: str = "local", jobs
         for job in tqdm(todo, desc="jobs", disable=not progress):
             run_job(study, job, progress=progress)
     elif executor in ("slurm", "submitit-local", "submitit-debug"):
-        _submit(study, todo, executor, slurm or {})
+        submitted = _submit(study, todo, executor, slurm or {}, wait=wait)
+        if not wait:
+            return {"jobs": len(selected), "submitted": submitted}
     else:
         raise ConfigError(f"unknown executor {executor!r}; use local, slurm, submitit-local")
     summary = {"jobs": len(selected), "ran": len(todo)}
@@ -283,8 +305,11 @@ def run_study(study: StudyConfig, results=None, *, executor: str = "local", jobs
     return summary
 
 
-def _submit(study: StudyConfig, jobs: list[Job], executor: str, slurm: dict) -> None:
-    """Run ``jobs`` as a submitit job array and wait for them (each writes its own journal)."""
+def _submit(study: StudyConfig, jobs: list[Job], executor: str, slurm: dict, wait: bool = True) -> list[str]:
+    """Run ``jobs`` as a submitit job array (each writes its own journal); wait unless told not to.
+
+    Returns the scheduler's job ids.
+    """
     import submitit
 
     folder = study.run_dir / "submitit" / "%j"
@@ -308,6 +333,9 @@ def _submit(study: StudyConfig, jobs: list[Job], executor: str, slurm: dict) -> 
     config = str(Path(study.path).resolve())
     with ex.batch():
         handles = [ex.submit(run_job_by_id, config, job.id) for job in jobs]
+    ids = [str(h.job_id) for h in handles]
+    if not wait:
+        return ids
     failures = []
     for job, handle in zip(jobs, handles):
         try:
@@ -317,3 +345,4 @@ def _submit(study: StudyConfig, jobs: list[Job], executor: str, slurm: dict) -> 
     if failures:
         raise ConfigError("some jobs failed (rerun the same command to retry them):\n  "
                           + "\n  ".join(failures))
+    return ids
