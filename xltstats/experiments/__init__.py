@@ -1,7 +1,7 @@
 """Fine-tuning grids for cross-lingual transfer studies.
 
 ``python -m xltstats.experiments run STUDY.yaml --results results.csv`` fine-tunes a model on
-every (task, source language, seed), evaluates each source checkpoint on all targets in one pass
+every (task, source language, seed), evaluates each source checkpoint on all targets while it is loaded
 (zero-shot) and continues from it on a few target examples (few-shot), appending every row to a
 durable journal so that an interrupted run resumes where it stopped.  The rows follow the
 results-table schema read by ``python -m xltstats.fit``.

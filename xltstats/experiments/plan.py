@@ -1,7 +1,7 @@
 """Expand a study into independent jobs, and key every results row.
 
 One *job* is one fine-tuning run on a (task, source language, seed): it trains the source
-checkpoint once, evaluates it on every target in one pass (the zero-shot rows, ``n = 0``) and
+checkpoint once, evaluates it on every target while loaded (the zero-shot rows, ``n = 0``) and
 continues from it on ``n`` examples of each other target for the few-shot rows.  Jobs share
 nothing but read-only data, so they run one after another, or as a SLURM job array.
 """

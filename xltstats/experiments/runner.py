@@ -195,24 +195,19 @@ def _run_job(study, job, journal, pending, progress) -> int:
     model.eval()
     written = 0
 
-    # zero-shot (and in-language): every target evaluated in one length-sorted pass
-    zero = [u for u in pending if u.n_target == 0]
-    if zero:
-        examples, feats, owner = [], [], []
-        for u in zero:
-            ex = load_examples(study, job.task, u.target, "test")
-            examples += ex
-            feats += features(u.target, "test", ex)
-            owner += [u] * len(ex)
-        t0 = time.perf_counter()
-        preds = T.predict(model, task, arch, tokenizer, examples, feats, hp, device, progress)
-        log.info("%s: evaluated %d examples on %d targets in %.1fs", job.id, len(examples),
-                 len(zero), time.perf_counter() - t0)
-        for u in zero:
-            idx = [i for i, o in enumerate(owner) if o is u]
-            value = score(task, [examples[i] for i in idx], [preds[i] for i in idx])
-            journal.append(_row(study, job, u, value, spec.metric, n_source, len(idx)))
-            written += 1
+    # zero-shot (and in-language): the source checkpoint, loaded once, evaluated on every target.
+    # Each target is batched on its own (length-sorted, large batches) so that its score does not
+    # depend on which other targets were still pending, and its row is written as soon as it is done.
+    t0 = time.perf_counter()
+    for u in [u for u in pending if u.n_target == 0]:
+        test = load_examples(study, job.task, u.target, "test")
+        preds = T.predict(model, task, arch, tokenizer, test, features(u.target, "test", test), hp,
+                          device, progress)
+        journal.append(_row(study, job, u, score(task, test, preds), spec.metric, n_source, len(test)))
+        written += 1
+    if written:
+        log.info("%s: zero-shot evaluation of %d targets in %.1fs", job.id, written,
+                 time.perf_counter() - t0)
 
     # few-shot continuations from the source checkpoint
     few = [u for u in pending if u.n_target > 0]
