@@ -3,9 +3,9 @@
 Efficiency choices, all of them no-ops on CPU except dynamic padding and length grouping:
 bf16 autocast and TF32 on CUDA, fused AdamW, optional ``torch.compile``, pinned host memory with
 non-blocking copies, dynamic padding of length-grouped batches (shuffled mega-batches sorted by
-length, so batches have little padding but order is still random), evaluation of all targets in
-length-sorted large batches (each target on its own, so scores never depend on what else was evaluated), and tokenised data cached on disk keyed by tokenizer,
-task, data source, language, split and lengths.
+length, so batches have little padding but order is still random), evaluation in length-sorted
+large batches (each target on its own, so a score never depends on what else was evaluated), and
+tokenised data cached on disk keyed by tokenizer, task, data source, language, split and lengths.
 """
 from __future__ import annotations
 
