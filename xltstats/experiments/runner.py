@@ -10,6 +10,7 @@ Run folder layout (``run_dir`` of the study)::
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from pathlib import Path
@@ -25,38 +26,47 @@ log = logging.getLogger("xltstats.experiments")
 
 # ---- data -------------------------------------------------------------------------------------
 def load_examples(study: StudyConfig, task_name: str, lang: str, split: str) -> list[dict]:
+    """Examples of one task, language and split (test sets cut to ``max_test_examples``).
+
+    Kept in memory (a few data sets at a time): a job reads each target's test set and
+    few-shot training set once, not once per few-shot size.
+    """
     spec = study.task(task_name)
-    examples = get_task(task_name).load(spec.data, lang, split)
-    cap = study.hyperparameters.get("max_test_examples")
-    if split == "test" and cap:
-        examples = examples[:cap]
-    return examples
+    cap = study.hyperparameters.get("max_test_examples") if split == "test" else None
+    return _load_cached(task_name, spec.data, lang, split, cap)
+
+
+@functools.lru_cache(maxsize=6)
+def _load_cached(task_name: str, data: str, lang: str, split: str, cap) -> list[dict]:
+    examples = get_task(task_name).load(data, lang, split)
+    return examples[:cap] if cap else examples
 
 
 def preflight(study: StudyConfig, jobs: list[Job] | None = None) -> None:
-    """Load every data set the jobs need and check sizes before any training starts."""
+    """Check that every data set the jobs need exists and is large enough, before any training.
+
+    Local data (directories, pinned UD files) is loaded; hub data sets are sized from their
+    metadata (:meth:`Task.size`) so that submitting a grid does not read every corpus first.
+    """
     jobs = expand(study) if jobs is None else jobs
-    cap = study.hyperparameters.get("max_train_examples")
-    seen = set()
+    sizes: dict[tuple, int] = {}
     for job in jobs:
+        spec, task = study.task(job.task), get_task(job.task)
         needs = [(job.source, "train")] + [(u.target, "test") for u in job.units]
         needs += [(u.target, "train") for u in job.few_shot]
         for lang, split in needs:
-            if (job.task, lang, split) in seen:
+            key = (job.task, lang, split)
+            if key in sizes:
                 continue
-            seen.add((job.task, lang, split))
             try:
-                examples = load_examples(study, job.task, lang, split)
+                sizes[key] = task.size(spec.data, lang, split)
             except Exception as exc:  # noqa: BLE001 - any loading problem is a config problem here
                 raise ConfigError(f"{study.path}: task {job.task}, language {lang}, split {split}: "
                                   f"cannot load data: {exc}") from exc
-            if not examples:
+            if not sizes[key]:
                 raise ConfigError(f"{study.path}: task {job.task}: no {split} examples for {lang}")
-            if split == "train" and lang == job.source and cap and cap > len(examples):
-                log.info("max_train_examples %s > %d examples of %s/%s: using all", cap,
-                         len(examples), job.task, lang)
         for unit in job.few_shot:
-            n_train = len(load_examples(study, job.task, unit.target, "train"))
+            n_train = sizes[(job.task, unit.target, "train")]
             if unit.n_target > n_train:
                 raise ConfigError(
                     f"{study.path}: field 'few_shot': size {unit.n_target} exceeds the {n_train} "

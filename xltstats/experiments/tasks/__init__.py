@@ -119,6 +119,20 @@ class Task:
             return self.named_sources[data][1](lang, split)
         return self._load_jsonl(Path(data) / lang / f"{split}.jsonl")
 
+    def size(self, data: str, lang: str, split: str) -> int:
+        """Number of examples of a split: hub metadata when available, else by loading it."""
+        if data == "hub":
+            try:
+                import datasets
+
+                builder = datasets.load_dataset_builder(self.hub_id, self.hub_configs[lang])
+                n = builder.info.splits[self.hub_splits[split]].num_examples
+                if n:
+                    return int(n)
+            except Exception:  # noqa: BLE001 - no metadata: count by loading
+                pass
+        return len(self.load(data, lang, split))
+
     def _label_index(self, value, file, row, column):
         if isinstance(value, str) and not value.lstrip("-").isdigit():
             if value not in self.labels:
