@@ -2,12 +2,12 @@
 #
 # Usage (from the repository root):
 #   python benchmarks/mixed.py export /tmp/xlt_lme4      # tables + cases.json
-#   Rscript benchmarks/lme4_reference.R /tmp/xlt_lme4 tests/golden
+#   Rscript benchmarks/lme4_reference.R /tmp/xlt_lme4 tests/golden [--no-timings]
 #
 # For every case in cases.json it fits the model with REML and with ML and writes
 # tests/golden/lme4_<case>.json: theta, fixed effects, their standard errors, VarCorr (variances
 # and covariances), sigma, logLik, AIC, BIC, REML criterion / deviance, isSingular, and BLUPs of the
-# first grouping factor.  It also writes lme4_anova.json (likelihood-ratio tests of nested pairs,
+# first grouping factor with their conditional variances (condVar).  It also writes lme4_anova.json (likelihood-ratio tests of nested pairs,
 # lme4's anova(), which refits with ML) and lme4_timings.json (system.time of lmer over repeats,
 # minimum elapsed seconds) for the xpos table at 6,825, 54,600 and 491,400 rows.
 suppressMessages({
@@ -31,8 +31,9 @@ describe <- function(m) {
   vc <- as.data.frame(VarCorr(m))
   vc$var1[is.na(vc$var1)] <- ""
   vc$var2[is.na(vc$var2)] <- ""
-  re <- ranef(m)
+  re <- ranef(m, condVar = TRUE)
   first <- names(re)[1]
+  post <- attr(re[[first]], "postVar")  # k x k x levels conditional covariances of the BLUPs
   list(
     theta = unname(getME(m, "theta")),
     theta_names = names(getME(m, "theta")),
@@ -48,6 +49,7 @@ describe <- function(m) {
     isSingular = isSingular(m),
     nobs = nobs(m),
     ranef_group = first,
+    ranef_condvar_diag = lapply(seq_len(dim(post)[1]), function(i) post[i, i, ]),
     ranef = lapply(as.list(as.data.frame(re[[first]])), function(v) setNames(as.list(v), rownames(re[[first]])))
   )
 }
@@ -98,6 +100,8 @@ for (name in names(anova_pairs)) {
 write(toJSON(anova_out, auto_unbox = TRUE, digits = NA, pretty = TRUE),
       file.path(out_dir, "lme4_anova.json"))
 cat("wrote anova\n")
+
+if ("--no-timings" %in% args) quit(save = "no")
 
 # Timings: minimum elapsed seconds of lmer() over repeats (data already in memory).
 timing <- function(d, formula, repeats) {

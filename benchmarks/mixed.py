@@ -159,6 +159,7 @@ def golden_cases() -> dict:
         "sim_slopes_uncorrelated": ("sim_slopes", "score ~ x + (1 | source) + (0 + x | source) + (1 | target)"),
         "sim_three_factor": ("sim_three_factor", "score ~ distance + (1|source) + (1|target) + (1|task)"),
         "sim_singular": ("sim_singular", "score ~ 1 + (1|source) + (1|target)"),
+        "sim_interaction_group": ("sim_three_factor", "score ~ distance + (1|source) + (1|source:task)"),
     }
 
 

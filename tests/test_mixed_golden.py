@@ -112,6 +112,22 @@ def test_blups_match_lme4_ranef():
         _close(blups.loc[level, "(Intercept)"], value, rel=2e-3, abs_=1e-4, what=f"BLUP {level}")
 
 
+@pytest.mark.parametrize("case", ["sim_slopes", "sim_three_factor", "sim_interaction_group"])
+def test_blup_conditional_variances_match_lme4_condvar(case):
+    gold = json.loads((GOLDEN / f"lme4_{case}.json").read_text())
+    ref = gold["REML"]
+    m = fit_mixed(gold["formula"], _table(gold["table"]))
+    blups = m.random_effects[ref["ranef_group"]]
+    se = m.random_effects_se[ref["ranef_group"]]
+    for j, column in enumerate(ref["ranef"]):
+        levels = list(ref["ranef"][column])
+        ours = se.loc[levels, column].to_numpy() ** 2
+        theirs = np.asarray(ref["ranef_condvar_diag"][j], dtype=float)
+        assert np.allclose(ours, theirs, rtol=1e-3), (column, ours[:3], theirs[:3])
+        assert np.allclose(blups.loc[levels, column], list(ref["ranef"][column].values()),
+                           rtol=2e-3, atol=1e-4)
+
+
 @pytest.mark.parametrize("pair", ["three_factor_distance", "slopes_random_slope", "xpos_covariates"])
 def test_likelihood_ratio_matches_lme4_anova(pair):
     gold = json.loads((GOLDEN / "lme4_anova.json").read_text())

@@ -116,7 +116,6 @@ class _Design:
         """The lower-triangular ``T`` of one term (lme4 stores it column by column)."""
         k = self.terms[term_index].n_columns
         T = np.zeros((k, k))
-        T[np.tril_indices(k)[::-1]] = 0  # shape only
         values = theta[self.theta_slices[term_index]]
         rows, cols = _lower_triangle_colwise(k)
         T[rows, cols] = values
@@ -676,7 +675,6 @@ class MixedResults:
         term = self._design.terms[term_index]
         cname = term.column_names[column]
         base = term.group
-        used = [t.group for t in self._design.terms[:term_index]]
         if cname == "(Intercept)":
             name = base
         else:
@@ -691,7 +689,6 @@ class MixedResults:
         while unique in earlier:
             unique = f"{name}.{k}"
             k += 1
-        del used
         return unique
 
     def _build_varcorr(self):
@@ -830,6 +827,19 @@ class MixedResults:
                                     columns=term.column_names)
         return out
 
+    @property
+    def random_effects_se(self) -> dict:
+        """Conditional standard deviations of the BLUPs (square roots of the diagonal of lme4's
+        ``condVar``), laid out like :attr:`random_effects`; None for a term too large to form."""
+        out = {}
+        for (key, frame), block in zip(self.random_effects.items(), self._conditional_cov_blocks()):
+            if block is None:
+                out[key] = None
+                continue
+            se = np.sqrt(np.diagonal(block, axis1=1, axis2=2))
+            out[key] = pd.DataFrame(se, index=frame.index, columns=frame.columns)
+        return out
+
     def _conditional_cov_blocks(self):
         """Per-term, per-level conditional covariance of b given y (lme4's condVar)."""
         if getattr(self, "_condvar", None) is not None:
@@ -840,15 +850,15 @@ class MixedResults:
         for t, term in enumerate(d.terms):
             k, L = term.n_columns, term.n_levels
             cols = np.arange(d.offsets[t], d.offsets[t] + k * L)
-            E = np.zeros((d.q, len(cols)))
-            LamT = Lam.T.tocsr()[:, cols].toarray() if len(cols) <= 20000 else None
-            if LamT is None:
+            if d.q * len(cols) > 25_000_000:
+                # too large to form densely: intervals then use the full variance component
                 blocks.append(None)
                 continue
-            E = LamT  # Lambda' e_cols
-            solved = self._solve(E)
-            full = self.scale * (LamT.T @ solved)
-            blocks.append(np.stack([full[i * k:(i + 1) * k, i * k:(i + 1) * k] for i in range(L)]))
+            LamT = Lam.T.tocsc()[:, cols].toarray()     # Lambda' restricted to the term's columns
+            solved = self._solve(LamT)
+            # only the k x k diagonal blocks (one per level) of Lambda A^{-1} Lambda' are needed
+            blocks.append(self.scale * np.einsum("qli,qlj->lij", LamT.reshape(d.q, L, k),
+                                                 solved.reshape(d.q, L, k), optimize=True))
         self._condvar = blocks
         return blocks
 
@@ -905,7 +915,8 @@ class MixedResults:
         The variance of a new observation is ``x' V_beta x + sigma^2`` plus, per random term,
         the conditional variance of the BLUP ``z' condVar z`` for a level seen in fitting (when
         ``include_random``) or the full ``z' Sigma z`` for an unseen level (or when
-        ``include_random`` is False).  The covariance between the estimates of ``beta`` and the
+        ``include_random`` is False, or when the random-effect dimension is too large to form the
+        conditional covariance densely: more than 25 million entries).  The covariance between the estimates of ``beta`` and the
         BLUPs, and the uncertainty in the variance components, are ignored; normal quantiles.
         """
         X, term_rows = self._new_design(newdata)
