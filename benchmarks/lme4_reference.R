@@ -8,7 +8,8 @@
 # tests/golden/lme4_<case>.json: theta, fixed effects, their standard errors, VarCorr (variances
 # and covariances), sigma, logLik, AIC, BIC, REML criterion / deviance, isSingular, and BLUPs of the
 # first grouping factor with their conditional variances (condVar).  It also writes lme4_anova.json (likelihood-ratio tests of nested pairs,
-# lme4's anova(), which refits with ML) and lme4_timings.json (system.time of lmer over repeats,
+# lme4's anova(), which refits with ML), lme4_profile.json (profile-likelihood intervals of the
+# standard deviations) and lme4_timings.json (system.time of lmer over repeats,
 # minimum elapsed seconds) for the xpos table at 6,825, 54,600 and 491,400 rows.
 suppressMessages({
   library(lme4)
@@ -100,6 +101,22 @@ for (name in names(anova_pairs)) {
 write(toJSON(anova_out, auto_unbox = TRUE, digits = NA, pretty = TRUE),
       file.path(out_dir, "lme4_anova.json"))
 cat("wrote anova\n")
+
+# Profile-likelihood intervals of the standard deviations (confint(method = "profile")).
+profile_out <- list()
+for (case in intersect(c("sim_three_factor", "sim_singular", "xpos_intercepts"), names(cases))) {
+  spec <- cases[[case]]
+  d <- read_table(spec$table)
+  m <- lmer(as.formula(spec$formula), data = d, REML = TRUE)
+  ci <- suppressWarnings(suppressMessages(confint(m, method = "profile", oldNames = FALSE)))
+  keep <- grepl("^sd_|^sigma$", rownames(ci))
+  profile_out[[case]] <- list(formula = spec$formula, table = spec$table, level = 0.95,
+                              parameter = rownames(ci)[keep], lower = unname(ci[keep, 1]),
+                              upper = unname(ci[keep, 2]))
+}
+write(toJSON(profile_out, auto_unbox = TRUE, digits = NA, pretty = TRUE),
+      file.path(out_dir, "lme4_profile.json"))
+cat("wrote profile\n")
 
 if ("--no-timings" %in% args) quit(save = "no")
 

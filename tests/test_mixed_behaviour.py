@@ -211,13 +211,13 @@ def test_bootstrap_intervals_cover_estimates():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MixedModelWarning)
         m = fit_mixed("score ~ 1 + (1|source)", data)
-    ci = m.variance_components_ci(n_boot=40, seed=1)
+    ci = m.variance_components_ci(method="bootstrap", n_boot=40, seed=1)
     assert list(ci.index) == ["source", "Residual"]
     assert (ci["lower"] <= ci["variance"]).all() and (ci["variance"] <= ci["upper"]).all()
     # the residual variance is estimated from 750 rows: a narrow interval (about +-10%)
     assert ci.loc["Residual", "upper"] / ci.loc["Residual", "lower"] < 1.4
     assert ci.attrs["method"].startswith("parametric bootstrap")
-    again = m.variance_components_ci(n_boot=40, seed=1)
+    again = m.variance_components_ci(method="bootstrap", n_boot=40, seed=1)
     pd.testing.assert_frame_equal(ci, again)
 
 

@@ -63,7 +63,7 @@ def _component(grp, var1):
 
 
 CASES = sorted(p.stem[len("lme4_"):] for p in GOLDEN.glob("lme4_*.json")
-               if p.stem not in ("lme4_anova", "lme4_timings"))
+               if p.stem not in ("lme4_anova", "lme4_timings", "lme4_profile"))
 
 
 @pytest.mark.parametrize("reml", [True, False], ids=["REML", "ML"])
@@ -172,3 +172,21 @@ def test_large_replicated_xpos_tables_match_lme4(key, seeds, tasks):
     _close(m.params["Intercept"], gold["fixef"]["(Intercept)"], what="intercept")
     for name, value in gold["variances"].items():
         _close(m.variance_components[name], value, what=name)
+
+
+@pytest.mark.parametrize("case", ["sim_three_factor", "sim_singular", "xpos_intercepts"])
+def test_profile_intervals_match_lme4_confint(case):
+    """Profile-likelihood intervals of the SDs against lme4's confint(method = "profile"), which
+    interpolates its profile with splines: agreement to 1e-3 relative (2e-3 absolute at 0)."""
+    gold = json.loads((GOLDEN / "lme4_profile.json").read_text())[case]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MixedModelWarning)
+        m = fit_mixed(gold["formula"], _table(gold["table"]))
+    ci = m.variance_components_ci(alpha=0.05)
+    assert ci.attrs["method"] == "profile likelihood"
+    for name, lo, hi in zip(gold["parameter"], gold["lower"], gold["upper"]):
+        component = "Residual" if name == "sigma" else name.split("|")[1]
+        _close(math.sqrt(ci.loc[component, "lower"]), lo, rel=1e-3, abs_=2e-3, what=f"{name} lower")
+        _close(math.sqrt(ci.loc[component, "upper"]), hi, rel=1e-3, abs_=2e-3, what=f"{name} upper")
+        assert ci.loc[component, "lower"] <= ci.loc[component, "variance"] <= ci.loc[component, "upper"] \
+            or m.singular

@@ -735,17 +735,35 @@ class MixedResults:
         return pd.Series(2 * stats.norm.sf(np.abs(self.tvalues)), index=self.params.index,
                          name="p_value")
 
-    def variance_components_ci(self, alpha: float = 0.05, n_boot: int = 200, seed: int = 0
-                               ) -> pd.DataFrame:
-        """Parametric-bootstrap percentile intervals for the variance components.
+    def variance_components_ci(self, alpha: float = 0.05, method: str = "profile",
+                               n_boot: int = 200, seed: int = 0) -> pd.DataFrame:
+        """Confidence intervals for the variance components (variances; columns lower, upper).
 
-        ``n_boot`` responses are simulated from the fitted model (fixed effects ``X beta`` plus
+        ``method="profile"`` (default): profile-likelihood intervals as lme4's
+        ``confint(method = "profile")``: for each standard deviation ``s`` the ML deviance
+        (lme4 profiles the ML deviance for REML fits too, and so does this) is minimised over
+        all other parameters with ``s`` held fixed, and the interval is where that profile stays
+        within the chi-square(1) quantile of the optimum; the lower end is 0 when the profile at
+        0 stays within it.  The ``variance`` column is the fit's own (REML or ML) estimate.  The
+        interval for a variance is the square of the one for its standard deviation.
+        Covariances of correlated slopes are not profiled (their rows are left out).
+
+        ``method="bootstrap"``: ``n_boot`` responses are simulated from the fitted model (fixed effects ``X beta`` plus
         random effects drawn from the estimated covariance plus residual noise), the model is
         refitted to each with the same design (warm-started at the estimate), and the
         ``alpha/2`` and ``1 - alpha/2`` quantiles of each variance are reported, as lme4's
         ``confint(method = "boot", type = "perc")`` does for standard deviations (the interval
         for a variance is the square of the one for its standard deviation).
         """
+        if method == "profile":
+            # lme4 profiles the ML deviance, also for REML fits; so do we, for the same intervals
+            ml = self.refit(reml=False)
+            with _single_threaded_blas():
+                out = ml._profile_ci(alpha)
+            out["variance"] = self.variance_components.reindex(out.index).to_numpy()
+            return out
+        if method != "bootstrap":
+            raise ConfigError(f"method must be 'profile' or 'bootstrap', got {method!r}")
         rng = np.random.default_rng(seed)
         d = self._design
         boot_dev = _ProfiledDeviance(d, self.reml)
@@ -761,6 +779,97 @@ class MixedResults:
                            index=self.variance_components.index)
         out.attrs.update(method="parametric bootstrap, percentile", n_boot=n_boot,
                          n_failed=n_failed, seed=seed, alpha=alpha)
+        return out
+
+    # -- profile likelihood ---------------------------------------------------------------------
+    def _full_criterion(self, theta, log_sigma):
+        """-2 log-likelihood (ML) or REML criterion at (theta, sigma), sigma not profiled out."""
+        pls = self._dev.solve_pls(theta)
+        if pls is None or not np.isfinite(log_sigma):
+            return np.inf
+        d = self._design
+        s2 = math.exp(2.0 * log_sigma)
+        dof = d.n - d.p if self.reml else d.n
+        value = pls["logdet_L"] + dof * math.log(2.0 * math.pi * s2) + pls["r2"] / s2
+        if self.reml:
+            value += pls["logdet_RX"]
+        return value
+
+    def _profile_value(self, index, sd):
+        """Minimum of the criterion with the standard deviation of component ``index`` fixed.
+
+        ``index`` is a diagonal position in theta (sd = sigma * theta[index]) or None for the
+        residual standard deviation.  Returns the minimum over the other parameters.
+        """
+        d = self._design
+        lower = d.theta_lower
+        free = np.ones(d.n_theta, dtype=bool)
+        if index is not None:
+            free[index] = False
+
+        def unpack(z):
+            theta = self.theta.copy()
+            theta[free] = z[:-1] if index is not None else z
+            if index is None:
+                return theta, math.log(sd)
+            log_sigma = z[-1]
+            theta[index] = sd / math.exp(log_sigma)
+            return theta, log_sigma
+
+        def objective(z):
+            theta, log_sigma = unpack(z)
+            return self._full_criterion(theta, log_sigma)
+
+        z0 = self.theta[free]
+        bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower[free]]
+        if index is not None:
+            z0 = np.append(z0, math.log(self.sigma))
+            bounds.append((None, None))
+        if len(z0) == 0:
+            return objective(z0)
+        res = sopt.minimize(objective, z0, method="L-BFGS-B", bounds=bounds,
+                            options=dict(maxiter=500, ftol=1e-12, gtol=1e-7))
+        return float(res.fun)
+
+    def _profile_ci(self, alpha):
+        d = self._design
+        target = self.deviance_value + stats.chi2.ppf(1 - alpha, 1)
+        rows, index = [], []
+        components = []
+        for t, term in enumerate(d.terms):
+            r, c = _lower_triangle_colwise(term.n_columns)
+            for j, (i_r, i_c) in enumerate(zip(r, c)):
+                if i_r == i_c:
+                    components.append((self._component_name(t, i_r), d.theta_slices[t].start + j))
+        components.append(("Residual", None))
+        for name, theta_index in components:
+            estimate = self.sigma if theta_index is None else self.sigma * self.theta[theta_index]
+
+            def excess(sd, theta_index=theta_index):
+                return self._profile_value(theta_index, sd) - target
+
+            # lower end
+            if theta_index is not None and (estimate <= 1e-8 or excess(1e-10 * max(self.sigma, 1)) <= 0):
+                low = 0.0
+            else:
+                a = estimate * 0.5
+                while excess(a) < 0 and a > 1e-8 * self.sigma:
+                    a *= 0.5
+                low = sopt.brentq(excess, a, estimate, xtol=1e-10 * max(estimate, 1e-12), rtol=1e-10) \
+                    if excess(a) > 0 else 0.0
+            # upper end
+            b = max(estimate, 1e-3 * self.sigma) * 1.5
+            for _ in range(60):
+                if excess(b) > 0:
+                    break
+                b *= 2.0
+            start = max(estimate, 1e-12)
+            high = sopt.brentq(excess, start, b, xtol=1e-10 * b, rtol=1e-10)
+            index.append(name)
+            rows.append((estimate ** 2, low ** 2, high ** 2))
+        out = pd.DataFrame(rows, columns=["variance", "lower", "upper"], index=index)
+        out.attrs.update(method="profile likelihood", alpha=alpha,
+                         criterion="REML" if self.reml else "ML")
         return out
 
     def _bootstrap_draws(self, boot_dev, Lam, rng, n_boot):
