@@ -164,3 +164,34 @@ def test_registering_a_task_is_enough_to_use_it(tmp_path):
         assert [j.id for j in expand(study)] == ["toy_sentiment-eng-seed1", "toy_sentiment-eng-seed2"]
     finally:
         _REGISTRY.pop("toy_sentiment")
+
+
+def test_hub_loader_maps_class_label_ids_through_their_names(monkeypatch):
+    datasets = pytest.importorskip("datasets")
+    from xltstats.experiments.tasks import get_task
+
+    fake = {
+        ("facebook/xnli", "de"): datasets.Dataset.from_dict(
+            {"premise": ["a", "b"], "hypothesis": ["c", "d"], "label": [2, 0]},
+            features=datasets.Features({"premise": datasets.Value("string"),
+                                        "hypothesis": datasets.Value("string"),
+                                        "label": datasets.ClassLabel(names=["entailment", "neutral", "contradiction"])})),
+        # hub tag order differs from ours: ids must go through the names
+        ("universal_dependencies", "de_gsd"): datasets.Dataset.from_dict(
+            {"tokens": [["zum", "zu", "dem", "Haus"]], "upos": [[2, 0, 1, 3]]},
+            features=datasets.Features({"tokens": datasets.Sequence(datasets.Value("string")),
+                                        "upos": datasets.Sequence(datasets.ClassLabel(names=["ADP", "DET", "_", "NOUN"]))})),
+    }
+    calls = []
+
+    def load_dataset(path, name, split):
+        calls.append((path, name, split))
+        return fake[(path, name)]
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    xnli = get_task("xnli").load("hub", "deu", "test")
+    assert xnli == [{"text": ["a", "c"], "label": 2}, {"text": ["b", "d"], "label": 0}]
+    upos = get_task("udpos")
+    pos = upos.load("hub", "deu", "train")
+    assert pos == [{"tokens": ["zu", "dem", "Haus"], "tags": [upos.labels.index(t) for t in ("ADP", "DET", "NOUN")]}]
+    assert calls == [("facebook/xnli", "de", "test"), ("universal_dependencies", "de_gsd", "train")]
