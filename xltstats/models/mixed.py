@@ -735,9 +735,12 @@ class MixedResults:
         return pd.Series(2 * stats.norm.sf(np.abs(self.tvalues)), index=self.params.index,
                          name="p_value")
 
-    def variance_components_ci(self, alpha: float = 0.05, method: str = "profile",
-                               n_boot: int = 200, seed: int = 0) -> pd.DataFrame:
+    def variance_components_ci(self, alpha: float = 0.05, method: str | None = None,
+                               n_boot: int | None = None, seed: int = 0) -> pd.DataFrame:
         """Confidence intervals for the variance components (variances; columns lower, upper).
+
+        ``method`` defaults to ``"profile"``, or to ``"bootstrap"`` when ``n_boot`` is given
+        (``n_boot`` defaults to 200 for the bootstrap).
 
         ``method="profile"`` (default): profile-likelihood intervals as lme4's
         ``confint(method = "profile")``: for each standard deviation ``s`` the ML deviance
@@ -755,6 +758,10 @@ class MixedResults:
         ``confint(method = "boot", type = "perc")`` does for standard deviations (the interval
         for a variance is the square of the one for its standard deviation).
         """
+        if method is None:
+            method = "profile" if n_boot is None else "bootstrap"
+        if n_boot is None:
+            n_boot = 200
         if method == "profile":
             # lme4 profiles the ML deviance, also for REML fits; so do we, for the same intervals
             ml = self.refit(reml=False)
