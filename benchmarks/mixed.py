@@ -246,8 +246,6 @@ def _statsmodels_only(formula: str, table: pd.DataFrame) -> None:
 
 def run(sizes: list[str], with_statsmodels: bool, with_rscript: bool) -> pd.DataFrame:
     sys.path.insert(0, str(REPO))
-    import warnings
-
     from xltstats.models import fit_mixed
 
     base = xpos_table()

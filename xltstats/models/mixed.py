@@ -36,7 +36,7 @@ import scipy.sparse as sp
 from scipy import stats
 
 from xltstats.errors import ConfigError, InputError
-from xltstats.models.formula import (ParsedFormula, RandomTerm, build_random_terms, parse_formula,
+from xltstats.models.formula import (ParsedFormula, build_random_terms, parse_formula,
                                      referenced_columns)
 
 #: Below this random-effect dimension A is factored densely in full.
@@ -296,9 +296,6 @@ class _ProfiledDeviance:
             (lev + 0 * block[None, :, None] + block[None, None, :]).ravel())
 
     # -- evaluation ---------------------------------------------------------------------------
-    def _lambda_times(self, theta):
-        return self.design.lambda_matrix(theta)
-
     def factor(self, theta: np.ndarray):
         """Return (logdet A, solve) where solve(B) = A^{-1} B, and Lambda; None if not PD."""
         d = self.design
