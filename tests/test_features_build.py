@@ -110,7 +110,7 @@ def test_pairs_from_tuples_and_dataframe_pass_through_counts():
 
 def test_feature_groups_and_resolution():
     assert set(FEATURE_GROUPS) == {"syntax", "phonology", "morphology", "lexical", "data",
-                                   "genealogy/geography"}
+                                   "genealogy_geography"}
     cols = resolve_features(["syntax", "genetic_distance"])
     assert cols == ["syntactic_distance", "syntactic_distance_wals",
                     "syntactic_distance_wals_coverage", "genetic_distance"]
@@ -189,14 +189,14 @@ def _cli(*args, cwd):
 def test_cli_writes_every_ordered_pair_and_prints_coverage(tmp_path):
     out = tmp_path / "features.csv"
     result = _cli("--languages", "eng,deu,fin", "--out", str(out), "--features",
-                  "syntax,genealogy/geography", cwd=tmp_path)
+                  "syntax,genealogy_geography", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     table = pd.read_csv(out)
     assert len(table) == 9 and "genetic_distance" in table
     assert "syntactic_distance" in result.stdout and "coverage" in result.stdout
     again = tmp_path / "again.csv"
     assert cli_main(["--languages", "eng,deu,fin", "--out", str(again), "--features",
-                     "syntax,genealogy/geography"]) == 0
+                     "syntax,genealogy_geography"]) == 0
     assert out.read_bytes() == again.read_bytes()
 
 

@@ -111,3 +111,19 @@ def test_refuses_to_overwrite_a_folder_that_is_not_a_fit(tmp_path):
     assert proc.returncode == 2
     assert "not an xltstats fit" in proc.stderr
     assert (out / "thesis.tex").read_text() == "..."
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("cv:\n  max_folds: 1\n", "cv.max_folds"),
+    ("ranking:\n  max_folds: ten\n", "ranking.max_folds"),
+    ("cv:\n  n_jobs: 0\n", "cv.n_jobs"),
+])
+def test_fold_settings_are_validated(tmp_path, setting, message):
+    from xltstats.errors import ConfigError
+    from xltstats.fitconfig import load_config
+
+    config = tmp_path / "c.yaml"
+    config.write_text(setting, encoding="utf-8")
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        load_config(config)
+    assert load_config()["cv"]["max_folds"] == 10

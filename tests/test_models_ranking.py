@@ -66,6 +66,17 @@ def test_rank_sources_on_synthetic_data():
         rank_sources(df, ["nope"])
 
 
+def test_grouped_targets_still_rank_every_target_with_unseen_models():
+    df = synthetic()
+    grouped = rank_sources(df, ["distance", "size"], k=3, lambdarank=False, max_folds=4)
+    ev = grouped.evaluation().set_index("method")
+    assert ev.loc["ols", "n_queries"] == 12
+    assert ev.loc["ols", "mean_ndcg_at_3"] > 0.9
+    # OLS trained without the held-out group differs from leave-one-out, but only a little
+    loo = rank_sources(df, ["distance", "size"], k=3, lambdarank=False).evaluation().set_index("method")
+    assert abs(ev.loc["ols", "mean_ndcg_at_3"] - loo.loc["ols", "mean_ndcg_at_3"]) < 0.05
+
+
 def test_rank_candidates_orders_by_prediction():
     df = synthetic()
     model = OLSEstimator(["distance", "size"]).fit(df).result_

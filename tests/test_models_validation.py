@@ -6,7 +6,7 @@ from sklearn.linear_model import LinearRegression
 
 from xltstats.errors import InputError
 from xltstats.models.validation import (GradientBoostingEstimator, MeanBaseline, MixedEstimator, OLSEstimator,
-                                        cross_validate, make_splits)
+                                        cross_validate, group_splits, make_splits)
 
 FEATURES = ["x1", "x2", "x3"]
 
@@ -38,6 +38,39 @@ def test_splits_hold_out_whole_languages():
     assert [t.tolist() for _, t in random] == [t.tolist() for _, t in make_splits(df, "random", k=4, seed=1)]
     with pytest.raises(InputError, match="scheme"):
         make_splits(df, "leave-one-out")
+
+
+def test_grouped_folds_hold_each_language_out_once_and_never_train_on_it():
+    df = linear_pairs(n_lang=11)
+    splits = make_splits(df, "leave-one-source-out", max_folds=4, seed=3)
+    assert len(splits) == 4
+    total = np.zeros(len(df), int)
+    held_languages = []
+    for label, test in splits:
+        held = set(df.source[test])
+        assert held == set(label.split("+"))
+        assert not held & set(df.source[~test])
+        held_languages += sorted(held)
+        total += test
+    assert (total == 1).all()
+    assert sorted(held_languages) == sorted(df.source.unique())
+    assert sorted(len(label.split("+")) for label, _ in splits) == [2, 3, 3, 3]
+    # the same seed gives the same groups; fewer languages than max_folds: one fold each
+    assert [lab for lab, _ in splits] == [lab for lab, _ in make_splits(df, "leave-one-source-out", max_folds=4, seed=3)]
+    assert [lab for lab, _ in make_splits(df, "leave-one-source-out", max_folds=4, seed=4)] != [lab for lab, _ in splits]
+    assert len(group_splits(df.target, max_folds=20)) == 11
+    with pytest.raises(InputError, match="max_folds"):
+        group_splits(df.target, max_folds=1)
+
+
+def test_threaded_folds_give_the_same_predictions():
+    df = linear_pairs(n_lang=8, seed=5, lang_sd=1.0)
+    est = {"ols": OLSEstimator(FEATURES), "mixed": MixedEstimator("score ~ x1 + x2 + x3 + (1|source) + (1|target)"),
+           "gbt": GradientBoostingEstimator(FEATURES, n_estimators=50)}
+    one = cross_validate(df, est, scheme="leave-one-target-out", max_folds=4).predictions
+    two = cross_validate(df, est, scheme="leave-one-target-out", max_folds=4, n_jobs=2).predictions
+    pd.testing.assert_frame_equal(one, two)
+    assert one["fold"].nunique() == 4
 
 
 def test_ols_fold_predictions_match_sklearn_and_metrics_by_hand():

@@ -193,7 +193,8 @@ def _run_steps(config: dict, args, argv: list[str], work: Path, progress: Progre
                 notes.append(f"cross-validation {scheme} skipped: too few languages")
                 continue
             result = cross_validate(complete, features=used, scheme=scheme, k=config["cv"].get("k", 5),
-                                    seed=config["seed"], mixed_formula=formula)
+                                    seed=config["seed"], mixed_formula=formula,
+                                    max_folds=config["cv"].get("max_folds"), n_jobs=_n_jobs(config["cv"]))
             metrics.append(result.metrics())
             if result.baseline_name is not None:
                 comparisons.append(result.comparison().assign(scheme=scheme))
@@ -212,7 +213,8 @@ def _run_steps(config: dict, args, argv: list[str], work: Path, progress: Progre
         with progress.step("ranking source languages"):
             from .models.ranking import rank_sources
 
-            ranking = rank_sources(complete, features=used, k=config["ranking"].get("k", 3), seed=config["seed"])
+            ranking = rank_sources(complete, features=used, k=config["ranking"].get("k", 3), seed=config["seed"],
+                                   max_folds=config["ranking"].get("max_folds"))
             write_table(ranking.table(), tables, "ranking")
             write_table(ranking.evaluation(), tables, "ranking_ndcg")
 
@@ -337,6 +339,18 @@ def _mixed_fit_stats(mixed) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["statistic", "value"])
 
 
+def _n_jobs(section: dict) -> int:
+    """Worker threads for a config section's ``n_jobs`` (``auto``: the CPUs this process may use, at most 8)."""
+    value = section.get("n_jobs", "auto")
+    if value == "auto":
+        try:
+            cpus = len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            cpus = os.cpu_count() or 1
+        return max(1, min(cpus, 8))
+    return int(value)
+
+
 def _scheme_possible(scheme: str, data: pd.DataFrame) -> bool:
     if scheme == "leave-one-target-out":
         return data["target"].nunique() >= 3
@@ -435,11 +449,15 @@ def _manifest(config, args, argv, data, used, formula, notes, mirror) -> dict:
         except metadata.PackageNotFoundError:
             versions[pkg] = __version__ if pkg == "xltstats" else None
     reproduce_argv = ["xltstats.fit"] + [a for a in argv if a not in ("--quiet",)]
+    from .reproduce import _xltstats_commit
+
     return {
         "tool": "xltstats.fit",
         "xltstats_version": __version__,
         "argv": reproduce_argv,
         "command": "python -m " + " ".join(reproduce_argv),
+        "cwd": os.getcwd(),  # relative paths in argv are relative to this
+        "git_commit": _xltstats_commit(),  # None when xltstats is not run from a git checkout
         "config": config,
         "seed": config["seed"],
         "dataset": dataset,

@@ -85,6 +85,13 @@ def validate_config(config: dict, source: str = "configuration") -> None:
     bad = [s for s in schemes if s not in CV_SCHEMES]
     need(not bad, f"'cv.schemes' has unknown scheme(s) {bad}; expected some of {sorted(CV_SCHEMES)}")
     need(isinstance(cv.get("k", 5), int) and cv.get("k", 5) >= 2, "'cv.k' must be an integer >= 2")
+    nj = cv.get("n_jobs", "auto")
+    need(nj == "auto" or (isinstance(nj, int) and not isinstance(nj, bool) and nj >= 1),
+         "'cv.n_jobs' must be 'auto' or an integer >= 1")
+    for section in ("cv", "ranking"):
+        mf = (config.get(section) or {}).get("max_folds")
+        need(mf is None or (isinstance(mf, int) and not isinstance(mf, bool) and mf >= 2),
+             f"'{section}.max_folds' must be an integer >= 2, or null for one fold per language")
     mixed = config.get("mixed") or {}
     need(mixed.get("formula") is None or isinstance(mixed.get("formula"), str),
          "'mixed.formula' must be an lme4-style formula string")

@@ -45,7 +45,7 @@ FEATURE_GROUPS: dict[str, list[str]] = {
                 "subword_overlap"],
     "data": ["source_pretrain_share", "target_pretrain_share", "target_in_pretraining",
              "same_script", "n_source_examples", "n_target_examples"],
-    "genealogy/geography": ["genetic_distance", "geographic_distance", "same_family",
+    "genealogy_geography": ["genetic_distance", "geographic_distance", "same_family",
                             "same_genus"],
 }
 """Feature columns by what they measure, for grouped model comparisons.  ``featural_distance``

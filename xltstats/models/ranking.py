@@ -154,15 +154,18 @@ class RankingResults:
 
 def rank_sources(data: pd.DataFrame, features, k: int = 3, seed: int = 0, estimators: dict | None = None,
                  query=None, response: str = "score", lambdarank: bool = True, source_mean: bool = True,
-                 gain: str = "linear", min_candidates: int = 2, lambdarank_estimators: int = 200) -> RankingResults:
+                 gain: str = "linear", min_candidates: int = 2, lambdarank_estimators: int = 200,
+                 max_folds: int | None = None) -> RankingResults:
     """Leave-one-target-out ranking of source languages (see the module docstring).
 
     ``estimators``: regression estimators (name -> object with ``fit``/``predict_interval``, see
     :mod:`xltstats.models.validation`); default: OLS on ``features``. ``query`` columns define the
     queries (must include ``target``; default: ``model`` and ``task`` when they take several values, then
-    ``target``); queries with fewer than ``min_candidates`` sources are skipped.
+    ``target``); queries with fewer than ``min_candidates`` sources are skipped. ``max_folds``: with
+    more targets than that, targets are held out in that many groups instead of one at a time (every
+    target is still ranked by models that never saw it; see :func:`xltstats.models.validation.group_splits`).
     """
-    from xltstats.models.validation import MeanBaseline, OLSEstimator
+    from xltstats.models.validation import MeanBaseline, OLSEstimator, group_splits
 
     features = list(features)
     if query is None:
@@ -185,8 +188,7 @@ def rank_sources(data: pd.DataFrame, features, k: int = 3, seed: int = 0, estima
     frame["relevance"] = frame.groupby(query)[response].transform(lambda s: pd.Series(relevance_from_scores(s), index=s.index))
     estimators = dict(estimators) if estimators else {"ols": OLSEstimator(features, response=response)}
     pieces = []
-    for held in sorted(frame["target"].astype(str).unique()):
-        test_mask = (frame["target"].astype(str) == held).to_numpy()
+    for _, test_mask in group_splits(frame["target"].to_numpy(), max_folds, seed):
         train, test = frame[~test_mask], frame[test_mask]
         scores = {}
         for name, est in estimators.items():

@@ -40,7 +40,7 @@ from scipy import stats
 from xltstats.errors import InputError
 
 __all__ = ["OLSEstimator", "MixedEstimator", "MeanBaseline", "GradientBoostingEstimator", "cross_validate",
-           "CVResults", "make_splits", "SCHEMES", "default_estimators"]
+           "CVResults", "make_splits", "group_splits", "SCHEMES", "default_estimators"]
 
 SCHEMES = ("leave-one-target-out", "leave-one-source-out", "random")
 
@@ -224,9 +224,34 @@ class GradientBoostingEstimator:
         return _interval_frame(pred, pred - q, pred + q, data.index)
 
 
+def group_splits(labels, max_folds: int | None = None, seed: int = 0) -> list[tuple[str, np.ndarray]]:
+    """One (label, test mask) per distinct value of ``labels``, in sorted order.
+
+    With ``max_folds`` and more distinct values than that, the values are dealt (after a seeded
+    shuffle) into ``max_folds`` groups and each group is held out together, as scikit-learn's
+    GroupKFold does: every value is still held out exactly once, and never seen in training when
+    it is predicted. The fold label lists the held-out values joined by ``+``.
+    """
+    labels = np.asarray(labels).astype(str)
+    values = sorted(set(labels))
+    if not max_folds or len(values) <= max_folds:
+        return [(value, labels == value) for value in values]
+    if max_folds < 2:
+        raise InputError(f"max_folds must be at least 2, not {max_folds}")
+    shuffled = np.random.default_rng(seed).permutation(values)
+    groups = [sorted(shuffled[g::max_folds]) for g in range(max_folds)]
+    groups.sort()
+    return [("+".join(group), np.isin(labels, group)) for group in groups]
+
+
 def make_splits(data: pd.DataFrame, scheme: str = "leave-one-target-out", k: int = 5, seed: int = 0,
-                source: str = "source", target: str = "target") -> list[tuple[str, np.ndarray]]:
-    """List of (held-out label, boolean test mask) pairs for the scheme, in a fixed order."""
+                source: str = "source", target: str = "target",
+                max_folds: int | None = None) -> list[tuple[str, np.ndarray]]:
+    """List of (held-out label, boolean test mask) pairs for the scheme, in a fixed order.
+
+    ``max_folds`` bounds the number of folds of the leave-one-language-out schemes: with more
+    languages than that, the languages are held out in ``max_folds`` groups (see :func:`group_splits`).
+    """
     if scheme not in SCHEMES:
         raise InputError(f"scheme must be one of {SCHEMES}, not {scheme!r}")
     if scheme == "random":
@@ -236,8 +261,7 @@ def make_splits(data: pd.DataFrame, scheme: str = "leave-one-target-out", k: int
     column = target if scheme == "leave-one-target-out" else source
     if column not in data.columns:
         raise InputError(f"scheme {scheme!r} needs column {column!r}", column=column)
-    labels = data[column].astype(str).to_numpy()
-    return [(value, labels == value) for value in sorted(set(labels))]
+    return group_splits(data[column].to_numpy(), max_folds, seed)
 
 
 @dataclass
@@ -330,13 +354,16 @@ def default_estimators(features, mixed_formula: str | None = None, response: str
 def cross_validate(data: pd.DataFrame, estimators: dict | None = None, scheme: str = "leave-one-target-out",
                    k: int = 5, seed: int = 0, alpha: float = 0.05, response: str = "score", source: str = "source",
                    target: str = "target", baseline: str | None = None, features=None,
-                   mixed_formula: str | None = None) -> CVResults:
+                   mixed_formula: str | None = None, max_folds: int | None = None,
+                   n_jobs: int = 1) -> CVResults:
     """Evaluate ``estimators`` (name -> estimator) on the same held-out splits.
 
     Without ``estimators``, :func:`default_estimators` is used with ``features`` and ``mixed_formula``.
 
     ``baseline`` names the estimator the others are compared with in :meth:`CVResults.summary`
-    (default: the first :class:`GradientBoostingEstimator`, if any). A fit that fails on one fold
+    (default: the first :class:`GradientBoostingEstimator`, if any). ``max_folds`` holds languages
+    out in that many groups when a leave-one-language-out scheme has more (see :func:`make_splits`).
+    ``n_jobs`` folds run at once in threads; the result is the same for any value. A fit that fails on one fold
     (e.g. too few rows) leaves that fold's predictions missing for that estimator and is listed in
     ``failures``.
     """
@@ -350,7 +377,7 @@ def cross_validate(data: pd.DataFrame, estimators: dict | None = None, scheme: s
     observed = pd.to_numeric(data[response], errors="coerce").to_numpy(float)
     data = data[~np.isnan(observed)].reset_index(drop=True)
     observed = observed[~np.isnan(observed)]
-    splits = make_splits(data, scheme, k, seed, source, target)
+    splits = make_splits(data, scheme, k, seed, source, target, max_folds=max_folds)
     calibration = {"leave-one-target-out": target, "leave-one-source-out": source, "random": None}[scheme]
     estimators = dict(estimators)
     for name, est in estimators.items():
@@ -361,21 +388,36 @@ def cross_validate(data: pd.DataFrame, estimators: dict | None = None, scheme: s
     frames, failures = [], []
     from xltstats.errors import XltstatsError
 
-    for label, test in splits:
+    def run_fold(label, test):
         train, held = data[~test], data[test]
         if len(train) == 0:
-            continue
+            return [], []
+        fold_frames, fold_failures = [], []
         for name, estimator in estimators.items():
             try:
                 pi = estimator.fit(train).predict_interval(held, alpha)
             except (XltstatsError, np.linalg.LinAlgError, ValueError) as exc:
-                failures.append(f"{name} on {label}: {exc}")
+                fold_failures.append(f"{name} on {label}: {exc}")
                 pi = _interval_frame(*(np.full(len(held), np.nan),) * 3, held.index)
-            frames.append(pd.DataFrame({"fold": label, "estimator": name, "row": held.index.to_numpy(),
-                                        "source": held[source].astype(str).to_numpy() if source in held else "",
-                                        "target": held[target].astype(str).to_numpy() if target in held else "",
-                                        "observed": observed[test], "prediction": pi["prediction"].to_numpy(),
-                                        "lower": pi["lower"].to_numpy(), "upper": pi["upper"].to_numpy()}))
+            fold_frames.append(pd.DataFrame({"fold": label, "estimator": name, "row": held.index.to_numpy(),
+                                             "source": held[source].astype(str).to_numpy() if source in held else "",
+                                             "target": held[target].astype(str).to_numpy() if target in held else "",
+                                             "observed": observed[test], "prediction": pi["prediction"].to_numpy(),
+                                             "lower": pi["lower"].to_numpy(), "upper": pi["upper"].to_numpy()}))
+        return fold_frames, fold_failures
+
+    # Folds are independent; threads overlap the parts that release the GIL (LightGBM, BLAS).
+    # Results are gathered in split order, so the output does not depend on n_jobs.
+    if n_jobs and n_jobs > 1 and len(splits) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+            results = list(pool.map(lambda split: run_fold(*split), splits))
+    else:
+        results = [run_fold(label, test) for label, test in splits]
+    for fold_frames, fold_failures in results:
+        frames.extend(fold_frames)
+        failures.extend(fold_failures)
     if baseline is None:
         baseline = next((n for n, e in estimators.items() if isinstance(e, GradientBoostingEstimator)), None)
     elif baseline not in estimators:
