@@ -216,3 +216,16 @@ def test_verify_reports_every_missing_file(tmp_path, capsys):
     assert len(problems) == 2 and all("is not in the mirror" in p for p in problems)
     assert registry.main(["--mirror", str(empty), "langrank-el"]) == 2
     assert "0 of 1 files verified" in capsys.readouterr().out
+
+
+def test_cli_lists_and_cites_the_datasets(capsys):
+    assert registry.main(["--cite", "langrank-pos", "langrank-dep", "sumeval"]) == 0
+    out = capsys.readouterr().out
+    # the two LangRank tables share one paper: printed once
+    assert out.count("@inproceedings{lin-etal-2019-choosing") == 1
+    assert "@inproceedings{ahuja-etal-2022-beyond" in out
+    assert registry.main(["--list", "xpos"]) == 0
+    out = capsys.readouterr().out
+    assert "https://github.com/wietsedv/xpos @ 4edb3a9163a653c58e3e42fcf0895de8596ae45b" in out
+    assert registry.main(["--cite", "nope"]) == 2
+    assert "unknown dataset(s) nope" in capsys.readouterr().err

@@ -132,10 +132,33 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     parser = argparse.ArgumentParser(prog="python -m xltstats.datasets",
-                                     description="Check every registered dataset file against its sha256.")
+                                     description="Check every registered dataset file against its sha256, "
+                                                 "or list the datasets and their citations.")
     parser.add_argument("names", nargs="*", help="datasets to check (default: all)")
     parser.add_argument("--mirror", help="local copy of the published data (default: $XLTSTATS_MIRROR)")
+    parser.add_argument("--list", action="store_true", help="list the datasets with origin and licence, then exit")
+    parser.add_argument("--cite", action="store_true", help="print the BibTeX of the datasets (default: all), then exit")
     args = parser.parse_args(argv)
+    names = args.names or list_datasets()
+    unknown = [n for n in names if n not in list_datasets()]
+    if unknown:
+        print(f"xltstats: unknown dataset(s) {', '.join(unknown)}; known: {', '.join(list_datasets())}",
+              file=sys.stderr)
+        return 2
+    if args.list:
+        for name in names:
+            info = dataset_info(name)
+            print(f"{name}\t{info.get('title', '')}\n    origin: {info.get('origin', '')} @ {info.get('commit', '')}"
+                  f"\n    licence: {info.get('licence', '')}")
+        return 0
+    if args.cite:
+        seen = set()
+        for name in names:
+            bib = (dataset_info(name).get("citation") or "").strip()
+            if bib and bib not in seen:
+                seen.add(bib)
+                print(bib + "\n")
+        return 0
     try:
         problems = verify(args.mirror, args.names or None)
     except ConfigError as exc:
