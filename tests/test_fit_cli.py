@@ -55,8 +55,27 @@ def test_fit_end_to_end_on_a_subset_of_xpos(tmp_path):
     assert all(len(i["sha256"]) == 64 for i in manifest["inputs"])
     assert manifest["versions"]["numpy"]
     assert "(1 | source)" in manifest["formulas"]["mixed"]
+    assert manifest["cwd"] == str(tmp_path)
     # no temporary folder left beside the output
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+    # the saved model predicts new pairs: features computed, dataset covariates looked up in the fit's table
+    from xltstats.predict import main as predict_main
+
+    pairs = tmp_path / "pairs.csv"
+    pd.DataFrame({"source": ["eng", "fin", "eng"], "target": ["fra", "tur", "eng"]}).to_csv(pairs, index=False)
+    assert predict_main(["--fit", str(out), "--pairs", str(pairs), "--out", str(tmp_path / "pred.csv"),
+                         "--mirror", MIRROR]) == 0
+    pred = pd.read_csv(tmp_path / "pred.csv")
+    assert pred["same_language"].tolist() == [0, 0, 1]
+    seen = results[(results.source == "eng") & (results.target == "fra")].iloc[0]
+    assert pred.loc[0, "ldnd"] == pytest.approx(seen["ldnd"])
+    assert pred.loc[0, "source_pretrain_size"] == pytest.approx(seen["source_pretrain_size"])
+    # the same prediction as the fit made for the pair it saw (the saved default model is the mixed one)
+    assert json.loads((out / "model.json").read_text())["default"] == "mixed"
+    stored = pd.read_csv(out / "predictions.csv")
+    stored = stored[(stored.source == "eng") & (stored.target == "fra")]
+    assert pred.loc[0, "prediction"] == pytest.approx(stored["mixed_prediction"].iloc[0], rel=1e-4)
 
 
 @needs_mirror

@@ -141,3 +141,27 @@ def test_predict_cli_computes_missing_features_as_module(tmp_path):
     from xltstats.features import build_pair_features
     feats = build_pair_features([("eng", "deu"), ("fra", "spa")], features=["syntactic_distance", "genetic_distance"])
     np.testing.assert_allclose(pd.read_csv(out)["prediction"], res.predict(feats), rtol=1e-5)
+
+
+def test_dataset_covariates_come_from_the_fits_own_table():
+    from xltstats.predict import dataset_covariates
+
+    fit_table = pd.DataFrame({
+        "source": ["eng", "eng", "deu"], "target": ["deu", "fra", "fra"],
+        "ldnd": [0.8, 0.9, 0.7],
+        "source_pretrain_size": [300.0, 300.0, 66.0], "target_pretrain_size": [66.0, 56.0, 56.0],
+        "source_script": ["Latn", "Latn", "Latn"], "target_script": ["Latn", "Latn", "Latn"],
+        "same_script": [True, True, True]})
+    pairs = pd.DataFrame({"source": ["eng", "fra", "fra", "deu"], "target": ["deu", "eng", "hin", "deu"]})
+    got = dataset_covariates(pairs, ["same_language", "ldnd", "source_pretrain_size", "target_pretrain_size",
+                                     "same_script"], fit_table)
+    assert got["same_language"].tolist() == [0.0, 0.0, 0.0, 1.0]
+    # pair-level: only where the fit saw the pair
+    assert got["ldnd"].iloc[0] == 0.8 and got["ldnd"].iloc[1:].isna().all()
+    # per-language: the language's value from either side of the fit's table
+    assert got["source_pretrain_size"].tolist() == [300.0, 56.0, 56.0, 66.0]
+    assert got["target_pretrain_size"].iloc[:2].tolist() == [66.0, 300.0] and np.isnan(got["target_pretrain_size"].iloc[2])
+    # same_X from the languages' X; unknown language -> missing, never a guess
+    assert got["same_script"].iloc[[0, 1, 3]].tolist() == [1.0, 1.0, 1.0] and np.isnan(got["same_script"].iloc[2])
+    with pytest.raises(InputError, match="came from the fit's dataset"):
+        dataset_covariates(pairs, ["word_overlap"], fit_table)

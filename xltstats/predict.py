@@ -5,8 +5,11 @@
 ``--pairs`` is a table (.csv, .tsv, .jsonl or .parquet) with ``source`` and ``target`` columns (any
 language codes :func:`xltstats.languages.to_iso639_3` understands) and optionally the model's feature
 columns. When a feature column is missing it is computed with
-:func:`xltstats.features.build_pair_features`; columns the model needs beyond the pair (e.g. ``task``)
-must be in the pairs file. The output has the pairs file's columns plus ``prediction``, ``se_mean``,
+:func:`xltstats.features.build_pair_features` (with the fit's corpus and pre-training table); a
+covariate the fit took from its dataset (e.g. xpos's ``ldnd`` or pre-training sizes) is looked up in
+the fit's ``results.csv`` by pair, or by language for per-language columns (see
+:func:`dataset_covariates`); columns the model needs beyond the pair (e.g. ``task``) must be in the
+pairs file. Pairs whose features stay missing get a missing prediction and a message. The output has the pairs file's columns plus ``prediction``, ``se_mean``,
 ``se_prediction``, ``lower`` and ``upper`` (a ``1 - alpha`` prediction interval for a new run), written
 atomically. Errors in the input are reported with file, row and column and exit with status 2.
 """
@@ -75,14 +78,89 @@ def normalise_codes(table: pd.DataFrame, path: Path) -> pd.DataFrame:
     return table
 
 
-def add_features(table: pd.DataFrame, needed: list[str], mirror=None) -> pd.DataFrame:
+def _fit_context(fit_dir: Path) -> tuple[dict, pd.DataFrame | None]:
+    """The fit's configuration (from its manifest) and the tidy table it used (results.csv), if present."""
+    import json
+
+    config = {}
+    manifest = fit_dir / "manifest.json"
+    if manifest.is_file():
+        try:
+            config = json.loads(manifest.read_text(encoding="utf-8")).get("config") or {}
+        except ValueError as exc:
+            raise InputError(f"cannot read the manifest: {exc}", file=manifest) from None
+    results = fit_dir / "results.csv"
+    data = pd.read_csv(results, low_memory=False) if results.is_file() else None
+    return config, data
+
+
+def _first_per(frame: pd.DataFrame, keys: list[str], column: str) -> pd.Series:
+    return frame.dropna(subset=[column]).groupby(keys, sort=True)[column].first()
+
+
+def dataset_covariates(table: pd.DataFrame, columns: list[str], data: pd.DataFrame | None) -> pd.DataFrame:
+    """Fill dataset covariates (columns the fit took from the dataset, not from the feature builder).
+
+    ``same_language`` is ``source == target``. Otherwise the value comes from the fit's own table
+    (``results.csv``): the pair's value when the fit saw the pair; else, for a per-language column
+    ``source_X``/``target_X``, the language's value on either side; for ``same_X``, whether the two
+    languages' ``X`` agree. What none of these gives stays missing (and so does the prediction).
+    """
+    table = table.copy()
+    for col in columns:
+        if col == "same_language":
+            table[col] = (table["source"] == table["target"]).astype(float)
+            continue
+        if data is None or col not in data.columns:
+            raise InputError(f"column {col!r} came from the fit's dataset and the fit folder has no results.csv with "
+                             "it: give it in the pairs file", column=col)
+        values = pd.Series(float("nan"), index=table.index, dtype=object)
+        by_pair = _first_per(data, ["source", "target"], col)
+        keys = pd.MultiIndex.from_frame(table[["source", "target"]])
+        values[:] = by_pair.reindex(keys).to_numpy()
+        side, _, stem = col.partition("_")
+        per_language = None
+        if side in ("source", "target") and f"source_{stem}" in data.columns and f"target_{stem}" in data.columns:
+            per_language = pd.concat([_first_per(data, ["source"], f"source_{stem}"),
+                                      _first_per(data, ["target"], f"target_{stem}")])
+            per_language = per_language[~per_language.index.duplicated()]
+            guess = table[side].map(per_language)
+        elif side == "same" and f"source_{stem}" in data.columns and f"target_{stem}" in data.columns:
+            per_language = pd.concat([_first_per(data, ["source"], f"source_{stem}"),
+                                      _first_per(data, ["target"], f"target_{stem}")])
+            per_language = per_language[~per_language.index.duplicated()]
+            left, right = table["source"].map(per_language), table["target"].map(per_language)
+            guess = (left == right).astype(float).where(left.notna() & right.notna())
+        else:
+            guess = None
+        if guess is not None:
+            values = values.where(values.notna(), guess)
+        table[col] = pd.to_numeric(values, errors="coerce") if values.map(
+            lambda v: v is None or isinstance(v, (bool, int, float))).all() else values
+    return table
+
+
+def add_features(table: pd.DataFrame, needed: list[str], mirror=None, fit_dir: Path | None = None) -> pd.DataFrame:
+    """Add the model's feature columns the pairs file lacks: dataset covariates from the fit's table,
+    pair features from :func:`xltstats.features.build_pair_features` with the fit's options."""
     missing = [c for c in needed if c not in table.columns]
+    if not missing:
+        return table
+    config, data = _fit_context(fit_dir) if fit_dir is not None else ({}, None)
+    covariates = set(config.get("covariates") or []) | {"same_language"}
+    from_dataset = [c for c in missing if c in covariates and c not in (config.get("features") or [])]
+    table = dataset_covariates(table, from_dataset, data) if from_dataset else table
+    missing = [c for c in missing if c not in from_dataset]
     if not missing:
         return table
     from xltstats.features import build_pair_features
 
+    from xltstats.fit import _pretraining_model
+
+    model = _pretraining_model(data) if data is not None and "model" in data.columns else "xlm-r"
     pairs = table[["source", "target"]].drop_duplicates()
-    features = build_pair_features(pairs, features=missing, mirror=mirror, on_unknown="nan")
+    features = build_pair_features(pairs, features=missing, mirror=mirror, on_unknown="nan", model=model,
+                                   corpus=config.get("lexical_corpus", "udhr"), tokenizer=config.get("tokenizer"))
     lacking = [c for c in missing if c not in features.columns]
     if lacking:
         raise InputError(f"feature(s) {lacking} are neither in the pairs file nor computable by build_pair_features",
@@ -124,7 +202,12 @@ def run(args) -> Path:
     model = load_model(Path(args.fit), which=args.model)
     pairs_path = Path(args.pairs)
     table = normalise_codes(read_pairs(pairs_path), pairs_path)
-    table = add_features(table, model.feature_columns, mirror=args.mirror)
+    table = add_features(table, model.feature_columns, mirror=args.mirror, fit_dir=Path(args.fit))
+    lacking = table[model.feature_columns].isna().any(axis=1)
+    if lacking.any():
+        columns = [c for c in model.feature_columns if table[c].isna().any()]
+        print(f"xltstats.predict: {int(lacking.sum())} of {len(table)} pairs lack {', '.join(columns)}; "
+              "their predictions are missing (give the values in the pairs file)", file=sys.stderr)
     try:
         intervals = model.prediction_interval(table, alpha=args.alpha, include_random=not args.no_random)
     except InputError as exc:
