@@ -64,7 +64,8 @@ def test_symmetric_distances_and_zero_diagonal(table):
     diagonal = table[table["source"] == table["target"]]
     for c in distance_columns:
         values = diagonal[c].dropna()
-        assert (values.abs() < 1e-5).all(), c
+        assert (values == 0).all(), c
+    assert (table.loc[table["source"] != table["target"], "syntactic_distance"] > 0).all()
 
 
 def test_default_columns_and_coverage_columns(table):

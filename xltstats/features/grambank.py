@@ -118,6 +118,8 @@ def morphological_pair_features(left_codes, right_codes) -> dict[str, np.ndarray
     with np.errstate(invalid="ignore", divide="ignore"):
         d = 1.0 - dot / (na * nb)
     d[(shared == 0) | (na == 0) | (nb == 0)] = np.nan
-    dist[known] = np.clip(d, 0.0, 2.0)
+    d = np.round(np.clip(d, 0.0, 2.0), 12)  # 1 - x.x/|x|^2 is ~1e-16, not 0, in floating point
+    d[(a == b) & np.isfinite(d)] = 0.0
+    dist[known] = d
     coverage[known] = shared / n_features
     return {"morphological_distance": dist, "morphological_distance_coverage": coverage}

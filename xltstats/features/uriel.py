@@ -457,4 +457,13 @@ def uriel_pair_features(left_codes, right_codes, columns=URIEL_COLUMNS) -> dict[
             out[col] = same_group_pairs("genus", left, right)
         else:
             raise KeyError(col)
+    # The vectors are float32 (~7 significant digits): a language against itself, or two languages
+    # with identical vectors, comes out as ~1e-7 rather than 0. Distances are rounded to 6 decimals
+    # (also keeping tables identical across BLAS builds) and a language's distance to itself is 0.
+    same = left == right
+    for col, values in out.items():
+        if col in KNN_DISTANCES or col in OBSERVED_DISTANCES:
+            values = np.round(values, 6)
+            values[same & np.isfinite(values)] = 0.0
+            out[col] = values
     return {c: out[c] for c in columns}
