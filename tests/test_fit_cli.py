@@ -146,3 +146,34 @@ def test_fold_settings_are_validated(tmp_path, setting, message):
     with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
         load_config(config)
     assert load_config()["cv"]["max_folds"] == 10
+
+
+@needs_mirror
+def test_a_covariate_constant_in_the_complete_rows_is_skipped_with_a_note(tmp_path):
+    # deu and spa have no Grambank description, so rows with them miss morphological_distance; the
+    # covariate varies only on those rows and is constant where every used feature is present.
+    import numpy as np
+
+    langs = ["eng", "fra", "fin", "tur", "jpn", "hin", "rus", "ita", "deu", "spa"]
+    rng = np.random.default_rng(0)
+    rows = [{"model": "m", "task": "t", "source": s, "target": t, "score": float(rng.uniform(20, 90)),
+             "metric": "accuracy", "n_source_examples": 1000, "n_target_examples": 0, "seed": 1,
+             "target_is_deu_or_spa": float(t in ("deu", "spa"))}
+            for s in langs for t in langs]
+    data = tmp_path / "results.csv"
+    pd.DataFrame(rows).to_csv(data, index=False)
+    import yaml
+
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({
+        "features": ["syntactic_distance", "morphological_distance"], "covariates": ["target_is_deu_or_spa"],
+        "groups": {"syntax": ["syntactic_distance"], "morphology": ["morphological_distance"]},
+        "compare": [["syntax", "morphology"]], "cv": {"schemes": ["random"], "k": 3},
+        "ranking": {"enabled": False}, "report": False}), encoding="utf-8")
+    proc = run_fit("--data", str(data), "--config", str(config), "--out", str(tmp_path / "fit"), "--quiet",
+                   cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((tmp_path / "fit" / "manifest.json").read_text())
+    assert "target_is_deu_or_spa is constant in the rows that have every used feature and was skipped" in manifest["notes"]
+    assert "target_is_deu_or_spa" not in manifest["features_used"]
+    assert manifest["features_used"] == ["syntactic_distance", "morphological_distance"]

@@ -132,9 +132,19 @@ def _run_steps(config: dict, args, argv: list[str], work: Path, progress: Progre
     write_table(coverage, work, "feature_coverage", formats=("csv",))
     _write_results(data, work / "results.csv")
 
+    # A column can vary in the data but be constant in the rows that have every used feature
+    # (e.g. target_in_pretraining over the PUD languages): leave it out, then look again.
+    while True:
+        complete = data.dropna(subset=used + ["score"])
+        constant = [c for c in used if complete[c].nunique(dropna=True) < 2]
+        if not constant or len(complete) == 0:
+            break
+        for col in constant:
+            notes.append(f"{col} is constant in the rows that have every used feature and was skipped")
+        used = [c for c in used if c not in constant]
+    complete = complete.reset_index(drop=True)
     groups = {g: [c for c in cols if c in used] for g, cols in config["groups"].items()}
     groups = {g: cols for g, cols in groups.items() if cols}
-    complete = data.dropna(subset=used + ["score"]).reset_index(drop=True)
     dropped = len(data) - len(complete)
     if dropped:
         notes.append(f"{dropped} of {len(data)} rows miss at least one used feature and were left out of the model fits")
