@@ -19,7 +19,6 @@ so a failed run leaves no half-written folder behind.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -37,6 +36,7 @@ from . import __version__
 from .errors import ConfigError, XltstatsError
 from .fitconfig import load_config
 from .progress import Progress
+from .datasets.fetch import sha256_of
 
 DEFAULT_OUT = "xltstats-out"
 PACKAGES = ["xltstats", "numpy", "scipy", "pandas", "statsmodels", "scikit-learn", "lightgbm",
@@ -424,14 +424,6 @@ def _write_json(path: Path, obj: Any) -> None:
     path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _manifest(config, args, argv, data, used, formula, notes, mirror) -> dict:
     from .datasets import dataset_files, dataset_info, list_datasets
     from .datasets.fetch import fetch
@@ -449,9 +441,9 @@ def _manifest(config, args, argv, data, used, formula, notes, mirror) -> dict:
             except XltstatsError:
                 continue
             inputs.append({"path": f"{remote.collection}/{remote.path}", "url": remote.url,
-                           "sha256": _sha256(local)})
+                           "sha256": sha256_of(local)})
     else:
-        inputs.append({"path": str(Path(name)), "sha256": _sha256(Path(name))})
+        inputs.append({"path": str(Path(name)), "sha256": sha256_of(Path(name))})
     versions = {"python": platform.python_version()}
     for pkg in PACKAGES:
         try:

@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from xltstats.errors import InputError, XltstatsError
+from xltstats.results import write_results
 
 READERS = {".csv": lambda p: pd.read_csv(p), ".tsv": lambda p: pd.read_csv(p, sep="\t"),
            ".jsonl": lambda p: pd.read_json(p, lines=True), ".parquet": lambda p: pd.read_parquet(p)}
@@ -168,32 +169,6 @@ def add_features(table: pd.DataFrame, needed: list[str], mirror=None, fit_dir: P
     return table.merge(features[["source", "target", *missing]], on=["source", "target"], how="left", validate="m:1")
 
 
-def write_table_atomic(table: pd.DataFrame, path: Path) -> None:
-    import os
-    import tempfile
-
-    suffix = path.suffix.lower()
-    if suffix not in READERS:
-        raise InputError(f"unknown output format {suffix!r}; use one of {', '.join(READERS)}", file=path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        if suffix == ".csv":
-            table.to_csv(tmp, index=False, float_format="%.6g", lineterminator="\n")
-        elif suffix == ".tsv":
-            table.to_csv(tmp, index=False, sep="\t", float_format="%.6g", lineterminator="\n")
-        elif suffix == ".jsonl":
-            table.to_json(tmp, orient="records", lines=True, double_precision=10)
-        else:
-            table.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def run(args) -> Path:
     from xltstats.models.persist import load_model
 
@@ -214,7 +189,7 @@ def run(args) -> Path:
         raise InputError(exc.message, file=pairs_path, row=exc.row, column=exc.column) from None
     out = pd.concat([table.reset_index(drop=True), intervals.reset_index(drop=True)], axis=1)
     out_path = Path(args.out)
-    write_table_atomic(out, out_path)
+    write_results(out, out_path, float_format="%.6g")
     return out_path
 
 

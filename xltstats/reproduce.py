@@ -14,7 +14,6 @@ byte-identical, 1 when any differs or is missing, 2 when the rerun cannot be mad
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import subprocess
@@ -24,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from xltstats.datasets.fetch import sha256_of
 from xltstats.errors import ConfigError, InputError, XltstatsError
 
 ROOT_TABLES = ("results.csv", "features.csv", "feature_coverage.csv", "predictions.csv", "cv.csv")
@@ -113,14 +113,6 @@ def table_names(fit_dir: Path) -> set[str]:
     return names
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def check_inputs(manifest: dict, cwd: Path) -> list[str]:
     """Warnings for recorded input files that are now missing or have another SHA-256."""
     inputs = manifest.get("inputs") or {}
@@ -135,7 +127,7 @@ def check_inputs(manifest: dict, cwd: Path) -> list[str]:
         file = Path(path) if Path(path).is_absolute() else cwd / path
         if not file.is_file():
             continue  # a dataset name or a cached download: the fit resolves it itself
-        actual = _sha256(file)
+        actual = sha256_of(file)
         if actual != expected:
             warnings.append(f"input {path} has changed since the fit (sha256 {actual[:12]}…, recorded {expected[:12]}…)")
     return warnings

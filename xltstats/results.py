@@ -220,11 +220,12 @@ def _read_parquet(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
 
 # --------------------------------------------------------------------------- writing
 
-def write_results(df: pd.DataFrame, path) -> Path:
+def write_results(df: pd.DataFrame, path, *, float_format: str | None = None) -> Path:
     """Write ``df`` to ``path``; the format follows the extension (.csv .tsv .jsonl .parquet).
 
     The file appears complete or not at all: it is written to a temporary file in the same
-    folder and then renamed over ``path``.
+    folder and then renamed over ``path``. ``float_format`` (e.g. ``"%.10g"``) applies to CSV and TSV.
+    Any table can be written this way, not only results tables: nothing is validated here.
     """
     path = Path(path)
     kind = _format_of(path)
@@ -232,10 +233,9 @@ def write_results(df: pd.DataFrame, path) -> Path:
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(handle)
     try:
-        if kind == "csv":
-            df.to_csv(temporary, index=False, lineterminator="\n", encoding="utf-8")
-        elif kind == "tsv":
-            df.to_csv(temporary, index=False, sep="\t", lineterminator="\n", encoding="utf-8")
+        if kind in ("csv", "tsv"):
+            df.to_csv(temporary, index=False, sep="," if kind == "csv" else "\t", lineterminator="\n",
+                      encoding="utf-8", float_format=float_format)
         elif kind == "jsonl":
             _write_jsonl(df, temporary)
         else:
