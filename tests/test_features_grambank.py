@@ -59,3 +59,26 @@ def test_macrolanguage_code_uses_its_main_individual_language():
     est = grambank.morphological_pair_features(["est"], ["fin"])["morphological_distance"][0]
     ekk = grambank.morphological_pair_features(["ekk"], ["fin"])["morphological_distance"][0]
     assert est == ekk and not math.isnan(est)
+
+
+def test_german_and_spanish_are_absent_from_the_data_not_lost_in_mapping():
+    glotto, table, _ = _rows()
+    assert glotto["deu"] == "stan1295" and glotto["spa"] == "stan1288"
+    assert "stan1295" not in table and "stan1288" not in table
+    # no other Grambank row is reachable for them either
+    assert "deu" not in grambank.grambank_languages()
+    assert "spa" not in grambank.grambank_languages()
+
+
+@pytest.mark.parametrize("iso,glottocode", [("hrv", "sout1528"), ("srp", "sout1528"),
+                                            ("krl", "nort2673"), ("ajp", "nort3139")])
+def test_grambank_variety_stand_in_matches_hand_computation(iso, glottocode):
+    glotto, table, columns = _rows()
+    assert glotto[iso] not in table and glottocode in table  # the map alone finds nothing
+    u, v = table[glottocode], table[glotto["rus"]]
+    both = [(x, y) for x, y in zip(u, v) if x >= 0 and y >= 0]
+    dot = sum(x * y for x, y in both)
+    expected = 1 - dot / math.sqrt(sum(x * x for x, _ in both) * sum(y * y for _, y in both))
+    got = grambank.morphological_pair_features([iso], ["rus"])
+    assert got["morphological_distance"][0] == pytest.approx(expected, abs=1e-12)
+    assert got["morphological_distance_coverage"][0] == pytest.approx(len(both) / len(columns))

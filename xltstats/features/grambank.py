@@ -25,6 +25,13 @@ NaN.  The map gives no Glottocode for ISO 639-3 macrolanguage codes (``est``, ``
 for those the main individual language stands in (:data:`MACROLANGUAGE_STAND_IN`: ``est`` ->
 ``ekk``, ``ara`` -> ``arb``, ``zho`` -> ``cmn``, ...), as is usual for NLP data labelled with the
 macrolanguage code.
+
+A few languages are in Grambank only under a variety whose Glottocode the map does not give them
+(:data:`GRAMBANK_VARIETY_STAND_IN`): Croatian, Serbian, Bosnian and Montenegrin are described
+together as Serbian-Croatian-Bosnian (``sout1528``, the ``hbs`` entry), Karelian as Northern
+Karelian (``nort2673``, a dialect), and South Levantine Arabic (``ajp``, merged into ``apc`` by ISO
+639-3 in 2023) as Levantine Arabic (``nort3139``).  German (``stan1295``) and Spanish (``stan1288``)
+are not in this Grambank release at all: their distances are NaN.
 """
 from __future__ import annotations
 
@@ -44,6 +51,13 @@ MACROLANGUAGE_STAND_IN = {
     "kur": "kmr", "lav": "lvs", "mon": "khk", "msa": "zsm", "nep": "npi", "orm": "gaz",
     "ori": "ory", "pus": "pbu", "que": "quy", "sqi": "als", "swa": "swh", "uzb": "uzn",
     "yid": "ydd", "zho": "cmn",
+}
+
+# ISO 639-3 -> the Glottocode of the Grambank variety describing it, where the map's own
+# Glottocode has no Grambank row
+GRAMBANK_VARIETY_STAND_IN = {
+    "hrv": "sout1528", "srp": "sout1528", "bos": "sout1528", "cnr": "sout1528",
+    "krl": "nort2673", "ajp": "nort3139",
 }
 
 MORPHOLOGY_COLUMNS = ("morphological_distance", "morphological_distance_coverage")
@@ -85,6 +99,9 @@ def _grambank() -> tuple[dict[str, int], np.ndarray, np.ndarray]:
     codes = pd.read_csv(d / "uriel_glottocode_map.csv", dtype=str, keep_default_na=False)
     iso_to_row = {iso: row_of_glottocode[g] for iso, g in zip(codes["iso_code"], codes["glottocode"])
                   if g in row_of_glottocode}
+    for iso, glottocode in GRAMBANK_VARIETY_STAND_IN.items():
+        if iso not in iso_to_row and glottocode in row_of_glottocode:
+            iso_to_row[iso] = row_of_glottocode[glottocode]
     for macro, individual in MACROLANGUAGE_STAND_IN.items():
         if macro not in iso_to_row and individual in iso_to_row:
             iso_to_row[macro] = iso_to_row[individual]
