@@ -24,7 +24,9 @@ for ML fits, including the ``2 pi`` constants.
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 import warnings as _warnings
 from dataclasses import dataclass
 
@@ -1182,16 +1184,38 @@ def _prepare(formula: str, data: pd.DataFrame):
     return parsed, frame, design, n_dropped
 
 
+_BLAS_LOCK = threading.Lock()
+_BLAS_STATE = {"depth": 0, "limiter": None}
+
+
+@contextlib.contextmanager
 def _single_threaded_blas():
     """One BLAS thread while optimising: the matrices are small, and threaded BLAS on small
-    matrices is several times slower (much more so on a loaded machine)."""
+    matrices is several times slower (much more so on a loaded machine).
+
+    The limit is process-wide, so nested or concurrent fits (cross-validation folds run in
+    threads) share one reference-counted limit: the first fit to enter sets it and the last to
+    leave restores the original setting.  Without the count, a fit finishing in one thread would
+    restore the limit it saw on entry -- possibly another fit's "1" -- and leave BLAS
+    single-threaded for the rest of the process.
+    """
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
-        import contextlib
-
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+        yield
+        return
+    with _BLAS_LOCK:
+        if _BLAS_STATE["depth"] == 0:
+            _BLAS_STATE["limiter"] = threadpool_limits(limits=1, user_api="blas")
+        _BLAS_STATE["depth"] += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_STATE["depth"] -= 1
+            if _BLAS_STATE["depth"] == 0:
+                _BLAS_STATE["limiter"].restore_original_limits()
+                _BLAS_STATE["limiter"] = None
 
 
 def _fit_design(formula, parsed, frame, design, *, reml, method, n_dropped, theta0=None,
@@ -1271,6 +1295,16 @@ def compare_mixed(m0: MixedResults, m1: MixedResults, *, refit: bool | None = No
     """
     if m0.nobs != m1.nobs:
         raise InputError(f"models were fitted to different numbers of rows ({m0.nobs} and {m1.nobs})")
+    if not np.array_equal(m0._design.y, m1._design.y):
+        raise InputError("models were fitted to different responses or rows (a likelihood-ratio test "
+                         "needs both fitted to the same data)")
+    small, large = sorted([m0, m1], key=lambda m: m.df_modelwc)
+    fixed_nested = set(small.params.index) <= set(large.params.index)
+    random_nested = set(small.variance_components.index) <= set(large.variance_components.index)
+    if not (fixed_nested and random_nested):
+        _warnings.warn(f"{small.formula!r} does not look nested in {large.formula!r} (its fixed effects "
+                       "or variance components are not a subset of the larger model's); the chi-square "
+                       "test assumes nested models", MixedModelWarning, stacklevel=2)
     same_fixed = list(m0.params.index) == list(m1.params.index)
     if refit is None:
         refit = not same_fixed or m0.reml != m1.reml

@@ -80,14 +80,12 @@ class MixedEstimator:
         self.result_ = None
 
     def fit(self, data: pd.DataFrame) -> "MixedEstimator":
-        import warnings
-
         from xltstats.models.mixed import fit_mixed
 
         fitted = copy.copy(self)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fitted.result_ = fit_mixed(self.formula, data, reml=self.reml)
+        # warn=False rather than catch_warnings, which is not thread-safe (folds run in threads);
+        # the fit's problems stay in result_.warnings
+        fitted.result_ = fit_mixed(self.formula, data, reml=self.reml, warn=False)
         return fitted
 
     def predict_interval(self, data: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
