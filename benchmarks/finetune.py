@@ -57,6 +57,17 @@ def matmul_parameters(model) -> tuple[int, int]:
     return sum(counted.values()), 0
 
 
+def training_flops(encoder_parameters: int, decoder_parameters: int, source_tokens: int,
+                   target_tokens: int = 0) -> float:
+    """Model FLOPs of training on these tokens: 6·N·D per stack (forward 2·N·D, backward 4·N·D).
+
+    Encoder-only models: ``decoder_parameters = target_tokens = 0``.  Encoder-decoder models:
+    the encoder's parameters see the source tokens, the decoder's (with the output projection)
+    the target tokens.
+    """
+    return 6.0 * (encoder_parameters * source_tokens + decoder_parameters * target_tokens)
+
+
 def synthetic_features(n: int, length: int, vocab: int, arch: str, task, seed: int = 0):
     import torch
 
@@ -122,28 +133,21 @@ def main(argv=None) -> int:
     if warmup:
         T.train(model, feats, run, seed=0, device=device, pad_id=tokenizer.pad_token_id,
                 desc="warm-up", progress=False)
-    # count encoder and decoder tokens separately for the FLOP estimate
-    src_tokens = tgt_tokens = 0
     timed = dict(hp, max_steps=steps, warmup_ratio=0.0)
     stats = T.train(model, feats, timed, seed=1, device=device, pad_id=tokenizer.pad_token_id,
                     desc="benchmark", progress=False)
-    if arch == "seq2seq":
-        # train() counts encoder + decoder tokens together; split them by the data's ratio
-        src = sum(len(f["input_ids"]) for f in feats)
-        tgt = sum(len(f["labels"]) for f in feats)
-        src_tokens = stats["tokens"] * src / (src + tgt)
-        tgt_tokens = stats["tokens"] - src_tokens
-        flops = 6 * (enc_params * src_tokens + dec_params * tgt_tokens)
-    else:
-        flops = 6 * enc_params * stats["tokens"]
+    # train() counts the encoder (source) and decoder (target) tokens of the batches it ran
+    flops = training_flops(enc_params, dec_params, stats["source_tokens"], stats["target_tokens"])
     result = {
         "config": str(args.config), "model": study.model_name, "task": task_name, "source": source,
         "architecture": arch, "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
         "torch": torch.__version__, "threads": torch.get_num_threads(),
         "batch_size": hp["batch_size"], "steps": stats["steps"], "seconds": round(stats["seconds"], 3),
-        "tokens": stats["tokens"], "tokens_per_s": round(stats["tokens_per_s"], 1),
+        "tokens": stats["tokens"], "source_tokens": stats["source_tokens"],
+        "target_tokens": stats["target_tokens"], "tokens_per_s": round(stats["tokens_per_s"], 1),
+        "encoder_matmul_parameters": enc_params, "decoder_matmul_parameters": dec_params,
         "matmul_parameters": enc_params + dec_params, "model_tflops_per_s": round(flops / stats["seconds"] / 1e12, 4),
-        "bf16": device.type == "cuda" and hp["bf16"], "compile": bool(hp.get("compile")),
+        "bf16": T.uses_bf16(device, hp), "compile": bool(hp.get("compile")),
         "synthetic_length": args.synthetic,
     }
     if device.type == "cuda":

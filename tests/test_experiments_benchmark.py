@@ -32,3 +32,51 @@ def test_matmul_parameters_leave_out_embeddings(bench):
     per_layer = 4 * (32 * 32 + 32) + (32 * 64 + 64 + 64 * 32 + 32) + 4 * 32
     # + embedding LayerNorm (2*32) + classifier (32*17+17); word/position/type tables left out
     assert bench.matmul_parameters(model) == (2 * per_layer + 2 * 32 + 32 * 17 + 17, 0)
+
+
+@pytest.mark.parametrize("model_type", ["t5", "mt5"])  # tied (t5) and untied (mt5) output projection
+def test_matmul_parameters_split_encoder_and_decoder(bench, model_type):
+    transformers = pytest.importorskip("transformers")
+    config = transformers.AutoConfig.for_model(model_type, vocab_size=300, d_model=32, d_ff=64, num_layers=1,
+                                               num_decoder_layers=1, num_heads=2, d_kv=16)
+    model = transformers.AutoModelForSeq2SeqLM.from_config(config)
+    # no biases; inner attention width 2 heads x 16 = 32; relative-position tables are lookups
+    attention, ffn = 4 * 32 * 32, 32 * 64 + 64 * 32
+    if model_type == "mt5":  # gated FFN: wi_0, wi_1, wo
+        ffn = 2 * 32 * 64 + 64 * 32
+    encoder = attention + ffn + 2 * 32 + 32  # + 2 layer norms + final norm (weights only)
+    # self- and cross-attention, FFN, 3 layer norms, final norm, output projection 300 x 32
+    decoder = 2 * attention + ffn + 3 * 32 + 32 + 300 * 32
+    assert bench.matmul_parameters(model) == (encoder, decoder)
+
+
+def test_training_flops_by_hand(bench):
+    assert bench.training_flops(1_000, 0, 50) == 6 * 1_000 * 50
+    # seq2seq: encoder parameters x source tokens + decoder parameters x target tokens
+    assert bench.training_flops(1_000, 3_000, 50, 7) == 6 * (1_000 * 50 + 3_000 * 7)
+
+
+def test_benchmark_reports_tokens_per_second_on_cpu(bench, tmp_path, capsys):
+    import json
+
+    import yaml
+
+    pytest.importorskip("torch")
+    study = {"name": "bench", "model": {"name": "tiny-t5", "tokenizer": {"train": True, "vocab_size": 300},
+                                        "config": {"model_type": "t5", "d_model": 32, "d_ff": 64,
+                                                   "num_layers": 1, "num_heads": 2, "d_kv": 16}},
+             "tasks": [{"name": "xnli", "data": str(REPO / "tests" / "fixtures" / "tasks" / "xnli")}],
+             "languages": ["eng"], "seeds": [1], "run_dir": str(tmp_path / "run"),
+             "hyperparameters": {"batch_size": 4, "max_length": 32, "num_threads": 1}}
+    path = tmp_path / "bench.yaml"
+    path.write_text(yaml.safe_dump(study))
+    assert bench.main(["--config", str(path), "--steps", "3", "--warmup-steps", "1"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["architecture"] == "seq2seq" and result["steps"] == 3 and result["device"] == "cpu"
+    assert result["tokens"] == result["source_tokens"] + result["target_tokens"]
+    assert result["source_tokens"] > 0 and result["target_tokens"] > 0  # decoder tokens counted
+    assert result["tokens_per_s"] == pytest.approx(result["tokens"] / result["seconds"], rel=0.01)
+    flops = bench.training_flops(result["encoder_matmul_parameters"], result["decoder_matmul_parameters"],
+                                 result["source_tokens"], result["target_tokens"])
+    assert result["model_tflops_per_s"] == pytest.approx(flops / result["seconds"] / 1e12, abs=1e-4)
+    assert "mfu" not in result and result["bf16"] is False  # no GPU: no MFU, no autocast

@@ -29,7 +29,23 @@ IGNORE = -100
 
 
 # ---- devices ----------------------------------------------------------------------------------
-def pick_device() -> torch.device:
+# Device types on which the efficiency settings below are used.  bf16 autocast is left off on
+# CPU: most CPUs have no bf16 matrix units, so it is slower there and only changes the scores;
+# tests add "cpu" here to run the GPU code path on a CPU.
+BF16_DEVICE_TYPES = {"cuda"}
+PAD_MULTIPLE = {"cuda": 8}  # tensor-core friendly widths, fewer torch.compile recompilations
+
+
+def pick_device(preference: str | None = None) -> torch.device:
+    """``preference``, else ``$XLTSTATS_DEVICE`` (e.g. ``cpu``, ``cuda:1``), else CUDA when present."""
+    wanted = preference or os.environ.get("XLTSTATS_DEVICE")
+    if wanted:
+        device = torch.device(wanted)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            from ..errors import ConfigError
+
+            raise ConfigError(f"device {wanted!r} asked for (XLTSTATS_DEVICE) but CUDA is not available")
+        return device
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -42,9 +58,13 @@ def setup_torch(hp: dict, device: torch.device) -> None:
         torch.set_float32_matmul_precision("high")
 
 
+def uses_bf16(device: torch.device, hp: dict) -> bool:
+    """Whether forward passes run under bf16 autocast (weights and optimizer stay fp32)."""
+    return bool(hp.get("bf16", True)) and device.type in BF16_DEVICE_TYPES
+
+
 def autocast(device: torch.device, hp: dict):
-    enabled = device.type == "cuda" and hp.get("bf16", True)
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=uses_bf16(device, hp))
 
 
 # ---- tokenizers -------------------------------------------------------------------------------
@@ -202,10 +222,10 @@ def length_grouped_batches(lengths: list[int], batch_size: int, generator: torch
     return [batches[i] for i in perm]
 
 
-def collate(features: list[dict], pad_id: int, device: torch.device) -> dict:
+def pad_batch(features: list[dict], pad_id: int, multiple: int = 1) -> dict:
+    """Dynamic padding: a batch as wide as its longest example (rounded up to ``multiple``)."""
     width = max(len(f["input_ids"]) for f in features)
-    if device.type == "cuda":  # tensor-core friendly shapes, fewer torch.compile recompilations
-        width = -(-width // 8) * 8
+    width = -(-width // multiple) * multiple
     n = len(features)
     ids = torch.full((n, width), pad_id, dtype=torch.long)
     mask = torch.zeros((n, width), dtype=torch.long)
@@ -227,6 +247,12 @@ def collate(features: list[dict], pad_id: int, device: torch.device) -> dict:
         batch["labels"] = lab
     else:
         batch["labels"] = torch.tensor(labels, dtype=torch.long)
+    return batch
+
+
+def collate(features: list[dict], pad_id: int, device: torch.device) -> dict:
+    """:func:`pad_batch` on the host, then to ``device`` (pinned, non-blocking on CUDA)."""
+    batch = pad_batch(features, pad_id, PAD_MULTIPLE.get(device.type, 1))
     if device.type == "cuda":
         return {k: v.pin_memory().to(device, non_blocking=True) for k, v in batch.items()}
     return batch
@@ -335,9 +361,11 @@ def train(model, features: list[dict], hp: dict, *, seed: int, device: torch.dev
     forward = torch.compile(model, dynamic=True) if hp.get("compile") and device.type == "cuda" else model
     # real (unpadded) tokens per example: encoder input, plus decoder labels for seq2seq
     seq2seq = isinstance(features[0]["labels"], list) and "first_token" not in features[0]
-    lengths = [len(f["input_ids"]) + (len(f["labels"]) if seq2seq else 0) for f in features]
+    source_lengths = [len(f["input_ids"]) for f in features]
+    target_lengths = [len(f["labels"]) if seq2seq else 0 for f in features]
+    lengths = [s + t for s, t in zip(source_lengths, target_lengths)]
     model.train()
-    step, tokens, losses = 0, 0, []
+    step, tokens, source_tokens, losses = 0, 0, 0, []
     start = time.perf_counter()
     bar = tqdm(total=total, desc=desc, disable=not progress, leave=False)
     while step < total:
@@ -352,6 +380,7 @@ def train(model, features: list[dict], hp: dict, *, seed: int, device: torch.dev
             sched.step()
             opt.zero_grad(set_to_none=True)
             tokens += sum(lengths[i] for i in idx)  # counted on the host: no device sync per step
+            source_tokens += sum(source_lengths[i] for i in idx)
             losses.append(loss.detach())
             step += 1
             bar.update(1)
@@ -363,7 +392,9 @@ def train(model, features: list[dict], hp: dict, *, seed: int, device: torch.dev
     seconds = time.perf_counter() - start
     model.eval()
     final_loss = float(torch.stack(losses[-10:]).float().mean()) if losses else float("nan")
-    return {"steps": step, "tokens": tokens, "seconds": seconds, "loss": final_loss,
+    # tokens = encoder (source_tokens) + decoder (target_tokens, seq2seq only) tokens
+    return {"steps": step, "tokens": tokens, "source_tokens": source_tokens,
+            "target_tokens": tokens - source_tokens, "seconds": seconds, "loss": final_loss,
             "tokens_per_s": tokens / seconds if seconds > 0 else float("nan")}
 
 
