@@ -30,6 +30,10 @@ RC = {
     "path.simplify": True,
 }
 PNG_DPI = 110
+# Figures wider than this are shown at their natural size in a scrolling box instead of being
+# shrunk to the page width (where their tick labels would become unreadable).
+WIDE_FIGURE_INCHES = 10.5
+MAX_FIGURE_INCHES = 30.0
 
 
 def _style():
@@ -73,19 +77,26 @@ def new_figure(width: float, height: float, nrows: int = 1, ncols: int = 1, **kw
 
 
 def transfer_heatmap(matrix: pd.DataFrame, *, title: str, metric: str) -> Figure:
-    """Source (rows) x target (columns) heatmap of mean scores."""
+    """Source (rows) x target (columns) heatmap of mean scores, every language labelled.
+
+    Small matrices get the score written in each cell; large ones get narrower cells and a figure
+    wide enough to keep one readable label per row and column (the report shows such a figure at
+    its natural size in a horizontally scrolling box, see :data:`WIDE_FIGURE_INCHES`).
+    """
     import seaborn as sns
 
     n_rows, n_cols = matrix.shape
-    width = min(3.0 + 0.42 * n_cols, 18.0)
-    height = min(2.2 + 0.36 * n_rows, 16.0)
+    annotate = n_rows * n_cols <= 150
+    cell = 0.42 if annotate else 0.2
+    label_room = 0.075 * max((len(str(v)) for v in [*matrix.index, *matrix.columns]), default=4)
+    width = min(2.2 + label_room + cell * n_cols, MAX_FIGURE_INCHES)
+    height = min(1.6 + label_room + cell * n_rows, MAX_FIGURE_INCHES)
     with _style():
         fig, axes = new_figure(width, height)
         ax = axes[0, 0]
-        annotate = n_rows * n_cols <= 150
-        sns.heatmap(matrix, ax=ax, cmap="viridis", annot=annotate, fmt=".1f",
-                    annot_kws={"fontsize": 7}, cbar_kws={"label": f"score ({metric})"},
-                    linewidths=0.3, linecolor="white")
+        sns.heatmap(matrix, ax=ax, cmap="viridis", annot=annotate, fmt=".1f", xticklabels=True, yticklabels=True,
+                    annot_kws={"fontsize": 7}, cbar_kws={"label": f"score ({metric})", "shrink": 0.6},
+                    linewidths=0.3 if annotate else 0.1, linecolor="white")
         ax.set_xlabel("target language")
         ax.set_ylabel("source language")
         ax.set_title(title)
@@ -147,8 +158,12 @@ def coefficient_plot(coefs: pd.DataFrame, *, title: str, group: str | None = Non
 
 
 def bar_plot(data: pd.DataFrame, *, x: str, y: str, title: str, xlabel: str, ylabel: str,
-             hue: str | None = None, horizontal: bool = True) -> Figure:
-    """A bar chart of precomputed values (no bootstrap intervals, so it is deterministic)."""
+             hue: str | None = None, horizontal: bool = True, low: str | None = None,
+             high: str | None = None) -> Figure:
+    """A bar chart of precomputed values (no bootstrap intervals, so it is deterministic).
+
+    ``low``/``high``: columns with interval bounds, drawn as error bars (single-series charts only).
+    """
     import seaborn as sns
 
     n = data[y if horizontal else x].nunique()
@@ -157,14 +172,26 @@ def bar_plot(data: pd.DataFrame, *, x: str, y: str, title: str, xlabel: str, yla
             fig, axes = new_figure(6.5, min(1.6 + 0.32 * n * (1 + (hue is not None)), 12.0))
             sns.barplot(data=data, x=x, y=y, hue=hue, ax=axes[0, 0], errorbar=None, orient="h")
         else:
-            fig, axes = new_figure(min(3.5 + 0.6 * n * (1 + (hue is not None)), 12.0), 3.8)
+            fig, axes = new_figure(min(4.5 + 0.6 * n * (1 + (hue is not None)), 12.0), 3.8)
             sns.barplot(data=data, x=x, y=y, hue=hue, ax=axes[0, 0], errorbar=None)
         ax = axes[0, 0]
+        if low is not None and high is not None and hue is None:
+            value = x if horizontal else y
+            centre = data[value].to_numpy(float)
+            error = np.vstack([centre - data[low].to_numpy(float), data[high].to_numpy(float) - centre])
+            error = np.where(np.isfinite(error), np.clip(error, 0.0, None), 0.0)
+            position = np.arange(len(data), dtype=float)
+            if horizontal:
+                ax.errorbar(centre, position, xerr=error, fmt="none", ecolor="0.15", capsize=3, linewidth=1)
+            else:
+                ax.errorbar(position, centre, yerr=error, fmt="none", ecolor="0.15", capsize=3, linewidth=1)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.set_title(title)
         if hue is not None and ax.get_legend() is not None:
-            ax.legend(title=hue, fontsize=7, title_fontsize=8, loc="best")
+            # Outside the axes, so that it never hides a bar.
+            ax.legend(title=hue, fontsize=7, title_fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                      frameon=False)
     return fig
 
 

@@ -37,6 +37,14 @@ SOURCE_COLUMN = ("source", "source_language")
 RANK = ("rank",)
 
 
+# What each cross-validation baseline of xltstats.models.validation predicts.
+BASELINES = {
+    "mean": "`mean`, the target's mean score in training (the source's mean when the target is held out, "
+            "the overall mean when both are)",
+    "gbt": "`gbt`, LightGBM gradient-boosted trees on the same features (the predictor of LITMUS and ProxyLM)",
+}
+
+
 class SectionUnavailable(Exception):
     """A section (or part of one) cannot be shown; the message says why."""
 
@@ -64,9 +72,28 @@ def _format_value(value) -> str:
     return str(value)
 
 
+def _integer_valued(column: pd.Series) -> bool:
+    """A float column whose every value is a whole number (counts read back from CSV as floats)."""
+    if not pd.api.types.is_float_dtype(column):
+        return False
+    values = column.dropna().to_numpy(float)
+    return values.size > 0 and bool(np.all(np.isfinite(values))) and bool(np.all(values == np.round(values))) \
+        and bool(np.all(np.abs(values) < 1e15))
+
+
 def format_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """Every cell as a fixed-precision string (the same text in Markdown and LaTeX)."""
-    return pd.DataFrame({str(c): [_format_value(v) for v in frame[c].tolist()] for c in frame.columns})
+    """Every cell as a fixed-precision string (the same text in Markdown and LaTeX).
+
+    Float columns holding only whole numbers (counts such as ``n`` after a CSV round trip) are
+    written as integers, not as ``2180.0``.
+    """
+    columns = {}
+    for c in frame.columns:
+        if _integer_valued(frame[c]):
+            columns[str(c)] = ["–" if pd.isna(v) else str(int(v)) for v in frame[c].tolist()]
+        else:
+            columns[str(c)] = [_format_value(v) for v in frame[c].tolist()]
+    return pd.DataFrame(columns, index=range(len(frame)))
 
 
 def _shorten(text: str, limit: int = 72) -> str:
@@ -189,10 +216,22 @@ class FitReport:
 
     # ------------------------------------------------------------------ outputs
     def figure(self, fig, name: str, caption: str) -> str:
-        """Save ``fig`` as PNG and SVG; return the Markdown that shows the PNG."""
+        """Save ``fig`` as PNG and SVG; return the Markdown that shows the PNG.
+
+        A figure wider than :data:`figures.WIDE_FIGURE_INCHES` is shown at its natural size in a
+        horizontally scrolling box (inline styles, so Quarto's page keeps them too), not shrunk to
+        the page width where its labels would be unreadable.
+        """
+        width = float(fig.get_size_inches()[0])
         png, _svg = F.save_figure(fig, self.figures_dir, name)
         self.figure_count += 1
-        return f"![{caption}]({png.as_posix()}){{#fig-{name.replace('_', '-')}}}\n"
+        attributes = f"#fig-{name.replace('_', '-')}"
+        if width <= F.WIDE_FIGURE_INCHES:
+            return f"![{caption}]({png.as_posix()}){{{attributes}}}\n"
+        pixels = int(round(width * F.PNG_DPI))
+        return (f"::: {{.figure-scroll style=\"overflow-x: auto;\"}}\n"
+                f"![{caption} (Wide figure: scroll sideways.)]({png.as_posix()}){{{attributes} "
+                f"width=\"{pixels}\" style=\"max-width: none;\"}}\n:::\n")
 
     def table(self, frame: pd.DataFrame, name: str, caption: str, *, max_rows: int = MAX_TABLE_ROWS) -> str:
         """Markdown for ``frame``; the whole table also goes to ``tables/<name>.tex``."""
@@ -298,16 +337,30 @@ class FitReport:
 
     @_guard
     def feature_correlations(self) -> str:
-        features = self.read_table("features.csv")
-        numeric = features.drop(columns=[c for c in ("source", "target") if c in features]).select_dtypes("number")
+        """Correlations between the model's predictors (``manifest.json`` ``features_used``, read from
+        ``results.csv``, one value per language pair), else between the columns of ``features.csv``."""
+        used = [str(c) for c in self.manifest.get("features_used") or []]
+        results = self.optional_table("results.csv")
+        if used and results is not None and set(used) <= set(results.columns) \
+                and {"source", "target"} <= set(results.columns):
+            # Pair-level values: a pair repeated over seeds, models or budgets counts once.
+            numeric = results.drop_duplicates(subset=["source", "target", *used])[used]
+            numeric = numeric.apply(pd.to_numeric, errors="coerce")
+            where = "the predictors of the models, over language pairs"
+        else:
+            features = self.read_table("features.csv")
+            numeric = features.drop(columns=[c for c in ("source", "target") if c in features]).select_dtypes("number")
+            # Bookkeeping columns (how much data a feature was computed from) are not features.
+            numeric = numeric.loc[:, [c for c in numeric.columns
+                                      if not str(c).endswith(("_coverage", "_units", "_n"))]]
+            where = "the pair features of `features.csv`"
         numeric = numeric.loc[:, numeric.notna().sum() >= 3]
         numeric = numeric.loc[:, numeric.std(skipna=True) > 0]
         if numeric.shape[1] < 2:
-            raise SectionUnavailable("fewer than two varying numeric features in `features.csv`")
+            raise SectionUnavailable("fewer than two varying numeric features")
         corr = numeric.corr(method="pearson", min_periods=3)
         return self.figure(F.correlation_heatmap(corr), "feature_correlation",
-                           "Pearson correlation between pair features over all language pairs "
-                           "(pairwise-complete observations).")
+                           f"Pearson correlation between {where} (pairwise-complete observations).")
 
     @_guard
     def feature_coverage(self) -> str:
@@ -356,9 +409,11 @@ class FitReport:
         if shown.empty:
             raise SectionUnavailable(f"`tables/{name}.csv` has only an intercept")
         group = next((c for c in ("task", "model", "group") if c in shown.columns), None)
-        standardised = bool(((self.manifest.get("config") or {}).get("ols") or {}).get("standardise", False))
-        xlabel = ("coefficient (score points per SD of feature)" if standardised
-                  else "coefficient (score points per feature unit)")
+        # fit_ols standardises the features when so configured; the mixed model uses raw feature units.
+        standardised = name == "coef_ols" and bool(
+            ((self.manifest.get("config") or {}).get("ols") or {}).get("standardise", False))
+        xlabel = (f"coefficient ({self.metric} points per SD of feature)" if standardised
+                  else f"coefficient ({self.metric} points per unit of feature)")
         fig = F.coefficient_plot(shown, title=f"{label} coefficients with 95% intervals", group=group,
                                  xlabel=xlabel)
         out = [self.figure(fig, f"coefficients_{name}", f"{label} coefficients and 95% confidence intervals "
@@ -405,12 +460,17 @@ class FitReport:
                             what="component", file="tables/variance_components.csv")
         value = find_column(table, ("variance", "var", "vcov", "estimate"), required=True,
                             what="variance", file="tables/variance_components.csv")
-        data = table[[label, value]].dropna().astype({label: str, value: float})
+        low, high = find_column(table, CI_LOW), find_column(table, CI_HIGH)
+        columns = [label, value, *([low, high] if low and high else [])]
+        data = (table[columns].dropna(subset=[label, value]).astype({c: float for c in columns if c != label})
+                .astype({label: str}).reset_index(drop=True))
         fit_stats = self.optional_table("tables/mixed_fit.csv")
         fig = F.bar_plot(data, x=value, y=label, title="Variance components of the mixed model",
-                         xlabel=f"variance ({self.metric}²)", ylabel="component")
+                         xlabel=f"variance ({self.metric}²)", ylabel="component", low=low, high=high)
+        interval = " with their confidence intervals" if low and high else ""
         return "\n".join([
-            self.figure(fig, "variance_components", "Estimated variance of the random effects and residual."),
+            self.figure(fig, "variance_components", f"Estimated variance of the random effects and residual"
+                                                    f"{interval}."),
             self.table(table, "report_variance_components", "Variance components."),
             *([] if fit_stats is None else [self.table(fit_stats, "report_mixed_fit",
                                                        "Mixed-model fit statistics (`tables/mixed_fit.csv`).")]),
@@ -528,6 +588,65 @@ class FitReport:
         return self.table(table, "report_data_demand", "Data demand: target-language examples needed to "
                                                        "reach the given share of in-language performance.")
 
+    def cv_folds(self) -> dict[str, list[str]]:
+        """Fold labels per cross-validation scheme, from ``tables/cv_comparison.csv`` (the folds each
+        model was compared on; a fold label such as ``ara+ces+kor`` lists the languages held out together)."""
+        comparison = self.optional_table("tables/cv_comparison.csv")
+        if comparison is None or "scheme" not in comparison.columns:
+            return {}
+        lists = [c for c in comparison.columns if str(c).startswith("folds_") and str(c).endswith("_list")]
+        folds: dict[str, set] = {}
+        for _, row in comparison.iterrows():
+            labels = folds.setdefault(str(row["scheme"]), set())
+            for column in lists:
+                if isinstance(row[column], str):
+                    labels.update(label for label in row[column].split() if label not in ("–", "-"))
+        return {scheme: sorted(labels) for scheme, labels in sorted(folds.items()) if labels}
+
+    def cv_design(self) -> dict[str, str]:
+        """One sentence per cross-validation scheme saying what each fold holds out.
+
+        Read from the fold labels when the fit wrote them, else from the configuration
+        (``cv.max_folds``, ``cv.k``) and the languages in ``results.csv``.
+        """
+        config = (self.manifest.get("config") or {}).get("cv") or {}
+        folds = self.cv_folds()
+        schemes = list(config.get("schemes") or folds)
+        seed = self.manifest.get("seed", (self.manifest.get("config") or {}).get("seed"))
+        design = {}
+        for scheme in schemes:
+            role = {"leave-one-target-out": "target", "leave-one-source-out": "source"}.get(scheme)
+            labels = folds.get(scheme)
+            if role is None:
+                k = len(labels) if labels else config.get("k", 5)
+                design[scheme] = (f"rows dealt at random{'' if seed is None else f' (seed {seed})'} into "
+                                  f"{k} folds, each held out once")
+                continue
+            if labels:
+                languages = sorted({code for label in labels for code in label.split("+")})
+                n_languages, n_folds = len(languages), len(labels)
+            else:
+                try:
+                    n_languages = int(self.results[role].nunique())
+                except (SectionUnavailable, KeyError):
+                    design[scheme] = f"{role} languages held out"
+                    continue
+                max_folds = config.get("max_folds")
+                n_folds = min(n_languages, int(max_folds)) if max_folds else n_languages
+            if n_folds >= n_languages:
+                design[scheme] = (f"each of the {n_languages} {role} languages held out in turn "
+                                  f"({n_folds} folds)")
+            else:
+                size = n_languages / n_folds
+                sizes = (f"{math.floor(size)}" if size == int(size)
+                         else f"{math.floor(size)}–{math.ceil(size)}")
+                design[scheme] = (f"the {n_languages} {role} languages dealt at random"
+                                  f"{'' if seed is None else f' (seed {seed})'} into {n_folds} groups of {sizes}, "
+                                  f"each group held out together ({n_folds} folds; a fold's label, e.g. "
+                                  f"`{(labels or ['ara+ces+kor'])[0]}`, lists its held-out languages), so every "
+                                  f"{role} is predicted by models that never saw it")
+        return design
+
     @_guard
     def cross_validation(self) -> str:
         relative = "cv.csv" if (self.fit_dir / "cv.csv").is_file() else "tables/cv.csv"
@@ -541,19 +660,37 @@ class FitReport:
         keys = [c for c in (scheme, predictor) if c is not None]
         summary = table.groupby(keys, sort=True, as_index=False)[numeric].mean()
         comparison = self.optional_table("tables/cv_comparison.csv")
-        fig = F.bar_plot(summary, x=scheme or predictor, y=metric, hue=predictor if scheme else None,
+        design = self.cv_design() if scheme else {}
+        out = []
+        if design:
+            out.append("Each scheme splits the rows the models were fitted on into folds; every fold is "
+                       "predicted by models fitted on the other folds:\n")
+            out.extend(f"- **{name}**: {text}." for name, text in design.items())
+            out.append("")
+        plotted = summary.copy()
+        if scheme:
+            counts = {name: len(labels) for name, labels in self.cv_folds().items()}
+            plotted[scheme] = [f"{value}\n({counts[value]} folds)" if value in counts else str(value)
+                               for value in plotted[scheme].astype(str)]
+        fig = F.bar_plot(plotted, x=scheme or predictor, y=metric, hue=predictor if scheme else None,
                          horizontal=False, title="Cross-validated prediction error",
                          xlabel="cross-validation scheme" if scheme else "predictor",
                          ylabel=f"{metric} ({self.metric}, lower is better)" if metric in ("rmse", "mae")
                          else metric)
-        return "\n".join([
-            self.figure(fig, "cv_error", f"Cross-validated {metric} of each predictor against the baselines, "
-                                         "per scheme (mean over folds)."),
-            self.table(summary, "report_cv", f"Cross-validation, mean over folds (`{relative}`)."),
-            *([] if comparison is None else [self.table(
-                comparison, "report_cv_comparison",
-                "Each model against the strongest baseline, fold by fold (`tables/cv_comparison.csv`).")]),
-        ])
+        out.append(self.figure(fig, "cv_error", f"Cross-validated {metric} of each predictor against the "
+                                                "baselines, per scheme (mean over folds)."))
+        out.append(self.table(summary, "report_cv", f"Cross-validation, mean over folds (`{relative}`)."))
+        if comparison is not None:
+            # The per-fold label lists are long; the HTML shows the counts, the LaTeX and CSV keep them.
+            lists = [c for c in comparison.columns if str(c).endswith("_list")]
+            ordered = comparison[[c for c in ("scheme",) if c in comparison.columns]
+                                 + [c for c in comparison.columns if c != "scheme"]]
+            _atomic_write_text(self.tables_dir / "report_cv_comparison.tex", latex_table(ordered))
+            note = (" The lists of folds won and lost are in `tables/cv_comparison.csv`." if lists else "")
+            out.append(markdown_table(ordered.drop(columns=lists),
+                                      caption="Each model against the strongest baseline, fold by fold "
+                                              f"(`tables/cv_comparison.csv`).{note}") + "\n")
+        return "\n".join(out)
 
     @_guard
     def recommendations(self, k: int = 3) -> str:
@@ -602,6 +739,9 @@ class FitReport:
                                           ascending=[*[True] * len(keys), True, False, True])
             ranking["rank"] = ranking.groupby([*keys, "target"]).cumcount() + 1
             rank = "rank"
+        # Transfer from a language to itself is not a recommendation: rank the other sources only.
+        ranking = ranking[ranking[source].astype(str) != ranking["target"].astype(str)].copy()
+        ranking[rank] = ranking.groupby([*keys, "target"])[rank].rank(method="first")
         top = ranking[ranking[rank] <= k].sort_values([*keys, "target", rank])
         observed_best = {}
         if "observed" in ranking.columns and ranking["observed"].notna().any():
@@ -628,7 +768,9 @@ class FitReport:
         if not rows:
             raise SectionUnavailable(f"no ranked sources in {origin}")
         out = [self.table(pd.DataFrame(rows), "report_recommendations",
-                          f"Top {k} source languages per target, from {origin} (the ranker's score after the name).",
+                          f"Top {k} source languages per target other than the target itself, from {origin} "
+                          "(the ranker's score after the name; the best observed source also excludes the "
+                          "target).",
                           max_rows=500)]
         evaluation = self.optional_table("tables/ranking_ndcg.csv")
         if evaluation is not None:
@@ -652,6 +794,26 @@ class FitReport:
                     return str(best[method])
         return sorted(methods)[0]
 
+    def ranking_design(self) -> str:
+        """How the source ranking was evaluated: which targets were held out together."""
+        ranking = self.optional_table("tables/ranking.csv")
+        if ranking is None or "target" not in ranking.columns:
+            return ""
+        config = (self.manifest.get("config") or {}).get("ranking") or {}
+        k = config.get("k", 3)
+        n_targets = int(ranking["target"].nunique())
+        max_folds = config.get("max_folds")
+        n_folds = min(n_targets, int(max_folds)) if max_folds else n_targets
+        seed = self.manifest.get("seed", (self.manifest.get("config") or {}).get("seed"))
+        held_out = ("each target held out in turn" if n_folds >= n_targets else
+                    f"the {n_targets} targets dealt at random{'' if seed is None else f' (seed {seed})'} into "
+                    f"{n_folds} groups, each group held out together")
+        return (f"Every source language is scored for each target by rankers fitted without that target "
+                f"({held_out}); rankings are compared with the observed order by NDCG@{k} (relevance as in "
+                "LangRank: the best observed source of a target gets the most). The rankers are the regression "
+                "models (ranking by predicted score), the source-mean baseline and a LightGBM LambdaRank model; "
+                "the recommendations above follow the ranker with the best mean NDCG.")
+
     def methods(self) -> str:
         manifest = self.manifest
         if not manifest:
@@ -665,22 +827,45 @@ class FitReport:
         if seed is not None:
             out.append(f"**Seed.** All random steps used seed {seed}.\n")
         formulas = manifest.get("formulas") or {}
+        config = manifest.get("config") or {}
         if formulas:
+            standardised = bool((config.get("ols") or {}).get("standardise", False))
+            scale = ("standardised to mean 0 and SD 1, so a coefficient is the change in score per SD of "
+                     "its feature" if standardised else "in their own units")
             out.append("**Models.** With $y_{st}$ the score of transfer from source $s$ to target $t$ and "
-                       "$x_{k,st}$ the pair features (standardised when so configured), the OLS model is\n\n"
+                       f"$x_{{k,st}}$ the pair features ({scale}), the OLS model is\n\n"
                        "$$y_{st} = \\beta_0 + \\sum_k \\beta_k x_{k,st} + \\varepsilon_{st},$$\n\n"
-                       "and the crossed mixed-effects model adds random intercepts for source and target,\n\n"
+                       "and the crossed mixed-effects model (features in their own units) adds random "
+                       "intercepts for source and target,\n\n"
                        "$$y_{st} = \\beta_0 + \\sum_k \\beta_k x_{k,st} + u_s + v_t + \\varepsilon_{st}, \\quad "
                        "u_s \\sim N(0, \\sigma_u^2),\\ v_t \\sim N(0, \\sigma_v^2),\\ "
-                       "\\varepsilon_{st} \\sim N(0, \\sigma^2).$$\n\n"
-                       "Few-shot curves model the score as linear in $\\log(1 + n)$ for $n$ target-language "
-                       "examples. The formulas used:\n")
+                       "\\varepsilon_{st} \\sim N(0, \\sigma^2).$$\n")
+            if (self.fit_dir / "tables" / "fewshot_params.csv").is_file():
+                out.append("Few-shot curves model the score as linear in $\\log(1 + n)$ for $n$ "
+                           "target-language training examples.\n")
+            out.append("The formulas used:\n")
             items = formulas.items() if isinstance(formulas, dict) else enumerate(formulas)
             for key, formula in items:
                 out.append(f"- {key}: `{formula}`")
             out.append("")
+        design = self.cv_design()
+        if design:
+            estimators_seen = []
+            cv = self.optional_table("cv.csv")
+            if cv is not None:
+                column = find_column(cv, ESTIMATOR)
+                if column is not None:
+                    estimators_seen = sorted(set(cv[column].astype(str)))
+            baselines = [BASELINES[e] for e in estimators_seen if e in BASELINES]
+            out.append("**Validation.** Out-of-sample error (RMSE, MAE, R², and coverage and width of the "
+                       "95% prediction intervals) is estimated by cross-validation"
+                       + (f" against the baselines: {'; '.join(baselines)}" if baselines else "") + ". Schemes:\n")
+            out.extend(f"- {name}: {text}." for name, text in design.items())
+            out.append("")
+        ranking_design = self.ranking_design()
+        if ranking_design:
+            out.append(f"**Source ranking.** {ranking_design}\n")
         estimators = manifest.get("estimators")
-        config = manifest.get("config") or {}
         if estimators:
             out.append("**Estimators.**\n")
             items = estimators.items() if isinstance(estimators, dict) else enumerate(estimators)
