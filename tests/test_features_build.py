@@ -169,6 +169,35 @@ def test_pretraining_tables_are_consistent():
     assert len(data_sizes.pretraining_table("mt5")) == 101
 
 
+def test_pretraining_rows_are_checked_or_flagged():
+    for key in data_sizes.PRETRAINING_TABLES:
+        table = data_sizes.pretraining_table(key)
+        assert table["verified"].dtype == bool
+        assert table["verified_against"].str.contains("mayhewsw/multilingual-data-stats").all()
+        unverified = table[~table["verified"]]
+        assert (unverified["note"].str.len() > 20).all(), key  # says why
+    cc = data_sizes.pretraining_table("xlm-r").set_index("iso639_3")
+    # figures a transcription from memory had wrong, checked against two published copies
+    assert cc.loc["dan", "size_gib"] == 45.6
+    assert cc.loc["mya", "size_gib"] == pytest.approx(0.4 + 1.6)  # Burmese + Burmese (Zawgyi)
+    assert cc.loc["zho", "size_gib"] == pytest.approx(46.9 + 16.6)  # Simplified + Traditional
+    assert cc.loc["hin", "size_gib"] == pytest.approx(20.2 + 0.5)  # + Hindi romanised
+    assert not cc.loc["swe", "verified"]  # the two copies disagree
+    # paper: "2.5TB"; with Swedish as printed (12.1 GiB) the table sums to 2,394 GiB
+    assert cc["size_gib"].sum() - 85.0 + 12.1 == pytest.approx(2394.3)
+    mc4 = data_sizes.pretraining_table("mt5").set_index("iso639_3")
+    total = (mc4["tokens_billion"] + mc4["romanised_tokens_billion"].fillna(0)).sum()
+    assert 6200 < total < 6350  # paper: 6.3T tokens
+    assert mc4.loc["eng", "share"] == pytest.approx(2733 / total)
+    assert mc4["share"].notna().all()  # every mT5 language has a share, the smallest too
+    assert mc4.loc["yor", "share"] == pytest.approx(0.05 / total)
+    assert set(mc4.index[~mc4["verified"]]) == {"mal", "mon"}
+    # the percentages follow the paper's sampling p ~ pages^0.3 (a check on their transcription)
+    sampled = mc4.dropna(subset=["pages_million"])
+    predicted = 5.67 * (sampled["pages_million"] / 3067) ** 0.3
+    assert ((sampled["mt5_sampling_percent"] / predicted).between(0.96, 1.001)).all()
+
+
 def test_data_features():
     out = data_sizes.data_pair_features(["eng", "eng", "hin"], ["deu", "hyw", "urd"], "xlm-r")
     assert out["target_in_pretraining"].tolist() == [1.0, 0.0, 1.0]

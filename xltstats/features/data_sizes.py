@@ -1,21 +1,26 @@
 """Data-derived pair features: pre-training shares, writing scripts, fine-tuning sizes.
 
-Pre-training tables shipped in ``xltstats/data/`` (each row names its source paper and table):
+Pre-training tables shipped in ``xltstats/data/`` (each row names its source paper and table, and
+says whether its figures were checked against an independent transcription: ``verified``,
+``verified_against``, ``note``):
 
 ``pretraining_xlmr_cc100.csv``
     CC-100, the XLM-R pre-training corpus (Conneau et al., 2020, ACL, appendix Table 6): tokens
-    (millions) and size (GiB) per language.  89 languages reproduced (Chinese as the sum of the
-    Simplified and Traditional rows; the romanised variants are left out; Ukrainian without its
-    token count).  Share = size / sum of sizes in the table.
+    (millions) and size (GiB) per language, 93 languages.  Paper rows of one language are summed
+    (``variants``): Chinese Simplified + Traditional, Burmese + Burmese (Zawgyi), and the romanised
+    Hindi, Urdu, Bengali, Tamil and Telugu rows, as Litmus (Patankar et al., 2022) also does.  Sizes
+    checked against mayhewsw/multilingual-data-stats (``cc-100/cc-100.csv``) and Microsoft Litmus
+    (``xlmr_pretraining_sizes``): they agree for every language but Swedish, where the two
+    sources differ (85.0 GiB is used; ``verified`` is false).  Share = size / sum of sizes.
 ``pretraining_mt5_mc4.csv``
-    mC4, the mT5 pre-training corpus (Xue et al., 2021, NAACL, appendix Table 6): tokens
-    (billions), pages (millions) and the percentage of mT5 training examples in each language
-    (temperature sampling with alpha = 0.3).  All 101 languages are listed; figures are given for
-    the 67 largest (English to Swahili), the other 34 are listed as pre-training languages with
-    unknown share (NaN).  Share = the paper's mT5 sampling percentage / 100.
-
-The tables were transcribed without network access; values the transcriber was unsure of were
-left out (empty cells), never guessed.
+    mC4, the mT5 pre-training corpus (Xue et al., 2021, NAACL, appendix Table 6): tokens (billions)
+    for all 101 languages (plus the tokens of the romanised ``-Latn`` rows of Russian, Hindi,
+    Greek, Japanese, Chinese and Bulgarian), and for the 67 largest also pages (millions) and the
+    percentage of mT5 training examples (temperature sampling, alpha = 0.3).  Tokens checked
+    against mayhewsw/multilingual-data-stats (``mc4/mc4.csv``): they agree except for Malayalam and
+    Mongolian, swapped between the two transcriptions (``verified`` false).  Share = the language's
+    tokens (romanised row included) / all tokens, the same kind of corpus share as for CC-100; the
+    sampling percentage stays in the table for reference.
 
 Features (``model`` picks the table; ``"xlm-r"``/``"xlmr"``/``"xlm-roberta-*"`` or
 ``"mt5"``/``"mt5-*"``; for ``"mbert"`` no table is shipped and the pre-training columns are NaN):
@@ -84,7 +89,8 @@ def pretraining_table(model: str = "xlm-r") -> pd.DataFrame:
     if key == "xlm-r":
         table["share"] = table["size_gib"] / table["size_gib"].sum()
     else:
-        table["share"] = table["mt5_sampling_percent"] / 100.0
+        tokens = table["tokens_billion"] + table["romanised_tokens_billion"].fillna(0.0)
+        table["share"] = tokens / tokens.sum()
     return table
 
 
