@@ -190,3 +190,23 @@ def test_profile_intervals_match_lme4_confint(case):
         _close(math.sqrt(ci.loc[component, "upper"]), hi, rel=1e-3, abs_=2e-3, what=f"{name} upper")
         assert ci.loc[component, "lower"] <= ci.loc[component, "variance"] <= ci.loc[component, "upper"] \
             or m.singular
+
+
+@pytest.mark.parametrize("pair,groups", [("three_factor_distance", {"distance": ["distance"]}),
+                                          ("xpos_covariates", {"language": ["same_language", "same_script"]})])
+def test_feature_group_drop_matches_lme4_anova(pair, groups):
+    """Dropping a group of fixed effects: the ML refit likelihood-ratio test equals lme4's anova()."""
+    from xltstats.models import compare_feature_groups
+
+    ref = json.loads((GOLDEN / "lme4_anova.json").read_text())[pair]
+    data = _table(ref["table"])
+    full = fit_mixed(ref["m1"], data)
+    table = compare_feature_groups(full, {**groups, "absent": ["not_a_feature"]}).set_index("group")
+    row = table.loc[next(iter(groups))]
+    assert row["status"] == "ok" and row["df"] == ref["Df"]
+    _close(row["loglik_full"], ref["logLik"][1], rel=1e-7, what="logLik full (ML)")
+    _close(row["loglik_reduced"], ref["logLik"][0], rel=1e-7, what="logLik reduced (ML)")
+    _close(row["chisq"], ref["Chisq"], rel=1e-4, what="Chisq")
+    _close(row["p_value"], ref["p_value"], rel=1e-2, abs_=1e-300, what="p")
+    assert row["r2_marginal_drop"] > 0 and row["aic_change"] > 0
+    assert table.loc["absent", "status"] == "not_in_model"

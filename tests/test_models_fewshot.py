@@ -140,6 +140,12 @@ def test_sumeval_few_shot_curves():
     assert 0.7 < pooled.loc["udpos", "a"] < 0.9
     demand = res.data_demand(shares=(0.95,))
     assert (demand["n_lower"].fillna(0) <= demand["n_needed"].fillna(0)).all()
+    bands = res.pooled_curves(n_values=[0, 1000])
+    population = bands[bands.target == "(population)"].set_index(["task", "n"])
+    for task in ("xnli", "tydiqa", "udpos"):
+        assert population.loc[(task, 0.0), "fit"] == pytest.approx(pooled.loc[task, "a"], rel=1e-12)
+    assert set(bands["target"]) - {"(population)"} == set(df["target"])
+    assert (bands["lower"] < bands["fit"]).all() and (bands["fit"] < bands["upper"]).all()
 
 
 @pytest.mark.skipif(not MIRROR, reason="XLTSTATS_MIRROR is not set (shared published data)")
@@ -161,3 +167,36 @@ def test_xpos_training_length_curves():
     for lang in ["en", "de", "ru", "zh"]:
         assert curves.loc[(lang, lang), "b"] > 0
         assert curves.loc[(lang, lang), "reference_kind"] == "in_language"
+
+
+def test_pooled_curves_with_bands_and_shrunken_target_curves():
+    df, truth = simulate(n_targets=12, seed=3)
+    # one target observed at a single size only: no per-target curve, but a pooled (shrunken) one
+    df = df[~((df.target == "t00") & (df.n_target_examples != 100))].reset_index(drop=True)
+    res = fit_fewshot(df)
+    assert res.table().set_index("target").loc["t00", "status"] == "too_few_sizes"
+    curves = res.pooled_curves(n_values=[0, 10, 1000])
+    assert set(curves["target"]) == {"(population)", *truth}
+    pop = curves[curves.target == "(population)"].set_index("n")
+    pooled = res.pooled_table().iloc[0]
+    # population curve: fixed effects, its band at n = 0 is the zero-shot interval of pooled_table
+    assert pop.loc[0, "fit"] == pytest.approx(pooled["a"], rel=1e-12)
+    assert pop.loc[1000, "fit"] == pytest.approx(pooled["a"] + pooled["b"] * np.log1p(1000), rel=1e-12)
+    assert pop.loc[0, "lower"] == pytest.approx(pooled["zero_shot_low"], rel=1e-10)
+    # target curves equal the mixed model's own conditional predictions (fixed + BLUP)
+    mixed = res.pooled[("sim",)]["result"]
+    new = pd.DataFrame({"log1p_n": np.log1p([0, 10, 1000]), "group": "t05", "score": 0.0})
+    t05 = curves[curves.target == "t05"]
+    np.testing.assert_allclose(t05["fit"], mixed.predict(new).to_numpy(), rtol=1e-10)
+    # a target's band adds its BLUP uncertainty: wider than the population band, and widest for
+    # the target seen at one size only
+    width = curves.assign(w=curves.upper - curves.lower).pivot(index="n", columns="target", values="w")
+    assert (width["t05"] > width["(population)"]).all()
+    assert width.loc[1000, "t00"] > width.loc[1000, "t05"]
+    # at its one observed size t00's band covers its true curve; the other targets' bands cover
+    # their true zero-shot scores (95% bands: allow one miss in 11)
+    t00 = res.pooled_curves(n_values=[100]).set_index("target").loc["t00"]
+    assert t00["lower"] < truth["t00"][0] + truth["t00"][1] * np.log1p(100) < t00["upper"]
+    zero = curves[curves.n == 0].set_index("target")
+    covered = [zero.loc[t, "lower"] < a < zero.loc[t, "upper"] for t, (a, _) in truth.items() if t != "t00"]
+    assert sum(covered) >= len(covered) - 1

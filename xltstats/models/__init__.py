@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 # --- mixed-effects models (xltstats/models/mixed.py) ---
-from xltstats.models.mixed import MixedModelWarning, MixedResults, compare_mixed, fit_mixed
+from xltstats.models.mixed import (MixedModelWarning, MixedResults, compare_feature_groups, compare_mixed,
+                                   fit_mixed)
 
 # --- OLS, few-shot curves, validation, ranking, simulation: imports added below this line ---
 from xltstats.models.fewshot import FewShotResults, fit_fewshot
@@ -20,4 +21,4 @@ __all__ = ["fit_ols", "OLSResults", "fit_fewshot", "FewShotResults", "aggregate_
            "recovery_study", "write_table", "cross_validate", "CVResults", "OLSEstimator", "MixedEstimator",
            "MeanBaseline", "GradientBoostingEstimator"]
 
-__all__ += ["fit_mixed", "MixedResults", "compare_mixed", "MixedModelWarning"]
+__all__ += ["fit_mixed", "MixedResults", "compare_mixed", "compare_feature_groups", "MixedModelWarning"]

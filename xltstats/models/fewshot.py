@@ -8,6 +8,10 @@ and slopes across targets: ``score ~ log1p_n + (1 + log1p_n | target)`` (REML, w
 
 Definitions, documented once:
 
+* **Pooled curves** (:meth:`FewShotResults.pooled_curves`): the population curve of the pooled model
+  with its band, and one shrunken curve per target (fixed effects plus the target's conditional modes)
+  with a band that adds the conditional variance of those modes; these exist also for targets seen at
+  a single size.
 * **Zero-shot score**: the curve at ``n = 0``, i.e. ``a``, with its t interval (``df = rows - 2``).
 * **Confidence band**: ``a + b L ± t * sqrt(var(a) + 2 L cov(a, b) + L^2 var(b))`` with ``L = log(1 + n)``;
   it is a band for the mean curve, not for single runs.
@@ -114,6 +118,7 @@ def _fit_pooled(sub: pd.DataFrame, response: str, group: str) -> dict:
                    "value": float(np.sqrt(var))} for name, var in res.variance_components.items()]
     return {"a": float(res.params["Intercept"]), "b": float(res.params["log1p_n"]), "cov": cov,
             "converged": bool(res.converged), "singular": bool(res.singular), "engine": "xltstats.fit_mixed",
+            "result": res,
             "variance_components": components,
             "warnings": "; ".join(sorted(set(res.warnings)))}
 
@@ -131,6 +136,7 @@ class FewShotResults:
     interval: str = "delta"
     n_boot: int = 2000
     seed: int = 0
+    group_column: str = "target"
 
     def _rng(self, key: dict, goal: float) -> np.random.Generator:
         # one stream per (group, goal), independent of the order in which groups are asked for
@@ -217,6 +223,46 @@ class FewShotResults:
             rows.append(row)
         return pd.DataFrame(rows)
 
+    def pooled_curves(self, n_values=None, points: int = 25, levels: bool = True) -> pd.DataFrame:
+        """Curves of the pooled (random-effects) model with confidence bands, per ``pool_by`` group.
+
+        ``level == "(population)"``: the fixed-effect curve ``a + b L`` with the band
+        ``± z sqrt(x' V_ab x)``, ``x = (1, L)``, ``L = log(1 + n)``.  With ``levels``, one curve per
+        target (``group``) as well: ``(a + u_0) + (b + u_1) L`` from the conditional modes (BLUPs),
+        with the band ``± z sqrt(x' V_ab x + x' C x)`` where ``C`` is the conditional covariance of
+        the target's random effects (lme4's ``condVar``); the covariance between the fixed-effect
+        estimates and the BLUPs is ignored, as in :meth:`MixedResults.prediction_interval`.  These
+        shrunken curves exist also for targets with a single training size, where no per-target
+        curve can be fitted.  The point at ``n = 0`` is the predicted zero-shot score.  Normal
+        quantiles; ``n_values`` defaults to 0 .. the largest ``n`` of the pooled rows, log spaced.
+        """
+        crit = float(stats.norm.ppf(1 - self.alpha / 2))
+        frames = []
+        for key, p in self.pooled.items():
+            if "error" in p:
+                continue
+            keyd = dict(zip(self.pool_by, key))
+            grid = np.asarray(n_values, float) if n_values is not None else np.unique(np.concatenate(
+                [[0.0], np.round(np.expm1(np.linspace(0, np.log1p(p["max_n"]), points)))]))
+            design = np.column_stack([np.ones(len(grid)), np.log1p(grid)])
+            curves = [("(population)", np.array([p["a"], p["b"]]), np.zeros((2, 2)))]
+            if levels:
+                res = p["result"]
+                blups = res.random_effects["group"][["(Intercept)", "log1p_n"]]
+                condvar = res._conditional_cov_blocks()[0]
+                for i, level in enumerate(blups.index):
+                    extra = condvar[i] if condvar is not None else res._term_cov[0]
+                    curves.append((str(level), np.array([p["a"], p["b"]]) + blups.iloc[i].to_numpy(), extra))
+            for level, coef, extra in curves:
+                fit = design @ coef
+                se = np.sqrt(np.einsum("ij,jk,ik->i", design, p["cov"] + extra, design))
+                frames.append(pd.DataFrame({**{k: [v] * len(grid) for k, v in keyd.items()},
+                                            self.group_column: level, "n": grid, "fit": fit, "se": se,
+                                            "lower": fit - crit * se, "upper": fit + crit * se}))
+        if not frames:
+            return pd.DataFrame(columns=[*self.pool_by, self.group_column, "n", "fit", "se", "lower", "upper"])
+        return pd.concat(frames, ignore_index=True)
+
     def summary(self) -> str:
         c = self.table()
         ok = c[c["status"] == "ok"]
@@ -277,7 +323,7 @@ def fit_fewshot(data: pd.DataFrame, by=None, n_col: str = "n_target_examples",
         reference, kind = _reference(sub, response)
         fits.append({"key": dict(zip(by, key)), **fit, "reference": reference, "reference_kind": kind})
     results = FewShotResults(by=by, response=response, alpha=alpha, fits=fits, pool_by=pool_by, interval=interval,
-                             n_boot=n_boot, seed=seed)
+                             n_boot=n_boot, seed=seed, group_column=group)
     if pooled:
         refs = pd.DataFrame([{**f["key"], "reference": f["reference"]} for f in fits])
         groups = frame.groupby(pool_by, sort=True) if pool_by else [((), frame)]

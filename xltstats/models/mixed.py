@@ -1326,3 +1326,50 @@ def compare_mixed(m0: MixedResults, m1: MixedResults, *, refit: bool | None = No
     table["Pr(>Chisq)"] = [np.nan, stats.chi2.sf(max(chisq, 0.0), df) if df > 0 else np.nan]
     table.attrs["criterion"] = "REML" if models[0].reml else "ML"
     return table
+
+
+def compare_feature_groups(result: MixedResults, groups: dict, *, alpha: float = 0.05) -> pd.DataFrame:
+    """Drop each feature group from the fixed effects of a fitted mixed model and test the drop.
+
+    For every group (name -> list of fixed-effect columns as written in the formula) the model is
+    refitted without those columns, keeping the random part, on the same rows.  Both models are
+    fitted by ML (REML likelihoods of models with different fixed effects are not comparable;
+    this is the refit lme4's ``anova()`` does), and the table reports the likelihood-ratio
+    statistic ``2 (llf_full - llf_reduced)`` with its chi-square p-value on as many df as fixed
+    effects dropped, the change in AIC, and the drop in marginal R² (Nakagawa, of the ML fits).
+    Groups none of whose columns are in the model are listed with ``status = "not_in_model"``.
+    The mixed-model counterpart of :meth:`xltstats.models.OLSResults.group_comparison`.
+    """
+    from xltstats.models.formula import _split_top_level_plus
+
+    parsed = result.parsed
+    full = result.refit(reml=False)
+    terms = [t.strip() for t in _split_top_level_plus(parsed.fixed_rhs)]
+    plain = [t[1:].strip() if t.startswith("+") else t for t in terms]
+    random_part = " + ".join(f"({expr} | {group})" for expr, group in parsed.random)
+    rows = []
+    for name, columns in groups.items():
+        columns = [columns] if isinstance(columns, str) else list(columns)
+        dropped = [c for c in columns if c in plain]
+        row = {"group": name, "features": " ".join(columns), "n_dropped": len(dropped)}
+        if not dropped:
+            rows.append({**row, "status": "not_in_model"})
+            continue
+        kept = [t for t, p in zip(terms, plain) if p not in dropped]
+        rhs = " ".join(kept).strip()
+        rhs = rhs[1:].strip() if rhs.startswith("+") else rhs
+        if not rhs or all(t.startswith("-") for t in kept):
+            rhs = ("1 " + rhs).strip()
+        formula = f"{parsed.response} ~ {rhs} + {random_part}"
+        reduced = fit_mixed(formula, result.data, reml=False, warn=False)
+        chisq = max(2 * (full.llf - reduced.llf), 0.0)
+        df = full.df_modelwc - reduced.df_modelwc
+        status = "ok" if full.converged and reduced.converged else "not_converged"
+        rows.append({**row, "formula_reduced": formula, "loglik_full": full.llf,
+                     "loglik_reduced": reduced.llf, "chisq": chisq, "df": df,
+                     "p_value": float(stats.chi2.sf(chisq, df)) if df > 0 else np.nan,
+                     "aic_change": reduced.aic - full.aic,
+                     "r2_marginal_full": full.r2_marginal, "r2_marginal_reduced": reduced.r2_marginal,
+                     "r2_marginal_drop": full.r2_marginal - reduced.r2_marginal,
+                     "significant": bool(df > 0 and stats.chi2.sf(chisq, df) < alpha), "status": status})
+    return pd.DataFrame(rows)

@@ -108,7 +108,7 @@ def recovery_study(simulator: CrossedSimulator, n_draws: int = 100, model: str =
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if model == "mixed":
-                res = fit_mixed(formula, data)
+                res = fit_mixed(formula, data, warn=False)
             else:
                 # features are already z-scored over pairs; keep them as they are
                 res = fit_ols(data, features=simulator.features, cov_type="cluster2", standardise=False)

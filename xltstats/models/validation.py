@@ -333,6 +333,8 @@ class CVResults:
                 lines.append(f"{r.estimator} {verdict} {r.baseline} overall (RMSE {r.rmse:.4g} vs {r.baseline_rmse:.4g}); "
                              f"lower RMSE on {r.folds_better} of {r.folds_compared} held-out folds"
                              + (f" ({r.folds_better_list})" if r.folds_better_list else "")
+                             + (f"; not better on {r.folds_compared - r.folds_better} ({r.folds_worse_list})"
+                                if r.folds_worse_list else "")
                              + f"; interval coverage {r.coverage:.3f} vs {r.baseline_coverage:.3f}")
         if self.failures:
             lines.append("fits that failed: " + "; ".join(self.failures))
