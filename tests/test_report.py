@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -287,3 +288,145 @@ def test_quarto_on_path_is_used_with_the_fit_folder_as_parameter(tmp_path, monke
     with pytest.raises(RenderError, match="kernel died"):
         render_report(fit, tmp_path / "out2.html")
     assert not (tmp_path / "out2.html").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Table formatting, fold descriptions, recommendations, figure layout
+
+
+def test_counts_read_back_as_floats_are_shown_as_integers():
+    from xltstats.report.sections import format_frame, latex_table
+
+    frame = pd.DataFrame({"n": [2180.0, 5.0], "estimate": [1.5, 2.0], "gap": [3.0, float("nan")]})
+    shown = format_frame(frame)
+    assert shown["n"].tolist() == ["2180", "5"]
+    assert shown["estimate"].tolist() == ["1.5", "2"]
+    assert shown["gap"].tolist() == ["3", "–"]
+    assert "2180 &" in latex_table(frame) and "2180.0" not in latex_table(frame)
+
+
+def _write_grouped_cv(fit: Path) -> None:
+    """A cv_comparison table as the fit writes it when languages are held out in groups."""
+    pd.DataFrame({
+        "estimator": ["ols", "mixed", "ols"],
+        "baseline": ["gbt", "gbt", "gbt"],
+        "rmse": [1.0, 0.9, 1.1],
+        "folds_compared": [3, 3, 2],
+        "folds_better": [1, 2, 0],
+        "folds_better_list": ["deu+eng", "deu+eng fin+fra", "–"],
+        "folds_worse_list": ["fin+fra hin+jpn+kor", "hin+jpn+kor", "fold1 fold2"],
+        "scheme": ["leave-one-target-out", "leave-one-target-out", "random"],
+    }).to_csv(fit / "tables" / "cv_comparison.csv", index=False)
+
+
+def _set_config(fit: Path, **config) -> None:
+    import json
+
+    manifest = json.loads((fit / "manifest.json").read_text())
+    manifest.setdefault("config", {}).update(config)
+    manifest["seed"] = 7
+    (fit / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_cv_design_is_read_from_the_grouped_fold_labels(tmp_path):
+    fit = make_fit(tmp_path / "fit")
+    _write_grouped_cv(fit)
+    _set_config(fit, cv={"schemes": ["leave-one-target-out", "random"], "max_folds": 3, "k": 2})
+    report = FitReport(fit)
+    assert report.cv_folds() == {"leave-one-target-out": ["deu+eng", "fin+fra", "hin+jpn+kor"],
+                                 "random": ["fold1", "fold2"]}
+    design = report.cv_design()
+    assert design["leave-one-target-out"].startswith(
+        "the 7 target languages dealt at random (seed 7) into 3 groups of 2–3, each group held out together")
+    assert "`deu+eng`" in design["leave-one-target-out"]
+    assert design["random"] == "rows dealt at random (seed 7) into 2 folds, each held out once"
+    section = report.cross_validation()
+    assert "the 7 target languages dealt at random" in section
+    assert "folds_better_list" not in section and "hin+jpn+kor" not in section.split("Each model")[1]
+    tex = (fit / "tables" / "report_cv_comparison.tex").read_text(encoding="utf-8")
+    assert "hin+jpn+kor" in tex and tex.index("scheme") < tex.index("estimator")
+    methods = report.methods()
+    assert "**Validation.**" in methods and "into 3 groups of 2–3" in methods
+    # The fixture's cv.csv has the mean and gradient-boosting baselines: both are described.
+    assert "`gbt`, LightGBM gradient-boosted trees" in methods and "`mean`, the target's mean score" in methods
+
+
+def test_cv_design_without_fold_labels_follows_the_configuration(tmp_path):
+    fit = make_fit(tmp_path / "fit")
+    (fit / "tables" / "cv_comparison.csv").unlink(missing_ok=True)
+    results = pd.read_csv(fit / "results.csv")
+    n_sources = results["source"].nunique()
+    _set_config(fit, cv={"schemes": ["leave-one-source-out"], "max_folds": 2})
+    design = FitReport(fit).cv_design()["leave-one-source-out"]
+    assert design.startswith(f"the {n_sources} source languages dealt at random (seed 7) into 2 groups")
+    _set_config(fit, cv={"schemes": ["leave-one-source-out"], "max_folds": 100})
+    assert FitReport(fit).cv_design()["leave-one-source-out"] == (
+        f"each of the {n_sources} source languages held out in turn ({n_sources} folds)")
+
+
+def test_recommendations_leave_out_the_target_itself(tmp_path):
+    fit = make_fit(tmp_path / "fit")
+    pd.DataFrame({
+        "target": ["fin"] * 4,
+        "source": ["fin", "est", "hun", "eng"],
+        "observed": [99.0, 80.0, 70.0, 75.0],
+        "alpha_score": [9.0, 5.0, 4.0, 3.0],
+        "alpha_rank": [1, 2, 3, 4],
+    }).to_csv(fit / "tables" / "ranking.csv", index=False)
+    (fit / "tables" / "ranking_ndcg.csv").unlink(missing_ok=True)
+    markdown = FitReport(fit).recommendations()
+    line = next(row for row in markdown.splitlines() if row.startswith("| Finnish"))
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert [re.search(r"\((\w{3})\)", c).group(1) for c in cells[1:5]] == ["est", "hun", "eng", "est"]
+
+
+def test_wide_figures_scroll_at_natural_size_and_narrow_ones_fit_the_page(tmp_path):
+    from xltstats.report import figures as F
+
+    report = FitReport(make_fit(tmp_path / "fit"))
+    codes = [f"l{i:02d}" for i in range(70)]
+    matrix = pd.DataFrame(np.arange(70 * 60, dtype=float).reshape(60, 70), index=codes[:60], columns=codes)
+    fig = F.transfer_heatmap(matrix, title="t", metric="accuracy")
+    assert fig.get_size_inches()[0] > F.WIDE_FIGURE_INCHES
+    ax = fig.axes[0]
+    assert len([t for t in ax.get_xticklabels() if t.get_text()]) == 70  # every language labelled
+    wide = report.figure(fig, "wide", "Wide.")
+    assert 'overflow-x: auto' in wide and 'max-width: none' in wide
+    assert f'width="{round(fig.get_size_inches()[0] * F.PNG_DPI)}"' in wide
+    narrow = report.figure(F.transfer_heatmap(matrix.iloc[:4, :5], title="t", metric="accuracy"), "narrow", "N.")
+    assert "overflow" not in narrow and narrow.startswith("![N.](")
+
+
+def test_mixed_coefficients_are_labelled_in_feature_units(tmp_path, monkeypatch):
+    from xltstats.report import figures as F
+
+    fit = make_fit(tmp_path / "fit")
+    _set_config(fit, ols={"standardise": True})
+    labels = {}
+    original = F.coefficient_plot
+
+    def spy(coefs, **kwargs):
+        labels[kwargs["title"]] = kwargs["xlabel"]
+        return original(coefs, **kwargs)
+
+    monkeypatch.setattr(F, "coefficient_plot", spy)
+    report = FitReport(fit)
+    report.coefficient_section("coef_ols", "OLS")
+    report.coefficient_section("coef_mixed", "Mixed-model")
+    metric = report.metric
+    assert labels["OLS coefficients with 95% intervals"] == f"coefficient ({metric} points per SD of feature)"
+    assert labels["Mixed-model coefficients with 95% intervals"] == (
+        f"coefficient ({metric} points per unit of feature)")
+
+
+def test_variance_components_are_drawn_with_their_intervals():
+    from xltstats.report import figures as F
+
+    data = pd.DataFrame({"component": ["source", "target", "Residual"], "variance": [16.0, 91.0, 34.0],
+                         "lower": [11.0, 62.0, 32.0], "upper": [24.0, 122.0, 36.0]})
+    fig = F.bar_plot(data, x="variance", y="component", title="v", xlabel="x", ylabel="y", low="lower",
+                     high="upper")
+    segments = [c for c in fig.axes[0].collections if c.__class__.__name__ == "LineCollection"]
+    assert segments, "no error bars drawn"
+    spans = sorted(tuple(np.round(sorted(seg[:, 0]), 6)) for seg in segments[0].get_segments())
+    assert spans == [(11.0, 24.0), (32.0, 36.0), (62.0, 122.0)]
