@@ -170,3 +170,22 @@ def test_changed_package_versions_are_warned_about():
 
     if _xltstats_commit() is not None:  # a git checkout: a recorded commit that differs is reported
         assert check_versions({"git_commit": "0" * 40})[0].startswith("xltstats is at commit")
+
+
+def test_a_tampered_stored_table_is_listed_as_different(tmp_path, fake_fit_on_path, capsys):
+    """Editing a stored table after the fit (one number, nothing else) is caught and located."""
+    fit = _fit(tmp_path)
+    table = fit / "tables" / "variance_components.csv"
+    lines = table.read_text().splitlines(keepends=True)
+    cells = lines[1].rstrip("\n").split(",")
+    column = next(i for i, c in enumerate(cells) if c.replace(".", "", 1).replace("-", "", 1).isdigit())
+    header = lines[0].rstrip("\n").split(",")[column]
+    cells[column] = str(float(cells[column]) + 1.0)
+    lines[1] = ",".join(cells) + "\n"
+    table.write_text("".join(lines))
+    assert main([str(fit)]) == 1
+    out = capsys.readouterr().out
+    assert "DIFFERENT   tables/variance_components.csv" in out
+    assert f"column '{header}': 1 of" in out and "max |diff| 1" in out
+    assert "identical   tables/coef_ols.csv" in out and "identical   results.csv" in out
+    assert "NOT reproduced: 1 of" in out
