@@ -430,3 +430,86 @@ def test_variance_components_are_drawn_with_their_intervals():
     assert segments, "no error bars drawn"
     spans = sorted(tuple(np.round(sorted(seg[:, 0]), 6)) for seg in segments[0].get_segments())
     assert spans == [(11.0, 24.0), (32.0, 36.0), (62.0, 122.0)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Every registry dataset
+
+
+def _registry_datasets() -> list[str]:
+    from xltstats.datasets import list_datasets
+
+    return list_datasets()
+
+
+def _mirror() -> str:
+    mirror = os.environ.get("XLTSTATS_MIRROR")
+    if not mirror:
+        pytest.skip("XLTSTATS_MIRROR is not set (needs the shared published-data mirror)")
+    return str(Path(mirror) if Path(mirror).is_absolute() else REPO / mirror)
+
+
+@pytest.mark.parametrize("name", _registry_datasets())
+def test_data_sections_render_for_each_registry_dataset(name, tmp_path):
+    """Fast version of the slow test below: the data sections on a slice of each real dataset
+    (two task/model combinations, the eight most frequent sources and targets)."""
+    import json
+
+    from xltstats.datasets import dataset_info, load_dataset
+    from xltstats.languages import language_name
+    from xltstats.results import write_results
+
+    data = load_dataset(name, mirror=_mirror())
+    combos = sorted(data.groupby(["task", "model"]).groups)[:2]
+    data = data[data.set_index(["task", "model"]).index.isin(combos)]
+    single = data[data["source"] != "mul"]
+    sources = single["source"].value_counts().sort_index(kind="stable").nlargest(8).index
+    targets = single["target"].value_counts().sort_index(kind="stable").nlargest(8).index
+    keep = (data["source"].isin(sources) | data["source"].eq("mul")) & data["target"].isin(targets)
+    sliced = data[keep].reset_index(drop=True)
+    fit = tmp_path / "fit"
+    fit.mkdir()
+    write_results(sliced, fit / "results.csv")
+    info = dataset_info(name)
+    (fit / "manifest.json").write_text(json.dumps({"argv": ["xltstats.fit", "--data", name],
+                                                   "config": {"data": name},
+                                                   "dataset": {"name": name, **info}}))
+    report = FitReport(fit)
+    text = "\n".join([report.overview(), report.data_summary(), report.transfer_heatmaps(), report.methods()])
+    assert "Not available" not in text and "could not be produced" not in text, text[:2000]
+    assert f"Dataset: **{name}**" in text
+    for code in sorted(set(sliced["target"]))[:3]:
+        assert f"{language_name(code)} ({code})" in text
+    heatmaps = sorted((fit / "figures").glob("heatmap_*.png"))
+    assert len(heatmaps) == sliced[sliced["source"] != "mul"].groupby(["task", "model"]).ngroups >= 1
+    assert "```bibtex" in text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", _registry_datasets())
+def test_full_report_renders_for_each_registry_dataset_within_60_s(name, tmp_path):
+    """`python -m xltstats.fit --data NAME` (with its report), then the report alone timed."""
+    import time
+
+    mirror = _mirror()
+    out = tmp_path / "fit"
+    fit = subprocess.run([sys.executable, "-m", "xltstats.fit", "--data", name, "--mirror", mirror,
+                          "--out", str(out), "--no-report", "--quiet"], capture_output=True, text=True)
+    assert fit.returncode == 0, fit.stderr[-3000:]
+    started = time.perf_counter()
+    html_path = render_report(out, engine="python")
+    seconds = time.perf_counter() - started
+    assert seconds < 60, f"{name}: the report took {seconds:.1f} s"
+    html = html_path.read_text(encoding="utf-8")
+    for section in SECTIONS:
+        assert f'id="{section}"' in html, section
+    assert "could not be produced" not in html
+    assert not re.search(r'<(?:script|link|img)\b[^>]*\b(?:src|href)="(https?:)?//', html)
+    images = re.findall(r'<img [^>]*src="data:image/png;base64,', html)
+    figures = sorted((out / "figures").glob("*.png"))
+    assert len(images) == len(figures) >= 6
+    assert all((out / "figures" / f"{p.stem}.svg").is_file() for p in figures)
+    for csv in (out / "tables").glob("*.csv"):
+        assert csv.with_suffix(".tex").is_file(), csv.name
+    assert "**Validation.**" not in html  # Markdown was converted
+    assert "Validation." in html and "Data citation." in html
