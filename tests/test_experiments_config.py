@@ -68,6 +68,12 @@ def test_config_hash_tracks_hyperparameters(tmp_path):
     ({"tasks": [{"name": "xnli", "data": "/nonexistent/dir"}]}, "field 'tasks[0].data'"),
     ({"tasks": [{"name": "xnli", "metric": "f1"}]}, "field 'tasks[0].metric'"),
     ({"epochs": 3}, "field 'epochs': unknown field"),
+    ({"tasks": None}, "field 'tasks': missing"),
+    ({"languages": None}, "field 'languages': missing: give 'languages'"),
+    ({"languages": None, "sources": ["eng"], "targets": ["eng", "tha"]},
+     "field 'targets': language 'tha' has no test data for task xnli"),
+    ({"model": {"name": "x", "config": {"hidden_size": 8}, "tokenizer": {"train": True}}},
+     "field 'model.config': must be a mapping with a 'model_type'"),
 ])
 def test_bad_configs_are_rejected_naming_the_field(tmp_path, fields, message):
     path = write(tmp_path, **fields)
@@ -195,3 +201,31 @@ def test_hub_loader_maps_class_label_ids_through_their_names(monkeypatch):
     pos = upos.load("hub", "deu", "train")
     assert pos == [{"tokens": ["zu", "dem", "Haus"], "tags": [upos.labels.index(t) for t in ("ADP", "DET", "NOUN")]}]
     assert calls == [("facebook/xnli", "de", "test"), ("universal_dependencies", "de_gsd", "train")]
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"tasks": ["xnli", "sentiment"]}, "unknown task 'sentiment'"),
+    ({"languages": ["eng", "swa"]}, "language 'swa' has no train data for task xnli"),
+    ({"seeds": None}, "field 'seeds': missing"),
+])
+def test_cli_rejects_bad_config_before_any_training(tmp_path, capsys, fields, message):
+    from xltstats.experiments.__main__ import main as cli
+
+    path = write(tmp_path, **fields)
+    assert cli(["run", str(path), "--results", str(tmp_path / "out.csv"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {path}: field '") and message in err
+    assert not (tmp_path / "run").exists() and not (tmp_path / "out.csv").exists()
+
+
+def test_mt5_90pairs_plan_counts():
+    """10 languages, 3 tasks: 90 ordered pairs + 10 in-language per task and seed, few-shot sizes."""
+    study = load_study(REPO / "experiments" / "mt5_90pairs.yaml")
+    assert [t.name for t in study.tasks] == ["xnli", "wikiann", "udpos"] and study.seeds == [1, 2, 3]
+    assert study.few_shot == [0, 10, 100, 1000] and study.few_shot_sizes("udpos") == [0, 10, 100, 500]
+    jobs = expand(study)
+    assert len(jobs) == 3 * 10 * 3  # one fine-tuning run per (task, source, seed)
+    for job in jobs:  # 9 other targets + itself zero-shot, 9 targets x 3 few-shot sizes
+        assert len(job.zero_shot) == 10 and len(job.few_shot) == 27
+        assert {u.target for u in job.few_shot} == set(study.targets) - {job.source}
+    assert sum(len(j.units) for j in jobs) == 3330
