@@ -197,7 +197,8 @@ def test_compare_mixed_warns_and_refits_with_ml(three_factor):
 def test_summary_and_table(three_factor_fit):
     text = three_factor_fit.summary()
     for piece in ("REML criterion at convergence", "Random effects:", "Residual", "Fixed effects:",
-                  "Number of obs: 3000", "task, 6"):
+                  "Number of obs: 3000", "task, 6",
+                  f"marginal {three_factor_fit.r2_marginal:.4f}, conditional {three_factor_fit.r2_conditional:.4f}"):
         assert piece in text
     table = three_factor_fit.table()
     assert list(table["effect"].unique()) == ["fixed", "ran_pars"]

@@ -1116,6 +1116,7 @@ class MixedResults:
             lines.append(f"   corr({r['term1']}, {r['term2']}) in {r['group']}: {r['sd_or_corr']:.3f}")
         groups = "; ".join(f"{t.group}, {t.n_levels}" for t in self._design.terms)
         lines.append(f"Number of obs: {self.nobs}, groups:  {groups}")
+        lines.append(f"R2 (Nakagawa): marginal {self.r2_marginal:.4f}, conditional {self.r2_conditional:.4f}")
         lines.append("")
         lines.append("Fixed effects:")
         width = max(12, max(len(s) for s in self.params.index) + 1)
