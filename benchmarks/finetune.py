@@ -142,11 +142,11 @@ def main(argv=None) -> int:
         "config": str(args.config), "model": study.model_name, "task": task_name, "source": source,
         "architecture": arch, "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
         "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "batch_size": hp["batch_size"], "steps": stats["steps"], "seconds": round(stats["seconds"], 3),
+        "batch_size": hp["batch_size"], "steps": stats["steps"], "seconds": round(stats["seconds"], 6),
         "tokens": stats["tokens"], "source_tokens": stats["source_tokens"],
         "target_tokens": stats["target_tokens"], "tokens_per_s": round(stats["tokens_per_s"], 1),
         "encoder_matmul_parameters": enc_params, "decoder_matmul_parameters": dec_params,
-        "matmul_parameters": enc_params + dec_params, "model_tflops_per_s": round(flops / stats["seconds"] / 1e12, 4),
+        "matmul_parameters": enc_params + dec_params, "model_tflops_per_s": round(flops / stats["seconds"] / 1e12, 6),
         "bf16": T.uses_bf16(device, hp), "compile": bool(hp.get("compile")),
         "synthetic_length": args.synthetic,
     }

@@ -78,5 +78,5 @@ def test_benchmark_reports_tokens_per_second_on_cpu(bench, tmp_path, capsys):
     assert result["tokens_per_s"] == pytest.approx(result["tokens"] / result["seconds"], rel=0.01)
     flops = bench.training_flops(result["encoder_matmul_parameters"], result["decoder_matmul_parameters"],
                                  result["source_tokens"], result["target_tokens"])
-    assert result["model_tflops_per_s"] == pytest.approx(flops / result["seconds"] / 1e12, abs=1e-4)
+    assert result["model_tflops_per_s"] == pytest.approx(flops / result["seconds"] / 1e12, rel=1e-3, abs=1e-6)
     assert "mfu" not in result and result["bf16"] is False  # no GPU: no MFU, no autocast
