@@ -155,17 +155,19 @@ class RankingResults:
 def rank_sources(data: pd.DataFrame, features, k: int = 3, seed: int = 0, estimators: dict | None = None,
                  query=None, response: str = "score", lambdarank: bool = True, source_mean: bool = True,
                  gain: str = "linear", min_candidates: int = 2, lambdarank_estimators: int = 200,
-                 max_folds: int | None = None) -> RankingResults:
+                 max_folds: int | None = None, mixed_formula: str | None = None) -> RankingResults:
     """Leave-one-target-out ranking of source languages (see the module docstring).
 
     ``estimators``: regression estimators (name -> object with ``fit``/``predict_interval``, see
-    :mod:`xltstats.models.validation`); default: OLS on ``features``. ``query`` columns define the
+    :mod:`xltstats.models.validation`); default: OLS on ``features``, plus the crossed mixed model
+    ``mixed_formula`` when given (a held-out target gets a random effect of 0, so the mixed model
+    ranks by the features plus each source's estimated effect). ``query`` columns define the
     queries (must include ``target``; default: ``model`` and ``task`` when they take several values, then
     ``target``); queries with fewer than ``min_candidates`` sources are skipped. ``max_folds``: with
     more targets than that, targets are held out in that many groups instead of one at a time (every
     target is still ranked by models that never saw it; see :func:`xltstats.models.validation.group_splits`).
     """
-    from xltstats.models.validation import MeanBaseline, OLSEstimator, group_splits
+    from xltstats.models.validation import MeanBaseline, MixedEstimator, OLSEstimator, group_splits
 
     features = list(features)
     if query is None:
@@ -186,7 +188,12 @@ def rank_sources(data: pd.DataFrame, features, k: int = 3, seed: int = 0, estima
     if frame["target"].nunique() < 2:
         raise InputError("ranking needs at least two target languages with two or more candidate sources")
     frame["relevance"] = frame.groupby(query)[response].transform(lambda s: pd.Series(relevance_from_scores(s), index=s.index))
-    estimators = dict(estimators) if estimators else {"ols": OLSEstimator(features, response=response)}
+    if estimators:
+        estimators = dict(estimators)
+    else:
+        estimators = {"ols": OLSEstimator(features, response=response)}
+        if mixed_formula:
+            estimators["mixed"] = MixedEstimator(mixed_formula)
     pieces = []
     for _, test_mask in group_splits(frame["target"].to_numpy(), max_folds, seed):
         train, test = frame[~test_mask], frame[test_mask]
