@@ -513,3 +513,42 @@ def test_full_report_renders_for_each_registry_dataset_within_60_s(name, tmp_pat
         assert csv.with_suffix(".tex").is_file(), csv.name
     assert "**Validation.**" not in html  # Markdown was converted
     assert "Validation." in html and "Data citation." in html
+
+
+def test_methods_name_the_grouping_factors_of_the_mixed_formula():
+    from xltstats.report.sections import _mixed_model_text
+
+    crossed = _mixed_model_text("score ~ x + (1 | source) + (1 | target)")
+    assert "random intercepts for source and target" in crossed and "v_t" in crossed
+    four = _mixed_model_text("score ~ x + (1 | source) + (1 | target) + (1 | task) + (1 | model)")
+    assert "`source`, `target`, `task`, `model`" in four and "4 grouping factors" in four
+    slopes = _mixed_model_text("score ~ x + (1 | source) + (x | target)")
+    assert "`source`" in slopes and "`(x | target)`" in slopes
+
+
+def test_few_shot_sections_explain_why_no_curve_was_fitted(tmp_path):
+    fit = make_fit(tmp_path / "fit")
+    (fit / "tables" / "fewshot_curves.csv").write_text("\n")
+    pd.DataFrame({"target": ["ara", "deu"], "n_sizes": [1, 1], "status": ["too_few_sizes"] * 2}).to_csv(
+        fit / "tables" / "fewshot_params.csv", index=False)
+    demand = pd.read_csv(fit / "tables" / "data_demand.csv")
+    demand["n_needed"] = np.nan
+    demand.to_csv(fit / "tables" / "data_demand.csv", index=False)
+    report = FitReport(fit)
+    curves, needed = report.fewshot_curves(), report.data_demand()
+    for text in (curves, needed):
+        assert "Not available" in text and "2 curve(s) with status `too_few_sizes`" in text
+        assert "single number of target-language examples" in text
+    assert "cannot be read" not in curves
+
+
+def test_multi_source_runs_are_summarised(tmp_path):
+    fit = make_fit(tmp_path / "fit")
+    results = pd.read_csv(fit / "results.csv")
+    multi = results.head(3).copy()
+    multi["source"] = "mul"
+    multi["source_languages"] = ['{"deu": 10, "eng": 5}', '{"deu": 10, "eng": 5}', '{"eng": 1, "fin": 2, "fra": 3}']
+    pd.concat([results, multi], ignore_index=True).to_csv(fit / "results.csv", index=False)
+    text = FitReport(fit).data_summary()
+    assert "**Multi-source runs:** 3 rows" in text
+    assert "2 distinct mixtures of 2–3 languages drawn from 4" in text and "(fra)" in text

@@ -32,7 +32,7 @@ RC = {
 PNG_DPI = 110
 # Figures wider than this are shown at their natural size in a scrolling box instead of being
 # shrunk to the page width (where their tick labels would become unreadable).
-WIDE_FIGURE_INCHES = 10.5
+WIDE_FIGURE_INCHES = 13.0
 MAX_FIGURE_INCHES = 30.0
 
 

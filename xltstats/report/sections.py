@@ -96,7 +96,7 @@ def format_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(columns, index=range(len(frame)))
 
 
-def _shorten(text: str, limit: int = 72) -> str:
+def _shorten(text: str, limit: int = 110) -> str:
     """Long cells (lists of folds, feature lists) are cut in the HTML; the LaTeX table keeps them."""
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
@@ -306,7 +306,33 @@ class FitReport:
         for role, counts in (("Source", sources), ("Target", targets)):
             names = ", ".join(f"{language_label(c)} ({c})" for c in sorted(counts.index))
             out.append(f"**{role} languages ({len(counts)}):** {names}.\n")
+        multi = self._multi_source_summary(results)
+        if multi:
+            out.append(multi)
         return "\n".join(out)
+
+    def _multi_source_summary(self, results: pd.DataFrame) -> str:
+        """One paragraph on the multi-source runs (``source`` = ``mul``, ``source_languages`` JSON)."""
+        rows = results[results["source"].astype(str) == "mul"]
+        if rows.empty:
+            return ""
+        text = f"**Multi-source runs:** {len(rows)} rows train on several source languages at once (`mul`)"
+        if "source_languages" in rows.columns:
+            mixes = []
+            for value in rows["source_languages"].dropna().astype(str).unique():
+                try:
+                    mix = json.loads(value)
+                except ValueError:
+                    continue
+                if isinstance(mix, dict):
+                    mixes.append(mix)
+            if mixes:
+                languages = sorted({code for mix in mixes for code in mix})
+                sizes = [len(mix) for mix in mixes]
+                names = ", ".join(f"{language_label(c)} ({c})" for c in languages)
+                text += (f", in {len(mixes)} distinct mixtures of {min(sizes)}–{max(sizes)} languages drawn from "
+                         f"{len(languages)}: {names}")
+        return text + ". They have no single source, so the heatmaps below leave them out.\n"
 
     @_guard
     def transfer_heatmaps(self) -> str:
@@ -329,6 +355,10 @@ class FitReport:
             name = f"heatmap_{_slug(task)}_{_slug(model)}"
             out.append(self.figure(fig, name, f"Transfer scores ({metric}) for {task} with {model}, "
                                               "source language (rows) by target language (columns)."))
+        everything = sorted(results.groupby(["task", "model"]).groups)
+        only_multi = [f"{task} with {model}" for task, model in everything if (task, model) not in set(combos)]
+        if only_multi:
+            out.append(_note(f"No heatmap for {', '.join(only_multi)}: every run there is multi-source."))
         if len(combos) > MAX_HEATMAPS:
             out.append(_note(f"{len(combos) - MAX_HEATMAPS} further task/model heatmaps were left out."))
         if not out:
@@ -517,6 +547,8 @@ class FitReport:
             if budgets == 1:
                 raise SectionUnavailable("few-shot curves were not fitted: every result in the data uses the "
                                          "same number of target-language examples")
+        if (self.fit_dir / relative).is_file() and not (self.fit_dir / relative).read_text(encoding="utf-8").strip():
+            raise SectionUnavailable("no few-shot curve could be fitted" + self._fewshot_status())
         table = self.read_table(relative)
         n = find_column(table, ("n", "n_target_examples", "n_target", "shots"), required=True,
                         what="number of target examples", file=relative)
@@ -561,6 +593,18 @@ class FitReport:
                                   "Few-shot curve parameters (`tables/fewshot_params.csv`)."))
         return "\n".join(out)
 
+    def _fewshot_status(self) -> str:
+        """Why curves are missing, from the ``status`` column of ``tables/fewshot_params.csv``."""
+        params = self.optional_table("tables/fewshot_params.csv")
+        if params is None or "status" not in params.columns:
+            return ""
+        counts = params["status"].astype(str).value_counts().sort_index()
+        text = "; ".join(f"{count} curve(s) with status `{status}`" for status, count in counts.items())
+        if "too_few_sizes" in counts.index and "n_sizes" in params.columns and params["n_sizes"].max() <= 1:
+            text += (" — every target was observed at a single number of target-language examples, so "
+                     "`n_target_examples` varies between targets but not within one")
+        return f" (`tables/fewshot_params.csv`: {text})"
+
     def _observed_means(self, keys, panel_keys, hue_keys) -> pd.DataFrame | None:
         """Mean observed score per curve and number of target examples, from ``results.csv``."""
         try:
@@ -585,6 +629,10 @@ class FitReport:
             except KeyError:
                 pass
         table = self.read_table("tables/data_demand.csv")
+        needed = find_column(table, ("n_needed",))
+        if needed is not None and table[needed].isna().all():
+            raise SectionUnavailable("no data-demand estimate: no few-shot curve could be fitted"
+                                     + self._fewshot_status())
         return self.table(table, "report_data_demand", "Data demand: target-language examples needed to "
                                                        "reach the given share of in-language performance.")
 
@@ -612,6 +660,13 @@ class FitReport:
         config = (self.manifest.get("config") or {}).get("cv") or {}
         folds = self.cv_folds()
         schemes = list(config.get("schemes") or folds)
+        cv = self.optional_table("cv.csv")
+        if cv is None:
+            cv = self.optional_table("tables/cv.csv")
+        column = None if cv is None else find_column(cv, SCHEME)
+        if column is not None:  # a scheme the fit skipped (too few languages) is not described
+            ran = set(cv[column].astype(str))
+            schemes = [scheme for scheme in schemes if scheme in ran] or sorted(ran)
         seed = self.manifest.get("seed", (self.manifest.get("config") or {}).get("seed"))
         design = {}
         for scheme in schemes:
@@ -834,12 +889,9 @@ class FitReport:
                      "its feature" if standardised else "in their own units")
             out.append("**Models.** With $y_{st}$ the score of transfer from source $s$ to target $t$ and "
                        f"$x_{{k,st}}$ the pair features ({scale}), the OLS model is\n\n"
-                       "$$y_{st} = \\beta_0 + \\sum_k \\beta_k x_{k,st} + \\varepsilon_{st},$$\n\n"
-                       "and the crossed mixed-effects model (features in their own units) adds random "
-                       "intercepts for source and target,\n\n"
-                       "$$y_{st} = \\beta_0 + \\sum_k \\beta_k x_{k,st} + u_s + v_t + \\varepsilon_{st}, \\quad "
-                       "u_s \\sim N(0, \\sigma_u^2),\\ v_t \\sim N(0, \\sigma_v^2),\\ "
-                       "\\varepsilon_{st} \\sim N(0, \\sigma^2).$$\n")
+                       "$$y_{st} = \\beta_0 + \\sum_k \\beta_k x_{k,st} + \\varepsilon_{st}.$$\n")
+            mixed_formula = formulas.get("mixed") if isinstance(formulas, dict) else None
+            out.append(_mixed_model_text(str(mixed_formula)) if mixed_formula else "")
             if (self.fit_dir / "tables" / "fewshot_params.csv").is_file():
                 out.append("Few-shot curves model the score as linear in $\\log(1 + n)$ for $n$ "
                            "target-language training examples.\n")
@@ -931,6 +983,33 @@ class FitReport:
         if written:
             text += f", including {len(written)} `.tex` file(s) the fit had not written"
         return text + ".\n"
+
+
+def _mixed_model_text(formula: str) -> str:
+    """The mixed model in words and MathML-ready TeX, with the grouping factors of its formula."""
+    import re
+
+    random_terms = re.findall(r"\(([^()|]*)\|\s*([^()]+?)\s*\)", formula)
+    factors = [factor for effect, factor in random_terms if effect.strip() == "1"]
+    others = [f"({effect.strip()} | {factor})" for effect, factor in random_terms if effect.strip() != "1"]
+    if not factors:
+        return "The mixed-effects model has the random effects written in its formula below.\n"
+    if factors == ["source", "target"] and not others:
+        return ("The crossed mixed-effects model (features in their own units) adds random intercepts for "
+                "source and target,\n\n"
+                "$$y_{st} = \\beta_0 + \\sum_k \\beta_k x_{k,st} + u_s + v_t + \\varepsilon_{st}, \\quad "
+                "u_s \\sim N(0, \\sigma_u^2),\\ v_t \\sim N(0, \\sigma_v^2),\\ "
+                "\\varepsilon_{st} \\sim N(0, \\sigma^2).$$\n")
+    names = ", ".join(f"`{f}`" for f in factors)
+    text = ("The mixed-effects model (features in their own units) adds crossed random intercepts for "
+            f"{names}: for observation $i$,\n\n"
+            "$$y_i = \\beta_0 + \\sum_k \\beta_k x_{k,i} + \\sum_{g} u^{(g)}_{g[i]} + \\varepsilon_i, \\quad "
+            "u^{(g)}_j \\sim N(0, \\sigma_g^2),\\ \\varepsilon_i \\sim N(0, \\sigma^2),$$\n\n"
+            f"where $g$ runs over the {len(factors)} grouping factors and $g[i]$ is the level of "
+            "observation $i$ (its source language, target language, ...).")
+    if others:
+        text += " It also has the random effects " + ", ".join(f"`{o}`" for o in others) + "."
+    return text + "\n"
 
 
 def _wide_prediction_columns(frame: pd.DataFrame) -> list[str]:
