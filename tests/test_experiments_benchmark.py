@@ -80,3 +80,23 @@ def test_benchmark_reports_tokens_per_second_on_cpu(bench, tmp_path, capsys):
                                  result["source_tokens"], result["target_tokens"])
     assert result["model_tflops_per_s"] == pytest.approx(flops / result["seconds"] / 1e12, rel=1e-3, abs=1e-6)
     assert "mfu" not in result and result["bf16"] is False  # no GPU: no MFU, no autocast
+
+
+@pytest.mark.gpu
+def test_benchmark_reports_mfu_on_cuda(bench, tmp_path, capsys):
+    import json
+
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    config = tmp_path / "bench.yaml"
+    config.write_text(
+        "model: {name: small-bert, tokenizer: {train: true, vocab_size: 1000}, config: {model_type: bert, "
+        "hidden_size: 256, num_hidden_layers: 4, num_attention_heads: 4, intermediate_size: 1024}}\n"
+        f"tasks: [{{name: xnli, data: {REPO / 'tests' / 'fixtures' / 'tasks' / 'xnli'}}}]\n"
+        f"languages: [eng]\nseeds: [1]\nrun_dir: {tmp_path / 'run'}\n")
+    assert bench.main(["--config", str(config), "--synthetic", "128", "--steps", "10", "--peak-tflops", "989"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["bf16"] is True and result["peak_bf16_tflops"] == 989
+    assert 0 < result["mfu"] < 1
+    assert result["mfu"] == pytest.approx(result["model_tflops_per_s"] / 989, rel=1e-2)

@@ -16,8 +16,12 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "tasks"
 MODELS = {
     "encoder": {"model_type": "bert", "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
                 "intermediate_size": 64, "max_position_embeddings": 64},
+    "xlm-r": {"model_type": "xlm-roberta", "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+              "intermediate_size": 64, "max_position_embeddings": 80},
     "seq2seq": {"model_type": "t5", "d_model": 32, "d_ff": 64, "num_layers": 1, "num_heads": 2, "d_kv": 16},
+    "mt5": {"model_type": "mt5", "d_model": 32, "d_ff": 64, "num_layers": 1, "num_heads": 2, "d_kv": 16},
 }
+ARCH = {"encoder": "encoder", "xlm-r": "encoder", "seq2seq": "seq2seq", "mt5": "seq2seq"}
 
 
 @pytest.fixture(scope="module")
@@ -66,16 +70,17 @@ def test_length_grouped_batches_cover_everything_once_with_little_padding():
     assert padded < 1.1 * sum(lengths)  # random batches would pad to ~1.9x here
 
 
-@pytest.mark.parametrize("arch", ["encoder", "seq2seq"])
-def test_train_and_predict_under_bf16_autocast(arch, tokenizer, monkeypatch):
+@pytest.mark.parametrize("name", list(MODELS))
+def test_train_and_predict_under_bf16_autocast(name, tokenizer, monkeypatch):
     """What runs on a GPU (bf16 autocast in training and evaluation), run here on the CPU."""
     monkeypatch.setattr(T, "BF16_DEVICE_TYPES", {"cuda", "cpu"})
     task, device = get_task("xnli"), torch.device("cpu")
     hp = dict(DEFAULT_HYPERPARAMETERS, batch_size=8, max_steps=3, learning_rate=1e-3, max_target_length=8,
               eval_batch_size=16)
     assert T.uses_bf16(device, hp)
-    spec = {"name": "tiny", "config": MODELS[arch], "tokenizer": "unused"}
-    assert T.architecture(spec) == arch
+    spec = {"name": "tiny", "config": MODELS[name], "tokenizer": "unused"}
+    arch = T.architecture(spec)
+    assert arch == ARCH[name]
     model = T.build_model(spec, task, arch, tokenizer, seed=1)
     examples = task.load(str(FIXTURES / "xnli"), "eng", "train")[:24]
     feats = T.encode(task, arch, tokenizer, examples, hp)
@@ -90,3 +95,18 @@ def test_train_and_predict_under_bf16_autocast(arch, tokenizer, monkeypatch):
     preds = T.predict(model, task, arch, tokenizer, examples, feats, hp, device, progress=False)
     assert set(seen) == {torch.bfloat16} and len(preds) == len(examples)
     assert all(p is None or p in range(len(task.labels)) or p == -1 for p in preds)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_path_bf16_fused_adamw_and_padded_batches(tokenizer):
+    task, device = get_task("xnli"), T.pick_device()
+    assert device.type == "cuda"
+    hp = dict(DEFAULT_HYPERPARAMETERS, batch_size=8, max_steps=3, learning_rate=1e-3, max_length=48)
+    model = T.build_model({"name": "tiny", "config": MODELS["encoder"], "tokenizer": "unused"}, task, "encoder",
+                          tokenizer, seed=1).to(device)
+    feats = T.encode(task, "encoder", tokenizer, task.load(str(FIXTURES / "xnli"), "eng", "train")[:24], hp)
+    batch = T.collate(feats[:5], tokenizer.pad_token_id, device)
+    assert batch["input_ids"].is_cuda and batch["input_ids"].shape[1] % 8 == 0
+    stats = T.train(model, feats, hp, seed=1, device=device, pad_id=tokenizer.pad_token_id, progress=False)
+    assert stats["steps"] == 3 and math.isfinite(stats["loss"])
