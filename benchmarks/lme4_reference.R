@@ -9,7 +9,7 @@
 # and covariances), sigma, logLik, AIC, BIC, REML criterion / deviance, isSingular, and BLUPs of the
 # first grouping factor with their conditional variances (condVar).  It also writes lme4_anova.json (likelihood-ratio tests of nested pairs,
 # lme4's anova(), which refits with ML), lme4_profile.json (profile-likelihood intervals of the
-# standard deviations) and lme4_timings.json (system.time of lmer over repeats,
+# standard deviations), lme4_r2.json (Nakagawa R2 from lme4's estimates) and lme4_timings.json (system.time of lmer over repeats,
 # minimum elapsed seconds) for the xpos table at 6,825, 54,600 and 491,400 rows.
 suppressMessages({
   library(lme4)
@@ -117,6 +117,32 @@ for (case in intersect(c("sim_three_factor", "sim_singular", "xpos_intercepts"),
 write(toJSON(profile_out, auto_unbox = TRUE, digits = NA, pretty = TRUE),
       file.path(out_dir, "lme4_profile.json"))
 cat("wrote profile\n")
+
+# Nakagawa & Schielzeth (2013) marginal and conditional R2, with Johnson's (2014) mean of
+# z_i' Sigma z_i for random slopes, computed here from lme4's estimates (MuMIn's definition).
+r2_out <- list()
+for (case in intersect(c("sim_three_factor", "sim_slopes", "xpos_covariates"), names(cases))) {
+  spec <- cases[[case]]
+  d <- read_table(spec$table)
+  m <- lmer(as.formula(spec$formula), data = d, REML = TRUE)
+  var_fixed <- var(as.vector(model.matrix(m) %*% fixef(m)))
+  vc <- VarCorr(m)
+  var_random <- 0
+  for (g in names(vc)) {
+    sigma_g <- as.matrix(vc[[g]])
+    z <- sapply(colnames(sigma_g), function(col) if (col == "(Intercept)") rep(1, nrow(d)) else d[[col]])
+    z <- matrix(z, nrow = nrow(d))
+    var_random <- var_random + mean(rowSums((z %*% sigma_g) * z))
+  }
+  var_resid <- sigma(m)^2
+  total <- var_fixed + var_random + var_resid
+  r2_out[[case]] <- list(formula = spec$formula, table = spec$table,
+                         var_fixed = var_fixed, var_random = var_random, var_residual = var_resid,
+                         r2_marginal = var_fixed / total, r2_conditional = (var_fixed + var_random) / total)
+}
+write(toJSON(r2_out, auto_unbox = TRUE, digits = NA, pretty = TRUE),
+      file.path(out_dir, "lme4_r2.json"))
+cat("wrote r2\n")
 
 if ("--no-timings" %in% args) quit(save = "no")
 

@@ -63,7 +63,7 @@ def _component(grp, var1):
 
 
 CASES = sorted(p.stem[len("lme4_"):] for p in GOLDEN.glob("lme4_*.json")
-               if p.stem not in ("lme4_anova", "lme4_timings", "lme4_profile"))
+               if p.stem not in ("lme4_anova", "lme4_timings", "lme4_profile", "lme4_r2"))
 
 
 @pytest.mark.parametrize("reml", [True, False], ids=["REML", "ML"])
@@ -210,3 +210,17 @@ def test_feature_group_drop_matches_lme4_anova(pair, groups):
     _close(row["p_value"], ref["p_value"], rel=1e-2, abs_=1e-300, what="p")
     assert row["r2_marginal_drop"] > 0 and row["aic_change"] > 0
     assert table.loc["absent", "status"] == "not_in_model"
+
+
+@pytest.mark.parametrize("case", ["sim_three_factor", "sim_slopes", "xpos_covariates"])
+def test_nakagawa_r2_matches_r2_from_lme4_estimates(case):
+    """Marginal and conditional R2 against the same definition evaluated in R on lme4's fit
+    (benchmarks/lme4_reference.R; Johnson's mean z' Sigma z for the random slope)."""
+    gold = json.loads((GOLDEN / "lme4_r2.json").read_text())[case]
+    m = fit_mixed(gold["formula"], _table(gold["table"]))
+    vf, vr, ve = m._variance_parts()
+    _close(vf, gold["var_fixed"], what="fixed-effect variance")
+    _close(vr, gold["var_random"], what="random-effect variance")
+    _close(ve, gold["var_residual"], what="residual variance")
+    _close(m.r2_marginal, gold["r2_marginal"], what="marginal R2")
+    _close(m.r2_conditional, gold["r2_conditional"], what="conditional R2")
