@@ -274,6 +274,12 @@ def test_choose_udhr_version_rule():
     assert corpora.choose_udhr_version("spa", candidates, units) == "spa_old"  # most complete first
     units["spa_old"] = full
     assert corpora.choose_udhr_version("spa", candidates, units) == "spa"  # then default orthography
+    # a preferred version (corpora.yaml) wins, also when asked for by the macrolanguage code
+    latin = [{"code": "azj_cyrl", "iso6393": "azj", "bcp47": "az-Cyrl"},
+             {"code": "azj_latn", "iso6393": "azj", "bcp47": "az-Latn"}]
+    both = {"azj_cyrl": full, "azj_latn": full}
+    assert corpora.choose_udhr_version("aze", latin, both) == "azj_latn"
+    assert corpora.choose_udhr_version("azj", latin, both) == "azj_latn"
     # macrolanguage request: the individual language's own code counts as the default
     candidates = [
         {"code": "063", "iso6393": "swh", "bcp47": "sw"},
@@ -336,6 +342,24 @@ def test_udhr_real_data_orderings():
     chinese = corpora.load_parallel("udhr", ["zh"])
     assert list(chinese) == ["zho"] and len(chinese["zho"]) == 31
     assert "人人生而自由" in chinese["zho"]["article-1"]
+
+
+@needs_mirror
+def test_udhr_codes_folded_into_a_macrolanguage_keep_their_text_and_script():
+    # xltstats.languages folds nob into nor: the Bokmal version answers both
+    assert corpora.udhr_version_for("nob") == corpora.udhr_version_for("nor") == "nob"
+    assert corpora.udhr_version_for("nno") == "nno"
+    # the script preference of the individual language holds for the macrolanguage request
+    assert corpora.udhr_version_for("aze") == corpora.udhr_version_for("azj") == "azj_latn"
+    assert corpora.udhr_version_for("uzb") == "uzn_latn"
+    assert "nor" in corpora.available_languages("udhr")
+    df = lexical_features([("nor", "dan"), ("aze", "tur"), ("aze", "rus")],
+                          measures=["char_ngram_similarity"]).set_index(["source", "target"])
+    assert (df["char_ngram_similarity_units"] == 31).all()
+    assert df.loc[("nor", "dan"), "char_ngram_similarity"] > 0.9
+    # Latin-script Azerbaijani shares letters with Turkish, none with Cyrillic Russian
+    assert df.loc[("aze", "tur"), "char_ngram_similarity"] > 0.5
+    assert df.loc[("aze", "rus"), "char_ngram_similarity"] == 0.0
 
 
 @needs_mirror

@@ -19,7 +19,9 @@ read through :func:`xltstats.datasets.fetch.fetch` (mirror, cache, or verified d
     never used.  A request for a macrolanguage code that has no version of its own
     (``zho``, ``ara``, ``swa``, ``fas``, ``msa``, ``est``, ``lav``, ...) is answered with the
     version(s) of its individual languages (``cmn``, ``arb``, ``swh``, ``pes``, ``zsm``, ...)
-    under the same rule.
+    under the same rule, and so is a code that :func:`normalise_language` folds into another
+    (``nob`` -> ``nor``: the Bokmal version); a ``preferred_versions`` entry of the individual
+    language also holds for its macrolanguage (``aze`` -> ``azj_latn``, ``uzb`` -> ``uzn_latn``).
 
 ``pud``
     The 21 Parallel Universal Dependencies test treebanks (1000 sentences each), pinned to a
@@ -194,9 +196,12 @@ def choose_udhr_version(iso: str, candidates: list[dict], units: dict[str, dict[
     non-empty units, then version code == its ISO code, then shortest BCP 47 tag, then version code.
     """
     codes = {c["code"] for c in candidates}
-    preferred = (corpora_config()["udhr"].get("preferred_versions") or {}).get(iso)
-    if preferred in codes:
-        return preferred
+    preferences = corpora_config()["udhr"].get("preferred_versions") or {}
+    # the request's own code first, then the candidates' codes: a macrolanguage request (``aze``)
+    # answered by individual-language versions (``azj``) keeps their preference (Latin script)
+    for code in [iso] + sorted({c["iso6393"] for c in candidates}):
+        if preferences.get(code) in codes:
+            return preferences[code]
 
     def key(rec):
         n_units = sum(1 for t in units[rec["code"]].values() if t.strip())
@@ -216,9 +221,15 @@ def _udhr_candidates(mirror=None) -> tuple[dict[str, list[dict]], dict[str, list
             continue
         own.setdefault(iso, []).append(rec)
     for iso, recs in own.items():
-        parent = macrolanguage(iso)
-        if parent != iso and parent not in own:
-            macro.setdefault(parent, []).extend(recs)
+        # the macrolanguage, and the code requests are normalised to (``nob`` -> ``nor``)
+        parents = {macrolanguage(iso)}
+        try:
+            parents.add(normalise_language(iso))
+        except ValueError:
+            pass
+        for parent in sorted(parents - {iso}):
+            if parent not in own:
+                macro.setdefault(parent, []).extend(recs)
     return own, macro
 
 
