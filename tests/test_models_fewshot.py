@@ -119,7 +119,7 @@ def sumeval_rows(tasks):
 
 @pytest.mark.skipif(not MIRROR, reason="XLTSTATS_MIRROR is not set (shared published data)")
 def test_sumeval_few_shot_curves():
-    df = sumeval_rows(["xnli", "tydiqa", "udpos"])
+    df = sumeval_rows(["xnli", "tydiqa", "udpos", "wikiann"])
     res = fit_fewshot(df)
     curves = res.table()
     ok = curves[curves.status == "ok"]
@@ -131,10 +131,10 @@ def test_sumeval_few_shot_curves():
     # zero-shot estimate lies below the max-n reference in most groups
     assert (ok["zero_shot"] < ok["reference_score"]).mean() > 0.8
     pooled = res.pooled_table().set_index("task")
-    assert set(pooled.index) == {"xnli", "tydiqa", "udpos"}
+    assert set(pooled.index) == {"xnli", "tydiqa", "udpos", "wikiann"}
     assert (pooled["b"] > 0).all()
-    # target-language data clearly helps POS tagging and QA; for XNLI the slope is near zero
-    assert (pooled.loc[["tydiqa", "udpos"], "b_low"] > 0).all()
+    # target-language data clearly helps POS tagging, NER and QA; for XNLI the slope is near zero
+    assert (pooled.loc[["tydiqa", "udpos", "wikiann"], "b_low"] > 0).all()
     assert pooled.loc["xnli", "b"] < 0.1 * pooled.loc["udpos", "b"]
     # UDPOS: XLM-R zero-shot POS accuracy around 0.8 on this benchmark
     assert 0.7 < pooled.loc["udpos", "a"] < 0.9
@@ -142,7 +142,7 @@ def test_sumeval_few_shot_curves():
     assert (demand["n_lower"].fillna(0) <= demand["n_needed"].fillna(0)).all()
     bands = res.pooled_curves(n_values=[0, 1000])
     population = bands[bands.target == "(population)"].set_index(["task", "n"])
-    for task in ("xnli", "tydiqa", "udpos"):
+    for task in ("xnli", "tydiqa", "udpos", "wikiann"):
         assert population.loc[(task, 0.0), "fit"] == pytest.approx(pooled.loc[task, "a"], rel=1e-12)
     assert set(bands["target"]) - {"(population)"} == set(df["target"])
     assert (bands["lower"] < bands["fit"]).all() and (bands["fit"] < bands["upper"]).all()
