@@ -12,7 +12,7 @@ read through :func:`xltstats.datasets.fetch.fetch` (mirror, cache, or verified d
 
     One version per ISO 639-3 code (:func:`choose_udhr_version`): an explicit override from
     ``preferred_versions`` in ``corpora.yaml`` (German 1996 and Romanian 2006 orthography, Brazilian
-    Portuguese, Latin-script Azerbaijani/Uzbek/Turkmen), else the candidate with the most non-empty
+    Portuguese, Latin-script Azerbaijani/Uzbek/Turkmen/Bosnian/Malay), else the candidate with the most non-empty
     units, then the one whose version code equals its ISO code (the default orthography: ``spa``
     over ``042``, ``swh`` over ``063``), then the shortest BCP 47 tag (``zh`` over
     ``zh-Hant``), then the alphabetically first version code.  Versions with ISO code ``und`` are
@@ -22,6 +22,8 @@ read through :func:`xltstats.datasets.fetch.fetch` (mirror, cache, or verified d
     under the same rule, and so is a code that :func:`normalise_language` folds into another
     (``nob`` -> ``nor``: the Bokmal version); a ``preferred_versions`` entry of the individual
     language also holds for its macrolanguage (``aze`` -> ``azj_latn``, ``uzb`` -> ``uzn_latn``).
+    ``language_aliases`` in ``corpora.yaml`` answer codes that have neither (``msa`` and ``zsm``:
+    the Malay version, filed under ``zlm``).
 
 ``pud``
     The 21 Parallel Universal Dependencies test treebanks (1000 sentences each), pinned to a
@@ -238,6 +240,9 @@ def udhr_version_for(language: str, mirror=None) -> str | None:
     iso = normalise_language(language)
     own, macro = _udhr_candidates(mirror)
     candidates = own.get(iso) or macro.get(iso)
+    alias = (corpora_config()["udhr"].get("language_aliases") or {}).get(iso)
+    if not candidates and alias:
+        candidates = own.get(alias)
     if not candidates:
         return None
     units = {c["code"]: read_udhr_version(c["code"], mirror) for c in candidates}
@@ -298,6 +303,8 @@ def available_languages(corpus: str = "udhr", mirror=None) -> list[str]:
         return sorted(corpora_config()["pud"]["treebanks"])
     own, macro = _udhr_candidates(mirror)
     codes = set(macro)
+    codes |= {a for a, target in (corpora_config()["udhr"].get("language_aliases") or {}).items()
+              if target in own}
     for iso in own:
         try:
             codes.add(normalise_language(iso))
