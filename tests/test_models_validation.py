@@ -134,3 +134,17 @@ def test_mixed_estimator_under_leave_one_target_out():
     assert m.loc["mixed", "rmse"] < m.loc["ols", "rmse"]
     assert m.loc["mixed", "coverage"] >= 0.85
     assert not cv.failures
+
+
+def test_unconverged_mixed_fits_are_reported_not_silent():
+    df = linear_pairs(n_lang=6, seed=2, lang_sd=2.0)
+    formula = "score ~ x1 + x2 + x3 + (1|source) + (1|target)"
+    cv = cross_validate(df, {"mixed": MixedEstimator(formula, maxiter=1), "ols": OLSEstimator(FEATURES)},
+                        scheme="leave-one-target-out", baseline="ols", n_jobs=2)
+    assert len(cv.not_converged) == df["target"].nunique()
+    assert all(note.startswith("mixed on ") and "not converged" in note for note in cv.not_converged)
+    assert "did not converge" in cv.summary()
+    assert cv.predictions.query("estimator == 'mixed'")["prediction"].notna().all()
+    ok = cross_validate(df, {"mixed": MixedEstimator(formula), "ols": OLSEstimator(FEATURES)},
+                        scheme="leave-one-target-out", baseline="ols")
+    assert ok.not_converged == [] and "did not converge" not in ok.summary()

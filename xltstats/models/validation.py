@@ -74,9 +74,10 @@ class OLSEstimator:
 class MixedEstimator:
     """Crossed mixed model, e.g. ``score ~ x1 + x2 + (1|source) + (1|target)``."""
 
-    def __init__(self, formula: str, reml: bool = True):
+    def __init__(self, formula: str, reml: bool = True, maxiter: int = 2000):
         self.formula = formula
         self.reml = reml
+        self.maxiter = maxiter
         self.result_ = None
 
     def fit(self, data: pd.DataFrame) -> "MixedEstimator":
@@ -85,7 +86,7 @@ class MixedEstimator:
         fitted = copy.copy(self)
         # warn=False rather than catch_warnings, which is not thread-safe (folds run in threads);
         # the fit's problems stay in result_.warnings
-        fitted.result_ = fit_mixed(self.formula, data, reml=self.reml, warn=False)
+        fitted.result_ = fit_mixed(self.formula, data, reml=self.reml, maxiter=self.maxiter, warn=False)
         return fitted
 
     def predict_interval(self, data: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
@@ -271,6 +272,8 @@ class CVResults:
     predictions: pd.DataFrame
     baseline_name: str | None = None
     failures: list = field(default_factory=list)
+    #: fits that finished but did not converge (their predictions are kept)
+    not_converged: list = field(default_factory=list)
 
     @staticmethod
     def _metrics(frame: pd.DataFrame, sst_mean: float) -> dict:
@@ -338,6 +341,8 @@ class CVResults:
                              + f"; interval coverage {r.coverage:.3f} vs {r.baseline_coverage:.3f}")
         if self.failures:
             lines.append("fits that failed: " + "; ".join(self.failures))
+        if self.not_converged:
+            lines.append("fits that did not converge (predictions kept): " + "; ".join(self.not_converged))
         return "\n".join(lines)
 
 
@@ -365,7 +370,8 @@ def cross_validate(data: pd.DataFrame, estimators: dict | None = None, scheme: s
     out in that many groups when a leave-one-language-out scheme has more (see :func:`make_splits`).
     ``n_jobs`` folds run at once in threads; the result is the same for any value. A fit that fails on one fold
     (e.g. too few rows) leaves that fold's predictions missing for that estimator and is listed in
-    ``failures``.
+    ``failures``; a mixed-model fit that did not converge keeps its predictions and is listed in
+    ``not_converged`` (both appear in the summary).
     """
     if estimators is None and features:
         estimators = default_estimators(features, mixed_formula, response, seed)
@@ -391,11 +397,15 @@ def cross_validate(data: pd.DataFrame, estimators: dict | None = None, scheme: s
     def run_fold(label, test):
         train, held = data[~test], data[test]
         if len(train) == 0:
-            return [], []
-        fold_frames, fold_failures = [], []
+            return [], [], []
+        fold_frames, fold_failures, fold_unconverged = [], [], []
         for name, estimator in estimators.items():
             try:
-                pi = estimator.fit(train).predict_interval(held, alpha)
+                fitted = estimator.fit(train)
+                result = getattr(fitted, "result_", None)
+                if result is not None and not getattr(result, "converged", True):
+                    fold_unconverged.append(f"{name} on {label}: " + "; ".join(result.warnings))
+                pi = fitted.predict_interval(held, alpha)
             except (XltstatsError, np.linalg.LinAlgError, ValueError) as exc:
                 fold_failures.append(f"{name} on {label}: {exc}")
                 pi = _interval_frame(*(np.full(len(held), np.nan),) * 3, held.index)
@@ -404,7 +414,7 @@ def cross_validate(data: pd.DataFrame, estimators: dict | None = None, scheme: s
                                              "target": held[target].astype(str).to_numpy() if target in held else "",
                                              "observed": observed[test], "prediction": pi["prediction"].to_numpy(),
                                              "lower": pi["lower"].to_numpy(), "upper": pi["upper"].to_numpy()}))
-        return fold_frames, fold_failures
+        return fold_frames, fold_failures, fold_unconverged
 
     # Folds are independent; threads overlap the parts that release the GIL (LightGBM, BLAS).
     # Results are gathered in split order, so the output does not depend on n_jobs.
@@ -415,9 +425,11 @@ def cross_validate(data: pd.DataFrame, estimators: dict | None = None, scheme: s
             results = list(pool.map(lambda split: run_fold(*split), splits))
     else:
         results = [run_fold(label, test) for label, test in splits]
-    for fold_frames, fold_failures in results:
+    unconverged = []
+    for fold_frames, fold_failures, fold_unconverged in results:
         frames.extend(fold_frames)
         failures.extend(fold_failures)
+        unconverged.extend(fold_unconverged)
     if baseline is None:
         baseline = next((n for n, e in estimators.items() if isinstance(e, GradientBoostingEstimator)), None)
     elif baseline not in estimators:
@@ -426,4 +438,5 @@ def cross_validate(data: pd.DataFrame, estimators: dict | None = None, scheme: s
     order = {n: i for i, n in enumerate(estimators)}
     predictions = predictions.sort_values(["estimator", "row"], key=lambda s: s.map(order) if s.name == "estimator" else s,
                                           kind="stable").reset_index(drop=True)
-    return CVResults(scheme=scheme, alpha=alpha, predictions=predictions, baseline_name=baseline, failures=failures)
+    return CVResults(scheme=scheme, alpha=alpha, predictions=predictions, baseline_name=baseline, failures=failures,
+                     not_converged=unconverged)
