@@ -23,6 +23,7 @@ import os
 import tempfile
 import warnings
 from itertools import product
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -68,7 +69,7 @@ ALL_FEATURES = tuple(dict.fromkeys(
     + list(UD_COLUMNS) + list(LEXICAL_MEASURES) + list(data_sizes.DATA_COLUMNS)
     + list(data_sizes.PASS_THROUGH_COLUMNS)))
 _URIEL_BASED = set(uriel.URIEL_COLUMNS)
-_CACHE_VERSION = 5
+_CACHE_VERSION = 6
 
 
 def feature_group(column: str) -> str | None:
@@ -233,6 +234,17 @@ def _version_of(package: str) -> str | None:
         return None
 
 
+def _package_tables_stamp() -> str:
+    """Hash of the package's own tables behind the features (corpus choices, pre-training
+    figures), so that editing one invalidates cached results."""
+    from ..paths import package_data
+
+    h = hashlib.sha256()
+    for name in ("corpora.yaml", *data_sizes.PRETRAINING_TABLES.values()):
+        h.update(Path(package_data(name)).read_bytes())
+    return h.hexdigest()[:16]
+
+
 def _cache_key(keys: pd.DataFrame, columns, options: dict) -> str | None:
     if options.get("tokenizer") is not None and not isinstance(options["tokenizer"], str):
         return None  # a tokenizer object has no stable identity
@@ -240,6 +252,7 @@ def _cache_key(keys: pd.DataFrame, columns, options: dict) -> str | None:
 
     h = hashlib.sha256()
     stamp = {"v": _CACHE_VERSION, "xltstats": __version__, "uriel": uriel._source_stamp(),
+             "tables": _package_tables_stamp(),
              "urielplus": _version_of("urielplus"),
              "columns": list(columns),
              "options": {k: (None if v is None else str(v)) for k, v in sorted(options.items())}}
