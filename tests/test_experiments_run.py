@@ -252,3 +252,24 @@ def test_shipped_tiny_study_config_to_results_under_a_minute(tmp_path):
     assert df.groupby(["task", "n_target_examples"]).size().to_dict() == {
         ("udpos", 0): 25, ("udpos", 10): 20, ("xnli", 0): 25, ("xnli", 10): 20}
     assert seconds < 60, f"took {seconds:.0f} s"
+
+
+def test_torn_journal_tail_left_alone_while_another_process_holds_the_job(tmp_path, tokenizer_dir):
+    """Only the lock holder repairs a journal: the other process may be writing its last line."""
+    from xltstats.experiments.runner import _try_lock, run_job
+
+    path = study_file(tmp_path, tokenizer_dir, name="torn", few_shot=[0],
+                      tasks=[{"name": "xnli", "data": str(FIXTURES / "xnli")}])
+    study = load_study(path)
+    job = expand(study)[0]
+    assert run_job(study, job, progress=False) == 2
+    journal = journal_dir(study.run_dir) / f"{job.id}.jsonl"
+    complete = journal.read_bytes()
+    first, second = complete.split(b"\n")[:2]
+    journal.write_bytes(first + b"\n" + second[:25])  # second row being written by the holder
+    held = _try_lock(study, job)
+    assert run_job(study, job, progress=False) == 0
+    assert journal.read_bytes() == first + b"\n" + second[:25]  # not truncated under its writer
+    held.close()
+    assert run_job(study, job, progress=False) == 1  # the holder died: torn line cut, row redone
+    assert journal.read_bytes() == complete  # same row, byte for byte

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from .config import StudyConfig, load_study
-from .journal import Journal, journal_dir, read_all, write_table
+from .journal import Journal, journal_dir, read_all, read_journal, write_table
 from .plan import Job, expand, row_key, run_id
 from .tasks import get_task
 
@@ -125,16 +125,23 @@ def _job_logger(study: StudyConfig, job: Job) -> logging.Handler:
 
 def run_job(study: StudyConfig, job: Job, *, progress: bool = True) -> int:
     """Run the unfinished parts of ``job``; returns the number of rows written."""
-    journal = Journal(journal_dir(study.run_dir) / f"{job.id}.jsonl")
-    pending = [u for u in job.units if row_key(study, job, u) not in journal.keys]
-    if not pending:
+    path = journal_dir(study.run_dir) / f"{job.id}.jsonl"
+    done = {row["row_key"] for row in read_journal(path)}  # read-only: a torn tail is ignored
+    if all(row_key(study, job, u) in done for u in job.units):
         return 0
     lock = _try_lock(study, job)
     if lock is None:
         log.warning("%s is running in another process; skipped", job.id)
         return 0
-    handler = _job_logger(study, job)
+    handler = None
     try:
+        # Only the lock holder may cut a torn tail off the journal, and rows written by a process
+        # that held the lock until just now must count as done.
+        journal = Journal(path)
+        pending = [u for u in job.units if row_key(study, job, u) not in journal.keys]
+        if not pending:
+            return 0
+        handler = _job_logger(study, job)
         written = _run_job(study, job, journal, pending, progress)
         if not study.keep_checkpoints and all(row_key(study, job, u) in journal.keys for u in job.units):
             import shutil
@@ -142,8 +149,9 @@ def run_job(study: StudyConfig, job: Job, *, progress: bool = True) -> int:
             shutil.rmtree(study.run_dir / "checkpoints" / job.id, ignore_errors=True)
         return written
     finally:
-        log.removeHandler(handler)
-        handler.close()
+        if handler is not None:
+            log.removeHandler(handler)
+            handler.close()
         lock.close()
 
 
