@@ -71,7 +71,8 @@ def test_german_and_spanish_are_absent_from_the_data_not_lost_in_mapping():
 
 
 @pytest.mark.parametrize("iso,glottocode", [("hrv", "sout1528"), ("srp", "sout1528"),
-                                            ("krl", "nort2673"), ("ajp", "nort3139")])
+                                            ("krl", "nort2673"), ("ajp", "nort3139"),
+                                            ("urd", "hind1269")])
 def test_grambank_variety_stand_in_matches_hand_computation(iso, glottocode):
     glotto, table, columns = _rows()
     assert glotto[iso] not in table and glottocode in table  # the map alone finds nothing

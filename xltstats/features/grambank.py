@@ -30,7 +30,9 @@ A few languages are in Grambank only under a variety whose Glottocode the map do
 (:data:`GRAMBANK_VARIETY_STAND_IN`): Croatian, Serbian, Bosnian and Montenegrin are described
 together as Serbian-Croatian-Bosnian (``sout1528``, the ``hbs`` entry), Karelian as Northern
 Karelian (``nort2673``, a dialect), and South Levantine Arabic (``ajp``, merged into ``apc`` by ISO
-639-3 in 2023) as Levantine Arabic (``nort3139``).  German (``stan1295``) and Spanish (``stan1288``)
+639-3 in 2023) as Levantine Arabic (``nort3139``).  Urdu, which Grambank lacks, takes Hindi's
+description (``hind1269``): the two are one grammar (Hindustani) written in two scripts with
+partly different vocabulary, and Grambank's questions are about grammar.  German (``stan1295``) and Spanish (``stan1288``)
 are not in this Grambank release at all: their distances are NaN.
 """
 from __future__ import annotations
@@ -57,7 +59,7 @@ MACROLANGUAGE_STAND_IN = {
 # Glottocode has no Grambank row
 GRAMBANK_VARIETY_STAND_IN = {
     "hrv": "sout1528", "srp": "sout1528", "bos": "sout1528", "cnr": "sout1528",
-    "krl": "nort2673", "ajp": "nort3139",
+    "krl": "nort2673", "ajp": "nort3139", "urd": "hind1269",
 }
 
 MORPHOLOGY_COLUMNS = ("morphological_distance", "morphological_distance_coverage")
