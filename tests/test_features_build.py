@@ -205,6 +205,8 @@ def test_data_features():
     cc = data_sizes.pretraining_table("xlm-r").set_index("iso639_3")
     assert out["source_pretrain_share"][0] == pytest.approx(math.log10(cc.loc["eng", "share"]))
     assert out["target_pretrain_share"][1] == pytest.approx(math.log10(cc["share"].min() / 2))
+    # individual-language codes find their macrolanguage's row (Malay, Dari, Central Pashto)
+    assert data_sizes.in_pretraining(["zlm", "zsm", "prs", "pst", "nob"], "xlm-r").tolist() == [1.0] * 5
     mbert = data_sizes.data_pair_features(["eng"], ["deu"], "bert-base-multilingual-cased")
     assert math.isnan(mbert["source_pretrain_share"][0])
 

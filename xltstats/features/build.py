@@ -69,7 +69,7 @@ ALL_FEATURES = tuple(dict.fromkeys(
     + list(UD_COLUMNS) + list(LEXICAL_MEASURES) + list(data_sizes.DATA_COLUMNS)
     + list(data_sizes.PASS_THROUGH_COLUMNS)))
 _URIEL_BASED = set(uriel.URIEL_COLUMNS)
-_CACHE_VERSION = 7
+_CACHE_VERSION = 8
 
 
 def feature_group(column: str) -> str | None:

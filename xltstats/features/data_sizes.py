@@ -61,7 +61,7 @@ _INDIVIDUAL_TO_MACRO = {
     "arb": "ara", "azj": "aze", "ekk": "est", "pes": "fas", "khk": "mon", "zsm": "msa",
     "npi": "nep", "gaz": "orm", "ory": "ori", "pbu": "pus", "als": "sqi", "swh": "swa",
     "uzn": "uzb", "ydd": "yid", "cmn": "zho", "lvs": "lav", "nob": "nor", "kmr": "kur",
-    "tgl": "fil",
+    "tgl": "fil", "zlm": "msa", "prs": "fas", "pst": "pus",
 }
 
 
