@@ -12,14 +12,16 @@ study's first task and source language (or on synthetic sequences of a fixed len
 MFU = achieved model FLOP/s / peak dense bf16 FLOP/s of the device, with the usual 6·N·D
 training estimate (forward 2·N·D + backward 4·N·D), N the parameters that do matrix
 multiplications (embedding tables are lookups and left out; an untied output projection is
-counted), D the real (unpadded) tokens: for encoder-decoder models, encoder parameters times
-source tokens plus decoder parameters times target tokens.  Attention score FLOPs are ignored
-(small at these lengths), so the estimate is conservative.
+counted), D the real (unpadded) tokens of the batches run: for encoder-decoder models, the
+encoder's parameters and the decoder's cross-attention key/value projections times source tokens,
+plus the rest of the decoder (with the output projection) times target tokens.  Attention score
+FLOPs are ignored (small at these lengths), so the estimate is conservative.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -38,8 +40,18 @@ def peak_tflops(device_name: str) -> float | None:
     return None
 
 
+# Decoder cross-attention projections of keys and values run over the encoder's output, once per
+# source token (T5/mT5: EncDecAttention.k/.v; BART/mBART/Marian: encoder_attn.k_proj/.v_proj).
+CROSS_ATTENTION_KV = re.compile(r"(EncDecAttention\.[kv]|encoder_attn\.[kv]_proj)\.")
+
+
 def matmul_parameters(model) -> tuple[int, int]:
-    """(encoder, decoder) parameter counts without embedding tables (decoder 0 for encoders)."""
+    """Parameters that multiply (source tokens, target tokens), embedding tables left out.
+
+    Encoder-only models: all of them act on the (source) tokens, ``(N, 0)``.  Encoder-decoder
+    models: the encoder and the decoder's cross-attention key/value projections act on source
+    tokens, the rest of the decoder (with the output projection) on target tokens.
+    """
     import torch
 
     embedding_ids = {id(p) for m in model.modules() if isinstance(m, torch.nn.Embedding)
@@ -52,20 +64,20 @@ def matmul_parameters(model) -> tuple[int, int]:
         if id(p) not in embedding_ids:
             counted[name] = p.numel()
     if getattr(model.config, "is_encoder_decoder", False):
-        enc = sum(n for k, n in counted.items() if k.startswith("encoder.") or ".encoder." in k)
-        return enc, sum(counted.values()) - enc
+        source = sum(n for k, n in counted.items()
+                     if k.startswith("encoder.") or ".encoder." in k or CROSS_ATTENTION_KV.search(k))
+        return source, sum(counted.values()) - source
     return sum(counted.values()), 0
 
 
-def training_flops(encoder_parameters: int, decoder_parameters: int, source_tokens: int,
+def training_flops(source_parameters: int, target_parameters: int, source_tokens: int,
                    target_tokens: int = 0) -> float:
-    """Model FLOPs of training on these tokens: 6·N·D per stack (forward 2·N·D, backward 4·N·D).
+    """Model FLOPs of training on these tokens: 6·N·D (forward 2·N·D, backward 4·N·D) for each
+    set of parameters and the tokens it multiplies (:func:`matmul_parameters`).
 
-    Encoder-only models: ``decoder_parameters = target_tokens = 0``.  Encoder-decoder models:
-    the encoder's parameters see the source tokens, the decoder's (with the output projection)
-    the target tokens.
+    Encoder-only models: ``target_parameters = target_tokens = 0``.
     """
-    return 6.0 * (encoder_parameters * source_tokens + decoder_parameters * target_tokens)
+    return 6.0 * (source_parameters * source_tokens + target_parameters * target_tokens)
 
 
 def synthetic_features(n: int, length: int, vocab: int, arch: str, task, seed: int = 0):
@@ -145,7 +157,7 @@ def main(argv=None) -> int:
         "batch_size": hp["batch_size"], "steps": stats["steps"], "seconds": round(stats["seconds"], 6),
         "tokens": stats["tokens"], "source_tokens": stats["source_tokens"],
         "target_tokens": stats["target_tokens"], "tokens_per_s": round(stats["tokens_per_s"], 1),
-        "encoder_matmul_parameters": enc_params, "decoder_matmul_parameters": dec_params,
+        "source_token_parameters": enc_params, "target_token_parameters": dec_params,
         "matmul_parameters": enc_params + dec_params, "model_tflops_per_s": round(flops / stats["seconds"] / 1e12, 6),
         "bf16": T.uses_bf16(device, hp), "compile": bool(hp.get("compile")),
         "synthetic_length": args.synthetic,

@@ -35,7 +35,7 @@ def test_matmul_parameters_leave_out_embeddings(bench):
 
 
 @pytest.mark.parametrize("model_type", ["t5", "mt5"])  # tied (t5) and untied (mt5) output projection
-def test_matmul_parameters_split_encoder_and_decoder(bench, model_type):
+def test_matmul_parameters_split_by_source_and_target_tokens(bench, model_type):
     transformers = pytest.importorskip("transformers")
     config = transformers.AutoConfig.for_model(model_type, vocab_size=300, d_model=32, d_ff=64, num_layers=1,
                                                num_decoder_layers=1, num_heads=2, d_kv=16)
@@ -47,7 +47,8 @@ def test_matmul_parameters_split_encoder_and_decoder(bench, model_type):
     encoder = attention + ffn + 2 * 32 + 32  # + 2 layer norms + final norm (weights only)
     # self- and cross-attention, FFN, 3 layer norms, final norm, output projection 300 x 32
     decoder = 2 * attention + ffn + 3 * 32 + 32 + 300 * 32
-    assert bench.matmul_parameters(model) == (encoder, decoder)
+    cross_kv = 2 * 32 * 32  # cross-attention keys and values are computed per source token
+    assert bench.matmul_parameters(model) == (encoder + cross_kv, decoder - cross_kv)
 
 
 def test_training_flops_by_hand(bench):
@@ -76,7 +77,7 @@ def test_benchmark_reports_tokens_per_second_on_cpu(bench, tmp_path, capsys):
     assert result["tokens"] == result["source_tokens"] + result["target_tokens"]
     assert result["source_tokens"] > 0 and result["target_tokens"] > 0  # decoder tokens counted
     assert result["tokens_per_s"] == pytest.approx(result["tokens"] / result["seconds"], rel=0.01)
-    flops = bench.training_flops(result["encoder_matmul_parameters"], result["decoder_matmul_parameters"],
+    flops = bench.training_flops(result["source_token_parameters"], result["target_token_parameters"],
                                  result["source_tokens"], result["target_tokens"])
     assert result["model_tflops_per_s"] == pytest.approx(flops / result["seconds"] / 1e12, rel=1e-3, abs=1e-6)
     assert "mfu" not in result and result["bf16"] is False  # no GPU: no MFU, no autocast
