@@ -552,3 +552,27 @@ def test_multi_source_runs_are_summarised(tmp_path):
     text = FitReport(fit).data_summary()
     assert "**Multi-source runs:** 3 rows" in text
     assert "2 distinct mixtures of 2–3 languages drawn from 4" in text and "(fra)" in text
+
+
+def test_few_shot_panels_each_keep_their_own_curves_and_metric(tmp_path, monkeypatch):
+    from xltstats.report import figures as F
+
+    fit = make_fit(tmp_path / "fit")
+    seen = {}
+    original = F.fewshot_plot
+
+    def spy(curves, points, **kwargs):
+        seen["curves"], seen["panel_metrics"] = curves, kwargs.get("panel_metrics")
+        return original(curves, points, **kwargs)
+
+    monkeypatch.setattr(F, "fewshot_plot", spy)
+    text = FitReport(fit).fewshot_curves(max_lines=2)
+    curves = seen["curves"]
+    per_panel = curves.groupby("panel")["hue"].nunique()
+    assert len(per_panel) > 1 and (per_panel <= 2).all()
+    table = pd.read_csv(fit / "tables" / "fewshot_curves.csv")
+    hue_columns = [c for c in ("source", "target") if c in table.columns]
+    n_curves = len(table.drop_duplicates([c for c in ("task", "model", *hue_columns) if c in table.columns]))
+    assert f"{n_curves - 2 * len(per_panel)} more are in" in text
+    results = pd.read_csv(fit / "results.csv")
+    assert set(seen["panel_metrics"].values()) <= set(results["metric"])

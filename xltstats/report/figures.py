@@ -94,7 +94,10 @@ def transfer_heatmap(matrix: pd.DataFrame, *, title: str, metric: str) -> Figure
     with _style():
         fig, axes = new_figure(width, height)
         ax = axes[0, 0]
-        sns.heatmap(matrix, ax=ax, cmap="viridis", annot=annotate, fmt=".1f", xticklabels=True, yticklabels=True,
+        # Scores on a 0-1 scale need two decimals to differ in the cells; percentages need one.
+        largest = float(np.nanmax(np.abs(matrix.to_numpy(float)))) if matrix.size else 0.0
+        fmt = ".2f" if largest <= 1.5 else ".1f"
+        sns.heatmap(matrix, ax=ax, cmap="viridis", annot=annotate, fmt=fmt, xticklabels=True, yticklabels=True,
                     annot_kws={"fontsize": 7}, cbar_kws={"label": f"score ({metric})", "shrink": 0.6},
                     linewidths=0.3 if annotate else 0.1, linecolor="white")
         ax.set_xlabel("target language")
@@ -223,18 +226,22 @@ def residual_diagnostics(frame: pd.DataFrame, *, estimator_column: str | None, m
     return fig
 
 
-def fewshot_plot(curves: pd.DataFrame, points: pd.DataFrame | None, *, metric: str) -> Figure:
+def fewshot_plot(curves: pd.DataFrame, points: pd.DataFrame | None, *, metric: str,
+                 panel_metrics: dict[str, str] | None = None) -> Figure:
     """Score against the number of target-language examples (symlog axis), one panel per ``panel``.
 
     ``curves``: panel, hue, n, fit, lower, upper (fitted curve and band); ``points``: panel, hue, n,
-    observed (mean observed scores), or None.
+    observed (mean observed scores), or None.  ``panel_metrics``: the metric of each panel (default
+    ``metric``).  Each panel's legend sits below it, so that it never hides a curve.
     """
     panels = sorted(curves["panel"].unique())
     ncols = min(3, len(panels))
     nrows = int(np.ceil(len(panels) / ncols))
+    n_hues = max((curves.loc[curves["panel"] == p, "hue"].nunique() for p in panels), default=1)
+    legend_rows = int(np.ceil(n_hues / 2)) if curves["hue"].astype(bool).any() else 0
     palette = matplotlib.colormaps["tab10"]
     with _style():
-        fig, axes = new_figure(3.8 * ncols + 1.6, 3.1 * nrows, nrows=nrows, ncols=ncols)
+        fig, axes = new_figure(3.9 * ncols + 0.6, (3.0 + 0.17 * legend_rows) * nrows, nrows=nrows, ncols=ncols)
         for index, level in enumerate(panels):
             ax = axes[index // ncols, index % ncols]
             part = curves[curves["panel"] == level]
@@ -243,16 +250,16 @@ def fewshot_plot(curves: pd.DataFrame, points: pd.DataFrame | None, *, metric: s
                 ax.plot(line["n"], line["fit"], "-", linewidth=1.2, color=palette(colour % 10), label=hue or None)
                 if line["lower"].notna().any():
                     ax.fill_between(line["n"], line["lower"], line["upper"], color=palette(colour % 10),
-                                    alpha=0.15, linewidth=0)
+                                    alpha=0.12, linewidth=0)
                 if points is not None:
                     dots = points[(points["panel"] == level) & (points["hue"] == hue)]
                     ax.plot(dots["n"], dots["observed"], "o", markersize=3.5, color=palette(colour % 10))
             ax.set_xscale("symlog", linthresh=1.0)
             ax.set_xlabel("target-language training examples (count, symlog)")
-            ax.set_ylabel(f"score ({metric})")
+            ax.set_ylabel(f"score ({(panel_metrics or {}).get(level, metric)})")
             ax.set_title("Few-shot curves" + (f": {level}" if level else ""))
             if part["hue"].astype(bool).any():
-                ax.legend(fontsize=6, loc="lower right")
+                ax.legend(fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
         for index in range(len(panels), nrows * ncols):
             axes[index // ncols, index % ncols].set_visible(False)
     return fig

@@ -572,15 +572,16 @@ class FitReport:
             points = curves.dropna(subset=["observed"])
         else:
             points = self._observed_means(keys, panel_keys, hue_keys)
-        # Too many lines make a panel unreadable: keep the first curves in sorted order.
-        shown = []
-        for _, part in curves.groupby("panel", sort=True):
-            shown += sorted(part["hue"].unique())[:max_lines]
-        left_out = curves["hue"].nunique() - len(set(shown))
-        curves = curves[curves["hue"].isin(shown)]
+        # Too many lines make a panel unreadable: keep the first curves of each panel in sorted order.
+        shown = set()
+        for panel, part in curves.groupby("panel", sort=True):
+            shown |= {(panel, hue) for hue in sorted(part["hue"].unique())[:max_lines]}
+        all_curves = set(zip(curves["panel"], curves["hue"]))
+        left_out = len(all_curves - shown)
+        curves = curves[[key in shown for key in zip(curves["panel"], curves["hue"])]]
         if points is not None:
-            points = points[points["hue"].isin(shown)]
-        fig = F.fewshot_plot(curves, points, metric=self.metric)
+            points = points[[key in shown for key in zip(points["panel"], points["hue"])]]
+        fig = F.fewshot_plot(curves, points, metric=self.metric, panel_metrics=self._panel_metrics(panel_keys))
         caption = ("Score against the number of target-language training examples: the fitted curve "
                    "$a + b \\log(1 + n)$ with its 95% band, and observed mean scores (points).")
         out = [self.figure(fig, "fewshot_curves", caption)]
@@ -589,9 +590,30 @@ class FitReport:
                              f"{left_out} more are in `{relative}`."))
         params = self.optional_table("tables/fewshot_params.csv")
         if params is not None:
-            out.append(self.table(params, "report_fewshot_params",
-                                  "Few-shot curve parameters (`tables/fewshot_params.csv`)."))
+            _atomic_write_text(self.tables_dir / "report_fewshot_params.tex", latex_table(params))
+            shown_params, note = _fitted_rows(params, ("n_needed", "b"))
+            compact = [c for c in ("model", "task", "source", "target", "n_obs", "n_sizes", "max_n", "zero_shot",
+                                   "b", "b_low", "b_high", "r2", "reference_score", "status")
+                       if c in shown_params.columns]
+            out.append(markdown_table(shown_params[compact] if compact else shown_params,
+                                      caption="Few-shot curve parameters: zero-shot score $a$ and slope $b$ "
+                                              "per unit of $\\log(1 + n)$ with its 95% interval; "
+                                              f"all columns in `tables/fewshot_params.csv`.{note}") + "\n")
         return "\n".join(out)
+
+    def _panel_metrics(self, panel_keys) -> dict[str, str]:
+        """The metric of each few-shot panel (a task's own metric rather than all of them)."""
+        try:
+            results = self.results
+        except SectionUnavailable:
+            return {}
+        if not panel_keys or "metric" not in results or not set(panel_keys) <= set(results.columns):
+            return {}
+        metrics = {}
+        for key, part in results.groupby(panel_keys, sort=True):
+            key = key if isinstance(key, tuple) else (key,)
+            metrics[", ".join(map(str, key))] = "/".join(sorted(set(map(str, part["metric"]))))
+        return metrics
 
     def _fewshot_status(self) -> str:
         """Why curves are missing, from the ``status`` column of ``tables/fewshot_params.csv``."""
@@ -633,8 +655,10 @@ class FitReport:
         if needed is not None and table[needed].isna().all():
             raise SectionUnavailable("no data-demand estimate: no few-shot curve could be fitted"
                                      + self._fewshot_status())
-        return self.table(table, "report_data_demand", "Data demand: target-language examples needed to "
-                                                       "reach the given share of in-language performance.")
+        _atomic_write_text(self.tables_dir / "report_data_demand.tex", latex_table(table))
+        shown, note = _fitted_rows(table, ("n_needed",))
+        return markdown_table(shown, caption="Data demand: target-language examples needed to reach the given "
+                                             f"share of in-language performance.{note}") + "\n"
 
     def cv_folds(self) -> dict[str, list[str]]:
         """Fold labels per cross-validation scheme, from ``tables/cv_comparison.csv`` (the folds each
@@ -983,6 +1007,22 @@ class FitReport:
         if written:
             text += f", including {len(written)} `.tex` file(s) the fit had not written"
         return text + ".\n"
+
+
+def _fitted_rows(table: pd.DataFrame, value_columns) -> tuple[pd.DataFrame, str]:
+    """The rows of a few-shot table that have an estimate, and a sentence about those left out."""
+    column = next((c for c in value_columns if c in table.columns), None)
+    if column is None:
+        return table, ""
+    fitted = table[table[column].notna()]
+    left_out = len(table) - len(fitted)
+    if left_out == 0 or fitted.empty:
+        return table, ""
+    reasons = ""
+    if "status" in table.columns:
+        counts = table.loc[table[column].isna(), "status"].astype(str).value_counts().sort_index()
+        reasons = " (" + ", ".join(f"{n} `{status}`" for status, n in counts.items()) + ")"
+    return fitted, f" {left_out} row(s) without an estimate{reasons} are left out here."
 
 
 def _mixed_model_text(formula: str) -> str:
