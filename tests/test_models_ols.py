@@ -107,6 +107,11 @@ def test_cluster2_matches_hand_computation(seed):
            + hand_cluster(x, e, tgt) / (15 / 14 * (len(y) - 1) / (len(y) - 5))
            - hand_cluster(x, e, pair) / (len(y) / (len(y) - 1) * (len(y) - 1) / (len(y) - 5)))
     np.testing.assert_allclose(sm_cov, raw, rtol=1e-8)
+    # ... and with its per-dimension small-sample factors it is ours exactly (before any PSD fix)
+    groups = np.column_stack([pd.factorize(df["source"])[0], pd.factorize(df["target"])[0]])
+    sm_two_way = sm.OLS(y, x).fit(cov_type="cluster", cov_kwds={"groups": groups}).cov_params()
+    if not ours.cluster_info["psd_fixed"]:
+        np.testing.assert_allclose(ours.cov.to_numpy(), sm_two_way, rtol=1e-10, atol=1e-14)
     # two-way clustering is much wider than HC3 here (language effects are strong)
     hc3 = fit_ols(df, features=FEATURES, cov_type="HC3")
     assert ours.bse["Intercept"] > 2 * hc3.bse["Intercept"]
