@@ -576,3 +576,20 @@ def test_few_shot_panels_each_keep_their_own_curves_and_metric(tmp_path, monkeyp
     assert f"{n_curves - 2 * len(per_panel)} more are in" in text
     results = pd.read_csv(fit / "results.csv")
     assert set(seen["panel_metrics"].values()) <= set(results["metric"])
+
+
+def test_heatmaps_keep_every_target_when_budgets_differ_between_targets(tmp_path, monkeypatch):
+    """langrank-mt: n_target_examples is each target's data size, never zero; no target may vanish."""
+    from xltstats.report import figures as F
+
+    fit = make_fit(tmp_path / "fit")
+    results = pd.read_csv(fit / "results.csv")
+    sizes = {t: 100 * (i + 1) for i, t in enumerate(sorted(results["target"].unique()))}
+    results = results[results["n_target_examples"] == 0].copy()
+    results["n_target_examples"] = results["target"].map(sizes)
+    results.to_csv(fit / "results.csv", index=False)
+    matrices = []
+    original = F.transfer_heatmap
+    monkeypatch.setattr(F, "transfer_heatmap", lambda matrix, **kw: (matrices.append(matrix), original(matrix, **kw))[1])
+    FitReport(fit).transfer_heatmaps()
+    assert matrices and all(m.shape[1] == len(sizes) for m in matrices)

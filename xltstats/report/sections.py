@@ -341,7 +341,10 @@ class FitReport:
             raise SectionUnavailable("`results.csv` lacks model/task/source/target/score columns")
         data = results[results["source"].astype(str) != "mul"]
         if "n_target_examples" in data:
-            data = data[data["n_target_examples"] == data["n_target_examples"].min()]
+            # Each target at its own smallest budget: in some datasets (langrank-mt) the number of
+            # target examples is a property of the target, so a global minimum would keep one target.
+            smallest = data.groupby(["task", "model", "target"])["n_target_examples"].transform("min")
+            data = data[data["n_target_examples"] == smallest]
         combos = sorted(data.groupby(["task", "model"]).groups)
         out = []
         for task, model in combos[:MAX_HEATMAPS]:
