@@ -189,3 +189,19 @@ def test_a_tampered_stored_table_is_listed_as_different(tmp_path, fake_fit_on_pa
     assert f"column '{header}': 1 of" in out and "max |diff| 1" in out
     assert "identical   tables/coef_ols.csv" in out and "identical   results.csv" in out
     assert "NOT reproduced: 1 of" in out
+
+
+def test_missing_cells_on_both_sides_are_equal_and_one_sided_ones_are_counted(tmp_path):
+    """pandas 3 reads empty text cells as NaN in its string dtype: NaN on both sides is no difference."""
+    stored, rerun = tmp_path / "a", tmp_path / "b"
+    stored.mkdir()
+    rerun.mkdir()
+    (stored / "t.csv").write_text("k,word_order,x\na,SVO,1.0\nb,,\nc,SOV,3.0\n")
+    (rerun / "t.csv").write_text("k,word_order,x\na,SVO,1.0\nb,,2.0\nc,VSO,3.0\n")
+    difference = compare_tables(stored, rerun, "t.csv")
+    assert difference.status == "different"
+    assert "column 'word_order': 1 of 3 value(s) differ" in difference.details
+    assert "  row 3 (k=c): stored 'SOV', rerun 'VSO'" in difference.details
+    assert not any("stored nan, rerun nan" in line for line in difference.details)
+    numeric = next(line for line in difference.details if line.startswith("column 'x'"))
+    assert numeric.startswith("column 'x': 1 of 3 value(s) differ, 1 missing on one side only")

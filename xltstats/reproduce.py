@@ -216,16 +216,26 @@ def _explain(a: Path, b: Path, *, rtol: float, atol: float) -> tuple[list[str], 
             bad = np.flatnonzero(~equal)
             if bad.size == 0:
                 continue
+            one_missing = int((np.isnan(xv) != np.isnan(yv)).sum())
             diff = np.abs(xv - yv)
             diff = diff[np.isfinite(diff)]
-            largest = f"{diff.max():.3g}" if diff.size else "nan"
+            diff = diff[diff > 0]
             if not close.all():
                 within = False
-            details.append(f"column '{column}': {bad.size} of {rows} value(s) differ, max |diff| {largest}"
+            parts = [f"column '{column}': {bad.size} of {rows} value(s) differ"]
+            if diff.size:
+                parts.append(f"max |diff| {diff.max():.3g}")
+            if one_missing:
+                parts.append(f"{one_missing} missing on one side only")
+            details.append(", ".join(parts)
                            + ("" if close.all() else f" (beyond rtol={rtol:g}, atol={atol:g})"))
         else:
-            xs, ys = x.astype(str).to_numpy(), y.astype(str).to_numpy()
-            bad = np.flatnonzero(xs != ys)
+            # Missing on both sides is equal (pandas 3's string dtype keeps NaN through astype(str),
+            # and NaN != NaN would list every empty cell as a difference).
+            x_missing, y_missing = x.isna().to_numpy(), y.isna().to_numpy()
+            xs = np.where(x_missing, "", x.astype(object).astype(str).to_numpy())
+            ys = np.where(y_missing, "", y.astype(object).astype(str).to_numpy())
+            bad = np.flatnonzero((x_missing != y_missing) | (xs != ys))
             if bad.size == 0:
                 continue
             within = False
