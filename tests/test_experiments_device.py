@@ -7,10 +7,10 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from xltstats.errors import ConfigError  # noqa: E402
-from xltstats.experiments import train as T  # noqa: E402
-from xltstats.experiments.config import DEFAULT_HYPERPARAMETERS  # noqa: E402
-from xltstats.experiments.tasks import get_task  # noqa: E402
+from xltstats.errors import ConfigError
+from xltstats.experiments import train as T
+from xltstats.experiments.config import DEFAULT_HYPERPARAMETERS
+from xltstats.experiments.tasks import get_task
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "tasks"
 MODELS = {
