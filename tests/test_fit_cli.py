@@ -149,7 +149,7 @@ def test_fold_settings_are_validated(tmp_path, setting, message):
 
 
 @needs_mirror
-def test_a_covariate_constant_in_the_complete_rows_is_skipped_with_a_note(tmp_path):
+def test_covariates_constant_in_complete_rows_skipped_computable_ones_computed(tmp_path):
     # deu and spa have no Grambank description, so rows with them miss morphological_distance; the
     # covariate varies only on those rows and is constant where every used feature is present.
     import numpy as np
@@ -158,7 +158,7 @@ def test_a_covariate_constant_in_the_complete_rows_is_skipped_with_a_note(tmp_pa
     rng = np.random.default_rng(0)
     rows = [{"model": "m", "task": "t", "source": s, "target": t, "score": float(rng.uniform(20, 90)),
              "metric": "accuracy", "n_source_examples": 1000, "n_target_examples": 0, "seed": 1,
-             "target_is_deu_or_spa": float(t in ("deu", "spa"))}
+             "target_is_deu_or_spa": float(t in ("deu", "spa")), "word_overlap": float(rng.uniform())}
             for s in langs for t in langs]
     data = tmp_path / "results.csv"
     pd.DataFrame(rows).to_csv(data, index=False)
@@ -166,7 +166,8 @@ def test_a_covariate_constant_in_the_complete_rows_is_skipped_with_a_note(tmp_pa
 
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump({
-        "features": ["syntactic_distance", "morphological_distance"], "covariates": ["target_is_deu_or_spa"],
+        "features": ["syntactic_distance", "morphological_distance", "word_overlap"],
+        "covariates": ["target_is_deu_or_spa", "same_script", "same_language"],
         "groups": {"syntax": ["syntactic_distance"], "morphology": ["morphological_distance"]},
         "compare": [["syntax", "morphology"]], "cv": {"schemes": ["random"], "k": 3},
         "ranking": {"enabled": False}, "report": False}), encoding="utf-8")
@@ -176,4 +177,12 @@ def test_a_covariate_constant_in_the_complete_rows_is_skipped_with_a_note(tmp_pa
     manifest = json.loads((tmp_path / "fit" / "manifest.json").read_text())
     assert "target_is_deu_or_spa is constant in the rows that have every used feature and was skipped" in manifest["notes"]
     assert "target_is_deu_or_spa" not in manifest["features_used"]
-    assert manifest["features_used"] == ["syntactic_distance", "morphological_distance"]
+    # same_script is not in the file, so it is computed; the file's own word_overlap is kept, not recomputed
+    assert manifest["features_used"] == ["syntactic_distance", "morphological_distance", "same_script",
+                                         "word_overlap", "same_language"]
+    assert "kept the dataset's own word_overlap (not recomputed)" in manifest["notes"]
+    used = pd.read_csv(tmp_path / "fit" / "results.csv")
+    given = pd.read_csv(data)[["source", "target", "word_overlap"]]
+    both = used.merge(given, on=["source", "target"], suffixes=("", "_given"))
+    assert len(both) == len(given) and both["word_overlap"].tolist() == pytest.approx(both["word_overlap_given"].tolist())
+    assert used.loc[(used.source == "eng") & (used.target == "rus"), "same_script"].iloc[0] == 0

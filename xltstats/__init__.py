@@ -17,6 +17,11 @@ _LAZY = {
     "build_pair_features": ("xltstats.features", "build_pair_features"),
     "fit_ols": ("xltstats.models", "fit_ols"),
     "fit_mixed": ("xltstats.models", "fit_mixed"),
+    "compare_mixed": ("xltstats.models.mixed", "compare_mixed"),
+    "compare_feature_groups": ("xltstats.models.mixed", "compare_feature_groups"),
+    "fit_fewshot": ("xltstats.models.fewshot", "fit_fewshot"),
+    "cross_validate": ("xltstats.models.validation", "cross_validate"),
+    "rank_sources": ("xltstats.models.ranking", "rank_sources"),
 }
 
 __all__ = ["__version__", *_LAZY]

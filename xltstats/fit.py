@@ -178,8 +178,12 @@ def _run_steps(config: dict, args, argv: list[str], work: Path, progress: Progre
 
         mixed = fit_mixed(formula, complete, reml=bool(config["mixed"].get("reml", True)))
         write_table(mixed.table(), tables, "coef_mixed")
-        write_table(_variance_table(mixed, config["mixed"].get("ci_boot", 100), config["seed"]), tables, "variance_components")
+        write_table(_variance_table(mixed, config["mixed"].get("ci_boot"), config["seed"]), tables, "variance_components")
         write_table(_mixed_fit_stats(mixed), tables, "mixed_fit")
+        if groups:
+            from .models.mixed import compare_feature_groups
+
+            write_table(compare_feature_groups(mixed, groups), tables, "group_comparison_mixed")
         for w in getattr(mixed, "warnings", []) or []:
             notes.append(f"mixed model: {w}")
 
@@ -191,8 +195,10 @@ def _run_steps(config: dict, args, argv: list[str], work: Path, progress: Progre
             curves = fit_fewshot(data, seed=config["seed"])
             write_table(curves.table(), tables, "fewshot_params")
             write_table(curves.curves(), tables, "fewshot_curves")
-            write_table(curves.data_demand(shares=config["fewshot"].get("target_shares", [0.9])),
-                        tables, "data_demand")
+            shares = config["fewshot"].get("target_shares", [0.9])
+            write_table(curves.data_demand(shares=shares), tables, "data_demand")
+            write_table(curves.pooled_table(shares=shares), tables, "fewshot_pooled")
+            write_table(curves.pooled_curves(), tables, "fewshot_pooled_curves")
 
     with progress.step("cross-validating against baselines"):
         from .models.validation import cross_validate
@@ -206,6 +212,7 @@ def _run_steps(config: dict, args, argv: list[str], work: Path, progress: Progre
                                     seed=config["seed"], mixed_formula=formula,
                                     max_folds=config["cv"].get("max_folds"), n_jobs=_n_jobs(config["cv"]))
             metrics.append(result.metrics())
+            notes += [f"cross-validation {scheme}: {m}" for m in result.not_converged]
             if result.baseline_name is not None:
                 comparisons.append(result.comparison().assign(scheme=scheme))
             summaries.append(result.summary())
@@ -224,7 +231,7 @@ def _run_steps(config: dict, args, argv: list[str], work: Path, progress: Progre
             from .models.ranking import rank_sources
 
             ranking = rank_sources(complete, features=used, k=config["ranking"].get("k", 3), seed=config["seed"],
-                                   max_folds=config["ranking"].get("max_folds"))
+                                   max_folds=config["ranking"].get("max_folds"), mixed_formula=formula)
             write_table(ranking.table(), tables, "ranking")
             write_table(ranking.evaluation(), tables, "ranking_ndcg")
 
@@ -268,6 +275,19 @@ def _add_features(data: pd.DataFrame, config: dict, mirror, notes: list[str]):
     # the fallback for datasets that do not.
     if DATASET_SIZE_COLUMNS & set(data.columns):
         wanted = [f for f in wanted if f not in SHARE_FEATURES]
+    # A feature the dataset ships under the same name (LangRank's word_overlap, say) is the
+    # dataset's measurement: keep it rather than overwrite it with ours.
+    shipped = [f for f in wanted if f in data.columns and pd.to_numeric(data[f], errors="coerce").notna().any()]
+    if shipped:
+        notes.append(f"kept the dataset's own {', '.join(shipped)} (not recomputed)")
+        wanted = [f for f in wanted if f not in shipped]
+    # Covariates the dataset does not ship but that follow from the pair alone (same_script,
+    # target_in_pretraining, ...: no corpus, no tokenizer) are computed.
+    from .features.build import DEFAULT_FEATURES
+
+    wanted += [c for c in config["covariates"] if c not in data.columns and c in DEFAULT_FEATURES and c not in wanted]
+    if "same_language" in config["covariates"] and "same_language" not in data.columns:
+        data = data.assign(same_language=(data["source"] == data["target"]).astype(float))
     languages = set(data["source"]) | set(data["target"])
     if "source_languages" in data.columns:
         for value in data["source_languages"].dropna():
@@ -295,7 +315,7 @@ def _add_features(data: pd.DataFrame, config: dict, mirror, notes: list[str]):
         data = data.merge(features[["source", "target", *feature_cols]], on=["source", "target"], how="left")
     covariates = [c for c in config["covariates"] if c in data.columns]
     used = []
-    for col in feature_cols + covariates:
+    for col in feature_cols + shipped + covariates:
         values = pd.to_numeric(data[col], errors="coerce")
         if values.notna().sum() == 0:
             notes.append(f"{col} has no values for this data and was skipped")
@@ -329,9 +349,10 @@ def _mixed_formula(config: dict, used: list[str], data: pd.DataFrame) -> str:
     return f"score ~ {fixed} + {' + '.join(random)}"
 
 
-def _variance_table(mixed, n_boot: int, seed: int) -> pd.DataFrame:
-    """Variance components with parametric-bootstrap intervals and their share of the total."""
-    table = mixed.variance_components_ci(n_boot=n_boot, seed=seed)
+def _variance_table(mixed, n_boot: int | None, seed: int) -> pd.DataFrame:
+    """Variance components with intervals (profile likelihood, or a parametric bootstrap of
+    ``n_boot`` draws when given) and their share of the total."""
+    table = mixed.variance_components_ci(n_boot=n_boot, seed=seed) if n_boot else mixed.variance_components_ci()
     table.index.name = "component"
     table = table.reset_index()
     table.insert(2, "sd", np.sqrt(table["variance"]))
