@@ -135,15 +135,22 @@ def test_submitit_shards_then_merge(tmp_path, tokenizer_dir):
     assert not any((study.run_dir / "checkpoints").iterdir())  # keep_checkpoints: false
 
 
-@pytest.mark.slow
 def test_submitit_local_executor(tmp_path, tokenizer_dir):
+    """The SLURM path (job array through submitit), with submitit's local executor: one job
+    in its own process (a second would only add its start-up time)."""
     pytest.importorskip("submitit")
-    path = study_file(tmp_path, tokenizer_dir, name="local", few_shot=[0],
+    path = study_file(tmp_path, tokenizer_dir, name="local", few_shot=[0], languages=["eng"],
                       tasks=[{"name": "xnli", "data": str(FIXTURES / "xnli")}])
     out = tmp_path / "local.csv"
     assert cli(["run", str(path), "--executor", "submitit-local", "--results", str(out),
                 "--no-progress"]) == 0
-    check_table(out, 4)
+    check_table(out, 1)
+    study = load_study(path)
+    assert [p.name for p in journal_dir(study.run_dir).glob("*.jsonl")] == ["xnli-eng-seed3.jsonl"]
+    assert list((study.run_dir / "submitit").rglob("*_result.pkl"))  # ran as a submitit job
+    assert cli(["run", str(path), "--executor", "submitit-local", "--results", str(out),
+                "--no-progress"]) == 0  # nothing pending: nothing submitted
+    check_table(out, 1)
 
 
 @pytest.mark.skipif(not os.environ.get("XLTSTATS_MIRROR"), reason="needs XLTSTATS_MIRROR (UD PUD files)")

@@ -306,7 +306,7 @@ def run_study(study: StudyConfig, results=None, *, executor: str = "local", jobs
         for job in tqdm(todo, desc="jobs", disable=not progress):
             run_job(study, job, progress=progress)
     elif executor in ("slurm", "submitit-local", "submitit-debug"):
-        submitted = _submit(study, todo, executor, slurm or {}, wait=wait)
+        submitted = _submit(study, todo, executor, slurm or {}, wait=wait) if todo else []
         if not wait:
             return {"jobs": len(selected), "submitted": submitted}
     else:
