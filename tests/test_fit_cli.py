@@ -186,3 +186,21 @@ def test_covariates_constant_in_complete_rows_skipped_computable_ones_computed(t
     both = used.merge(given, on=["source", "target"], suffixes=("", "_given"))
     assert len(both) == len(given) and both["word_overlap"].tolist() == pytest.approx(both["word_overlap_given"].tolist())
     assert used.loc[(used.source == "eng") & (used.target == "rus"), "same_script"].iloc[0] == 0
+
+
+@needs_mirror
+def test_too_few_complete_rows_names_the_feature_that_costs_them(tmp_path):
+    langs = ["eng", "deu", "spa", "fra", "afr", "bul", "ron"]  # Grambank describes only eng and fra
+    rows = [{"model": "m", "task": "t", "source": s, "target": t, "score": 50.0 + i, "metric": "accuracy",
+             "n_source_examples": 1000, "n_target_examples": 0, "seed": 1}
+            for i, (s, t) in enumerate((s, t) for s in langs for t in langs)]
+    data = tmp_path / "results.csv"
+    pd.DataFrame(rows).to_csv(data, index=False)
+    config = tmp_path / "c.yaml"
+    config.write_text("features: [syntactic_distance, morphological_distance]\ncovariates: []\n", encoding="utf-8")
+    proc = run_fit("--data", str(data), "--config", str(config), "--out", str(tmp_path / "fit"), "--quiet",
+                   cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "only 4 rows have every used feature" in proc.stderr
+    assert "morphological_distance (45 of 49 rows)" in proc.stderr
+    assert not (tmp_path / "fit").exists()

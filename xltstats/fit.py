@@ -25,6 +25,7 @@ import platform
 import shutil
 import sys
 import tempfile
+import warnings
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,11 @@ def run_fit(args: argparse.Namespace, argv: list[str]) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
-        manifest = _run_steps(config, args, argv, work, progress)
+        with warnings.catch_warnings():
+            if args.quiet:
+                # what the models warn about is recorded in the manifest's notes and the report
+                warnings.simplefilter("ignore")
+            manifest = _run_steps(config, args, argv, work, progress)
         _write_json(work / "manifest.json", manifest)
         if config.get("report"):
             with progress.step("rendering the report"):
@@ -149,9 +154,12 @@ def _run_steps(config: dict, args, argv: list[str], work: Path, progress: Progre
     if dropped:
         notes.append(f"{dropped} of {len(data)} rows miss at least one used feature and were left out of the model fits")
     if len(complete) < len(used) + 10:
+        missing = data[used].isna().sum().sort_values(ascending=False, kind="stable")
+        worst = ", ".join(f"{c} ({n} of {len(data)} rows)" for c, n in missing.items() if n > 0) or "none"
         raise ConfigError(
             f"only {len(complete)} rows have every used feature ({', '.join(used)}); "
-            "too few to fit; choose other features in the configuration"
+            f"too few to fit {len(used)} features; missing values: {worst}; "
+            "leave the worst out of 'features' in the configuration"
         )
 
     from .models.ols import fit_ols
