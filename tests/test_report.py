@@ -593,3 +593,37 @@ def test_heatmaps_keep_every_target_when_budgets_differ_between_targets(tmp_path
     monkeypatch.setattr(F, "transfer_heatmap", lambda matrix, **kw: (matrices.append(matrix), original(matrix, **kw))[1])
     FitReport(fit).transfer_heatmaps()
     assert matrices and all(m.shape[1] == len(sizes) for m in matrices)
+
+
+def test_pooled_few_shot_curves_are_plotted_per_task_with_their_table(tmp_path):
+    fit = make_fit(tmp_path / "fit")
+    report = FitReport(fit)
+    assert report.fewshot_pooled() == ""  # a fit without pooled tables: nothing to add
+    rows = []
+    for task in ["ner", "pos"]:
+        for target in ["(population)", "fin"]:
+            for n in [0, 10, 100]:
+                fit_value = 50 + 2 * np.log1p(n) + (task == "pos") + (target == "fin")
+                rows.append({"model": "xlmr", "task": task, "target": target, "n": n, "fit": fit_value, "se": 1.0,
+                             "lower": fit_value - 2, "upper": fit_value + 2})
+    pd.DataFrame(rows).to_csv(fit / "tables" / "fewshot_pooled_curves.csv", index=False)
+    pd.DataFrame({"model": ["xlmr", "xlmr"], "task": ["ner", "pos"], "n_groups": [7, 7], "a": [50.0, 51.0],
+                  "b": [2.0, 2.0], "b_low": [1.0, 1.0], "b_high": [3.0, 3.0], "engine": ["x", "x"],
+                  "n_for_0.9": [12.5, 3.0], "status": ["ok", "ok"]}).to_csv(
+        fit / "tables" / "fewshot_pooled.csv", index=False)
+    text = report.fewshot_pooled()
+    assert "fewshot_pooled_curves.png" in text and (fit / "figures" / "fewshot_pooled_curves.svg").is_file()
+    assert "| n_for_0.9" in text and "engine" not in text.split("\n\n")[1]
+    assert "engine" in (fit / "tables" / "report_fewshot_pooled.tex").read_text(encoding="utf-8")
+
+
+def test_mixed_model_group_comparison_is_shown(tmp_path):
+    fit = make_fit(tmp_path / "fit")
+    pd.DataFrame({"group": ["syntax"], "features": ["syntactic_distance"], "n_dropped": [1],
+                  "formula_reduced": ["score ~ x + (1 | source)"], "chisq": [12.5], "df": [1], "p_value": [0.0004],
+                  "aic_change": [10.5], "r2_marginal_drop": [0.02], "significant": [True], "status": ["ok"]}).to_csv(
+        fit / "tables" / "group_comparison_mixed.csv", index=False)
+    text = FitReport(fit).group_comparison()
+    assert "likelihood-ratio test" in text and "| syntax" in text and "12.5" in text
+    assert "formula_reduced" not in text
+    assert "formula\\_reduced" in (fit / "tables" / "report_group_comparison_mixed.tex").read_text(encoding="utf-8")

@@ -227,7 +227,7 @@ def residual_diagnostics(frame: pd.DataFrame, *, estimator_column: str | None, m
 
 
 def fewshot_plot(curves: pd.DataFrame, points: pd.DataFrame | None, *, metric: str,
-                 panel_metrics: dict[str, str] | None = None) -> Figure:
+                 panel_metrics: dict[str, str] | None = None, title: str = "Few-shot curves") -> Figure:
     """Score against the number of target-language examples (symlog axis), one panel per ``panel``.
 
     ``curves``: panel, hue, n, fit, lower, upper (fitted curve and band); ``points``: panel, hue, n,
@@ -257,7 +257,7 @@ def fewshot_plot(curves: pd.DataFrame, points: pd.DataFrame | None, *, metric: s
             ax.set_xscale("symlog", linthresh=1.0)
             ax.set_xlabel("target-language training examples (count, symlog)")
             ax.set_ylabel(f"score ({(panel_metrics or {}).get(level, metric)})")
-            ax.set_title("Few-shot curves" + (f": {level}" if level else ""))
+            ax.set_title(title + (f": {level}" if level else ""))
             if part["hue"].astype(bool).any():
                 ax.legend(fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
         for index in range(len(panels), nrows * ncols):

@@ -461,6 +461,16 @@ class FitReport:
         if comparison is not None:
             out.append(self.table(comparison, "report_group_comparison",
                                   "Feature-group comparison (`tables/group_comparison.csv`)."))
+        mixed = self.optional_table("tables/group_comparison_mixed.csv")
+        if mixed is not None:
+            _atomic_write_text(self.tables_dir / "report_group_comparison_mixed.tex", latex_table(mixed))
+            compact = [c for c in ("group", "features", "n_dropped", "chisq", "df", "p_value", "aic_change",
+                                   "r2_marginal_drop", "significant", "status") if c in mixed.columns]
+            out.append(markdown_table(mixed[compact] if compact else mixed,
+                                      caption="Feature groups in the mixed model: likelihood-ratio test of "
+                                              "dropping each group (maximum likelihood), change in AIC and in "
+                                              "marginal R² (`tables/group_comparison_mixed.csv`, with the "
+                                              "reduced formulas).") + "\n")
         dominance = self.optional_table("tables/dominance.csv")
         if dominance is not None:
             label = find_column(dominance, ("group", "feature", "term", "predictor", "name"))
@@ -602,6 +612,44 @@ class FitReport:
                                       caption="Few-shot curve parameters: zero-shot score $a$ and slope $b$ "
                                               "per unit of $\\log(1 + n)$ with its 95% interval; "
                                               f"all columns in `tables/fewshot_params.csv`.{note}") + "\n")
+        return "\n".join(out)
+
+    @_guard
+    def fewshot_pooled(self) -> str:
+        """The pooled (random-effects) few-shot curve of each task and model, with its table."""
+        table = self.optional_table("tables/fewshot_pooled.csv")
+        curves = self.optional_table("tables/fewshot_pooled_curves.csv")
+        if table is None and curves is None:
+            return ""  # an older fit, or no few-shot data: the section above already says why
+        out = []
+        if curves is not None and {"n", "fit"} <= set(curves.columns):
+            if "target" in curves.columns:
+                curves = curves[curves["target"].astype(str) == "(population)"]
+            panel_keys = [c for c in ("task",) if c in curves.columns]
+            hue_keys = [c for c in ("model",) if c in curves.columns]
+            frame = pd.DataFrame({"n": curves["n"].astype(float), "fit": curves["fit"].astype(float)})
+            frame["panel"] = curves[panel_keys].astype(str).agg(", ".join, axis=1) if panel_keys else ""
+            frame["hue"] = curves[hue_keys].astype(str).agg(", ".join, axis=1) if hue_keys else ""
+            for bound, names in (("lower", CI_LOW), ("upper", CI_HIGH)):
+                column = find_column(curves, names)
+                frame[bound] = curves[column].astype(float) if column else np.nan
+            if not frame.empty:
+                fig = F.fewshot_plot(frame, None, metric=self.metric, panel_metrics=self._panel_metrics(panel_keys),
+                                     title="Pooled few-shot curve")
+                out.append(self.figure(fig, "fewshot_pooled_curves",
+                                       "Pooled few-shot curves: the population curve $a + b \\log(1 + n)$ of a "
+                                       "mixed model with random intercepts and slopes per target, one panel per "
+                                       "task, with its 95% confidence band (`tables/fewshot_pooled_curves.csv`)."))
+        if table is not None:
+            _atomic_write_text(self.tables_dir / "report_fewshot_pooled.tex", latex_table(table))
+            compact = [c for c in table.columns if c in ("model", "task", "n_groups", "n_obs", "a", "zero_shot_low",
+                                                        "zero_shot_high", "b", "b_low", "b_high", "status")
+                       or str(c).startswith("n_for_")]
+            out.append(markdown_table(table[compact] if compact else table,
+                                      caption="Pooled few-shot curves: zero-shot score $a$, slope $b$ per unit of "
+                                              "$\\log(1 + n)$ with 95% intervals, and the target-language examples "
+                                              "needed for the given share of the reference score (`n_for_*`); all "
+                                              "columns in `tables/fewshot_pooled.csv`.") + "\n")
         return "\n".join(out)
 
     def _panel_metrics(self, panel_keys) -> dict[str, str]:
