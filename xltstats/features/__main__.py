@@ -9,14 +9,13 @@ the input exit with status 2 and the message on stderr.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
 from ..errors import InputError, XltstatsError
+from ..results import write_results
 from .build import build_pair_features, feature_coverage
 
 _FORMATS = (".csv", ".tsv", ".jsonl", ".parquet")
@@ -40,30 +39,6 @@ def read_pairs(path: Path) -> pd.DataFrame:
     except (ValueError, OSError) as exc:
         raise InputError(f"cannot read the pairs table: {exc}", file=path) from exc
     raise InputError(f"unknown table format '{suffix}' (use {', '.join(_FORMATS)})", file=path)
-
-
-def write_table(df: pd.DataFrame, path: Path) -> None:
-    """Write by extension, atomically; floats with a fixed format so reruns are byte-identical."""
-    suffix = path.suffix.lower()
-    if suffix not in _FORMATS:
-        raise InputError(f"unknown output format '{suffix}' (use {', '.join(_FORMATS)})",
-                         file=path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        if suffix in (".csv", ".tsv"):
-            df.to_csv(tmp, sep="," if suffix == ".csv" else "\t", index=False,
-                      float_format="%.10g", lineterminator="\n")
-        elif suffix == ".jsonl":
-            df.to_json(tmp, orient="records", lines=True, double_precision=10)
-        else:
-            df.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def main(argv=None) -> int:
@@ -97,7 +72,7 @@ def main(argv=None) -> int:
         features = build_pair_features(pairs, args.features, model=args.model,
                                        tokenizer=args.tokenizer, corpus=args.corpus,
                                        mirror=args.mirror, on_unknown=args.on_unknown, file=file)
-        write_table(features, args.out)
+        write_results(features, args.out, float_format="%.10g")
     except XltstatsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
