@@ -1096,10 +1096,11 @@ def _mixed_model_text(formula: str) -> str:
             f"{names}: for observation $i$,\n\n"
             "$$y_i = \\beta_0 + \\sum_k \\beta_k x_{k,i} + \\sum_{g} u^{(g)}_{g[i]} + \\varepsilon_i, \\quad "
             "u^{(g)}_j \\sim N(0, \\sigma_g^2),\\ \\varepsilon_i \\sim N(0, \\sigma^2),$$\n\n"
-            f"where $g$ runs over the {len(factors)} grouping factors and $g[i]$ is the level of "
+            f"where $g$ runs over the grouping factor{'s' if len(factors) > 1 else ''} and $g[i]$ is the level of "
             "observation $i$ (its source language, target language, ...).")
     if others:
-        text += " It also has the random effects " + ", ".join(f"`{o}`" for o in others) + "."
+        text += (" It also has the random effects " + ", ".join(f"`{o}`" for o in others)
+                 + " (intercepts and slopes that vary by the factor after the bar).")
     return text + "\n"
 
 
