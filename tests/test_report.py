@@ -627,3 +627,11 @@ def test_mixed_model_group_comparison_is_shown(tmp_path):
     assert "likelihood-ratio test" in text and "| syntax" in text and "12.5" in text
     assert "formula_reduced" not in text
     assert "formula\\_reduced" in (fit / "tables" / "report_group_comparison_mixed.tex").read_text(encoding="utf-8")
+
+
+def test_an_empty_table_does_not_hide_the_rest_of_the_appendix(tmp_path):
+    fit = make_fit(tmp_path / "fit")
+    (fit / "tables" / "aaa_empty.csv").write_text("\n")
+    pd.DataFrame({"x": [1, 2]}).to_csv(fit / "tables" / "zzz_extra.csv", index=False)
+    text = FitReport(fit).other_tables()
+    assert "**`tables/aaa_empty.csv`** is empty." in text and "**`tables/zzz_extra.csv`**" in text

@@ -1047,7 +1047,14 @@ class FitReport:
             relative = f"tables/{csv.name}"
             if relative in self.tables_read:
                 continue
-            table = self.read_table(relative)
+            if not csv.read_text(encoding="utf-8").strip():
+                out.append(f"**`{relative}`** is empty.\n")
+                continue
+            try:
+                table = self.read_table(relative)
+            except SectionUnavailable as exc:  # one unreadable table must not hide the others
+                out.append(_note(f"Not available: {exc}"))
+                continue
             out.append(f"**`{relative}`**\n\n" + markdown_table(table, max_rows=max_rows) + "\n")
         return "\n".join(out) if out else "Every table of the fit is shown above.\n"
 
