@@ -151,3 +151,29 @@ def test_mixed_formula_adds_the_crossed_model_ranked_on_unseen_targets():
     expected = fit_mixed(formula, train, warn=False).predict(test).to_numpy()
     got = res.table().query("target == @target").sort_values("source")["mixed_score"].to_numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-7)  # same optimum up to the optimiser tolerance
+
+
+def test_a_target_is_not_ranked_as_its_own_source():
+    df = synthetic(seed=3, n=8)
+    langs = sorted(df["source"].unique())
+    # in-language rows score far above any transfer: ranked, they would always come first
+    own = pd.DataFrame({"source": langs, "target": langs, "distance": 0.0, "size": 0.0, "score": 99.0})
+    with_self = pd.concat([df, own], ignore_index=True)
+    res = rank_sources(with_self, ["distance", "size"], k=3, lambdarank_estimators=20, max_folds=4)
+    cands = res.candidates
+    assert not (cands["source"] == cands["target"]).any()
+    assert len(cands[cands.method == "ols"]) == len(df)
+    # the NDCG of the transfer candidates is what ranking the table without self rows gives for them
+    without = rank_sources(df, ["distance", "size"], k=3, lambdarank=False, max_folds=4)
+    assert set(res.evaluation()["method"]) == {"ols", "source_mean", "lambdarank"}
+    got = res.per_query()
+    ref = without.per_query()
+    merged = got[got.method == "ols"].merge(ref[ref.method == "ols"], on="target")
+    assert len(merged) == len(langs)
+    # relevance is computed among the candidates only, so the same observed scores give the same relevance
+    assert (res.candidates.query("method == 'ols'").sort_values(["target", "source"])["relevance"].to_numpy()
+            == without.candidates.query("method == 'ols'").sort_values(["target", "source"])["relevance"].to_numpy()).all()
+    # exclude_self=False keeps them as candidates
+    kept = rank_sources(with_self, ["distance", "size"], k=3, lambdarank=False, exclude_self=False, max_folds=4)
+    top = kept.candidates[(kept.candidates.method == "ols") & (kept.candidates.predicted_rank == 1)]
+    assert (kept.candidates["source"] == kept.candidates["target"]).any() and len(top) == len(langs)

@@ -196,7 +196,9 @@ def _run_steps(config: dict, args, argv: list[str], work: Path, progress: Progre
             notes.append(f"mixed model: {w}")
 
     fewshot_enabled = config["fewshot"].get("enabled", "auto")
-    if fewshot_enabled is True or (fewshot_enabled == "auto" and data["n_target_examples"].nunique() > 1):
+    # auto: when some (model, task, target) was measured at two or more few-shot sizes; one size
+    # per target (langrank-mt's n_target_examples is each target's data size) is no curve
+    if fewshot_enabled is True or (fewshot_enabled == "auto" and _has_fewshot_curves(data)):
         with progress.step("fitting few-shot curves"):
             from .models.fewshot import fit_fewshot
 
@@ -378,6 +380,11 @@ def _mixed_fit_stats(mixed) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["statistic", "value"])
 
 
+def _has_fewshot_curves(data: pd.DataFrame) -> bool:
+    keys = [c for c in ("model", "task", "target") if c in data.columns]
+    return bool((data.groupby(keys, sort=False)["n_target_examples"].nunique() >= 2).any())
+
+
 def _n_jobs(section: dict) -> int:
     """Worker threads for a config section's ``n_jobs`` (``auto``: the CPUs this process may use, at most 8)."""
     value = section.get("n_jobs", "auto")
@@ -499,7 +506,8 @@ def _manifest(config, args, argv, data, used, formula, notes, mirror) -> dict:
         "estimators": {
             "ols": f"OLS on standardised features, {config['ols'].get('cov_type', 'HC3')} standard errors",
             "mixed": ("linear mixed model, crossed random intercepts, "
-                      f"{'REML' if config['mixed'].get('reml', True) else 'ML'}, profiled deviance (lme4's formulation)"),
+                      f"{'REML' if config['mixed'].get('reml', True) else 'ML'}, profiled deviance (lme4's formulation), "
+                      "features in their own units"),
         },
         "notes": notes,
         "versions": versions,

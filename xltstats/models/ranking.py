@@ -80,7 +80,9 @@ class LambdaRankBaseline:
         import lightgbm
 
         fitted = copy.copy(self)
-        frame = data.sort_values([*self.query, "source"], kind="stable").reset_index(drop=True)
+        # rows without a relevance (a target's own in-language rows) are not ranked
+        frame = data.dropna(subset=["relevance"])
+        frame = frame.sort_values([*self.query, "source"], kind="stable").reset_index(drop=True)
         labels = frame["relevance"].to_numpy(int)
         sizes = frame.groupby(self.query, sort=False).size().to_numpy()
         fitted.model_ = lightgbm.LGBMRanker(
@@ -155,7 +157,8 @@ class RankingResults:
 def rank_sources(data: pd.DataFrame, features, k: int = 3, seed: int = 0, estimators: dict | None = None,
                  query=None, response: str = "score", lambdarank: bool = True, source_mean: bool = True,
                  gain: str = "linear", min_candidates: int = 2, lambdarank_estimators: int = 200,
-                 max_folds: int | None = None, mixed_formula: str | None = None) -> RankingResults:
+                 max_folds: int | None = None, mixed_formula: str | None = None,
+                 exclude_self: bool = True) -> RankingResults:
     """Leave-one-target-out ranking of source languages (see the module docstring).
 
     ``estimators``: regression estimators (name -> object with ``fit``/``predict_interval``, see
@@ -166,6 +169,8 @@ def rank_sources(data: pd.DataFrame, features, k: int = 3, seed: int = 0, estima
     ``target``); queries with fewer than ``min_candidates`` sources are skipped. ``max_folds``: with
     more targets than that, targets are held out in that many groups instead of one at a time (every
     target is still ranked by models that never saw it; see :func:`xltstats.models.validation.group_splits`).
+    ``exclude_self``: a target is not a candidate source for itself (its in-language rows still train
+    the models, but are neither ranked nor scored by NDCG).
     """
     from xltstats.models.validation import MeanBaseline, MixedEstimator, OLSEstimator, group_splits
 
@@ -183,11 +188,16 @@ def rank_sources(data: pd.DataFrame, features, k: int = 3, seed: int = 0, estima
     # average repeated runs; features are per pair (and per query) so 'first' keeps them
     agg = {response: "mean", **{f: "first" for f in features}}
     frame = frame.groupby([*query, "source"], sort=True, as_index=False, dropna=False).agg(agg)
-    sizes = frame.groupby(query)["source"].transform("size")
-    frame = frame[sizes >= min_candidates].reset_index(drop=True)
-    if frame["target"].nunique() < 2:
+    candidate = (frame["source"].astype(str) != frame["target"].astype(str)) if exclude_self else \
+        pd.Series(True, index=frame.index)
+    sizes = candidate.groupby([frame[q] for q in query]).transform("sum")
+    keep = (sizes >= min_candidates).to_numpy()
+    frame, candidate = frame[keep].reset_index(drop=True), candidate[keep].reset_index(drop=True)
+    if frame.loc[candidate, "target"].nunique() < 2:
         raise InputError("ranking needs at least two target languages with two or more candidate sources")
-    frame["relevance"] = frame.groupby(query)[response].transform(lambda s: pd.Series(relevance_from_scores(s), index=s.index))
+    frame["relevance"] = np.nan
+    frame.loc[candidate, "relevance"] = frame[candidate].groupby(query)[response].transform(
+        lambda s: pd.Series(relevance_from_scores(s), index=s.index))
     if estimators:
         estimators = dict(estimators)
     else:
@@ -206,10 +216,12 @@ def rank_sources(data: pd.DataFrame, features, k: int = 3, seed: int = 0, estima
         if lambdarank:
             scores["lambdarank"] = LambdaRankBaseline(features, query=query, seed=seed, k=k,
                                                       n_estimators=lambdarank_estimators).fit(train).score(test)
+        ranked = candidate[test_mask].to_numpy()
         for method, predicted in scores.items():
-            piece = test[[*query, "source", response, "relevance"]].rename(columns={response: "observed"}).copy()
+            piece = test.loc[ranked, [*query, "source", response, "relevance"]].rename(
+                columns={response: "observed"})
             piece["method"] = method
-            piece["predicted"] = predicted
+            piece["predicted"] = np.asarray(predicted)[ranked]
             pieces.append(piece)
     candidates = pd.concat(pieces, ignore_index=True)
     candidates["predicted_rank"] = 0
