@@ -16,7 +16,9 @@ Estimators:
 * :class:`GradientBoostingEstimator`: LightGBM regression trees on the same features (the predictor used
   by LITMUS and ProxyLM), fitted deterministically (``deterministic=True``, ``num_threads=1``, fixed
   seed). Intervals: ``"conformal"`` (default) — split-free cross-conformal residuals: out-of-fold
-  absolute residuals from a grouped K-fold inside the training data (grouped by ``calibration_group``;
+  absolute residuals from a grouped K-fold (K = ``calibration_folds``, 3: each fit costs K + 1 LightGBM
+  models; on xpos K = 5 gave the same predictions, coverage within 0.003 and intervals 2% narrower, for
+  half again the time) inside the training data (grouped by ``calibration_group``;
   ``"auto"`` groups by target, so that calibration mimics predicting unseen targets, and inside
   :func:`cross_validate` follows the scheme: target, source, or single rows for ``"random"``), and the interval is
   ``prediction ± q`` with q their ``ceil((m + 1)(1 - alpha)) / m`` empirical quantile; or
@@ -147,7 +149,7 @@ class GradientBoostingEstimator:
 
     def __init__(self, features, response: str = "score", interval: str = "conformal", n_estimators: int = 300,
                  learning_rate: float = 0.05, num_leaves: int = 15, min_child_samples: int = 10, seed: int = 0,
-                 calibration_folds: int = 5, calibration_group: str | None = "auto", alpha: float = 0.05):
+                 calibration_folds: int = 3, calibration_group: str | None = "auto", alpha: float = 0.05):
         if interval not in ("conformal", "quantile"):
             raise InputError(f"interval must be 'conformal' or 'quantile', not {interval!r}")
         self.features = list(features)
