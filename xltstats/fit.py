@@ -145,7 +145,8 @@ def _run_steps(config: dict, args, argv: list[str], work: Path, progress: Progre
         if not constant or len(complete) == 0:
             break
         for col in constant:
-            notes.append(f"{col} is constant in the rows that have every used feature and was skipped")
+            where = "this data" if data[col].nunique(dropna=True) < 2 else "the rows that have every used feature"
+            notes.append(f"{col} is constant in {where} and was skipped")
         used = [c for c in used if c not in constant]
     complete = complete.reset_index(drop=True)
     groups = {g: [c for c in cols if c in used] for g, cols in config["groups"].items()}
@@ -278,6 +279,7 @@ SHARE_FEATURES = {"source_pretrain_share", "target_pretrain_share"}
 def _add_features(data: pd.DataFrame, config: dict, mirror, notes: list[str]):
     """Join pair features onto the results; returns (data, features, coverage, used columns)."""
     from .features import build_pair_features, feature_coverage
+    from .features.data_sizes import pretraining_model_for
     from .models.multisource import aggregate_multisource
 
     wanted = list(config["features"])
@@ -311,7 +313,7 @@ def _add_features(data: pd.DataFrame, config: dict, mirror, notes: list[str]):
             multi_pairs += [(s, target) for s in json.loads(value)]
         pairs = pd.concat([pairs, pd.DataFrame(multi_pairs, columns=["source", "target"])]).drop_duplicates()
     pairs = pairs.sort_values(["source", "target"]).reset_index(drop=True)
-    features = build_pair_features(pairs, features=wanted, model=_pretraining_model(data),
+    features = build_pair_features(pairs, features=wanted, model=pretraining_model_for(data["model"].unique()),
                                    corpus=config.get("lexical_corpus", "udhr"),
                                    tokenizer=config.get("tokenizer"), mirror=mirror, on_unknown="nan")
     coverage = feature_coverage(features)
@@ -329,21 +331,10 @@ def _add_features(data: pd.DataFrame, config: dict, mirror, notes: list[str]):
         values = pd.to_numeric(data[col], errors="coerce")
         if values.notna().sum() == 0:
             notes.append(f"{col} has no values for this data and was skipped")
-        elif values.nunique(dropna=True) < 2:
-            notes.append(f"{col} is constant in this data and was skipped")
-        elif col not in used:
+        elif col not in used:  # constant columns are left out where complete rows are known
             data[col] = values.astype(float)
             used.append(col)
     return data, features, coverage, used
-
-
-def _pretraining_model(data: pd.DataFrame) -> str:
-    models = " ".join(map(str, data["model"].unique())).lower()
-    if "mt5" in models:
-        return "mt5"
-    if "mbert" in models or "bert-base-multilingual" in models:
-        return "mbert"
-    return "xlm-r"
 
 
 def _mixed_formula(config: dict, used: list[str], data: pd.DataFrame) -> str:
@@ -362,7 +353,7 @@ def _mixed_formula(config: dict, used: list[str], data: pd.DataFrame) -> str:
 def _variance_table(mixed, n_boot: int | None, seed: int) -> pd.DataFrame:
     """Variance components with intervals (profile likelihood, or a parametric bootstrap of
     ``n_boot`` draws when given) and their share of the total."""
-    table = mixed.variance_components_ci(n_boot=n_boot, seed=seed) if n_boot else mixed.variance_components_ci()
+    table = mixed.variance_components_ci(n_boot=n_boot or None, seed=seed)
     table.index.name = "component"
     table = table.reset_index()
     table.insert(2, "sd", np.sqrt(table["variance"]))

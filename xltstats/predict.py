@@ -115,26 +115,19 @@ def dataset_covariates(table: pd.DataFrame, columns: list[str], data: pd.DataFra
         if data is None or col not in data.columns:
             raise InputError(f"column {col!r} came from the fit's dataset and the fit folder has no results.csv with "
                              "it: give it in the pairs file", column=col)
-        values = pd.Series(float("nan"), index=table.index, dtype=object)
         by_pair = _first_per(data, ["source", "target"], col)
-        keys = pd.MultiIndex.from_frame(table[["source", "target"]])
-        values[:] = by_pair.reindex(keys).to_numpy()
+        values = pd.Series(by_pair.reindex(pd.MultiIndex.from_frame(table[["source", "target"]])).to_numpy(),
+                           index=table.index)
         side, _, stem = col.partition("_")
-        per_language = None
-        if side in ("source", "target") and f"source_{stem}" in data.columns and f"target_{stem}" in data.columns:
+        if side in ("source", "target", "same") and {f"source_{stem}", f"target_{stem}"} <= set(data.columns):
             per_language = pd.concat([_first_per(data, ["source"], f"source_{stem}"),
                                       _first_per(data, ["target"], f"target_{stem}")])
             per_language = per_language[~per_language.index.duplicated()]
-            guess = table[side].map(per_language)
-        elif side == "same" and f"source_{stem}" in data.columns and f"target_{stem}" in data.columns:
-            per_language = pd.concat([_first_per(data, ["source"], f"source_{stem}"),
-                                      _first_per(data, ["target"], f"target_{stem}")])
-            per_language = per_language[~per_language.index.duplicated()]
-            left, right = table["source"].map(per_language), table["target"].map(per_language)
-            guess = (left == right).astype(float).where(left.notna() & right.notna())
-        else:
-            guess = None
-        if guess is not None:
+            if side == "same":
+                left, right = table["source"].map(per_language), table["target"].map(per_language)
+                guess = (left == right).astype(float).where(left.notna() & right.notna())
+            else:
+                guess = table[side].map(per_language)
             values = values.where(values.notna(), guess)
         table[col] = pd.to_numeric(values, errors="coerce") if values.map(
             lambda v: v is None or isinstance(v, (bool, int, float))).all() else values
@@ -155,10 +148,9 @@ def add_features(table: pd.DataFrame, needed: list[str], mirror=None, fit_dir: P
     if not missing:
         return table
     from xltstats.features import build_pair_features
+    from xltstats.features.data_sizes import pretraining_model_for
 
-    from xltstats.fit import _pretraining_model
-
-    model = _pretraining_model(data) if data is not None and "model" in data.columns else "xlm-r"
+    model = pretraining_model_for(data["model"].unique()) if data is not None and "model" in data.columns else "xlm-r"
     pairs = table[["source", "target"]].drop_duplicates()
     features = build_pair_features(pairs, features=missing, mirror=mirror, on_unknown="nan", model=model,
                                    corpus=config.get("lexical_corpus", "udhr"), tokenizer=config.get("tokenizer"))

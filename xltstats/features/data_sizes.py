@@ -79,6 +79,20 @@ def model_table_key(model: str) -> str:
                      column="model")
 
 
+def pretraining_model_for(model_names) -> str:
+    """The pre-training table for the models of a results table (``mt5``, ``mbert`` or ``xlm-r``).
+
+    Unlike :func:`model_table_key` this never fails: names are matched anywhere (``xltstats-tiny-mt5``),
+    and models it does not recognise are taken as XLM-R, the model of most published tables.
+    """
+    models = " ".join(map(str, model_names)).lower()
+    if "mt5" in models:
+        return "mt5"
+    if "mbert" in models or "bert-base-multilingual" in models:
+        return "mbert"
+    return "xlm-r"
+
+
 @lru_cache(maxsize=None)
 def pretraining_table(model: str = "xlm-r") -> pd.DataFrame:
     """The shipped pre-training table for a model, with a ``share`` column (fraction, NaN unknown)."""
