@@ -335,11 +335,9 @@ class OLSResults:
         Given a list of ``(a, b)`` pairs instead of two names, returns a DataFrame with one row per pair
         (each pair with the same ``seed``, so the draws are shared and the rows comparable).
         """
-        if group_b is None and isinstance(group_a, (list, tuple)):
-            return pd.DataFrame([self.compare_groups(a, b, statistic=statistic, cluster=cluster, n_boot=n_boot,
-                                                     alpha=alpha, seed=seed) for a, b in group_a])
+        pairs = list(group_a) if group_b is None and isinstance(group_a, (list, tuple)) else [(group_a, group_b)]
         self._need_groups()
-        for g in (group_a, group_b):
+        for g in {g for pair in pairs for g in pair}:
             if g not in self.groups:
                 raise InputError(f"unknown feature group {g!r}; groups: {sorted(self.groups)}")
         if statistic not in ("dominance", "r2_drop"):
@@ -358,38 +356,60 @@ class OLSResults:
         np.add.at(per_cluster, labels, z[:, :, None] * z[:, None, :])
         names = list(self.groups)
         cols = self._group_columns()
+        all_cols = list(range(len(self.features)))
 
-        def contrast(moments):
+        def contrasts(moments, skip_singular=True):
+            """The contrast of every pair on one set of moments (NaN for a singular bootstrap draw).
+
+            The subset R² behind the dominance statistic are computed once per draw for all pairs."""
+            out = np.full(len(pairs), np.nan)
             if statistic == "dominance":
-                r2 = self._subset_r2(moments)
-                return _shapley(r2, names, group_a) - _shapley(r2, names, group_b)
-            all_cols = list(range(len(self.features)))
-            full = _r2_from_moments(moments, all_cols)
-            drop = {}
-            for g in (group_a, group_b):
-                reduced = [c for c in all_cols if c not in cols[g]]
-                drop[g] = full - (_r2_from_moments(moments, reduced) if reduced else 0.0)
-            return drop[group_a] - drop[group_b]
-
-        estimate = contrast(per_cluster.sum(axis=0))
-        rng = np.random.default_rng(seed)
-        draws = []
-        for _ in range(n_boot):
-            counts = np.bincount(rng.integers(0, n_clusters, n_clusters), minlength=n_clusters)
-            moments = np.tensordot(counts.astype(float), per_cluster, axes=1)
+                try:
+                    r2 = self._subset_r2(moments)
+                except np.linalg.LinAlgError:
+                    if not skip_singular:
+                        raise
+                    return out
+                for i, (a, b) in enumerate(pairs):
+                    out[i] = _shapley(r2, names, a) - _shapley(r2, names, b)
+                return out
+            drop = {}  # R² drop of each group, once per draw
             try:
-                draws.append(contrast(moments))
+                full = _r2_from_moments(moments, all_cols)
             except np.linalg.LinAlgError:
-                continue
-        draws = np.asarray(draws)
-        draws = draws[np.isfinite(draws)]
-        b = len(draws)
-        # add-one form: a p-value from B draws is never reported below 2/(B+1)
-        p = min(1.0, 2 * min(((draws <= 0).sum() + 1) / (b + 1), ((draws >= 0).sum() + 1) / (b + 1))) if b else float("nan")
-        return {"group_a": group_a, "group_b": group_b, "statistic": statistic, "cluster": cluster,
-                "estimate": estimate, "bootstrap_se": float(draws.std(ddof=1)) if len(draws) > 1 else float("nan"),
-                "conf_low": float(np.quantile(draws, alpha / 2)), "conf_high": float(np.quantile(draws, 1 - alpha / 2)),
-                "p_value": float(p), "n_boot": int(len(draws)), "n_clusters": int(n_clusters)}
+                if not skip_singular:
+                    raise
+                return out
+            for i, (a, b) in enumerate(pairs):
+                try:
+                    for g in (a, b):
+                        if g not in drop:
+                            reduced = [c for c in all_cols if c not in cols[g]]
+                            drop[g] = full - (_r2_from_moments(moments, reduced) if reduced else 0.0)
+                except np.linalg.LinAlgError:
+                    if not skip_singular:
+                        raise
+                    continue
+                out[i] = drop[a] - drop[b]
+            return out
+
+        estimates = contrasts(per_cluster.sum(axis=0), skip_singular=False)
+        rng = np.random.default_rng(seed)
+        all_draws = np.empty((n_boot, len(pairs)))
+        for k in range(n_boot):
+            counts = np.bincount(rng.integers(0, n_clusters, n_clusters), minlength=n_clusters)
+            all_draws[k] = contrasts(np.tensordot(counts.astype(float), per_cluster, axes=1))
+        rows = []
+        for (a, b), estimate, draws in zip(pairs, estimates, all_draws.T):
+            draws = draws[np.isfinite(draws)]
+            n = len(draws)
+            # add-one form: a p-value from B draws is never reported below 2/(B+1)
+            p = min(1.0, 2 * min(((draws <= 0).sum() + 1) / (n + 1), ((draws >= 0).sum() + 1) / (n + 1))) if n else float("nan")
+            rows.append({"group_a": a, "group_b": b, "statistic": statistic, "cluster": cluster,
+                         "estimate": estimate, "bootstrap_se": float(draws.std(ddof=1)) if n > 1 else float("nan"),
+                         "conf_low": float(np.quantile(draws, alpha / 2)), "conf_high": float(np.quantile(draws, 1 - alpha / 2)),
+                         "p_value": float(p), "n_boot": int(n), "n_clusters": int(n_clusters)})
+        return pd.DataFrame(rows) if len(pairs) > 1 or group_b is None else rows[0]
 
     # -- prediction --------------------------------------------------------------------------------
     def _new_design(self, newdata: pd.DataFrame) -> np.ndarray:
