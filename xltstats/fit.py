@@ -128,6 +128,7 @@ def _run_steps(config: dict, args, argv: list[str], work: Path, progress: Progre
     with progress.step(f"loading {config['data']}"):
         data = load_dataset(config["data"], mirror=mirror, **({"variant": config["variant"]} if config.get("variant") else {}))
         data = _apply_subset(data, config.get("subset"))
+        _check_one_condition(data)
     progress.info(f"{len(data):,} rows, {data['source'].nunique()} sources, {data['target'].nunique()} targets, "
                   f"{data['task'].nunique()} task(s), {data['model'].nunique()} model(s)")
 
@@ -270,6 +271,20 @@ def _apply_subset(data: pd.DataFrame, subset: dict | None) -> pd.DataFrame:
     if data.empty:
         raise ConfigError(f"'subset' {subset} leaves no rows")
     return data.reset_index(drop=True)
+
+
+def _check_one_condition(data: pd.DataFrame) -> None:
+    """Rows of different experimental conditions (``condition`` column) are different experiments
+    on the same pair: a fit of pair features would pool them silently, so one must be chosen."""
+    if "condition" not in data.columns:
+        return
+    conditions = data["condition"].fillna("(none)").astype(str)
+    if conditions.nunique() > 1:
+        shown = ", ".join(repr(c) for c in sorted(conditions.unique())[:5])
+        more = f" and {conditions.nunique() - 5} more" if conditions.nunique() > 5 else ""
+        raise ConfigError(f"the data has {conditions.nunique()} experimental conditions in column "
+                          f"'condition' ({shown}{more}); a fit uses one: choose it with "
+                          f"'subset: {{condition: ...}}' in the fit config")
 
 
 DATASET_SIZE_COLUMNS = {"source_pretrain_size", "target_pretrain_size"}

@@ -10,6 +10,18 @@ float and the counts and seed to integers (``n_source_examples`` may be unknown:
 Multi-source runs have ``source == "mul"`` and a ``source_languages`` column holding a JSON object
 ``{"deu": 500, "eng": 1000}`` (ISO 639-3 -> training examples, sorted keys).
 
+Experimental conditions
+-----------------------
+Rows that differ only by an experimental condition (adapter composition, arithmetic weights, MLM
+steps, re-initialised layers) carry an optional ``condition`` column, which then joins the row key
+(like ``source_languages``).  Its canonical text is ``key=value`` pairs sorted by key and joined by
+``;`` (``compose=stack;mlm_steps=100``, ``la=ara:0.70+eng:0.30``, ``reinit=0-1``); keys are
+identifiers, values are non-empty and contain neither ``;`` nor ``=``.  A mapping (a dict, or a JSON
+object in JSON lines) is accepted and written in that form.  An empty cell means "no condition".
+Structured columns beside it (``lambda``, ``mlm_steps``, ``method`` ...) are kept; a column named like
+a condition key must agree with it on every row where both are given.  Tables without the column
+are read exactly as before.  :func:`parse_condition` / :func:`format_condition` convert.
+
 Scores and scales
 -----------------
 :data:`METRICS` gives each metric's range on its native scale: proportions (accuracy, F1, EM,
@@ -51,6 +63,10 @@ __all__ = [
     "read_results",
     "write_results",
     "validate_results",
+    "CONDITION",
+    "parse_condition",
+    "format_condition",
+    "key_columns",
 ]
 
 REQUIRED_COLUMNS = (
@@ -60,6 +76,8 @@ REQUIRED_COLUMNS = (
 #: Columns that identify a row; ``source_languages`` joins them when the table has it.
 KEY_COLUMNS = ("model", "task", "source", "target", "n_target_examples", "seed")
 SOURCE_LANGUAGES = "source_languages"
+#: Optional column of experimental conditions; joins the row key when present.
+CONDITION = "condition"
 MULTI_SOURCE = "mul"
 
 #: Metric name -> (low, high) on its native scale.
@@ -90,7 +108,7 @@ METRIC_ALIASES = {
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet"}
 
 _STRING_COLUMNS = ("model", "task", "source", "target", "metric")
-_TEXT_COLUMNS = _STRING_COLUMNS + (SOURCE_LANGUAGES, "source_code", "target_code")
+_TEXT_COLUMNS = _STRING_COLUMNS + (SOURCE_LANGUAGES, CONDITION, "source_code", "target_code")
 _INTEGER_COLUMNS = ("n_source_examples", "n_target_examples", "seed")
 # pandas' default missing-value markers, applied to every column except the text ones, where only
 # an empty field is missing (so that a language code such as "NA" is not lost).
@@ -332,6 +350,8 @@ def _validate(df: pd.DataFrame, *, file, rows: np.ndarray, rescale: bool) -> pd.
         position = int(np.flatnonzero((out["source"] == MULTI_SOURCE).to_numpy())[0])
         fail(f"source is {MULTI_SOURCE!r} (multi-source run) but the table has no "
              f"'{SOURCE_LANGUAGES}' column", position, "source")
+    if CONDITION in out.columns:
+        out[CONDITION] = _condition_column(out, fail)
     _check_duplicates(out, fail)
     _check_scales(out, fail, rescale)
     return out
@@ -528,8 +548,131 @@ def _parse_source_languages(text: str) -> tuple[str | None, str | None]:
     return None, json.dumps(dict(sorted(result.items())))
 
 
+def key_columns(df: pd.DataFrame) -> list[str]:
+    """The columns that identify a row of ``df``: :data:`KEY_COLUMNS`, plus ``source_languages``
+    and ``condition`` when the table has them."""
+    return list(KEY_COLUMNS) + [column for column in (SOURCE_LANGUAGES, CONDITION)
+                                if column in df.columns]
+
+
+_CONDITION_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\Z")
+
+
+def parse_condition(value) -> dict[str, str]:
+    """The ``{key: value}`` pairs of a condition (canonical text, any order, or a mapping).
+
+    An empty or missing condition gives ``{}``.  Raises :class:`ValueError` with the reason for
+    malformed text (a pair without ``=``, an empty key or value, a key given twice).
+    """
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return {}
+    if isinstance(value, dict):
+        items = list(value.items())
+    else:
+        text = str(value).strip()
+        if not text:
+            return {}
+        items = []
+        for part in text.split(";"):
+            part = part.strip()
+            if not part:
+                raise ValueError(f"empty part in condition {text!r} (two ';' in a row, or a "
+                                 f"trailing ';')")
+            if "=" not in part:
+                raise ValueError(f"condition part {part!r} is not key=value (in {text!r})")
+            key, _, val = part.partition("=")
+            items.append((key, val))
+    result: dict[str, str] = {}
+    for key, val in items:
+        key = str(key).strip()
+        val = _condition_value(val)
+        if not _CONDITION_KEY.match(key):
+            raise ValueError(f"condition key {key!r} must be an identifier (letters, digits, "
+                             f"'_', '.'; not starting with a digit)")
+        if val == "" or ";" in val or "=" in val:
+            raise ValueError(f"condition value {val!r} of {key!r} must be non-empty and contain "
+                             f"neither ';' nor '='")
+        if key in result:
+            raise ValueError(f"condition key {key!r} given twice")
+        result[key] = val
+    return result
+
+
+def _condition_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return format(float(value), ".10g")
+    return str(value).strip()
+
+
+def format_condition(mapping) -> str:
+    """Canonical text of a condition: ``key=value`` pairs sorted by key, joined by ``;``.
+
+    Numbers are written without trailing zeros (``0.5``, ``100``), booleans as ``true``/``false``.
+    ``format_condition(parse_condition(text))`` is the canonical form of ``text``.
+    """
+    pairs = parse_condition(dict(mapping) if not isinstance(mapping, str) else mapping)
+    return ";".join(f"{key}={pairs[key]}" for key in sorted(pairs))
+
+
+def _condition_column(out: pd.DataFrame, fail) -> pd.Series:
+    """Canonical condition text (each distinct value parsed once); checks structured columns
+    named like a condition key against it."""
+    raw = out[CONDITION]
+    as_text = raw.map(lambda value: json.dumps(value, sort_keys=True, default=str)
+                      if isinstance(value, dict) else value)
+    codes, uniques = pd.factorize(as_text, use_na_sentinel=True)
+    canonical, parsed = [], []
+    for index, value in enumerate(uniques):
+        if isinstance(value, str) and value.startswith("{"):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                pass
+        try:
+            pairs = parse_condition(value)
+        except ValueError as error:
+            fail(str(error), _first(codes == index), CONDITION)
+        canonical.append(";".join(f"{key}={pairs[key]}" for key in sorted(pairs)) or None)
+        parsed.append(pairs)
+    for index, pairs in enumerate(parsed):
+        for key, value in pairs.items():
+            if key not in out.columns or key in KEY_COLUMNS or key == CONDITION:
+                continue
+            rows = codes == index
+            column = out[key]
+            given = column.notna().to_numpy() & rows
+            if not given.any():
+                continue
+            numeric = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
+            if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
+                values = column.to_numpy(dtype=float, na_value=np.nan)
+                differ = given & ~np.isclose(values, numeric, rtol=1e-9, atol=0.0) \
+                    if not pd.isna(numeric) else given
+            else:
+                texts = column.map(_condition_value_or_none)
+                differ = given & (texts != value).to_numpy()
+            if differ.any():
+                position = _first(differ)
+                fail(f"column {key!r} is {_condition_value(column.iloc[position])} but the condition says "
+                     f"{key}={value} (condition {canonical[index]!r})",
+                     position, key)
+    lookup = np.asarray(canonical + [None], dtype=object)
+    result = pd.Series(lookup[codes], index=out.index, dtype="object")
+    return result.astype("str").where(pd.Series(lookup[codes], index=out.index).notna(), None)
+
+
+def _condition_value_or_none(value):
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return _condition_value(value)
+
+
 def _check_duplicates(out: pd.DataFrame, fail) -> None:
-    key = list(KEY_COLUMNS) + ([SOURCE_LANGUAGES] if SOURCE_LANGUAGES in out.columns else [])
+    key = key_columns(out)
     keys = out[key]
     later = keys.duplicated(keep="first").to_numpy()
     if not later.any():
@@ -538,7 +681,8 @@ def _check_duplicates(out: pd.DataFrame, fail) -> None:
     group = keys.groupby(key, sort=False, dropna=False).ngroup().to_numpy()
     partner = _first(group == group[position])
     described = ", ".join(f"{column}={_show(out[column].iloc[position])}" for column in key
-                          if column != SOURCE_LANGUAGES or not pd.isna(out[column].iloc[position]))
+                          if column not in (SOURCE_LANGUAGES, CONDITION)
+                          or not pd.isna(out[column].iloc[position]))
     cause = ""
     for column in ("source", "target"):
         given = out[f"{column}_code"]
