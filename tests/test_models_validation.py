@@ -145,3 +145,46 @@ def test_unconverged_mixed_fits_are_reported_not_silent():
     assert all(note.startswith("mixed on ") and "not converged" in note for note in cv.not_converged)
     assert "did not converge" in cv.summary()
     assert cv.predictions.query("estimator == 'mixed'")["prediction"].notna().all()
+
+
+def test_outer_conformal_calibrates_each_fold_on_the_other_folds_residuals():
+    from xltstats.models.validation import conformal_quantile
+
+    df = linear_pairs(n_lang=9, seed=7, lang_sd=1.0)
+    gbt = GradientBoostingEstimator(FEATURES, n_estimators=40)
+    cv = cross_validate(df, {"gbt": gbt}, scheme="leave-one-target-out", max_folds=4)
+    pred = cv.predictions
+    resid = (pred["observed"] - pred["prediction"]).abs()
+    for fold, rows in pred.groupby("fold"):
+        q = conformal_quantile(resid[pred["fold"] != fold], 0.05)
+        np.testing.assert_allclose(rows["upper"] - rows["prediction"], q)
+        np.testing.assert_allclose(rows["prediction"] - rows["lower"], q)
+        # one booster per fold: the point predictions are those of a booster fitted on the training part
+        train = df.drop(index=rows["row"])
+        alone = GradientBoostingEstimator(FEATURES, n_estimators=40, calibration="outer").fit(train)
+        np.testing.assert_allclose(alone.predict_interval(df.loc[rows["row"]])["prediction"], rows["prediction"])
+    # the inner design is still there, and gives the old intervals
+    inner = cross_validate(df, {"gbt": GradientBoostingEstimator(FEATURES, n_estimators=40, calibration="inner")},
+                           scheme="leave-one-target-out", max_folds=4).predictions
+    np.testing.assert_allclose(inner["prediction"], pred["prediction"])
+    assert not np.allclose(inner["upper"] - inner["lower"], pred["upper"] - pred["lower"])
+
+
+def test_repeated_feature_rows_are_merged_into_the_same_trees():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 3)).round(1)
+    x[rng.random(x.shape) < 0.05] = np.nan
+    reps = 4
+    df = pd.DataFrame(np.repeat(x, reps, axis=0), columns=FEATURES)
+    df["score"] = np.repeat(np.nan_to_num(x[:, 0] * 2 - x[:, 1]), reps) + rng.normal(0, 1, len(df))
+    merged = GradientBoostingEstimator(FEATURES, n_estimators=60, calibration="outer").fit(df)
+    plain = GradientBoostingEstimator(FEATURES, n_estimators=60, calibration="outer",
+                                      merge_duplicates=False).fit(df)
+    np.testing.assert_allclose(merged.predict_interval(df)["prediction"], plain.predict_interval(df)["prediction"],
+                               atol=1e-5)
+    # without repeated rows nothing is merged: the very same booster
+    once = df.drop_duplicates(FEATURES).reset_index(drop=True)
+    a = GradientBoostingEstimator(FEATURES, n_estimators=30, calibration="outer").fit(once).predict_interval(once)
+    b = GradientBoostingEstimator(FEATURES, n_estimators=30, calibration="outer",
+                                  merge_duplicates=False).fit(once).predict_interval(once)
+    pd.testing.assert_frame_equal(a, b)

@@ -61,7 +61,7 @@ def test_every_section_and_figure_is_in_the_html(rendered):
     assert all(src.startswith("data:image/png;base64,") for src in images)
     for name in FIGURES:
         assert (fit / "figures" / f"{name}.png").stat().st_size > 1000
-        assert (fit / "figures" / f"{name}.svg").read_text(encoding="utf-8").lstrip().startswith("<?xml")
+        assert not (fit / "figures" / f"{name}.svg").exists()  # SVG is opt-in (report: {svg: true})
     assert "Not available" not in html and "could not be produced" not in html
     assert "<math" in html  # the methods section's formulas as MathML
     assert "German" in html or "deu" in html
@@ -328,6 +328,33 @@ def _set_config(fit: Path, **config) -> None:
     (fit / "manifest.json").write_text(json.dumps(manifest))
 
 
+def test_svg_figures_only_when_the_configuration_asks(tmp_path):
+    fit = make_fit(tmp_path / "fit")
+    _set_config(fit, report={"svg": True})
+    report = FitReport(fit)
+    assert report.svg
+    report.feature_correlations()
+    svg = fit / "figures" / "feature_correlation.svg"
+    assert svg.read_text(encoding="utf-8").lstrip().startswith("<?xml")
+    assert "(PNG and SVG)" in report.closing()
+    _set_config(fit, report=True)
+    assert not FitReport(fit).svg and "(PNG)" in FitReport(fit).closing()
+
+
+def test_heatmap_is_one_image_with_blank_missing_cells():
+    from xltstats.report import figures as F
+
+    matrix = pd.DataFrame([[0.5, np.nan], [0.25, 0.75]], index=["deu", "eng"], columns=["fin", "fra"])
+    fig = F.transfer_heatmap(matrix, title="t", metric="accuracy")
+    ax = fig.axes[0]
+    assert len(ax.images) == 1 and not ax.collections  # no per-cell patches or mesh edges
+    image = ax.images[0].get_array()
+    assert image.mask.tolist() == [[False, True], [False, False]]
+    assert [t.get_text() for t in ax.texts] == ["0.50", "0.25", "0.75"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["fin", "fra"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["deu", "eng"]
+
+
 def test_cv_design_is_read_from_the_grouped_fold_labels(tmp_path):
     fit = make_fit(tmp_path / "fit")
     _write_grouped_cv(fit)
@@ -508,7 +535,7 @@ def test_full_report_renders_for_each_registry_dataset_within_60_s(name, tmp_pat
     images = re.findall(r'<img [^>]*src="data:image/png;base64,', html)
     figures = sorted((out / "figures").glob("*.png"))
     assert len(images) == len(figures) >= 6
-    assert all((out / "figures" / f"{p.stem}.svg").is_file() for p in figures)
+    assert not any((out / "figures").glob("*.svg"))  # SVG is opt-in
     for csv in (out / "tables").glob("*.csv"):
         assert csv.with_suffix(".tex").is_file(), csv.name
     assert "**Validation.**" not in html  # Markdown was converted
@@ -612,7 +639,7 @@ def test_pooled_few_shot_curves_are_plotted_per_task_with_their_table(tmp_path):
                   "n_for_0.9": [12.5, 3.0], "status": ["ok", "ok"]}).to_csv(
         fit / "tables" / "fewshot_pooled.csv", index=False)
     text = report.fewshot_pooled()
-    assert "fewshot_pooled_curves.png" in text and (fit / "figures" / "fewshot_pooled_curves.svg").is_file()
+    assert "fewshot_pooled_curves.png" in text and (fit / "figures" / "fewshot_pooled_curves.png").is_file()
     assert "| n_for_0.9" in text and "engine" not in text.split("\n\n")[1]
     assert "engine" in (fit / "tables" / "report_fewshot_pooled.tex").read_text(encoding="utf-8")
 

@@ -92,6 +92,10 @@ def validate_config(config: dict, source: str = "configuration") -> None:
         mf = (config.get(section) or {}).get("max_folds")
         need(mf is None or (isinstance(mf, int) and not isinstance(mf, bool) and mf >= 2),
              f"'{section}.max_folds' must be an integer >= 2, or null for one fold per language")
+    report = config.get("report", True)
+    need(isinstance(report, bool) or (isinstance(report, dict) and set(report) <= {"svg"}
+                                      and isinstance(report.get("svg", False), bool)),
+         f"'report' must be true, false or a mapping {{svg: true|false}}, got {report!r}")
     mixed = config.get("mixed") or {}
     need(mixed.get("formula") is None or isinstance(mixed.get("formula"), str),
          "'mixed.formula' must be an lme4-style formula string")

@@ -15,14 +15,32 @@ Estimators:
   within-source SD or overall SD), so it is honest about which fallback was used.
 * :class:`GradientBoostingEstimator`: LightGBM regression trees on the same features (the predictor used
   by LITMUS and ProxyLM), fitted deterministically (``deterministic=True``, ``num_threads=1``, fixed
-  seed). Intervals: ``"conformal"`` (default) — split-free cross-conformal residuals: out-of-fold
-  absolute residuals from a grouped K-fold (K = ``calibration_folds``, 3: each fit costs K + 1 LightGBM
-  models; on xpos K = 5 gave the same predictions, coverage within 0.003 and intervals 2% narrower, for
-  half again the time) inside the training data (grouped by ``calibration_group``;
-  ``"auto"`` groups by target, so that calibration mimics predicting unseen targets, and inside
-  :func:`cross_validate` follows the scheme: target, source, or single rows for ``"random"``), and the interval is
-  ``prediction ± q`` with q their ``ceil((m + 1)(1 - alpha)) / m`` empirical quantile; or
-  ``"quantile"`` — two extra LightGBM models with the quantile loss at ``alpha/2`` and ``1 - alpha/2``.
+  seed). Intervals: ``"conformal"`` (default) — ``prediction ± q`` with q the
+  ``ceil((m + 1)(1 - alpha)) / m`` empirical quantile of m absolute calibration residuals, which are
+  out-of-fold residuals from one of two designs (``calibration``):
+
+  - ``"outer"`` (what :func:`cross_validate` uses with the default ``calibration="auto"``): the
+    residuals of the outer cross-validation itself. Each fold fits one booster; the interval of a
+    held-out fold is calibrated on the held-out residuals of all *other* folds (cross-conformal,
+    as Vovk's cross-conformal predictors and CV+), so a fold's own observations never calibrate its
+    interval, and the residuals come from predicting unseen languages exactly as the fold does.
+  - ``"inner"`` (what a stand-alone ``fit`` uses with ``"auto"``): a grouped K-fold (K =
+    ``calibration_folds``, 3) inside the training data (grouped by ``calibration_group``; ``"auto"``
+    groups by target, and inside :func:`cross_validate` follows the scheme: target, source, or single
+    rows for ``"random"``); each fit costs K + 1 boosters.
+
+  On the seven registry datasets the outer design needs a quarter of the boosters; its coverage and
+  widths against the inner design are in ``benchmarks/fit.py``'s notes and the README.
+  Or ``"quantile"`` — two extra LightGBM models with the quantile loss at ``alpha/2`` and ``1 - alpha/2``.
+
+  Rows with the same feature values (repeated seeds, tasks or training sizes of one language pair)
+  are merged before boosting into one row with their mean score and their count as weight, with
+  ``min_child_samples`` applied to the summed weights (``min_sum_hessian_in_leaf``): for the squared
+  loss the gradient and hessian sums, hence every split gain and leaf value, are those of the
+  unmerged rows, so the trees are the same model up to LightGBM's histogram binning (bin edges
+  come from the distinct values either way, but their counts differ). Tables without repeated
+  feature rows are fitted exactly as before (``merge_duplicates``, on by default when at most half
+  the rows are distinct).
 
 :func:`cross_validate` evaluates several estimators on the same splits and reports RMSE, MAE, R²
 (``1 - SSE/SST`` with SST around the mean of all held-out observations, pooled over folds) and the
@@ -149,9 +167,12 @@ class GradientBoostingEstimator:
 
     def __init__(self, features, response: str = "score", interval: str = "conformal", n_estimators: int = 300,
                  learning_rate: float = 0.05, num_leaves: int = 15, min_child_samples: int = 10, seed: int = 0,
-                 calibration_folds: int = 3, calibration_group: str | None = "auto", alpha: float = 0.05):
+                 calibration_folds: int = 3, calibration_group: str | None = "auto", alpha: float = 0.05,
+                 calibration: str = "auto", merge_duplicates: bool | str = "auto"):
         if interval not in ("conformal", "quantile"):
             raise InputError(f"interval must be 'conformal' or 'quantile', not {interval!r}")
+        if calibration not in ("auto", "inner", "outer"):
+            raise InputError(f"calibration must be 'auto', 'inner' or 'outer', not {calibration!r}")
         self.features = list(features)
         self.response = response
         self.interval = interval
@@ -160,13 +181,36 @@ class GradientBoostingEstimator:
         self.seed = seed
         self.calibration_folds = calibration_folds
         self.calibration_group = calibration_group
+        self.calibration = calibration
+        self.merge_duplicates = merge_duplicates
         self.alpha = alpha
 
-    def _model(self, **extra):
+    def _model(self, merged: bool = False, **extra):
         import lightgbm
 
-        return lightgbm.LGBMRegressor(**self.params, random_state=self.seed, deterministic=True, num_threads=1,
+        params = dict(self.params)
+        if merged:
+            # a merged row stands for `weight` rows: the leaf-size rule counts weights (the squared
+            # loss has hessian 1 per row, so the hessian sum of a leaf is its number of rows)
+            params["min_child_samples"] = 1
+            extra.setdefault("min_child_weight", self.params["min_child_samples"] - 0.5)
+            # LightGBM merges histogram bins holding fewer than 3 rows; a merged row is >= 2 rows
+            extra.setdefault("min_data_in_bin", 1)
+        return lightgbm.LGBMRegressor(**params, random_state=self.seed, deterministic=True, num_threads=1,
                                       force_row_wise=True, verbose=-1, **extra)
+
+    def _boost(self, x, y, **extra):
+        """One booster on (x, y); rows with equal features merged when that is worth it (see the module docstring)."""
+        merge = self.merge_duplicates
+        if merge and not extra.get("objective") and len(y) > 1:  # quantile losses have no sufficient statistics
+            groups = pd.DataFrame(x).groupby(list(range(x.shape[1])), dropna=False, sort=True).ngroup().to_numpy()
+            n_groups = int(groups.max()) + 1
+            if merge is True or n_groups * 2 <= len(y):
+                counts = np.bincount(groups, minlength=n_groups).astype(float)
+                means = np.bincount(groups, weights=y, minlength=n_groups) / counts
+                first = np.unique(groups, return_index=True)[1]
+                return self._model(merged=True, **extra).fit(x[first], means, sample_weight=counts)
+        return self._model(**extra).fit(x, y)
 
     def _xy(self, data):
         missing = [c for c in [*self.features, self.response] if c not in data.columns]
@@ -178,12 +222,18 @@ class GradientBoostingEstimator:
         return x[keep], y[keep], keep
 
     def fit(self, data: pd.DataFrame) -> "GradientBoostingEstimator":
+        """The booster, calibrated unless ``calibration="outer"`` (then :func:`cross_validate` sets the
+        interval from the other folds' residuals, and :meth:`predict_interval` alone gives NaN bounds)."""
         fitted = copy.copy(self)
         x, y, keep = self._xy(data)
-        fitted.model_ = self._model().fit(x, y)
+        fitted.model_ = self._boost(x, y)
         if self.interval == "quantile":
-            fitted.low_ = self._model(objective="quantile", alpha=self.alpha / 2).fit(x, y)
-            fitted.high_ = self._model(objective="quantile", alpha=1 - self.alpha / 2).fit(x, y)
+            fitted.low_ = self._boost(x, y, objective="quantile", alpha=self.alpha / 2)
+            fitted.high_ = self._boost(x, y, objective="quantile", alpha=1 - self.alpha / 2)
+            return fitted
+        if self.calibration == "outer":
+            fitted.calibration_residuals_ = np.array([])
+            fitted.conformal_q_ = float("nan")
             return fitted
         group = "target" if self.calibration_group == "auto" else self.calibration_group
         if group and group in data.columns:
@@ -200,12 +250,10 @@ class GradientBoostingEstimator:
             test = folds == f
             if test.all():
                 continue
-            model = self._model().fit(x[~test], y[~test])
+            model = self._boost(x[~test], y[~test])
             residuals[test] = np.abs(y[test] - model.predict(x[test]))
         residuals = np.sort(residuals[~np.isnan(residuals)])
-        m = len(residuals)
-        rank = min(m, math.ceil((m + 1) * (1 - self.alpha)))
-        fitted.conformal_q_ = float(residuals[rank - 1]) if m else float("nan")
+        fitted.conformal_q_ = conformal_quantile(residuals, self.alpha)
         fitted.calibration_residuals_ = residuals
         return fitted
 
@@ -220,9 +268,34 @@ class GradientBoostingEstimator:
                 raise InputError(f"quantile intervals were fitted for alpha={self.alpha}, not {alpha}")
             return _interval_frame(pred, np.minimum(self.low_.predict(x), pred), np.maximum(self.high_.predict(x), pred),
                                    data.index)
-        m = len(self.calibration_residuals_)
-        q = float(self.calibration_residuals_[min(m, math.ceil((m + 1) * (1 - alpha))) - 1]) if m else np.nan
+        q = conformal_quantile(self.calibration_residuals_, alpha)
         return _interval_frame(pred, pred - q, pred + q, data.index)
+
+
+def conformal_quantile(residuals, alpha: float) -> float:
+    """The ``ceil((m + 1)(1 - alpha))``-th smallest of m absolute residuals (the largest when that
+    exceeds m); NaN without residuals."""
+    residuals = np.sort(np.asarray(residuals, float))
+    m = len(residuals)
+    if not m:
+        return float("nan")
+    return float(residuals[min(m, math.ceil((m + 1) * (1 - alpha))) - 1])
+
+
+def _outer_conformal(frame: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """Bounds of an outer-calibrated estimator's fold frames: each fold's ``prediction ± q`` with q
+    from the absolute held-out residuals of the other folds (see the module docstring)."""
+    resid = (frame["observed"] - frame["prediction"]).abs().to_numpy()
+    ok = ~np.isnan(resid)
+    folds = frame["fold"].to_numpy()
+    lower = np.full(len(frame), np.nan)
+    upper = np.full(len(frame), np.nan)
+    for fold in pd.unique(folds):
+        mine = folds == fold
+        q = conformal_quantile(resid[ok & ~mine], alpha)
+        lower[mine] = frame["prediction"].to_numpy()[mine] - q
+        upper[mine] = frame["prediction"].to_numpy()[mine] + q
+    return frame.assign(lower=lower, upper=upper)
 
 
 def group_splits(labels, max_folds: int | None = None, seed: int = 0) -> list[tuple[str, np.ndarray]]:
@@ -388,10 +461,17 @@ def cross_validate(data: pd.DataFrame, estimators: dict | None = None, scheme: s
     splits = make_splits(data, scheme, k, seed, source, target, max_folds=max_folds)
     calibration = {"leave-one-target-out": target, "leave-one-source-out": source, "random": None}[scheme]
     estimators = dict(estimators)
+    outer = set()
     for name, est in estimators.items():
-        if isinstance(est, GradientBoostingEstimator) and est.calibration_group == "auto":
+        if isinstance(est, GradientBoostingEstimator):
             est = copy.copy(est)
-            est.calibration_group = calibration
+            if est.calibration_group == "auto":
+                est.calibration_group = calibration
+            if est.interval == "conformal" and est.calibration in ("auto", "outer") and len(splits) > 1:
+                est.calibration = "outer"
+                outer.add(name)
+            elif est.calibration == "auto":
+                est.calibration = "inner"
             estimators[name] = est
     frames, failures = [], []
     from xltstats.errors import XltstatsError
@@ -436,6 +516,11 @@ def cross_validate(data: pd.DataFrame, estimators: dict | None = None, scheme: s
         baseline = next((n for n, e in estimators.items() if isinstance(e, GradientBoostingEstimator)), None)
     elif baseline not in estimators:
         raise InputError(f"baseline {baseline!r} is not one of the estimators {list(estimators)}")
+    if outer:
+        if any(len(f) and f["estimator"].iat[0] in outer for f in frames):
+            joined = pd.concat([f for f in frames if len(f) and f["estimator"].iat[0] in outer], ignore_index=True)
+            by_name = {name: _outer_conformal(g, alpha) for name, g in joined.groupby("estimator", sort=False)}
+            frames = [f for f in frames if not (len(f) and f["estimator"].iat[0] in outer)] + list(by_name.values())
     predictions = pd.concat(frames, ignore_index=True).sort_values(["estimator", "row"], kind="stable")
     order = {n: i for i, n in enumerate(estimators)}
     predictions = predictions.sort_values(["estimator", "row"], key=lambda s: s.map(order) if s.name == "estimator" else s,

@@ -1,9 +1,11 @@
-"""Report figures: seaborn plots saved reproducibly as PNG and SVG.
+"""Report figures: matplotlib/seaborn plots saved reproducibly as PNG (and SVG when asked for).
 
 Every function takes tidy data and returns a :class:`matplotlib.figure.Figure` built without
 ``pyplot``, so nothing is shown as a side effect when the report runs inside a Jupyter kernel
-(Quarto) and no global figure state is left behind.  :func:`save_figure` writes the PNG and SVG
-byte-for-byte reproducibly: no dates or software versions in the metadata and a fixed SVG hash salt.
+(Quarto) and no global figure state is left behind.  :func:`save_figure` writes the PNG (the HTML
+report shows it) and, with ``svg=True`` (``report: {svg: true}`` in the fit configuration), an SVG
+as well, byte-for-byte reproducibly: no dates or software versions in the metadata and a fixed SVG
+hash salt.  Heatmaps are one ``imshow`` image each (no per-cell patches or gridlines).
 """
 from __future__ import annotations
 
@@ -54,18 +56,20 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def save_figure(fig: Figure, figures_dir: str | Path, name: str) -> tuple[Path, Path]:
-    """Write ``name.png`` and ``name.svg`` under ``figures_dir``; return their paths."""
+def save_figure(fig: Figure, figures_dir: str | Path, name: str, *, svg: bool = False) -> tuple[Path, Path | None]:
+    """Write ``name.png`` (and ``name.svg`` when ``svg``) under ``figures_dir``; return both paths
+    (the SVG's is None when it was not asked for)."""
     figures_dir = Path(figures_dir)
+    formats = [("png", {"Software": None})] + ([("svg", {"Date": None, "Creator": None})] if svg else [])
     outputs = []
     with _style():
-        for fmt, metadata in (("png", {"Software": None}), ("svg", {"Date": None, "Creator": None})):
+        for fmt, metadata in formats:
             buffer = io.BytesIO()
             fig.savefig(buffer, format=fmt, dpi=PNG_DPI, metadata=metadata)
             path = figures_dir / f"{name}.{fmt}"
             _atomic_write_bytes(path, buffer.getvalue())
             outputs.append(path)
-    return outputs[0], outputs[1]
+    return outputs[0], (outputs[1] if svg else None)
 
 
 def new_figure(width: float, height: float, nrows: int = 1, ncols: int = 1, **kwargs):
@@ -82,6 +86,42 @@ def new_figure(width: float, height: float, nrows: int = 1, ncols: int = 1, **kw
     return fig, axes
 
 
+def _heatmap(ax, matrix: pd.DataFrame, *, cmap: str, vmin=None, vmax=None, annotate: bool, fmt: str,
+             colorbar_label: str, shrink: float = 1.0):
+    """One ``imshow`` image of ``matrix`` (NaN cells left blank), every row and column labelled,
+    values written in the cells when ``annotate``; the colour bar beside it."""
+    values = matrix.to_numpy(float)
+    masked = np.ma.masked_invalid(values)
+    if cmap not in matplotlib.colormaps:
+        import seaborn  # noqa: F401  (registers its colour maps, e.g. vlag)
+    colormap = matplotlib.colormaps[cmap].with_extremes(bad=(0.0, 0.0, 0.0, 0.0))
+    if vmin is None or vmax is None:
+        finite = values[np.isfinite(values)]
+        low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        vmin = low if vmin is None else vmin
+        vmax = high if vmax is None else vmax
+    image = ax.imshow(masked, cmap=colormap, vmin=vmin, vmax=vmax, aspect="auto", interpolation="nearest")
+    n_rows, n_cols = values.shape
+    ax.set_xticks(np.arange(n_cols), [str(c) for c in matrix.columns])
+    ax.set_yticks(np.arange(n_rows), [str(r) for r in matrix.index])
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    if annotate:
+        norm = image.norm
+        for i in range(n_rows):
+            for j in range(n_cols):
+                v = values[i, j]
+                if np.isfinite(v):
+                    # dark text on light cells, light text on dark ones
+                    r, g, b, _ = colormap(norm(v))
+                    light = 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.408
+                    ax.text(j, i, format(v, fmt), ha="center", va="center", fontsize=7,
+                            color="0.15" if light else "white")
+    ax.figure.colorbar(image, ax=ax, label=colorbar_label, shrink=shrink)
+    return image
+
+
 def transfer_heatmap(matrix: pd.DataFrame, *, title: str, metric: str) -> Figure:
     """Source (rows) x target (columns) heatmap of mean scores, every language labelled.
 
@@ -89,8 +129,6 @@ def transfer_heatmap(matrix: pd.DataFrame, *, title: str, metric: str) -> Figure
     wide enough to keep one readable label per row and column (the report shows such a figure at
     its natural size in a horizontally scrolling box, see :data:`WIDE_FIGURE_INCHES`).
     """
-    import seaborn as sns
-
     n_rows, n_cols = matrix.shape
     annotate = n_rows * n_cols <= 150
     cell = 0.42 if annotate else 0.2
@@ -103,9 +141,8 @@ def transfer_heatmap(matrix: pd.DataFrame, *, title: str, metric: str) -> Figure
         # Scores on a 0-1 scale need two decimals to differ in the cells; percentages need one.
         largest = float(np.nanmax(np.abs(matrix.to_numpy(float)))) if matrix.size else 0.0
         fmt = ".2f" if largest <= 1.5 else ".1f"
-        sns.heatmap(matrix, ax=ax, cmap="viridis", annot=annotate, fmt=fmt, xticklabels=True, yticklabels=True,
-                    annot_kws={"fontsize": 7}, cbar_kws={"label": f"score ({metric})", "shrink": 0.6},
-                    linewidths=0.3 if annotate else 0.1, linecolor="white")
+        _heatmap(ax, matrix, cmap="viridis", annotate=annotate, fmt=fmt, colorbar_label=f"score ({metric})",
+                 shrink=0.6)
         ax.set_xlabel("target language")
         ax.set_ylabel("source language")
         ax.set_title(title)
@@ -116,16 +153,14 @@ def transfer_heatmap(matrix: pd.DataFrame, *, title: str, metric: str) -> Figure
 
 def correlation_heatmap(corr: pd.DataFrame) -> Figure:
     """Pairwise Pearson correlations between features (pairwise-complete)."""
-    import seaborn as sns
-
     n = len(corr)
     size = min(3.5 + 0.5 * n, 14.0)
     with _style():
         fig, axes = new_figure(size + 1.0, size)
         ax = axes[0, 0]
-        sns.heatmap(corr, ax=ax, cmap="vlag", vmin=-1, vmax=1, center=0, annot=n <= 14, fmt=".2f",
-                    annot_kws={"fontsize": 7}, cbar_kws={"label": "Pearson r (unitless)"},
-                    square=True, linewidths=0.3, linecolor="white")
+        _heatmap(ax, corr, cmap="vlag", vmin=-1, vmax=1, annotate=n <= 14, fmt=".2f",
+                 colorbar_label="Pearson r (unitless)")
+        ax.set_aspect("equal")
         ax.set_xlabel("feature")
         ax.set_ylabel("feature")
         ax.set_title("Correlation between pair features")

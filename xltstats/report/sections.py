@@ -203,6 +203,12 @@ class FitReport:
             return {}
 
     @cached_property
+    def svg(self) -> bool:
+        """Whether figures are also saved as SVG (``report: {svg: true}`` in the fit configuration)."""
+        report = (self.manifest.get("config") or {}).get("report")
+        return isinstance(report, dict) and bool(report.get("svg", False))
+
+    @cached_property
     def results(self) -> pd.DataFrame:
         return self.read_table("results.csv")
 
@@ -216,14 +222,14 @@ class FitReport:
 
     # ------------------------------------------------------------------ outputs
     def figure(self, fig, name: str, caption: str) -> str:
-        """Save ``fig`` as PNG and SVG; return the Markdown that shows the PNG.
+        """Save ``fig`` as PNG (and SVG with ``report: {svg: true}``); return the Markdown that shows the PNG.
 
         A figure wider than :data:`figures.WIDE_FIGURE_INCHES` is shown at its natural size in a
         horizontally scrolling box (inline styles, so Quarto's page keeps them too), not shrunk to
         the page width where its labels would be unreadable.
         """
         width = float(fig.get_size_inches()[0])
-        png, _svg = F.save_figure(fig, self.figures_dir, name)
+        png, _svg = F.save_figure(fig, self.figures_dir, name, svg=self.svg)
         self.figure_count += 1
         attributes = f"#fig-{name.replace('_', '-')}"
         if width <= F.WIDE_FIGURE_INCHES:
@@ -1060,7 +1066,7 @@ class FitReport:
 
     def closing(self) -> str:
         written = self.ensure_latex_tables()
-        text = f"The report wrote {self.figure_count} figure(s) to `figures/` (PNG and SVG)"
+        text = f"The report wrote {self.figure_count} figure(s) to `figures/` ({'PNG and SVG' if self.svg else 'PNG'})"
         text += " and LaTeX versions of its tables to `tables/`"
         if written:
             text += f", including {len(written)} `.tex` file(s) the fit had not written"
