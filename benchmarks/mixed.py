@@ -234,11 +234,11 @@ def _statsmodels_only(formula: str, table: pd.DataFrame) -> None:
     """statsmodels' MixedLM alone (its own model building and fit, no comparison fit)."""
     import warnings
 
-    from xltstats.models.mixed import _prepare
-    from xltstats.models.mixed_reference import _statsmodels_model
+    from xltstats.models.mixed._design import prepare
+    from xltstats.models.mixed._statsmodels import statsmodels_model
 
-    parsed, frame, design, _ = _prepare(formula, table)
-    model, _kind = _statsmodels_model(parsed, frame, design, reml=True)
+    parsed, frame, design, _ = prepare(formula, table)
+    model, _kind = statsmodels_model(parsed, frame, design, reml=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.fit(reml=True)

@@ -14,6 +14,7 @@ import xltstats
 from xltstats.errors import ConfigError, InputError
 from xltstats.models import MixedModelWarning, compare_mixed, fit_mixed
 from xltstats.models import mixed as mixed_module
+from xltstats.models.mixed import _deviance as deviance_module
 from xltstats.models.formula import parse_formula
 
 REPO = Path(__file__).resolve().parents[1]
@@ -173,10 +174,9 @@ def test_interaction_grouping_factor(three_factor):
 def test_schur_solver_agrees_with_dense(formula, monkeypatch, three_factor):
     data = three_factor if "distance" in formula else bench.load_golden_table("sim_slopes")
     dense = fit_mixed(formula, data)
-    monkeypatch.setattr(mixed_module, "DENSE_LIMIT", 10)
-    # force the general Schur path even for random intercepts
-    monkeypatch.setattr(mixed_module._ProfiledDeviance, "_setup_diag_schur",
-                        lambda self, ZtZ: self._setup_schur(ZtZ))
+    monkeypatch.setattr(deviance_module, "DENSE_LIMIT", 10)
+    # force the general (block) Schur path even for random intercepts
+    monkeypatch.setattr(deviance_module, "DIAGONAL_SCHUR_REST_LIMIT", -1)
     schur = fit_mixed(formula, data)
     assert schur.llf == pytest.approx(dense.llf, rel=1e-9)
     assert np.allclose(schur.variance_components, dense.variance_components, rtol=1e-4)
@@ -264,7 +264,7 @@ def test_single_term_block_diagonal_path_agrees_with_dense(monkeypatch):
     data = bench.load_golden_table("sim_slopes")
     formula = "score ~ x + (1 + x | source)"
     dense = fit_mixed(formula, data)
-    monkeypatch.setattr(mixed_module, "DENSE_LIMIT", 10)
+    monkeypatch.setattr(deviance_module, "DENSE_LIMIT", 10)
     block = fit_mixed(formula, data)
     assert block._dev.schur is not None and len(block._dev.schur["rest"]) == 0
     assert block.llf == pytest.approx(dense.llf, rel=1e-10)

@@ -1,7 +1,7 @@
 """Statistical models of transfer scores (OLS, crossed mixed effects, few-shot curves)."""
 from __future__ import annotations
 
-# --- mixed-effects models (xltstats/models/mixed.py) ---
+# --- mixed-effects models (xltstats/models/mixed/, one module per lme4 stage) ---
 from xltstats.models.mixed import (MixedModelWarning, MixedResults, compare_feature_groups, compare_mixed,
                                    fit_mixed)
 
