@@ -206,3 +206,20 @@ def test_tables_are_deterministic(tmp_path):
     np.testing.assert_allclose(back["estimate"], res.params.to_numpy(), rtol=1e-5)
     assert "\\toprule" in a["tex"].read_text() and "syntactic\\_distance" in a["tex"].read_text()
     assert a["md"].read_text().splitlines()[1].startswith("|---")
+
+
+def test_batched_subset_r2_equals_one_solve_at_a_time_and_singular_draws_fall_back():
+    from xltstats.models.ols import _group_sums, _r2_batch, _r2_from_moments
+
+    rng = np.random.default_rng(3)
+    z = np.column_stack([np.ones(40), rng.normal(size=(40, 3)), rng.normal(size=40)])
+    stack = np.stack([(z * w[:, None]).T @ z for w in rng.integers(0, 3, (6, 40)).astype(float)])
+    singular = z.copy()
+    singular[:, 2] = singular[:, 1]  # a draw whose columns 1 and 2 coincide
+    stack = np.concatenate([stack, (singular.T @ singular)[None]])
+    for columns in ([0], [0, 2], [0, 1, 2]):
+        expected = [_r2_from_moments(m, columns) for m in stack]
+        np.testing.assert_allclose(_r2_batch(stack, columns), expected, rtol=1e-9)
+    codes = np.array([2, 0, 2, 2, 0])
+    np.testing.assert_allclose(_group_sums(np.arange(10.0).reshape(5, 2), codes, 4),
+                               [[10, 12], [0, 0], [10, 13], [0, 0]])

@@ -177,3 +177,17 @@ def test_a_target_is_not_ranked_as_its_own_source():
     kept = rank_sources(with_self, ["distance", "size"], k=3, lambdarank=False, exclude_self=False, max_folds=4)
     top = kept.candidates[(kept.candidates.method == "ols") & (kept.candidates.predicted_rank == 1)]
     assert (kept.candidates["source"] == kept.candidates["target"]).any() and len(top) == len(langs)
+
+
+def test_vectorised_ranks_follow_the_documented_order():
+    from xltstats.models.ranking import _order, predicted_ranks
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"method": rng.choice(["a", "b"], 60), "target": rng.choice(["x", "y", "z"], 60),
+                          "source": [f"s{i % 7}" for i in range(60)],
+                          "predicted": np.where(rng.random(60) < 0.1, np.nan, rng.integers(0, 4, 60).astype(float))})
+    ranks = predicted_ranks(frame, ["method", "target"])
+    for _, g in frame.groupby(["method", "target"]):
+        expected = np.empty(len(g), int)
+        expected[_order(g["predicted"].to_numpy(), g["source"].to_numpy())] = np.arange(1, len(g) + 1)
+        assert ranks[g.index.to_numpy()].tolist() == expected.tolist()

@@ -79,11 +79,22 @@ def _sandwich(x: np.ndarray, scores_by_cluster: np.ndarray, bread: np.ndarray) -
     return bread @ meat @ bread
 
 
+def _group_sums(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """Row sums of ``values`` per group code ``0..n_groups-1`` (zero rows for empty groups),
+    through one stable sort and ``reduceat`` rather than ``np.add.at`` (which took seconds at 500k rows)."""
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
+    out = np.zeros((n_groups, *values.shape[1:]))
+    if len(order):
+        out[sorted_codes[starts]] = np.add.reduceat(values[order], starts, axis=0)
+    return out
+
+
 def _one_way_cluster(x, resid, bread, labels) -> tuple[np.ndarray, int]:
     codes, uniques = pd.factorize(pd.Series(labels), sort=True)
     n_clusters = len(uniques)
-    scores = np.zeros((n_clusters, x.shape[1]))
-    np.add.at(scores, codes, x * resid[:, None])
+    scores = _group_sums(x * resid[:, None], codes, n_clusters)
     n, p = x.shape
     factor = n_clusters / (n_clusters - 1) * (n - 1) / (n - p) if n_clusters > 1 else np.nan
     return factor * _sandwich(x, scores, bread), n_clusters
@@ -127,6 +138,33 @@ def _r2_from_moments(moments: np.ndarray, columns: list[int]) -> float:
     beta = np.linalg.lstsq(xtx, xty, rcond=None)[0]
     rss = moments[-1, -1] - beta @ xty
     return float(1.0 - rss / tss) if tss > 0 else float("nan")
+
+
+def _r2_batch(moments: np.ndarray, columns: list[int]) -> np.ndarray:
+    """:func:`_r2_from_moments` for a stack of moment matrices ``(B, q, q)`` at once.
+
+    One batched LU solve for the whole stack; a stack holding a singular draw falls back to
+    :func:`_r2_from_moments` (least squares) draw by draw, so that draw gets what it got alone
+    (NaN where even that fails)."""
+    idx = np.array([0, *[c + 1 for c in columns]])
+    n = moments[:, 0, 0]
+    yy = moments[:, -1, -1]
+    tss = yy - moments[:, 0, -1] ** 2 / n
+    xtx = moments[:, idx][:, :, idx]
+    xty = moments[:, idx, -1]
+    try:
+        beta = np.linalg.solve(xtx, xty[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        out = np.empty(len(moments))
+        for i, m in enumerate(moments):
+            try:
+                out[i] = _r2_from_moments(m, columns)
+            except np.linalg.LinAlgError:
+                out[i] = np.nan
+        return out
+    rss = yy - np.einsum("bi,bi->b", beta, xty)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(tss > 0, 1.0 - rss / tss, np.nan)
 
 
 def _shapley(r2_of_subset: dict[frozenset, float], groups: list[str], group: str) -> float:
@@ -248,16 +286,22 @@ class OLSResults:
 
     # -- diagnostics -------------------------------------------------------------------------------
     def vif(self) -> pd.DataFrame:
-        """Variance inflation factors: ``1 / (1 - R²_j)`` regressing each feature on the others."""
+        """Variance inflation factors: ``1 / (1 - R²_j)`` regressing each feature on the others.
+
+        From the centred cross-product matrix ``C`` of the features: ``1 - R²_j = 1 / (C_jj (C^-1)_jj)``
+        (one small inverse instead of one least-squares fit on all rows per feature)."""
         x = self._frame[self.features].to_numpy(float)
+        xc = x - x.mean(axis=0)
+        cross = xc.T @ xc
         rows = []
+        if len(self.features) == 1:
+            return pd.DataFrame([{"feature": self.features[0], "vif": 1.0}])
         for j, name in enumerate(self.features):
-            others = np.delete(x, j, axis=1)
-            design = np.column_stack([np.ones(len(x)), others])
-            beta = np.linalg.lstsq(design, x[:, j], rcond=None)[0]
-            resid = x[:, j] - design @ beta
-            tss = ((x[:, j] - x[:, j].mean()) ** 2).sum()
-            r2 = 1 - (resid @ resid) / tss
+            others = [i for i in range(len(self.features)) if i != j]
+            sub = cross[np.ix_(others, others)]
+            beta = np.linalg.lstsq(sub, cross[others, j], rcond=None)[0]
+            rss = cross[j, j] - beta @ cross[others, j]
+            r2 = 1 - rss / cross[j, j]
             rows.append({"feature": name, "vif": float(1 / (1 - r2)) if r2 < 1 else float("inf")})
         return pd.DataFrame(rows)
 
@@ -352,8 +396,9 @@ class OLSResults:
         z = np.column_stack([np.ones(self.nobs), self._frame[self.features].to_numpy(float),
                              self._frame[self.response].to_numpy(float)])
         # per-cluster moment matrices: a bootstrap sample's moments are a count-weighted sum of these
-        per_cluster = np.zeros((n_clusters, z.shape[1], z.shape[1]))
-        np.add.at(per_cluster, labels, z[:, :, None] * z[:, None, :])
+        order = np.argsort(labels, kind="stable")
+        bounds = np.searchsorted(labels[order], np.arange(n_clusters + 1))
+        per_cluster = np.stack([z[order[a:b]].T @ z[order[a:b]] for a, b in zip(bounds[:-1], bounds[1:])])
         names = list(self.groups)
         cols = self._group_columns()
         all_cols = list(range(len(self.features)))
@@ -395,10 +440,31 @@ class OLSResults:
 
         estimates = contrasts(per_cluster.sum(axis=0), skip_singular=False)
         rng = np.random.default_rng(seed)
-        all_draws = np.empty((n_boot, len(pairs)))
-        for k in range(n_boot):
-            counts = np.bincount(rng.integers(0, n_clusters, n_clusters), minlength=n_clusters)
-            all_draws[k] = contrasts(np.tensordot(counts.astype(float), per_cluster, axes=1))
+        counts = np.empty((n_boot, n_clusters))
+        for k in range(n_boot):  # the same draws, in the same order, as one draw at a time
+            counts[k] = np.bincount(rng.integers(0, n_clusters, n_clusters), minlength=n_clusters)
+        # every draw's moments at once; each subset's R² for all draws in one batched solve
+        stack = np.tensordot(counts, per_cluster, axes=1)
+        all_draws = np.full((n_boot, len(pairs)), np.nan)
+        if n_boot:
+            if statistic == "dominance":
+                if len(names) > 12:
+                    raise InputError(f"dominance over {len(names)} groups needs 2^{len(names)} fits; use at most 12 groups")
+                r2 = {}
+                for k in range(len(names) + 1):
+                    for subset in itertools.combinations(names, k):
+                        chosen = sorted(c for g in subset for c in cols[g])
+                        r2[frozenset(subset)] = _r2_batch(stack, chosen) if chosen else np.zeros(n_boot)
+                for i, (a, b) in enumerate(pairs):
+                    all_draws[:, i] = _shapley(r2, names, a) - _shapley(r2, names, b)
+            else:
+                full = _r2_batch(stack, all_cols)
+                drop = {}
+                for g in {g for pair in pairs for g in pair}:
+                    reduced = [c for c in all_cols if c not in cols[g]]
+                    drop[g] = full - (_r2_batch(stack, reduced) if reduced else 0.0)
+                for i, (a, b) in enumerate(pairs):
+                    all_draws[:, i] = drop[a] - drop[b]
         rows = []
         for (a, b), estimate, draws in zip(pairs, estimates, all_draws.T):
             draws = draws[np.isfinite(draws)]

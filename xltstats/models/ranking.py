@@ -196,8 +196,10 @@ def rank_sources(data: pd.DataFrame, features, k: int = 3, seed: int = 0, estima
     if frame.loc[candidate, "target"].nunique() < 2:
         raise InputError("ranking needs at least two target languages with two or more candidate sources")
     frame["relevance"] = np.nan
-    frame.loc[candidate, "relevance"] = frame[candidate].groupby(query)[response].transform(
-        lambda s: pd.Series(relevance_from_scores(s), index=s.index))
+    # relevance_from_scores per query, for all queries at once: n + 1 - rank (ties share the best rank)
+    ranked_scores = frame[candidate].groupby(query, dropna=False)[response]
+    frame.loc[candidate, "relevance"] = (ranked_scores.transform("size")
+                                         + 1 - ranked_scores.rank(ascending=False, method="min")).astype(int)
     if estimators:
         estimators = dict(estimators)
     else:
@@ -224,11 +226,21 @@ def rank_sources(data: pd.DataFrame, features, k: int = 3, seed: int = 0, estima
             piece["predicted"] = np.asarray(predicted)[ranked]
             pieces.append(piece)
     candidates = pd.concat(pieces, ignore_index=True)
-    candidates["predicted_rank"] = 0
-    for _, idx in candidates.groupby(["method", *query], sort=False).groups.items():
-        g = candidates.loc[idx]
-        order = _order(g["predicted"].to_numpy(), g["source"].astype(str).to_numpy())
-        ranks = np.empty(len(g), int)
-        ranks[order] = np.arange(1, len(g) + 1)
-        candidates.loc[idx, "predicted_rank"] = ranks
+    candidates["predicted_rank"] = predicted_ranks(candidates, ["method", *query])
     return RankingResults(k=k, query=query, candidates=candidates, gain=gain)
+
+
+def predicted_ranks(candidates: pd.DataFrame, by: list) -> np.ndarray:
+    """Rank 1, 2, ... of each row within its ``by`` group in :func:`_order`'s order (highest
+    ``predicted`` first, NaN last, ties by source name), for all groups in one sort."""
+    group = candidates.groupby(by, sort=False, dropna=False).ngroup().to_numpy()
+    keys = candidates["predicted"].to_numpy(float)
+    keys = np.where(np.isnan(keys), -np.inf, keys)
+    names = candidates["source"].astype(str).to_numpy(dtype=str)
+    order = np.lexsort((names, -keys, group))
+    sorted_group = group[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_group)) + 1]
+    position = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    ranks = np.empty(len(order), int)
+    ranks[order] = position + 1
+    return ranks
