@@ -190,7 +190,7 @@ def test_tokenised_data_cached_on_disk_by_tokenizer_task_language(tmp_path, toke
     examples = task.load(str(FIXTURES / "xnli"), "deu", "test")
     hp = dict(DEFAULT_HYPERPARAMETERS)
     first = T.cached_encode(tmp_path, task, "fixtures", "deu", "test", "encoder", tok, examples, hp)
-    assert len(list((tmp_path / "tokenized").glob("xnli-deu-test-*.pkl"))) == 1
+    assert len(list((tmp_path / "tokenized").glob("xnli-deu-test-*.npz"))) == 1
 
     def fail(*args, **kwargs):
         raise AssertionError("tokenised again instead of read from the cache")

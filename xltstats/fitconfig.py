@@ -99,6 +99,13 @@ def validate_config(config: dict, source: str = "configuration") -> None:
     mixed = config.get("mixed") or {}
     need(mixed.get("formula") is None or isinstance(mixed.get("formula"), str),
          "'mixed.formula' must be an lme4-style formula string")
+    if isinstance(mixed.get("formula"), str):
+        from .models.formula import check_formula
+
+        try:
+            check_formula(mixed["formula"])  # refused here, before any data is read or evaluated
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: 'mixed.formula': {exc}") from None
     need(config.get("lexical_corpus") in ("udhr", "pud"), "'lexical_corpus' must be udhr or pud")
     subset = config.get("subset")
     need(subset is None or isinstance(subset, dict),

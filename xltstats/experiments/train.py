@@ -6,6 +6,8 @@ non-blocking copies, dynamic padding of length-grouped batches (shuffled mega-ba
 length, so batches have little padding but order is still random), evaluation in length-sorted
 large batches (each target on its own, so a score never depends on what else was evaluated), and
 tokenised data cached on disk keyed by tokenizer, task, data source, language, split and lengths.
+The cache holds plain integer arrays (``.npz``, read with ``allow_pickle=False``): a cache file
+written by someone else can at worst hold wrong numbers, never run code.
 """
 from __future__ import annotations
 
@@ -13,7 +15,6 @@ import hashlib
 import json
 import math
 import os
-import pickle
 import shutil
 import tempfile
 import time
@@ -193,20 +194,82 @@ def cached_encode(cache_dir, task: Task, data: str, lang: str, split: str, arch:
     key = hashlib.sha256(json.dumps([tokenizer_fingerprint(tokenizer), task.name, data, lang, split,
                                      arch, hp["max_length"], hp["max_target_length"], content]
                                     ).encode()).hexdigest()[:24]
-    path = Path(cache_dir) / "tokenized" / f"{task.name}-{lang}-{split}-{key}.pkl"
+    path = Path(cache_dir) / "tokenized" / f"{task.name}-{lang}-{split}-{key}.npz"
     if path.is_file():
-        try:
-            with open(path, "rb") as fh:
-                return pickle.load(fh)
-        except (pickle.UnpicklingError, EOFError):
-            pass  # a damaged cache file is rebuilt
+        feats = load_features(path)
+        if feats is not None and len(feats) == len(examples):
+            return feats
+        # a damaged or foreign cache file is rebuilt (replaced atomically below)
     feats = encode(task, arch, tokenizer, examples, hp)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", dir=path.parent)
-    with os.fdopen(fd, "wb") as fh:
-        pickle.dump(feats, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(tmp, path)
+    save_features(feats, path)
     return feats
+
+
+_CACHE_FORMAT = "xltstats-tokenized-v1"
+
+
+def save_features(feats: list[dict], path) -> None:
+    """Write encoded features as integer arrays (one flat array and offsets per list field)."""
+    import numpy as np
+
+    path = Path(path)
+    keys = sorted({k for f in feats for k in f})
+    arrays = {"format": np.array(_CACHE_FORMAT), "n": np.array(len(feats), dtype=np.int64)}
+    for k in keys:
+        values = [f.get(k) for f in feats]
+        if all(isinstance(v, (list, tuple)) for v in values):
+            lengths = np.array([len(v) for v in values], dtype=np.int64)
+            arrays[f"list.{k}.offsets"] = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+            arrays[f"list.{k}.values"] = np.array([x for v in values for x in v], dtype=np.int64)
+        elif all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            arrays[f"int.{k}"] = np.array(values, dtype=np.int64)
+        else:
+            return  # not a shape this cache stores: leave it uncached rather than guess
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_features(path) -> list[dict] | None:
+    """Features written by :func:`save_features`, or None when the file is not a valid cache
+    (damaged, foreign or of another format).  Never unpickles anything."""
+    import zipfile
+
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if str(archive["format"]) != _CACHE_FORMAT:
+                return None
+            n = int(archive["n"])
+            columns = {}
+            for name in archive.files:
+                kind, _, rest = name.partition(".")
+                if kind == "int":
+                    values = archive[name]
+                    if values.dtype.kind != "i" or values.shape != (n,):
+                        return None
+                    columns[rest] = values.tolist()
+                elif kind == "list" and rest.endswith(".offsets"):
+                    field = rest[: -len(".offsets")]
+                    offsets, flat = archive[name], archive[f"list.{field}.values"]
+                    if offsets.dtype.kind != "i" or flat.dtype.kind != "i" \
+                            or offsets.shape != (n + 1,) or offsets[0] != 0 \
+                            or offsets[-1] != len(flat) or (np.diff(offsets) < 0).any():
+                        return None
+                    flat_list = flat.tolist()
+                    bounds = offsets.tolist()
+                    columns[field] = [flat_list[bounds[i]:bounds[i + 1]] for i in range(n)]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    return [{k: columns[k][i] for k in columns} for i in range(n)]
 
 
 def length_grouped_batches(lengths: list[int], batch_size: int, generator: torch.Generator,

@@ -12,6 +12,13 @@ Conventions follow lme4:
 * ``(1 | a:b)`` groups by the combination of ``a`` and ``b``; ``(1 | a/b)`` expands to
   ``(1 | a) + (1 | a:b)``.
 * The double-bar ``||`` form (uncorrelated terms) is expanded into one term per column.
+
+Formulas come from users' configuration files and patsy evaluates them as Python code, so every
+formula is first checked by :func:`check_formula`, a small grammar that admits only column names,
+numbers, the formula operators (``~ + - * / : ** ^ |``, parentheses) and calls of a fixed list of
+transforms (``log``, ``log1p``, ``exp``, ``sqrt``, ``I()``, ``C()``, ``Q("name")``, ...).  Anything
+else (attribute access beyond ``np.<transform>``, other calls, strings outside ``Q()``, subscripts,
+keywords, dunder names, ...) is refused before patsy sees the text.
 """
 from __future__ import annotations
 
@@ -31,6 +38,218 @@ _FORMULA_BUILTINS = {
     "C", "I", "Q", "np", "numpy", "log", "exp", "sqrt", "center", "standardize", "scale",
     "Treatment", "Sum", "Diff", "Helmert", "Poly", "bs", "cr", "cc", "te", "True", "False", "None",
 }
+
+
+#: Transforms a formula may call.  ``I`` and the arithmetic inside it, ``C`` (categorical, with
+#: an optional contrast name), ``Q`` (a quoted column name), patsy's stateful transforms and
+#: numpy's elementwise functions.
+FORMULA_FUNCTIONS = frozenset({
+    "I", "C", "Q", "log", "log1p", "log2", "log10", "exp", "expm1", "sqrt", "abs", "square",
+    "scale", "center", "standardize",
+})
+_NUMPY_FUNCTIONS = frozenset({"log", "log1p", "log2", "log10", "exp", "expm1", "sqrt", "abs",
+                              "square"})
+_CONTRASTS = frozenset({"Treatment", "Sum", "Diff", "Helmert", "Poly"})
+_FORMULA_OPERATORS = frozenset({"~", "+", "-", "*", "/", ":", "**", "^", "|", "(", ")", ",", "."})
+
+
+def formula_namespace() -> dict:
+    """The only names besides data columns that a formula can see when patsy evaluates it."""
+    return {"log": np.log, "log1p": np.log1p, "log2": np.log2, "log10": np.log10, "exp": np.exp,
+            "expm1": np.expm1, "sqrt": np.sqrt, "abs": np.abs, "square": np.square,
+            "np": _SafeNumpy(), "numpy": _SafeNumpy()}
+
+
+class _SafeNumpy:
+    """``np.log`` and friends for formulas, and nothing else of numpy."""
+
+    def __getattr__(self, name):
+        if name in _NUMPY_FUNCTIONS:
+            return getattr(np, name)
+        raise AttributeError(name)
+
+
+def formula_env():
+    """A patsy evaluation environment holding only :func:`formula_namespace` (not the caller's
+    globals: a formula must not reach modules or builtins through the environment)."""
+    import patsy
+
+    return patsy.EvalEnvironment([formula_namespace()])
+
+
+class _FormulaGrammar:
+    """Recursive-descent check of a formula's tokens::
+
+        formula := [sum] "~" sum
+        sum     := ["+" | "-"] product (("+" | "-") product)*
+        product := unary ((":" | "*" | "/" | "**" | "^") unary)*
+        unary   := "-" unary | atom
+        atom    := NUMBER | column | call | "(" sum [("|" | "||") sum] ")"
+        call    := FUNCTION "(" arguments ")" | ("np" | "numpy") "." NUMPY_FUNCTION "(" sum ")"
+        Q(...)  := "Q" "(" STRING ")"           C(...) := "C" "(" sum ["," CONTRAST] ")"
+    """
+
+    def __init__(self, formula: str):
+        self.formula = formula
+        if "\x00" in formula:
+            self.fail("it contains a NUL character")
+        try:
+            raw = list(tokenize.generate_tokens(io.StringIO(formula).readline))
+        except (tokenize.TokenError, SyntaxError, IndentationError) as exc:
+            self.fail(f"it cannot be read as a formula ({exc})")
+        self.tokens = []
+        for tok in raw:
+            if tok.type in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER, tokenize.INDENT,
+                            tokenize.DEDENT):
+                continue
+            if tok.type == tokenize.COMMENT:
+                self.fail(f"comments ({tok.string!r}) are not allowed")
+            if tok.type == tokenize.ERRORTOKEN and not tok.string.strip():
+                continue
+            if tok.type == tokenize.OP and tok.string not in _FORMULA_OPERATORS:
+                self.fail(f"the operator {tok.string!r} is not allowed")
+            if tok.type not in (tokenize.NAME, tokenize.NUMBER, tokenize.STRING, tokenize.OP):
+                self.fail(f"{tok.string!r} is not allowed")
+            self.tokens.append(tok)
+        self.i = 0
+
+    # -- helpers
+    def fail(self, why: str):
+        raise ConfigError(
+            f"formula {self.formula!r} is refused: {why}.  A formula may use column names, "
+            "numbers, the operators ~ + - * / : ** ^ | and parentheses, and the transforms "
+            f"{', '.join(sorted(FORMULA_FUNCTIONS))} (also as np.log etc.)")
+
+    def peek(self, ahead: int = 0):
+        j = self.i + ahead
+        return self.tokens[j].string if j < len(self.tokens) else None
+
+    def take(self, expected: str | None = None) -> str:
+        if self.i >= len(self.tokens):
+            self.fail("it ends too early" + (f" (expected {expected!r})" if expected else ""))
+        tok = self.tokens[self.i]
+        if expected is not None and tok.string != expected:
+            self.fail(f"expected {expected!r} but found {tok.string!r}")
+        self.i += 1
+        return tok.string
+
+    def kind(self, ahead: int = 0):
+        j = self.i + ahead
+        return self.tokens[j].type if j < len(self.tokens) else None
+
+    # -- grammar
+    def check(self) -> None:
+        if not self.tokens:
+            self.fail("it is empty")
+        if self.peek() != "~":
+            self.sum()
+        self.take("~")
+        self.sum()
+        if self.i != len(self.tokens):
+            self.fail(f"unexpected {self.peek()!r}")
+
+    def sum(self) -> None:
+        if self.peek() in ("+", "-"):
+            self.take()
+        self.product()
+        while self.peek() in ("+", "-"):
+            self.take()
+            self.product()
+
+    def product(self) -> None:
+        self.unary()
+        while self.peek() in (":", "*", "/", "**", "^"):
+            self.take()
+            self.unary()
+
+    def unary(self) -> None:
+        if self.peek() == "-":
+            self.take()
+            self.unary()
+            return
+        self.atom()
+
+    def atom(self) -> None:
+        tok = self.peek()
+        if tok is None:
+            self.fail("it ends too early")
+        kind = self.kind()
+        if kind == tokenize.NUMBER:
+            self.take()
+            return
+        if tok == "(":
+            self.take("(")
+            self.sum()
+            if self.peek() == "|":
+                self.take("|")
+                if self.peek() == "|":
+                    self.take("|")
+                self.sum()
+            self.take(")")
+            return
+        if kind != tokenize.NAME:
+            if kind == tokenize.STRING:
+                self.fail(f"a string ({tok}) may only appear as Q(\"column name\")")
+            self.fail(f"unexpected {tok!r}")
+        self.name_or_call()
+
+    def name_or_call(self) -> None:
+        name = self.take()
+        if keyword.iskeyword(name) and name not in ("True", "False"):
+            self.fail(f"the Python keyword {name!r} is not allowed")
+        if name.startswith("__") or name.endswith("__"):
+            self.fail(f"the name {name!r} is not allowed")
+        if self.peek() == ".":
+            self.take(".")
+            attribute = self.take()
+            if name not in ("np", "numpy") or attribute not in _NUMPY_FUNCTIONS \
+                    or self.peek() != "(":
+                self.fail(f"attribute access {name}.{attribute} is not allowed (only "
+                          f"np.{{{', '.join(sorted(_NUMPY_FUNCTIONS))}}}(...))")
+            self.take("(")
+            self.sum()
+            self.take(")")
+            return
+        if self.peek() != "(":
+            return  # a column name
+        if name not in FORMULA_FUNCTIONS:
+            self.fail(f"the call {name}(...) is not an allowed transform")
+        self.take("(")
+        if name == "Q":
+            if self.kind() != tokenize.STRING:
+                self.fail("Q() takes one quoted column name")
+            literal = self.take()
+            if not re.fullmatch(r"""[rRuU]?(['"])[^'"\\\n]*\1""", literal):
+                self.fail(f"Q() takes a plain quoted column name, got {literal}")
+        elif name == "C":
+            self.sum()
+            if self.peek() == ",":
+                self.take(",")
+                contrast = self.take()
+                if contrast not in _CONTRASTS:
+                    self.fail(f"C() takes a contrast from {', '.join(sorted(_CONTRASTS))}, "
+                              f"got {contrast!r}")
+        else:
+            self.sum()
+            while self.peek() == ",":
+                self.take(",")
+                if self.kind() != tokenize.NUMBER:
+                    self.fail(f"extra arguments of {name}() must be numbers")
+                self.take()
+        self.take(")")
+
+
+def check_formula(formula) -> str:
+    """Refuse a formula that is anything but column names, numbers, formula operators and the
+    allowed transforms (see :data:`FORMULA_FUNCTIONS`); returns the formula unchanged.
+
+    This runs before patsy evaluates any part of the formula: patsy turns each term into Python
+    code, so a formula from a configuration file must not be able to express a call.
+    """
+    if not isinstance(formula, str):
+        raise ConfigError(f"a formula must be a string, got {type(formula).__name__}")
+    _FormulaGrammar(formula).check()
+    return formula
 
 
 @dataclass
@@ -93,6 +312,7 @@ def parse_formula(formula: str) -> ParsedFormula:
     """Split an lme4-style formula into response, fixed right-hand side and random terms."""
     if not isinstance(formula, str) or "~" not in formula:
         raise ConfigError(f"a mixed-model formula needs the form 'y ~ terms', got {formula!r}")
+    check_formula(formula)
     lhs, rhs = formula.split("~", 1)
     response = lhs.strip()
     if not response:
@@ -168,6 +388,7 @@ def referenced_columns(formula: str, data: pd.DataFrame) -> list[str]:
     patsy/numpy builtin.  Column names that are not Python identifiers can be written as
     ``Q("my column")``; those are found too.
     """
+    check_formula(formula)
     columns = set(map(str, data.columns))
     used: list[str] = []
     try:
@@ -207,7 +428,8 @@ def build_random_terms(parsed: ParsedFormula, data: pd.DataFrame) -> list[Random
     terms = []
     for expr, group in parsed.random:
         try:
-            design = patsy.dmatrix(expr, data, return_type="dataframe", NA_action="raise")
+            design = patsy.dmatrix(check_formula("~ " + expr)[2:], data, eval_env=formula_env(),
+                                   return_type="dataframe", NA_action="raise")
         except patsy.PatsyError as exc:
             raise ConfigError(f"cannot evaluate random term ({expr} | {group}): {exc}") from None
         names = [_lme4_name(c) for c in design.columns]

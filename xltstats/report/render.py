@@ -26,6 +26,7 @@ from pathlib import Path
 import yaml
 
 from xltstats.errors import XltstatsError
+from xltstats.report.escape import PANDOC_INPUT, sanitize_html
 
 ENGINES = ("auto", "quarto", "python", "kernel")
 
@@ -189,7 +190,7 @@ def _pandoc_html(markdown: str, output: Path, resource_dir: Path) -> None:
                 f"--include-in-header={header}", f"--resource-path={resource_dir}{os.pathsep}{scratch}",
                 "--wrap=none"]
         try:
-            pypandoc.convert_file(str(source), "html5", format="markdown", extra_args=args,
+            pypandoc.convert_file(str(source), "html5", format=PANDOC_INPUT, extra_args=args,
                                   outputfile=str(output))
         except (RuntimeError, OSError) as exc:
             raise RenderError(f"pandoc failed: {exc}") from exc
@@ -235,6 +236,9 @@ def render_report(fit_dir: str | Path, out: str | Path | None = None, *, engine:
         else:
             markdown = render_markdown(fit_dir, engine="kernel" if engine == "kernel" else "python")
             _pandoc_html(markdown, tmp, fit_dir)
+            # Values from the fit folder cannot carry script into the page (see report.escape);
+            # Quarto's own output holds Quarto's scripts, so only the Markdown escaping applies there.
+            tmp.write_text(sanitize_html(tmp.read_text(encoding="utf-8")), encoding="utf-8")
         os.chmod(tmp, 0o644)
         os.replace(tmp, out)
     finally:

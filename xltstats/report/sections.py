@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from . import figures as F
+from .escape import md_code, md_code_block, md_escape
 
 MAX_HEATMAPS = 12
 MAX_TABLE_ROWS = 40
@@ -102,7 +103,8 @@ def _shorten(text: str, limit: int = 110) -> str:
 
 
 def markdown_table(frame: pd.DataFrame, *, max_rows: int = MAX_TABLE_ROWS, caption: str | None = None) -> str:
-    shown = format_frame(frame.head(max_rows)).map(_shorten)
+    shown = format_frame(frame.head(max_rows)).map(_shorten).map(md_escape)
+    shown.columns = [md_escape(c) for c in shown.columns]
     text = shown.to_markdown(index=False, tablefmt="pipe", disable_numparse=True)
     if len(frame) > max_rows:
         text += f"\n\n*First {max_rows} of {len(frame)} rows; the full table is in the fit folder.*"
@@ -264,8 +266,8 @@ class FitReport:
         manifest = self.manifest
         dataset = manifest.get("dataset") or {}
         name = dataset.get("name") or (manifest.get("config") or {}).get("data") or "unknown"
-        lines = [f"Dataset: **{name}**"
-                 + (f" ({dataset['title']})" if dataset.get("title") else "") + "."]
+        lines = [f"Dataset: **{md_escape(name)}**"
+                 + (f" ({md_escape(dataset['title'])})" if dataset.get("title") else "") + "."]
         try:
             results = self.results
             lines.append(
@@ -362,10 +364,11 @@ class FitReport:
             metric = "/".join(sorted(set(map(str, part["metric"])))) if "metric" in part else "score"
             fig = F.transfer_heatmap(matrix, title=f"{task}, {model}: mean score over seeds", metric=metric)
             name = f"heatmap_{_slug(task)}_{_slug(model)}"
-            out.append(self.figure(fig, name, f"Transfer scores ({metric}) for {task} with {model}, "
+            out.append(self.figure(fig, name, f"Transfer scores ({md_escape(metric)}) for {md_escape(task)} "
+                                              f"with {md_escape(model)}, "
                                               "source language (rows) by target language (columns)."))
         everything = sorted(results.groupby(["task", "model"]).groups)
-        only_multi = [f"{task} with {model}" for task, model in everything if (task, model) not in set(combos)]
+        only_multi = [f"{md_escape(task)} with {md_escape(model)}" for task, model in everything if (task, model) not in set(combos)]
         if only_multi:
             out.append(_note(f"No heatmap for {', '.join(only_multi)}: every run there is multi-source."))
         if len(combos) > MAX_HEATMAPS:
@@ -958,10 +961,10 @@ class FitReport:
         argv = manifest.get("argv")
         if argv:
             command = "python -m " + " ".join(_shell_quote(str(a)) for a in argv)
-            out.append(f"**Command.** The fit was produced by\n\n```\n{command}\n```\n")
+            out.append(f"**Command.** The fit was produced by\n\n{md_code_block(command)}")
         seed = manifest.get("seed", (manifest.get("config") or {}).get("seed"))
         if seed is not None:
-            out.append(f"**Seed.** All random steps used seed {seed}.\n")
+            out.append(f"**Seed.** All random steps used seed {md_escape(seed)}.\n")
         formulas = manifest.get("formulas") or {}
         config = manifest.get("config") or {}
         if formulas:
@@ -979,7 +982,7 @@ class FitReport:
             out.append("The formulas used:\n")
             items = formulas.items() if isinstance(formulas, dict) else enumerate(formulas)
             for key, formula in items:
-                out.append(f"- {key}: `{formula}`")
+                out.append(f"- {md_escape(key)}: {md_code(formula)}")
             out.append("")
         design = self.cv_design()
         if design:
@@ -1002,22 +1005,21 @@ class FitReport:
         if estimators:
             out.append("**Estimators.**\n")
             items = estimators.items() if isinstance(estimators, dict) else enumerate(estimators)
-            out.extend(f"- {key}: {value}" for key, value in items)
+            out.extend(f"- {md_escape(key)}: {md_escape(value)}" for key, value in items)
             out.append("")
         elif config:
             ols = config.get("ols") or {}
             mixed = config.get("mixed") or {}
-            out.append(f"**Estimators.** OLS with `{ols.get('cov_type', 'default')}` standard errors; mixed model "
+            out.append(f"**Estimators.** OLS with {md_code(ols.get('cov_type', 'default'))} standard errors; mixed model "
                        f"fitted by {'REML' if mixed.get('reml', True) else 'maximum likelihood'}.\n")
         if config:
             import yaml
 
-            out.append("**Configuration.**\n\n```yaml\n" + yaml.safe_dump(config, sort_keys=True).rstrip()
-                       + "\n```\n")
+            out.append("**Configuration.**\n\n" + md_code_block(yaml.safe_dump(config, sort_keys=True), "yaml"))
         notes = manifest.get("notes") or []
         if notes:
             out.append("**Notes from the fit.**\n")
-            out.extend(f"- {note}" for note in notes)
+            out.extend(f"- {md_escape(note)}" for note in (notes if isinstance(notes, list) else [notes]))
             out.append("")
         inputs = manifest.get("inputs")
         if inputs:
@@ -1035,12 +1037,12 @@ class FitReport:
             if isinstance(citations, str):
                 citations = [citations]
             out.append("**Data citation.** Please cite the dataset"
-                       + (f" {dataset.get('title')}" if dataset.get("title") else "") + ":\n")
+                       + (f" {md_escape(dataset.get('title'))}" if dataset.get("title") else "") + ":\n")
             for citation in citations:
-                out.append(f"```bibtex\n{str(citation).strip()}\n```\n")
+                out.append(md_code_block(str(citation).strip(), "bibtex"))
         for key in ("origin", "url", "commit", "licence", "license"):
             if dataset.get(key):
-                out.append(f"- {key}: {dataset[key]}")
+                out.append(f"- {key}: {md_escape(dataset[key])}")
         return "\n".join(out) + "\n"
 
     @_guard
@@ -1104,7 +1106,7 @@ def _mixed_model_text(formula: str) -> str:
                 "$$y_{st} = \\beta_0 + \\sum_k \\beta_k x_{k,st} + u_s + v_t + \\varepsilon_{st}, \\quad "
                 "u_s \\sim N(0, \\sigma_u^2),\\ v_t \\sim N(0, \\sigma_v^2),\\ "
                 "\\varepsilon_{st} \\sim N(0, \\sigma^2).$$\n")
-    names = ", ".join(f"`{f}`" for f in factors)
+    names = ", ".join(md_code(f) for f in factors)
     text = ("The mixed-effects model (features in their own units) adds crossed random intercepts for "
             f"{names}: for observation $i$,\n\n"
             "$$y_i = \\beta_0 + \\sum_k \\beta_k x_{k,i} + \\sum_{g} u^{(g)}_{g[i]} + \\varepsilon_i, \\quad "

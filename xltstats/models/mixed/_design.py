@@ -14,7 +14,7 @@ import scipy.sparse as sp
 
 from xltstats.errors import ConfigError, InputError
 from xltstats.models.formula import (ParsedFormula, _split_top_level_plus, build_random_terms,
-                                     parse_formula, referenced_columns)
+                                     formula_env, parse_formula, referenced_columns)
 
 @dataclass
 class Design:
@@ -131,8 +131,8 @@ def prepare(formula: str, data: pd.DataFrame):
             if col == parsed.response:
                 raise InputError(f"the response {col!r} must be numeric", column=col)
     try:
-        y_df, X_df = patsy.dmatrices(parsed.fixed_formula, frame, return_type="dataframe",
-                                     NA_action="raise")
+        y_df, X_df = patsy.dmatrices(parsed.fixed_formula, frame, eval_env=formula_env(),
+                                     return_type="dataframe", NA_action="raise")
     except patsy.PatsyError as exc:
         raise ConfigError(f"cannot build the fixed-effects part {parsed.fixed_formula!r}: {exc}") from None
     if y_df.shape[1] != 1:
@@ -145,7 +145,8 @@ def prepare(formula: str, data: pd.DataFrame):
     terms = build_random_terms(parsed, frame)
     term_infos = []
     for expr, _group in parsed.random:
-        term_infos.append(patsy.dmatrix(expr, frame.iloc[:1], return_type="matrix").design_info)
+        term_infos.append(patsy.dmatrix(expr, frame.iloc[:1], eval_env=formula_env(),
+                                        return_type="matrix").design_info)
     design = build_design(X, y_df.to_numpy(dtype=float).ravel(), list(X_df.columns), terms,
                            X_df.design_info, term_infos)
     for t in terms:
