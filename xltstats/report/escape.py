@@ -39,7 +39,7 @@ def md_escape(value) -> str:
             out.append(ch)
     escaped = "".join(out)
     # a value at the start of a block must not read as a list item ("1. x", "- x", "+ x", "1) x")
-    return re.sub(r"^(\s*)(\d+)([.)])", r"\1\2\\\3", re.sub(r"^(\s*)([-+])(?=\s|$)", r"\1\\\2", escaped))
+    return re.sub(r"^(\s*)(\d+)([.)])(?=\s|$)", r"\1\2\\\3", re.sub(r"^(\s*)([-+])(?=\s|$)", r"\1\\\2", escaped))
 
 
 _TAG = re.compile(r"<([a-zA-Z][a-zA-Z0-9-]*)(\s[^<>]*?)?(/?)>")
