@@ -180,3 +180,18 @@ def test_dump_mismatched_sentence_counts(tmp_path):
         read_dump(tmp_path)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["layer_convention"].startswith("layer 0 = embedding")
+
+
+@pytest.mark.parametrize("kernel", [Kernel(), Kernel(debiased=True), Kernel("rbf", "muller"),
+                                    Kernel("rbf", "kornblith", 0.5, True)])
+def test_batched_resamples_equal_one_by_one(kernel):
+    from xltstats.studies.cka.core import bootstrap_draws, cka_from_grams
+
+    rng = np.random.default_rng(9)
+    X, Y = rng.normal(size=(12, 4)), rng.normal(size=(12, 3))
+    bx, by = kernel.base(X), kernel.base(Y)
+    draws = bootstrap_draws(kernel, bx, by, 7, np.random.default_rng(4), chunk_entries=300)
+    idx = np.sort(np.random.default_rng(4).integers(0, 12, size=(7, 12)), axis=1)
+    one = [cka_from_grams(kernel.gram(bx[np.ix_(i, i)]), kernel.gram(by[np.ix_(i, i)]), kernel.debiased)
+           for i in idx]
+    assert draws == pytest.approx(one, abs=1e-12)

@@ -238,11 +238,12 @@ def _run_steps(config: dict, args, argv: list[str], work: Path, progress: Progre
             (work / "cv_summary.txt").write_text("\n\n".join(summaries) + "\n", encoding="utf-8")
 
     ranking_enabled = config["ranking"].get("enabled", "auto")
-    if ranking_enabled is True or (ranking_enabled == "auto" and _ranking_possible(complete)):
+    single = complete[complete["source"] != "mul"]  # candidates are languages, not multi-source sets
+    if ranking_enabled is True or (ranking_enabled == "auto" and _ranking_possible(single)):
         with progress.step("ranking source languages"):
             from .models.ranking import rank_sources
 
-            ranking = rank_sources(complete, features=used, k=config["ranking"].get("k", 3), seed=config["seed"],
+            ranking = rank_sources(single, features=used, k=config["ranking"].get("k", 3), seed=config["seed"],
                                    max_folds=config["ranking"].get("max_folds"), mixed_formula=formula)
             write_table(ranking.table(), tables, "ranking")
             write_table(ranking.evaluation(), tables, "ranking_ndcg")

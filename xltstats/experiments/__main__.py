@@ -36,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     mg = sub.add_parser("merge", help="write the results table from all job journals")
     mg.add_argument("config")
     mg.add_argument("--results", required=True)
+    rp = sub.add_parser("represent", help="dump hidden states (study field 'representations') and "
+                                          "write cka.csv / mingling.csv / tsne.csv")
+    rp.add_argument("config")
     sub.add_parser("tasks", help="list the registered tasks")
     return p
 
@@ -89,6 +92,15 @@ def _dispatch(args) -> int:
         if args.results:
             path, n, pending = merge(study, args.results)
             print(f"wrote {n} rows to {path}")
+        return 0
+    if args.command == "represent":
+        from .representations import dump_representations
+
+        if study.representations is None:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"{study.path}: field 'representations': missing (nothing to dump)")
+        print(dump_representations(study))
         return 0
     if args.command == "merge":
         from .runner import merge

@@ -39,7 +39,7 @@ DEFAULT_FEW_SHOT_HYPERPARAMETERS = {"learning_rate": None, "batch_size": 16, "ep
                                     "max_steps": None, "warmup_ratio": 0.0}
 _TOP_LEVEL = {"name", "model", "tasks", "languages", "sources", "targets", "in_language", "few_shot",
               "seeds", "hyperparameters", "few_shot_hyperparameters", "run_dir", "cache_dir", "data",
-              "metrics", "description", "keep_checkpoints"}
+              "metrics", "description", "keep_checkpoints", "source_budget", "representations"}
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,11 @@ class StudyConfig:
     cache_dir: Path
     keep_checkpoints: bool = True
     raw: dict = field(repr=False, default_factory=dict)
+    # multi-source / re-init / representation studies (xltstats.experiments.studyspec)
+    source_sets: list[tuple[str, ...]] = field(default_factory=list)  # [] = one set per source
+    source_budget: int | None = None
+    reinit: list[tuple[int, ...]] | None = None  # None: no re-init; else conditions, () = baseline
+    representations: dict | None = None
 
     @property
     def model_name(self) -> str:
@@ -249,9 +254,10 @@ def parse_study(raw, path, *, check_data: bool = True) -> StudyConfig:
             model.setdefault("name", f"random-{model['config']['model_type']}")
         else:
             v.fail("model", "a mapping needs 'pretrained' (hub id or path) or 'config' + 'tokenizer'")
-        extra = set(model) - {"name", "pretrained", "config", "tokenizer"}
+        extra = set(model) - {"name", "pretrained", "config", "tokenizer", "reinit_layers"}
         if extra:
-            v.fail(f"model.{sorted(extra)[0]}", "unknown field; known: name, pretrained, config, tokenizer")
+            v.fail(f"model.{sorted(extra)[0]}",
+                   "unknown field; known: name, pretrained, config, tokenizer, reinit_layers")
     else:
         v.fail("model", "must be a hub id / path or a mapping")
 
@@ -296,8 +302,11 @@ def parse_study(raw, path, *, check_data: bool = True) -> StudyConfig:
             v.fail(f"tasks[{i}]", f"task {task.name} listed twice")
         tasks.append(TaskSpec(task.name, str(data), metric, few))
 
-    sources = v.languages("sources" if "sources" in raw else "languages",
-                          raw.get("sources", raw.get("languages")))
+    from .studyspec import parse_extensions
+
+    model, ext = parse_extensions(raw, model, v)
+    sources = ext["sources"] if ext["sources"] is not None else \
+        v.languages("sources" if "sources" in raw else "languages", raw.get("sources", raw.get("languages")))
     targets = v.languages("targets" if "targets" in raw else "languages",
                           raw.get("targets", raw.get("languages")))
     few_shot = v.int_list("few_shot", raw.get("few_shot", [0]), 0)
@@ -320,7 +329,11 @@ def parse_study(raw, path, *, check_data: bool = True) -> StudyConfig:
     study = StudyConfig(path=path, name=name, model=model, tasks=tasks, sources=sources,
                         targets=targets, in_language=in_language, few_shot=few_shot, seeds=seeds,
                         hyperparameters=hp, few_shot_hyperparameters=fhp, run_dir=run_dir,
-                        cache_dir=cache, keep_checkpoints=keep, raw=raw)
+                        cache_dir=cache, keep_checkpoints=keep, raw=raw,
+                        source_sets=ext["source_sets"], source_budget=ext["source_budget"],
+                        reinit=ext["reinit"], representations=ext["representations"])
+    if study.representations is not None and not keep:
+        v.fail("keep_checkpoints", "representations need the fine-tuned checkpoints: set keep_checkpoints: true")
     if check_data:
         check_languages(study, v)
     return study

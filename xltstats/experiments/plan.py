@@ -26,13 +26,22 @@ class Unit:
 @dataclass(frozen=True)
 class Job:
     task: str
-    source: str
+    source: str  # a language, or "mul" for a multi-source set
     seed: int
     units: tuple[Unit, ...]
+    source_set: tuple[str, ...] = ()  # the languages of a multi-source job (sorted)
+    reinit: tuple[int, ...] | None = None  # re-initialised blocks (() = the baseline), None = no re-init
 
     @property
     def id(self) -> str:
-        return f"{self.task}-{self.source}-seed{self.seed}"
+        source = "+".join(self.source_set) if self.source_set else self.source
+        condition = "" if self.reinit is None else "-reinit" + ("-".join(map(str, self.reinit)) or "none")
+        return f"{self.task}-{source}{condition}-seed{self.seed}"
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The source languages (one for a single-source job)."""
+        return self.source_set or (self.source,)
 
     @property
     def zero_shot(self) -> tuple[Unit, ...]:
@@ -50,29 +59,42 @@ def _digest(*parts) -> str:
 def expand(study: StudyConfig) -> list[Job]:
     """The jobs of ``study`` in a fixed order (task, source, seed as listed)."""
     jobs = []
+    sets = getattr(study, "source_sets", None) or [(s,) for s in study.sources]
+    conditions = getattr(study, "reinit", None) or [None]
     for spec in study.tasks:
-        for source in study.sources:
-            for seed in study.seeds:
-                units = []
-                targets = list(study.targets)
-                if study.in_language and source not in targets:
-                    targets.append(source)
-                for target in targets:
-                    if target == source and not study.in_language:
-                        continue
-                    for n in study.few_shot_sizes(spec.name):
-                        if n > 0 and target == source:
-                            continue  # in-language few-shot would just be more source data
-                        units.append(Unit(target, n))
-                if units:
-                    jobs.append(Job(spec.name, source, seed, tuple(units)))
+        for members in sets:
+            source = members[0] if len(members) == 1 else "mul"
+            for condition in conditions:
+                for seed in study.seeds:
+                    units = []
+                    targets = list(study.targets)
+                    for member in members:
+                        if study.in_language and member not in targets:
+                            targets.append(member)
+                    for target in targets:
+                        if target in members and not study.in_language:
+                            continue
+                        for n in study.few_shot_sizes(spec.name):
+                            if n > 0 and target in members:
+                                continue  # in-language few-shot would just be more source data
+                            units.append(Unit(target, n))
+                    if units:
+                        jobs.append(Job(spec.name, source, seed, tuple(units),
+                                        members if len(members) > 1 else (), condition))
     return jobs
 
 
 def run_id(study: StudyConfig, job: Job) -> str:
     """Identifies the source checkpoint a row comes from."""
     spec = study.task(job.task)
-    return _digest(study.config_hash, job.task, spec.data, job.source, job.seed)
+    extra = []  # only when used, so that plain studies keep their keys
+    if job.source_set:
+        extra.append(["sources", list(job.source_set)])
+    if getattr(study, "source_budget", None) is not None:
+        extra.append(["budget", study.source_budget])
+    if job.reinit is not None:
+        extra.append(["reinit", list(job.reinit)])
+    return _digest(study.config_hash, job.task, spec.data, job.source, job.seed, *extra)
 
 
 def row_key(study: StudyConfig, job: Job, unit: Unit) -> str:

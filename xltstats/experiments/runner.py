@@ -11,6 +11,7 @@ Run folder layout (``run_dir`` of the study)::
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import time
 from pathlib import Path
@@ -49,10 +50,14 @@ def preflight(study: StudyConfig, jobs: list[Job] | None = None) -> None:
     metadata (:meth:`Task.size`) so that submitting a grid does not read every corpus first.
     """
     jobs = expand(study) if jobs is None else jobs
+    if getattr(study, "reinit", None):
+        from .studyspec import check_reinit_range
+
+        check_reinit_range(study)
     sizes: dict[tuple, int] = {}
     for job in jobs:
         spec, task = study.task(job.task), get_task(job.task)
-        needs = [(job.source, "train")] + [(u.target, "test") for u in job.units]
+        needs = [(lang, "train") for lang in job.languages] + [(u.target, "test") for u in job.units]
         needs += [(u.target, "train") for u in job.few_shot]
         for lang, split in needs:
             key = (job.task, lang, split)
@@ -65,6 +70,9 @@ def preflight(study: StudyConfig, jobs: list[Job] | None = None) -> None:
                                   f"cannot load data: {exc}") from exc
             if not sizes[key]:
                 raise ConfigError(f"{study.path}: task {job.task}: no {split} examples for {lang}")
+        from .multisource import planned_counts
+
+        planned_counts(study, job, {lang: sizes[(job.task, lang, "train")] for lang in job.languages})
         for unit in job.few_shot:
             n_train = sizes[(job.task, unit.target, "train")]
             if unit.n_target > n_train:
@@ -157,9 +165,12 @@ def run_job(study: StudyConfig, job: Job, *, progress: bool = True) -> int:
 
 def _try_lock(study: StudyConfig, job: Job):
     """An exclusive lock on the job (released when its file is closed or the process dies)."""
+    return _try_lock_path(study.run_dir / "locks" / f"{job.id}.lock")
+
+
+def _try_lock_path(path: Path):
     import fcntl
 
-    path = study.run_dir / "locks" / f"{job.id}.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     fh = open(path, "a")
     try:
@@ -192,20 +203,39 @@ def _run_job(study, job, journal, pending, progress) -> int:
         return T.cached_encode(study.cache_dir, task, spec.data, lang, split, arch, tokenizer,
                                examples, hp)
 
-    source_train = load_examples(study, job.task, job.source, "train")
-    cap = hp.get("max_train_examples")
-    if cap and cap < len(source_train):
-        keep = T.sample_indices(len(source_train), cap, job.seed, job.task, job.source, "source")
-        source_train = [source_train[i] for i in keep]
+    if job.source_set or study.source_budget is not None:
+        from .multisource import row_columns, source_examples
+
+        source_train, counts = source_examples(study, job,
+                                               lambda lang: load_examples(study, job.task, lang, "train"))
+        extra = row_columns(study, job, counts)
+    else:
+        source_train = load_examples(study, job.task, job.source, "train")
+        cap = hp.get("max_train_examples")
+        if cap and cap < len(source_train):
+            keep = T.sample_indices(len(source_train), cap, job.seed, job.task, job.source, "source")
+            source_train = [source_train[i] for i in keep]
+        extra = {}
+    if job.reinit is not None:
+        from .reinit import condition_text
+
+        extra.update(condition=condition_text(job.reinit), reinit_layers=json.dumps(list(job.reinit)))
     n_source = len(source_train)
+    source_key = "+".join(job.languages)
 
     ckpt = study.run_dir / "checkpoints" / job.id
     if T.checkpoint_complete(ckpt):
         log.info("%s: reusing source checkpoint %s", job.id, ckpt)
         model = T.load_checkpoint(ckpt, task, arch).to(device)
     else:
-        model = T.build_model(study.model, task, arch, tokenizer, job.seed).to(device)
-        stats = T.train(model, features(job.source, "train", source_train), hp, seed=job.seed,
+        model = T.build_model(study.model, task, arch, tokenizer, job.seed)
+        if job.reinit:
+            from .reinit import reinitialize
+
+            log.info("%s: re-initialised blocks %s: %s", job.id, list(job.reinit),
+                     reinitialize(model, job.reinit, job.seed))
+        model = model.to(device)
+        stats = T.train(model, features(source_key, "train", source_train), hp, seed=job.seed,
                         device=device, pad_id=tokenizer.pad_token_id, desc=f"{job.id} source",
                         progress=progress)
         log.info("%s: trained on %d source examples: %s", job.id, n_source, stats)
@@ -221,7 +251,7 @@ def _run_job(study, job, journal, pending, progress) -> int:
         test = load_examples(study, job.task, u.target, "test")
         preds = T.predict(model, task, arch, tokenizer, test, features(u.target, "test", test), hp,
                           device, progress)
-        journal.append(_row(study, job, u, score(task, test, preds), spec.metric, n_source, len(test)))
+        journal.append(_row(study, job, u, score(task, test, preds), spec.metric, n_source, len(test), extra))
         written += 1
     if written:
         log.info("%s: zero-shot evaluation of %d targets in %.1fs", job.id, written,
@@ -244,7 +274,7 @@ def _run_job(study, job, journal, pending, progress) -> int:
                               hp, device, progress)
             value = score(task, test, preds)
             log.info("%s: few-shot %s n=%d score %.3f (%s)", job.id, u.target, u.n_target, value, stats)
-            journal.append(_row(study, job, u, value, spec.metric, n_source, len(test)))
+            journal.append(_row(study, job, u, value, spec.metric, n_source, len(test), extra))
             written += 1
         model.load_state_dict(source_state)
     del model
@@ -312,6 +342,10 @@ def run_study(study: StudyConfig, results=None, *, executor: str = "local", jobs
     else:
         raise ConfigError(f"unknown executor {executor!r}; use local, slurm, submitit-local")
     summary = {"jobs": len(selected), "ran": len(todo)}
+    if study.representations is not None and executor == "local":
+        from .representations import dump_representations
+
+        summary["representations"] = str(dump_representations(study, selected, progress=progress))
     if results is not None:
         path, n_rows, pending = merge(study, results)
         summary.update(results=str(path), rows=n_rows, pending=pending)

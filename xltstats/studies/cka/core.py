@@ -122,11 +122,48 @@ def hsic_unbiased(K: np.ndarray, L: np.ndarray) -> float:
 
 def cka_from_grams(K: np.ndarray, L: np.ndarray, debiased: bool = False) -> float:
     """CKA of two Gram matrices over the same items (NaN when a self-similarity is not positive)."""
-    hsic = hsic_unbiased if debiased else hsic_biased
-    kl, kk, ll = hsic(K, L), hsic(K, K), hsic(L, L)
+    if debiased:
+        kl, kk, ll = hsic_unbiased(K, L), hsic_unbiased(K, K), hsic_unbiased(L, L)
+    else:  # centre once; the (n-1)^2 factors cancel
+        Kc, Lc = center_gram(K), center_gram(L)
+        kl, kk, ll = float(np.sum(Kc * Lc)), float(np.sum(Kc * Kc)), float(np.sum(Lc * Lc))
     if not (kk > 0 and ll > 0):
         return float("nan")
     return float(kl / np.sqrt(kk * ll))
+
+
+def _center_batch(K: np.ndarray) -> np.ndarray:
+    col = K.mean(axis=1, keepdims=True)
+    row = K.mean(axis=2, keepdims=True)
+    return K - col - row + K.mean(axis=(1, 2), keepdims=True)
+
+
+def _hsic_u_batch(K: np.ndarray, L: np.ndarray) -> np.ndarray:
+    """Song et al.'s unbiased HSIC for stacks (B, n, n) whose diagonals are already zero."""
+    n = K.shape[1]
+    term1 = np.einsum("bij,bij->b", K, L)
+    term2 = K.sum(axis=(1, 2)) * L.sum(axis=(1, 2)) / ((n - 1) * (n - 2))
+    term3 = np.einsum("bi,bi->b", K.sum(axis=1), L.sum(axis=2)) * 2.0 / (n - 2)
+    return (term1 + term2 - term3) / (n * (n - 3))
+
+
+def cka_from_gram_batch(K: np.ndarray, L: np.ndarray, debiased: bool = False) -> np.ndarray:
+    """:func:`cka_from_grams` for stacks of Gram matrices (B, n, n); NaN where undefined."""
+    if debiased:
+        K, L = K.copy(), L.copy()
+        i = np.arange(K.shape[1])
+        K[:, i, i] = 0.0
+        L[:, i, i] = 0.0
+        kl, kk, ll = _hsic_u_batch(K, L), _hsic_u_batch(K, K), _hsic_u_batch(L, L)
+    else:
+        Kc, Lc = _center_batch(K), _center_batch(L)
+        kl = np.einsum("bij,bij->b", Kc, Lc)
+        kk = np.einsum("bij,bij->b", Kc, Kc)
+        ll = np.einsum("bij,bij->b", Lc, Lc)
+    ok = (kk > 0) & (ll > 0)
+    out = np.full(K.shape[0], np.nan)
+    out[ok] = kl[ok] / np.sqrt(kk[ok] * ll[ok])
+    return out
 
 
 def feature_space_linear_cka(X, Y, debiased: bool = False) -> float:
@@ -179,6 +216,27 @@ class Kernel:
             return base
         return gram_rbf_from_distances(base, self.bandwidth, self.threshold)
 
+    def gram_batch(self, bases: np.ndarray) -> np.ndarray:
+        """Gram matrices of a stack (B, n, n) of bases; NaN matrices where a bandwidth is undefined."""
+        if self.kind == "linear":
+            return bases
+        B = bases.shape[0]
+        flat = bases.reshape(B, -1)
+        if self.bandwidth == "muller":  # median of the non-zero entries; distances are >= 0
+            ordered = np.sort(flat, axis=1)
+            zeros = (ordered == 0).sum(axis=1)
+            m = flat.shape[1] - zeros
+            lo = zeros + np.maximum(m - 1, 0) // 2
+            hi = zeros + np.maximum(m, 1) // 2
+            lo, hi = np.minimum(lo, flat.shape[1] - 1), np.minimum(hi, flat.shape[1] - 1)
+            take = np.take_along_axis
+            sigma2 = 0.5 * (take(ordered, lo[:, None], 1)[:, 0] + take(ordered, hi[:, None], 1)[:, 0])
+            sigma2 = np.where(m > 0, sigma2, np.nan)
+        else:
+            sigma2 = self.threshold ** 2 * np.median(flat, axis=1)
+        sigma2 = np.where(sigma2 > 0, sigma2, np.nan)
+        return np.exp(-bases / (2.0 * sigma2[:, None, None]))
+
 
 def cka(X, Y, kernel: str = "linear", *, bandwidth: str | None = None, threshold: float = 1.0,
         debiased: bool = False) -> float:
@@ -220,8 +278,9 @@ def cka_batches(X, Y, n_batches: int = 4, *, kernel: Kernel | None = None) -> di
 
 
 def cka_bootstrap(X, Y, *, kernel: Kernel | None = None, n_boot: int = 1000, alpha: float = 0.05,
-                  seed: int = 0) -> dict:
-    """CKA with a percentile interval from resampling the n parallel items with replacement.
+                  seed: int = 0, method: str = "basic") -> dict:
+    """CKA with a bootstrap interval from resampling the n parallel items with replacement
+    (``method``: ``basic`` (default) or ``percentile``, see :func:`interval`).
 
     The Gram (linear) or squared-distance (RBF) matrices are computed once; each resample takes
     the sub-matrix of its items, so one resample costs O(n²), not O(n² d).  RBF bandwidths are
@@ -234,16 +293,41 @@ def cka_bootstrap(X, Y, *, kernel: Kernel | None = None, n_boot: int = 1000, alp
         raise InputError(f"debiased CKA needs at least 4 items, got {n}")
     bx, by = kernel.base(X), kernel.base(Y)
     estimate = cka_from_grams(kernel.gram(bx), kernel.gram(by), kernel.debiased)
-    rng = np.random.default_rng(seed)
-    draws = np.empty(n_boot)
-    for b in range(n_boot):
-        idx = np.sort(rng.integers(0, n, size=n))
-        try:
-            draws[b] = cka_from_grams(kernel.gram(_subset(bx, idx)), kernel.gram(_subset(by, idx)),
-                                      kernel.debiased)
-        except InputError:  # a degenerate resample (all items identical): no value
-            draws[b] = np.nan
-    ok = draws[np.isfinite(draws)]
-    low, high = (np.quantile(ok, [alpha / 2, 1 - alpha / 2]) if ok.size else (np.nan, np.nan))
-    return {"cka": estimate, "ci_low": float(low), "ci_high": float(high), "n_boot": int(ok.size),
+    draws = bootstrap_draws(kernel, bx, by, n_boot, np.random.default_rng(seed))
+    low, high, used = interval(estimate, draws, alpha, method)
+    return {"cka": estimate, "ci_low": low, "ci_high": high, "n_boot": used, "ci_method": method,
             "n_sentences": n, "kernel": kernel.label, "debiased": kernel.debiased}
+
+
+def bootstrap_draws(kernel: Kernel, bx: np.ndarray, by: np.ndarray, n_boot: int, rng,
+                    chunk_entries: int = 8_000_000) -> np.ndarray:
+    """CKA on ``n_boot`` resamples (with replacement) of the items, from precomputed bases.
+
+    Each resample takes the sub-matrix of its items (O(n²)); resamples are processed in stacks
+    of at most ``chunk_entries`` matrix entries.  Degenerate resamples give NaN.
+    """
+    n = bx.shape[0]
+    idx = np.sort(rng.integers(0, n, size=(n_boot, n)), axis=1)
+    step = max(1, chunk_entries // (n * n))
+    out = np.empty(n_boot)
+    for start in range(0, n_boot, step):
+        sub = idx[start:start + step]
+        rows, cols = sub[:, :, None], sub[:, None, :]
+        out[start:start + step] = cka_from_gram_batch(kernel.gram_batch(bx[rows, cols]),
+                                                      kernel.gram_batch(by[rows, cols]), kernel.debiased)
+    return out
+
+
+def interval(estimate: float, draws: np.ndarray, alpha: float = 0.05, method: str = "basic"):
+    """(low, high, number of finite draws).  ``percentile``: the draws' quantiles; ``basic``:
+    ``2·estimate − quantiles``, which corrects the upward shift of biased CKA on resamples (a
+    resample repeats items, and repeated items raise biased CKA the way a smaller n does)."""
+    ok = draws[np.isfinite(draws)]
+    if ok.size == 0 or not np.isfinite(estimate):
+        return float("nan"), float("nan"), int(ok.size)
+    q_low, q_high = np.quantile(ok, [alpha / 2, 1 - alpha / 2])
+    if method == "percentile":
+        return float(q_low), float(q_high), int(ok.size)
+    if method == "basic":
+        return float(2 * estimate - q_high), float(2 * estimate - q_low), int(ok.size)
+    raise InputError(f"unknown interval method {method!r}; use basic or percentile")

@@ -54,7 +54,7 @@ def read_manifest(folder) -> dict:
 
 
 def write_entry(folder, *, checkpoint: str, language: str, hidden: np.ndarray, sentence_index,
-                meta: dict) -> dict:
+                meta: dict, info: dict | None = None) -> dict:
     """Save one (checkpoint, language) array and record it in the manifest (both atomically)."""
     import io
 
@@ -74,7 +74,7 @@ def write_entry(folder, *, checkpoint: str, language: str, hidden: np.ndarray, s
     manifest.update({k: v for k, v in meta.items() if k != "entries"})
     entry = {"checkpoint": checkpoint, "language": language, "file": rel,
              "n_sentences": int(hidden.shape[1]), "n_layers": int(hidden.shape[0] - 1),
-             "dim": int(hidden.shape[2]), "sha256": hashlib.sha256(data).hexdigest()}
+             "dim": int(hidden.shape[2]), "sha256": hashlib.sha256(data).hexdigest(), **(info or {})}
     entries = [e for e in manifest["entries"] if (e["checkpoint"], e["language"]) != (checkpoint, language)]
     entries.append(entry)
     manifest["entries"] = sorted(entries, key=lambda e: (e["checkpoint"], e["language"]))

@@ -71,12 +71,13 @@ def silhouette_languages(embeddings: dict[str, np.ndarray]) -> float:
 
 
 def tsne_coordinates(embeddings: dict[str, np.ndarray], *, seed: int = 0, perplexity: float = 30.0):
-    """2-d t-SNE (sklearn, PCA init, fixed seed) of the pooled sentences: DataFrame x, y, language."""
+    """2-d t-SNE (sklearn, PCA init, cosine, fixed seed) of the pooled sentences: DataFrame x, y, language."""
     import pandas as pd
     from sklearn.manifold import TSNE
 
     X, labels, langs = _pooled(embeddings)
     perplexity = min(perplexity, (X.shape[0] - 1) / 3.0)
-    xy = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed,
-              metric="cosine").fit_transform(X)
+    method = "exact" if X.shape[0] <= 1500 else "barnes_hut"  # exact is faster for a few hundred points
+    xy = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed, metric="cosine",
+              method=method).fit_transform(X)
     return pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "language": [langs[i] for i in labels]})

@@ -11,8 +11,8 @@ batch_mean, batch_sd, batch_size, n_batches``
 * ``comparison = checkpoints``: the same language in ``reference_checkpoint`` (the pretrained model)
   and in ``checkpoint`` (fine-tuned): how much fine-tuning changed layer ``layer``.
 
-``ci_low``/``ci_high`` are percentile intervals from resampling the parallel sentences
-(``n_boot`` resamples).  The resample indices depend only on (seed, pair, layer), not on the
+``ci_low``/``ci_high`` are basic bootstrap intervals (:func:`.core.interval`) from resampling the
+parallel sentences (``n_boot`` resamples).  The resample indices depend only on (seed, pair, layer), not on the
 checkpoint, so the intervals of two checkpoints come from the same resamples.  ``batch_*`` are
 CKA on ``n_batches`` disjoint blocks of the sentences (the released script's statistic, without
 its overlapping windows).
@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import InputError
-from .core import Kernel, cka_batches, cka_from_grams
+from .core import Kernel, bootstrap_draws, cka_batches, cka_from_grams, interval
 from .dumps import Dump
 from .mingling import knn_language_purity, silhouette_languages
 
@@ -60,22 +60,11 @@ def _rng(seed: int, *key) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32("/".join(map(str, key)).encode())])
 
 
-def _bootstrap(kernel: Kernel, bx: np.ndarray, by: np.ndarray, n_boot: int, rng, alpha: float):
-    n = bx.shape[0]
+def _bootstrap(kernel: Kernel, bx: np.ndarray, by: np.ndarray, n_boot: int, rng, alpha: float,
+               method: str = "basic"):
     est = cka_from_grams(kernel.gram(bx), kernel.gram(by), kernel.debiased)
-    draws = np.full(n_boot, np.nan)
-    for b in range(n_boot):
-        idx = np.sort(rng.integers(0, n, size=n))
-        sub = np.ix_(idx, idx)
-        try:
-            draws[b] = cka_from_grams(kernel.gram(bx[sub]), kernel.gram(by[sub]), kernel.debiased)
-        except InputError:
-            pass
-    ok = draws[np.isfinite(draws)]
-    if ok.size == 0:
-        return est, np.nan, np.nan, 0
-    low, high = np.quantile(ok, [alpha / 2, 1 - alpha / 2])
-    return est, float(low), float(high), int(ok.size)
+    low, high, used = interval(est, bootstrap_draws(kernel, bx, by, n_boot, rng), alpha, method)
+    return est, low, high, used
 
 
 def _layers(dump: Dump, checkpoint: str, layers) -> list[int]:
