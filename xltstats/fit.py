@@ -213,8 +213,12 @@ def _run_steps(config: dict, args, argv: list[str], work: Path, progress: Progre
             write_table(curves.pooled_curves(), tables, "fewshot_pooled_curves")
 
     with progress.step("cross-validating against baselines"):
-        from .models.validation import cross_validate
+        from .models.validation import cross_validate, make_splits
 
+        possible = [s for s in config["cv"]["schemes"] if _scheme_possible(s, complete)]
+        folds = progress.counter("cross-validation folds", sum(
+            len(make_splits(complete, s, config["cv"].get("k", 5), config["seed"], max_folds=config["cv"].get("max_folds")))
+            for s in possible))
         metrics, comparisons, summaries = [], [], []
         for scheme in config["cv"]["schemes"]:
             if not _scheme_possible(scheme, complete):
@@ -222,7 +226,8 @@ def _run_steps(config: dict, args, argv: list[str], work: Path, progress: Progre
                 continue
             result = cross_validate(complete, features=used, scheme=scheme, k=config["cv"].get("k", 5),
                                     seed=config["seed"], mixed_formula=formula,
-                                    max_folds=config["cv"].get("max_folds"), n_jobs=_n_jobs(config["cv"]))
+                                    max_folds=config["cv"].get("max_folds"), n_jobs=_n_jobs(config["cv"]),
+                                    progress=folds)
             metrics.append(result.metrics())
             notes += [f"cross-validation {scheme}: {m}" for m in result.not_converged]
             if result.baseline_name is not None:
@@ -242,9 +247,12 @@ def _run_steps(config: dict, args, argv: list[str], work: Path, progress: Progre
     if ranking_enabled is True or (ranking_enabled == "auto" and _ranking_possible(single)):
         with progress.step("ranking source languages"):
             from .models.ranking import rank_sources
+            from .models.validation import group_splits
 
+            n_folds = len(group_splits(single["target"].to_numpy(), config["ranking"].get("max_folds")))
             ranking = rank_sources(single, features=used, k=config["ranking"].get("k", 3), seed=config["seed"],
-                                   max_folds=config["ranking"].get("max_folds"), mixed_formula=formula)
+                                   max_folds=config["ranking"].get("max_folds"), mixed_formula=formula,
+                                   progress=progress.counter("ranking folds", n_folds))
             write_table(ranking.table(), tables, "ranking")
             write_table(ranking.evaluation(), tables, "ranking_ndcg")
 

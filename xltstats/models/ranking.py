@@ -158,7 +158,7 @@ def rank_sources(data: pd.DataFrame, features, k: int = 3, seed: int = 0, estima
                  query=None, response: str = "score", lambdarank: bool = True, source_mean: bool = True,
                  gain: str = "linear", min_candidates: int = 2, lambdarank_estimators: int = 200,
                  max_folds: int | None = None, mixed_formula: str | None = None,
-                 exclude_self: bool = True) -> RankingResults:
+                 exclude_self: bool = True, progress=None) -> RankingResults:
     """Leave-one-target-out ranking of source languages (see the module docstring).
 
     ``estimators``: regression estimators (name -> object with ``fit``/``predict_interval``, see
@@ -170,7 +170,8 @@ def rank_sources(data: pd.DataFrame, features, k: int = 3, seed: int = 0, estima
     more targets than that, targets are held out in that many groups instead of one at a time (every
     target is still ranked by models that never saw it; see :func:`xltstats.models.validation.group_splits`).
     ``exclude_self``: a target is not a candidate source for itself (its in-language rows still train
-    the models, but are neither ranked nor scored by NDCG).
+    the models, but are neither ranked nor scored by NDCG). ``progress``: called with each held-out
+    fold's label when it is done (see :meth:`xltstats.progress.Progress.counter`).
     """
     from xltstats.models.validation import MeanBaseline, MixedEstimator, OLSEstimator, group_splits
 
@@ -207,7 +208,7 @@ def rank_sources(data: pd.DataFrame, features, k: int = 3, seed: int = 0, estima
         if mixed_formula:
             estimators["mixed"] = MixedEstimator(mixed_formula)
     pieces = []
-    for _, test_mask in group_splits(frame["target"].to_numpy(), max_folds, seed):
+    for fold_label, test_mask in group_splits(frame["target"].to_numpy(), max_folds, seed):
         train, test = frame[~test_mask], frame[test_mask]
         scores = {}
         for name, est in estimators.items():
@@ -225,6 +226,8 @@ def rank_sources(data: pd.DataFrame, features, k: int = 3, seed: int = 0, estima
             piece["method"] = method
             piece["predicted"] = np.asarray(predicted)[ranked]
             pieces.append(piece)
+        if progress is not None:
+            progress(fold_label)
     candidates = pd.concat(pieces, ignore_index=True)
     candidates["predicted_rank"] = predicted_ranks(candidates, ["method", *query])
     return RankingResults(k=k, query=query, candidates=candidates, gain=gain)

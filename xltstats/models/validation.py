@@ -212,6 +212,17 @@ class GradientBoostingEstimator:
                 return self._model(merged=True, **extra).fit(x[first], means, sample_weight=counts)
         return self._model(**extra).fit(x, y)
 
+    def _predict(self, model, x):
+        """``model.predict(x)``; with many repeated feature rows each distinct row is predicted once
+        (a booster's prediction is a function of the features alone, so the values are the same)."""
+        if self.merge_duplicates and len(x) > 1:
+            groups = pd.DataFrame(x).groupby(list(range(x.shape[1])), dropna=False, sort=True).ngroup().to_numpy()
+            n_groups = int(groups.max()) + 1
+            if n_groups * 2 <= len(x):
+                first = np.unique(groups, return_index=True)[1]
+                return model.predict(x[first])[groups]
+        return model.predict(x)
+
     def _xy(self, data):
         missing = [c for c in [*self.features, self.response] if c not in data.columns]
         if missing:
@@ -251,7 +262,7 @@ class GradientBoostingEstimator:
             if test.all():
                 continue
             model = self._boost(x[~test], y[~test])
-            residuals[test] = np.abs(y[test] - model.predict(x[test]))
+            residuals[test] = np.abs(y[test] - self._predict(model, x[test]))
         residuals = np.sort(residuals[~np.isnan(residuals)])
         fitted.conformal_q_ = conformal_quantile(residuals, self.alpha)
         fitted.calibration_residuals_ = residuals
@@ -262,7 +273,7 @@ class GradientBoostingEstimator:
         if missing:
             raise InputError(f"missing column(s) {missing}", column=missing[0])
         x = data[self.features].apply(pd.to_numeric, errors="coerce").to_numpy(float)
-        pred = self.model_.predict(x)
+        pred = self._predict(self.model_, x)
         if self.interval == "quantile":
             if not math.isclose(alpha, self.alpha):
                 raise InputError(f"quantile intervals were fitted for alpha={self.alpha}, not {alpha}")
@@ -435,7 +446,7 @@ def cross_validate(data: pd.DataFrame, estimators: dict | None = None, scheme: s
                    k: int = 5, seed: int = 0, alpha: float = 0.05, response: str = "score", source: str = "source",
                    target: str = "target", baseline: str | None = None, features=None,
                    mixed_formula: str | None = None, max_folds: int | None = None,
-                   n_jobs: int = 1) -> CVResults:
+                   n_jobs: int = 1, progress=None) -> CVResults:
     """Evaluate ``estimators`` (name -> estimator) on the same held-out splits.
 
     Without ``estimators``, :func:`default_estimators` is used with ``features`` and ``mixed_formula``.
@@ -446,7 +457,8 @@ def cross_validate(data: pd.DataFrame, estimators: dict | None = None, scheme: s
     ``n_jobs`` folds run at once in threads; the result is the same for any value. A fit that fails on one fold
     (e.g. too few rows) leaves that fold's predictions missing for that estimator and is listed in
     ``failures``; a mixed-model fit that did not converge keeps its predictions and is listed in
-    ``not_converged`` (both appear in the summary).
+    ``not_converged`` (both appear in the summary). ``progress``: called with each fold's label when
+    the fold is done (from the worker thread; e.g. :meth:`xltstats.progress.Progress.counter`).
     """
     if estimators is None and features:
         estimators = default_estimators(features, mixed_formula, response, seed)
@@ -496,6 +508,8 @@ def cross_validate(data: pd.DataFrame, estimators: dict | None = None, scheme: s
                                              "target": held[target].astype(str).to_numpy() if target in held else "",
                                              "observed": observed[test], "prediction": pi["prediction"].to_numpy(),
                                              "lower": pi["lower"].to_numpy(), "upper": pi["upper"].to_numpy()}))
+        if progress is not None:
+            progress(f"{scheme} {label}")
         return fold_frames, fold_failures, fold_unconverged
 
     # Folds are independent; threads overlap the parts that release the GIL (LightGBM, BLAS).
