@@ -33,15 +33,23 @@ def test_partial_last_line_ignored_and_cut_before_appending(tmp_path):
 def test_corrupt_middle_line_is_an_error_naming_the_row(tmp_path):
     path = tmp_path / "j.jsonl"
     path.write_text(json.dumps(row("a")) + "\n{broken\n" + json.dumps(row("b")) + "\n")
-    with pytest.raises(InputError, match=r"j.jsonl, row 2: corrupt journal line"):
+    with pytest.raises(InputError, match=r"j.jsonl: line 2: corrupt journal line"):
         read_journal(path)
 
 
-def test_read_all_keeps_first_row_per_key_across_shards(tmp_path):
-    for name, score in (("a", 1.0), ("b", 2.0)):
-        Journal(tmp_path / "journal" / f"{name}.jsonl").append(row("same", score))
+def test_read_all_keeps_one_copy_of_a_row_found_in_two_shards(tmp_path):
+    for name in ("a", "b"):
+        Journal(tmp_path / "journal" / f"{name}.jsonl").append(row("same", 1.0))
     rows = read_all(tmp_path)
     assert list(rows) == ["same"] and rows["same"]["score"] == 1.0
+
+
+def test_read_all_refuses_two_different_rows_with_one_key(tmp_path):
+    for name, score in (("a", 1.0), ("b", 2.0)):
+        Journal(tmp_path / "journal" / f"{name}.jsonl").append(row("same", score))
+    with pytest.raises(InputError, match=r"b.jsonl: line 1: row_key same was already written in .*a.jsonl, "
+                                         r"line 1, with other values \(score: 1.0 vs 2.0\)"):
+        read_all(tmp_path)
 
 
 def test_table_written_sorted_and_atomically(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from ..errors import XltstatsError
 
@@ -18,6 +19,8 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the pending jobs, then write the results table")
     run.add_argument("config")
     run.add_argument("--results", help="results table to write (.csv .tsv .jsonl .parquet)")
+    run.add_argument("--run-dir", help="run folder (journals, checkpoints, caches); default: the "
+                                       "config's run_dir, else RESULTS_STEM.run/ beside --results")
     run.add_argument("--executor", default="local", choices=["local", "slurm", "submitit-local", "submitit-debug"])
     run.add_argument("--job", action="append", help="run only this job (index or id; repeatable)")
     run.add_argument("--partition", help="SLURM partition")
@@ -33,27 +36,39 @@ def _parser() -> argparse.ArgumentParser:
     st = sub.add_parser("status", help="done and pending rows per job")
     st.add_argument("config")
     st.add_argument("--results", help="also (re)write the results table of the finished rows")
+    st.add_argument("--run-dir", help="run folder (as for run)")
     mg = sub.add_parser("merge", help="write the results table from all job journals")
     mg.add_argument("config")
     mg.add_argument("--results", required=True)
+    mg.add_argument("--run-dir", help="run folder (as for run)")
     rp = sub.add_parser("represent", help="dump hidden states (study field 'representations') and "
                                           "write cka.csv / mingling.csv / tsne.csv")
     rp.add_argument("config")
+    rep = sub.add_parser("repair", help="move bad journal lines (corrupt, torn, conflicting) aside "
+                                       "into <journal>.rejected")
+    rep.add_argument("config")
+    rep.add_argument("--results", help="the --results of the run (locates its run folder)")
+    rep.add_argument("--run-dir", help="run folder (as for run)")
+    rep.add_argument("--dry-run", action="store_true", help="only list what would be moved")
     sub.add_parser("tasks", help="list the registered tasks")
     return p
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
     try:
+        args = _parser().parse_args(argv)
         return _dispatch(args)
     except XltstatsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("xltstats.experiments: interrupted; finished rows are in the journals, rerun the same "
+              "command to continue", file=sys.stderr)
+        return 130
 
 
 def _dispatch(args) -> int:
-    from .config import load_study
+    from .config import choose_run_dir, load_study
     from .plan import expand
 
     if args.command == "tasks":
@@ -64,6 +79,23 @@ def _dispatch(args) -> int:
             print(f"{name:10s} {t.kind:15s} {t.metric:9s} {t.description}")
         return 0
     study = load_study(args.config)
+    if args.command != "plan":
+        study = choose_run_dir(study, getattr(args, "run_dir", None), getattr(args, "results", None))
+    if args.command == "repair":
+        from .runner import repair
+
+        report = repair(study, dry_run=args.dry_run)
+        verb = "would move" if args.dry_run else "moved"
+        for entry in report:
+            if "skipped" in entry:
+                print(f"{entry['file']}: skipped ({entry['skipped']})")
+            else:
+                print(f"{entry['file']}: line {entry['line']}: {verb} to "
+                      f"{Path(entry['file']).name}.rejected: {entry['reason']}")
+        moved = sum("skipped" not in e for e in report)
+        print(f"{study.run_dir}: {moved} line(s) {verb} aside" if moved else
+              f"{study.run_dir}: every journal line is good")
+        return 0
     if args.command == "plan":
         jobs = expand(study)
         if args.json:
@@ -119,6 +151,9 @@ def _dispatch(args) -> int:
     summary = run_study(study, args.results, executor=args.executor, jobs=jobs, slurm=slurm,
                         progress=not args.no_progress, wait=not args.no_wait)
     print(json.dumps(summary))
+    if summary.get("pending"):
+        print(f"xltstats.experiments: {summary['pending']} row(s) of the study are still pending "
+              f"(run folder {study.run_dir})", file=sys.stderr)
     return 0
 
 

@@ -72,6 +72,8 @@ class StudyConfig:
     source_budget: int | None = None
     reinit: list[tuple[int, ...]] | None = None  # None: no re-init; else conditions, () = baseline
     representations: dict | None = None
+    #: whether ``run_dir`` was written in the config (else it follows ``--results``)
+    run_dir_from_config: bool = False
 
     @property
     def model_name(self) -> str:
@@ -198,6 +200,32 @@ def load_study(path, *, check_data: bool = True) -> StudyConfig:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     return parse_study(raw, path, check_data=check_data)
+
+
+def run_dir_for_results(results) -> Path:
+    """The run folder of a study whose config names none: beside its results file,
+    ``results/tiny.csv`` -> ``results/tiny.run/`` (the same folder for any format of the table)."""
+    results = Path(results).expanduser().resolve()
+    return results.parent / f"{results.stem}.run"
+
+
+def with_run_dir(study: StudyConfig, run_dir) -> StudyConfig:
+    """``study`` with another run folder (the cache moves with it unless the config sets one)."""
+    import dataclasses
+
+    run_dir = Path(run_dir).expanduser().resolve()
+    cache = study.cache_dir if study.raw.get("cache_dir") else run_dir / "cache"
+    return dataclasses.replace(study, run_dir=run_dir, cache_dir=cache)
+
+
+def choose_run_dir(study: StudyConfig, run_dir=None, results=None) -> StudyConfig:
+    """``--run-dir`` first, then the config's ``run_dir``, then the folder beside ``--results``,
+    then ``runs/<name>`` beside the config."""
+    if run_dir is not None:
+        return with_run_dir(study, run_dir)
+    if study.run_dir_from_config or results is None:
+        return study
+    return with_run_dir(study, run_dir_for_results(results))
 
 
 def _resolve(base: Path, value: str) -> Path:
@@ -331,7 +359,8 @@ def parse_study(raw, path, *, check_data: bool = True) -> StudyConfig:
                         hyperparameters=hp, few_shot_hyperparameters=fhp, run_dir=run_dir,
                         cache_dir=cache, keep_checkpoints=keep, raw=raw,
                         source_sets=ext["source_sets"], source_budget=ext["source_budget"],
-                        reinit=ext["reinit"], representations=ext["representations"])
+                        reinit=ext["reinit"], representations=ext["representations"],
+                        run_dir_from_config=bool(raw.get("run_dir")))
     if study.representations is not None and not keep:
         v.fail("keep_checkpoints", "representations need the fine-tuned checkpoints: set keep_checkpoints: true")
     if check_data:

@@ -7,18 +7,26 @@ Run folder layout (``run_dir`` of the study)::
     tokenizer/                  tokenizer trained on the study's text (``tokenizer: {train: true}``)
     cache/tokenized/            tokenised data sets
     logs/<job id>.log           per-job log;  submitit/  SLURM / submitit logs
+    locks/<job id>.lock         held (flock) by the process running the job
+
+Two ``run`` processes on one study share the work: each job is run by whichever process takes its
+lock first; a process that finds a job locked runs the other jobs first, then waits for the
+locked ones (saying so) and counts them as done elsewhere, so both end with the complete table.
+Every row of the run folder must carry the study's config hash: a run folder (or an existing
+results file) holding rows of another configuration is refused rather than silently mixed.
 """
 from __future__ import annotations
 
 import functools
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, InputError
 from .config import StudyConfig, load_study
-from .journal import Journal, journal_dir, read_all, read_journal, write_table
+from .journal import Journal, journal_dir, read_all, read_journal, repair_journal, write_table
 from .plan import Job, expand, row_key, run_id
 from .tasks import get_task
 
@@ -91,21 +99,33 @@ def study_tokenizer(study: StudyConfig):
     tok = spec["tokenizer"]
     if isinstance(tok, dict):
         path = study.run_dir / "tokenizer"
-        if not (path / "tokenizer.json").is_file():
-            texts = []
-            for task_spec in study.tasks:
-                task = get_task(task_spec.name)
-                for lang in sorted(set(study.sources) | set(study.targets)):
-                    split = "train" if task.has_split(task_spec.data, lang, "train") else "test"
-                    for e in load_examples(study, task.name, lang, split):
-                        texts.append(" ".join(e["text"]) if "text" in e else " ".join(e["tokens"]))
-            for task_spec in study.tasks:  # verbalised targets must be in the vocabulary
-                task = get_task(task_spec.name)
-                texts += [task.verbalize(i) for i in range(len(task.labels))] + list(task.labels)
-                texts.append(task.prompt)
-            T.train_tokenizer(texts, path, tok["vocab_size"])
+        lock = _lock_file(study.run_dir / "locks" / "tokenizer.lock", wait=True)
+        try:
+            _train_study_tokenizer(study, path, tok)
+        finally:
+            lock.close()
         return T.load_tokenizer(str(path))
     return T.load_tokenizer(tok)
+
+
+def _train_study_tokenizer(study: StudyConfig, path: Path, tok: dict) -> None:
+    """Train the study's tokenizer unless it exists (the caller holds the tokenizer lock, so two
+    runs of one study do not train it at the same time)."""
+    from . import train as T
+
+    if not (path / "tokenizer.json").is_file():
+        texts = []
+        for task_spec in study.tasks:
+            task = get_task(task_spec.name)
+            for lang in sorted(set(study.sources) | set(study.targets)):
+                split = "train" if task.has_split(task_spec.data, lang, "train") else "test"
+                for e in load_examples(study, task.name, lang, split):
+                    texts.append(" ".join(e["text"]) if "text" in e else " ".join(e["tokens"]))
+        for task_spec in study.tasks:  # verbalised targets must be in the vocabulary
+            task = get_task(task_spec.name)
+            texts += [task.verbalize(i) for i in range(len(task.labels))] + list(task.labels)
+            texts.append(task.prompt)
+        T.train_tokenizer(texts, path, tok["vocab_size"])
 
 
 # ---- one job ----------------------------------------------------------------------------------
@@ -131,16 +151,32 @@ def _job_logger(study: StudyConfig, job: Job) -> logging.Handler:
     return handler
 
 
-def run_job(study: StudyConfig, job: Job, *, progress: bool = True) -> int:
-    """Run the unfinished parts of ``job``; returns the number of rows written."""
+def run_job(study: StudyConfig, job: Job, *, progress: bool = True, wait: bool = False) -> int:
+    """Run the unfinished parts of ``job``; returns the number of rows written.
+
+    A job locked by another process is skipped (``wait=False``) or waited for (``wait=True``)."""
+    return run_job_status(study, job, progress=progress, wait=wait)[1]
+
+
+def run_job_status(study: StudyConfig, job: Job, *, progress: bool = True,
+                   wait: bool = False) -> tuple[str, int]:
+    """(outcome, rows written): outcome ``done`` (nothing pending), ``ran`` (this process ran it),
+    ``locked`` (another process holds it; skipped) or ``elsewhere`` (waited: another process
+    finished it)."""
     path = journal_dir(study.run_dir) / f"{job.id}.jsonl"
     done = {row["row_key"] for row in read_journal(path)}  # read-only: a torn tail is ignored
     if all(row_key(study, job, u) in done for u in job.units):
-        return 0
+        return "done", 0
     lock = _try_lock(study, job)
+    waited = False
     if lock is None:
-        log.warning("%s is running in another process; skipped", job.id)
-        return 0
+        if not wait:
+            log.warning("%s is running in another process; skipped", job.id)
+            return "locked", 0
+        print(f"xltstats.experiments: job {job.id} is being run by another process; waiting for it "
+              "to finish", file=sys.stderr, flush=True)
+        lock = _lock_file(study.run_dir / "locks" / f"{job.id}.lock", wait=True)
+        waited = True
     handler = None
     try:
         # Only the lock holder may cut a torn tail off the journal, and rows written by a process
@@ -148,14 +184,14 @@ def run_job(study: StudyConfig, job: Job, *, progress: bool = True) -> int:
         journal = Journal(path)
         pending = [u for u in job.units if row_key(study, job, u) not in journal.keys]
         if not pending:
-            return 0
+            return ("elsewhere" if waited else "done"), 0
         handler = _job_logger(study, job)
         written = _run_job(study, job, journal, pending, progress)
         if not study.keep_checkpoints and all(row_key(study, job, u) in journal.keys for u in job.units):
             import shutil
 
             shutil.rmtree(study.run_dir / "checkpoints" / job.id, ignore_errors=True)
-        return written
+        return "ran", written
     finally:
         if handler is not None:
             log.removeHandler(handler)
@@ -169,12 +205,18 @@ def _try_lock(study: StudyConfig, job: Job):
 
 
 def _try_lock_path(path: Path):
+    return _lock_file(path, wait=False)
+
+
+def _lock_file(path: Path, *, wait: bool):
+    """An exclusive ``flock`` on ``path``: the open file (close it to release), or None when
+    ``wait`` is false and another process holds it."""
     import fcntl
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fh = open(path, "a")
     try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
     except OSError:
         fh.close()
         return None
@@ -283,17 +325,65 @@ def _run_job(study, job, journal, pending, progress) -> int:
     return written
 
 
-def run_job_by_id(config_path: str, job_id: str, progress: bool = False) -> int:
+def run_job_by_id(config_path: str, job_id: str, progress: bool = False, run_dir=None) -> int:
     """Entry point of one array task (picklable for submitit)."""
+    from .config import with_run_dir
+
     study = load_study(config_path)
+    if run_dir is not None:
+        study = with_run_dir(study, run_dir)
     job = next(j for j in expand(study) if j.id == job_id)
     return run_job(study, job, progress=progress)
 
 
 # ---- whole studies ----------------------------------------------------------------------------
+def study_rows(study: StudyConfig) -> dict[str, dict]:
+    """The journal rows of the study's run folder; rows of another configuration are refused."""
+    rows = read_all(study.run_dir)
+    foreign = {}
+    for row in rows.values():
+        if row.get("config_hash") != study.config_hash:
+            foreign.setdefault(str(row.get("config_hash")), row)
+    if foreign:
+        hashes = ", ".join(sorted(foreign))
+        raise ConfigError(
+            f"{study.path}: the run folder {study.run_dir} holds rows of another configuration "
+            f"(config hash {hashes}; this config's hash is {study.config_hash}: model or "
+            "hyperparameters differ), so its table would mix two studies; use another --results or "
+            "--run-dir for this configuration, or delete that run folder")
+    return rows
+
+
+def check_results_target(study: StudyConfig, results) -> None:
+    """Refuse to overwrite a results file made from another configuration's journal."""
+    import pandas as pd
+
+    path = Path(results)
+    if not path.is_file():
+        return
+    try:
+        if path.suffix == ".parquet":
+            frame = pd.read_parquet(path, columns=["config_hash"])
+        elif path.suffix == ".jsonl":
+            frame = pd.read_json(path, lines=True, dtype=False)
+        else:
+            frame = pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",",
+                                usecols=lambda c: c == "config_hash", dtype=str)
+    except Exception:  # noqa: BLE001 - an unreadable old file is simply replaced
+        return
+    if "config_hash" not in frame.columns or not len(frame):
+        return
+    hashes = sorted(set(frame["config_hash"].dropna().astype(str)) - {study.config_hash})
+    if hashes:
+        raise ConfigError(
+            f"{path}: this results file was made from another configuration's journal (config "
+            f"hash {', '.join(hashes)}; {study.path} has {study.config_hash}); it is left as it is: "
+            "choose another --results, or delete the file")
+
+
 def status(study: StudyConfig) -> list[dict]:
     """Done and pending rows per job."""
-    done = read_all(study.run_dir)
+    done = study_rows(study)
     out = []
     for i, job in enumerate(expand(study)):
         n_done = sum(row_key(study, job, u) in done for u in job.units)
@@ -309,7 +399,8 @@ def merge(study: StudyConfig, results) -> tuple[Path, int, int]:
 
     Returns (path, rows written, rows still pending).
     """
-    done = read_all(study.run_dir)
+    check_results_target(study, results)
+    done = study_rows(study)
     rows, pending = [], 0
     for job in expand(study):
         for u in job.units:
@@ -327,21 +418,33 @@ def run_study(study: StudyConfig, results=None, *, executor: str = "local", jobs
     """Run the pending jobs (all, or the ``jobs`` given), then write ``results``."""
     all_jobs = expand(study)
     selected = all_jobs if not jobs else jobs
-    done = read_all(study.run_dir)
+    if results is not None:
+        check_results_target(study, results)
+    done = study_rows(study)
     todo = [j for j in selected if any(row_key(study, j, u) not in done for u in j.units)]
     preflight(study, selected)
+    outcomes: dict[str, str] = {}
     if executor == "local":
         from tqdm.auto import tqdm
 
         for job in tqdm(todo, desc="jobs", disable=not progress):
-            run_job(study, job, progress=progress)
+            outcomes[job.id] = run_job_status(study, job, progress=progress)[0]
+        # jobs another process was running: wait for them, then they are done (or ours to finish)
+        for job in [j for j in todo if outcomes[j.id] == "locked"]:
+            outcomes[job.id] = run_job_status(study, job, progress=progress, wait=True)[0]
     elif executor in ("slurm", "submitit-local", "submitit-debug"):
         submitted = _submit(study, todo, executor, slurm or {}, wait=wait) if todo else []
         if not wait:
             return {"jobs": len(selected), "submitted": submitted}
     else:
         raise ConfigError(f"unknown executor {executor!r}; use local, slurm, submitit-local")
-    summary = {"jobs": len(selected), "ran": len(todo)}
+    if executor == "local":
+        summary = {"jobs": len(selected),
+                   "ran": sum(o == "ran" for o in outcomes.values()),
+                   "done_by_another_process": sum(o == "elsewhere" for o in outcomes.values()),
+                   "already_done": len(selected) - len(todo) + sum(o == "done" for o in outcomes.values())}
+    else:
+        summary = {"jobs": len(selected), "ran": len(todo)}
     if study.representations is not None and executor == "local":
         from .representations import dump_representations
 
@@ -350,6 +453,26 @@ def run_study(study: StudyConfig, results=None, *, executor: str = "local", jobs
         path, n_rows, pending = merge(study, results)
         summary.update(results=str(path), rows=n_rows, pending=pending)
     return summary
+
+
+def repair(study: StudyConfig, *, dry_run: bool = False) -> list[dict]:
+    """Move the bad lines of every journal of the study's run folder aside (see
+    :func:`~xltstats.experiments.journal.repair_journal`), each under its job's lock.
+
+    Returns one entry per line moved, plus ``{"file", "skipped": reason}`` for a journal whose
+    job is running in another process (left alone: its writer may be mid-line)."""
+    report = []
+    folder = journal_dir(study.run_dir)
+    for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
+        lock = _lock_file(study.run_dir / "locks" / f"{path.stem}.lock", wait=False)
+        if lock is None:
+            report.append({"file": str(path), "skipped": "its job is running in another process"})
+            continue
+        try:
+            report.extend(repair_journal(path, dry_run=dry_run))
+        finally:
+            lock.close()
+    return report
 
 
 def _submit(study: StudyConfig, jobs: list[Job], executor: str, slurm: dict, wait: bool = True) -> list[str]:
@@ -379,7 +502,7 @@ def _submit(study: StudyConfig, jobs: list[Job], executor: str, slurm: dict, wai
         ex = submitit.DebugExecutor(folder=folder)
     config = str(Path(study.path).resolve())
     with ex.batch():
-        handles = [ex.submit(run_job_by_id, config, job.id) for job in jobs]
+        handles = [ex.submit(run_job_by_id, config, job.id, False, str(study.run_dir)) for job in jobs]
     ids = [str(h.job_id) for h in handles]
     if not wait:
         return ids
