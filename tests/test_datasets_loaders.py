@@ -270,7 +270,7 @@ def test_load_dataset_reads_a_results_file(tmp_path):
 
 
 def test_unknown_name_is_a_clear_error(tmp_path):
-    with pytest.raises(ConfigError, match="neither a registered dataset.*Did you mean 'sumeval'"):
+    with pytest.raises(ConfigError, match="unknown dataset 'sumevl'; did you mean 'sumeval'.*available: xpos.*not an existing results file"):
         load_dataset("sumevl")
     with pytest.raises(ConfigError, match="has no variant"):
         load_dataset("langrank-pos", variant="all")

@@ -104,7 +104,7 @@ def test_dataset_files_are_pinned_remote_files():
 
 
 def test_unknown_dataset_and_file_are_clear_errors():
-    with pytest.raises(ConfigError, match=r"unknown dataset 'xpso'.*Did you mean 'xpos'"):
+    with pytest.raises(ConfigError, match=r"unknown dataset 'xpso'; did you mean 'xpos'"):
         dataset_info("xpso")
     with pytest.raises(ConfigError, match="has no registered file 'results/nope.csv'"):
         get_dataset_file("xpos", "results/nope.csv")

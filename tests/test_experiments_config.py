@@ -57,7 +57,7 @@ def test_config_hash_tracks_hyperparameters(tmp_path):
 
 
 @pytest.mark.parametrize("fields, message", [
-    ({"tasks": ["xnli", "sentiment"]}, "field 'tasks[1]': unknown task 'sentiment'; known tasks: pawsx, udpos, wikiann, xnli"),
+    ({"tasks": ["xnli", "sentiment"]}, "field 'tasks[1]': unknown task 'sentiment'; available: pawsx, udpos, wikiann, xnli"),
     ({"seeds": None}, "field 'seeds': missing"),
     ({"model": None}, "field 'model': missing"),
     ({"languages": ["eng", "swa"]}, "field 'sources': language 'swa' has no train data for task xnli"),
@@ -157,7 +157,7 @@ def test_bad_label_in_local_file_names_file_row_column(tmp_path):
 
 
 def test_registering_a_task_is_enough_to_use_it(tmp_path):
-    from xltstats.experiments.tasks import _REGISTRY, Task, register
+    from xltstats.experiments.tasks import TASKS, Task, register
 
     register(Task(name="toy_sentiment", kind="classification", labels=("neg", "pos"),
                   metric="accuracy", text_fields=("text",), prompt="sentiment: {text}"))
@@ -169,7 +169,7 @@ def test_registering_a_task_is_enough_to_use_it(tmp_path):
                                  languages=["en"], few_shot=[0]))
         assert [j.id for j in expand(study)] == ["toy_sentiment-eng-seed1", "toy_sentiment-eng-seed2"]
     finally:
-        _REGISTRY.pop("toy_sentiment")
+        TASKS.remove("toy_sentiment")
 
 
 def test_hub_loader_maps_class_label_ids_through_their_names(monkeypatch):

@@ -139,13 +139,13 @@ def test_refuses_to_overwrite_a_folder_that_is_not_a_fit(tmp_path):
 ])
 def test_fold_settings_are_validated(tmp_path, setting, message):
     from xltstats.errors import ConfigError
-    from xltstats.fitconfig import load_config
+    from xltstats.pipeline.config import load_config
 
     config = tmp_path / "c.yaml"
     config.write_text(setting, encoding="utf-8")
     with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
         load_config(config)
-    assert load_config()["cv"]["max_folds"] == 10
+    assert load_config().cv.max_folds == 10
 
 
 @needs_mirror

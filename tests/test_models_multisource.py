@@ -56,7 +56,7 @@ def test_errors_name_row_and_column():
     with pytest.raises(InputError, match="row 3, column 'source_languages'"):
         aggregate_multisource(bad, FEATURES)
     bad.loc[2, "source_languages"] = json.dumps({"eng": -4})
-    with pytest.raises(InputError, match="non-negative"):
+    with pytest.raises(InputError, match="whole number >= 0"):
         aggregate_multisource(bad, FEATURES)
     with pytest.raises(InputError, match="already have"):
         aggregate_multisource(results().assign(lexical_overlap=1.0), FEATURES)

@@ -165,3 +165,19 @@ def test_dataset_covariates_come_from_the_fits_own_table():
     assert got["same_script"].iloc[[0, 1, 3]].tolist() == [1.0, 1.0, 1.0] and np.isnan(got["same_script"].iloc[2])
     with pytest.raises(InputError, match="came from the fit's dataset"):
         dataset_covariates(pairs, ["word_overlap"], fit_table)
+
+
+def test_predict_reads_min_nan_as_a_language_not_as_missing(tmp_path):
+    # ISO 639-3 "nan" is Min Nan Chinese; pandas' default NA markers would make it a missing code
+    folder, _, mixed = fit_dir(tmp_path)
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("source,target,syntactic_distance,genetic_distance,task\n"
+                     "nan,eng,0.2,0.3,pos\neng,NA,0.5,0.9,ner\n", encoding="utf-8")
+    out = tmp_path / "pred.csv"
+    assert main(["--fit", str(folder), "--pairs", str(pairs), "--out", str(out)]) == 0
+    got = pd.read_csv(out, keep_default_na=False)
+    assert got["source"].tolist() == ["nan", "eng"]
+    assert got["target"].tolist() == ["eng", "nau"]  # NA is Nauruan's ISO 639-1 code
+    new = pd.DataFrame({"source": ["nan", "eng"], "target": ["eng", "nau"], "syntactic_distance": [0.2, 0.5],
+                        "genetic_distance": [0.3, 0.9], "task": ["pos", "ner"]})
+    np.testing.assert_allclose(got["prediction"], mixed.predict(new), rtol=1e-5)

@@ -22,9 +22,7 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import sys
-import tempfile
 import warnings
 from importlib import metadata
 from pathlib import Path
@@ -34,8 +32,9 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from ._io import AtomicDir, Terminated
 from .errors import ConfigError, XltstatsError
-from .fitconfig import load_config
+from .pipeline.config import FitConfig, load_config
 from .progress import Progress
 from .datasets.fetch import sha256_of
 
@@ -54,11 +53,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help=f"output folder (default: {DEFAULT_OUT})")
     p.add_argument("--mirror", help="read published data from this local folder instead of downloading")
     p.add_argument("--config", help="YAML file with settings merged over the defaults")
-    p.add_argument("--seed", type=int, help="random seed (default from the configuration: 0)")
+    p.add_argument("--seed", type=_seed, help="random seed, an integer >= 0 (default from the configuration: 0)")
     p.add_argument("--no-report", action="store_true", help="do not render the HTML report")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.add_argument("--list-datasets", action="store_true", help="list the registry datasets and exit")
     return p
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {value}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,9 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     except XltstatsError as exc:
         print(f"xltstats.fit: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("xltstats.fit: interrupted; no output was written", file=sys.stderr)
-        return 130
+    except (KeyboardInterrupt, Terminated) as exc:
+        out = args.out or DEFAULT_OUT
+        signal_name = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
+        print(f"xltstats.fit: interrupted ({signal_name}); {out} was left as it was before this run "
+              "(nothing partial is left beside it)", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
     return 0
 
 
@@ -88,35 +100,31 @@ def main(argv: list[str] | None = None) -> int:
 def run_fit(args: argparse.Namespace, argv: list[str]) -> Path:
     config = load_config(args.config, {"data": args.data, "seed": args.seed})
     if args.no_report:
-        config["report"] = False
+        config = config.replace(report=False)
     progress = Progress("xltstats.fit", quiet=args.quiet)
     out = Path(args.out or DEFAULT_OUT)
     _check_out(out)
-    np.random.seed(config["seed"])
+    np.random.seed(config.seed)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    try:
+    with AtomicDir(out) as folder:
+        work = folder.path
         with warnings.catch_warnings():
             if args.quiet:
                 # what the models warn about is recorded in the manifest's notes and the report
                 warnings.simplefilter("ignore")
             manifest = _run_steps(config, args, argv, work, progress)
         _write_json(work / "manifest.json", manifest)
-        if config.get("report"):
+        if config.report:
             with progress.step("rendering the report"):
                 from .report import render_report
 
                 render_report(work, work / "report.html", quiet=args.quiet)
-        _replace_dir(work, out)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
+        folder.commit()
     progress.info(f"wrote {out}/")
     return out
 
 
-def _run_steps(config: dict, args, argv: list[str], work: Path, progress: Progress) -> dict:
+def _run_steps(config: FitConfig, args, argv: list[str], work: Path, progress: Progress) -> dict:
     from .datasets import load_dataset
     from .models.tables import write_table
 
@@ -125,9 +133,9 @@ def _run_steps(config: dict, args, argv: list[str], work: Path, progress: Progre
     notes: list[str] = []
     mirror = args.mirror
 
-    with progress.step(f"loading {config['data']}"):
-        data = load_dataset(config["data"], mirror=mirror, **({"variant": config["variant"]} if config.get("variant") else {}))
-        data = _apply_subset(data, config.get("subset"))
+    with progress.step(f"loading {config.data}"):
+        data = load_dataset(config.data, mirror=mirror, **({"variant": config.variant} if config.variant else {}))
+        data = _apply_subset(data, config.subset)
         _check_one_condition(data)
     progress.info(f"{len(data):,} rows, {data['source'].nunique()} sources, {data['target'].nunique()} targets, "
                   f"{data['task'].nunique()} task(s), {data['model'].nunique()} model(s)")
@@ -150,7 +158,7 @@ def _run_steps(config: dict, args, argv: list[str], work: Path, progress: Progre
             notes.append(f"{col} is constant in {where} and was skipped")
         used = [c for c in used if c not in constant]
     complete = complete.reset_index(drop=True)
-    groups = {g: [c for c in cols if c in used] for g, cols in config["groups"].items()}
+    groups = {g: [c for c in cols if c in used] for g, cols in config.groups.items()}
     groups = {g: cols for g, cols in groups.items() if cols}
     dropped = len(data) - len(complete)
     if dropped:
@@ -169,16 +177,15 @@ def _run_steps(config: dict, args, argv: list[str], work: Path, progress: Progre
 
     with progress.step("fitting OLS"):
         ols = fit_ols(complete, response="score", features=used, groups=groups,
-                      cov_type=config["ols"].get("cov_type", "HC3"),
-                      standardise=config["ols"].get("standardise", True))
+                      cov_type=config.ols.cov_type, standardise=config.ols.standardise)
         write_table(ols.table(), tables, "coef_ols")
         write_table(ols.vif(), tables, "vif")
         if groups:
             write_table(ols.group_comparison(), tables, "group_comparison")
             write_table(ols.dominance(), tables, "dominance")
-            pairs = [tuple(p) for p in config.get("compare") or [] if p[0] in groups and p[1] in groups]
+            pairs = [tuple(p) for p in config.compare if p[0] in groups and p[1] in groups]
             if pairs:
-                write_table(ols.compare_groups(pairs, n_boot=config["ols"].get("n_boot", 500), seed=config["seed"]),
+                write_table(ols.compare_groups(pairs, n_boot=config.ols.n_boot, seed=config.seed),
                             tables, "group_tests")
 
     formula = _mixed_formula(config, used, complete)
@@ -186,9 +193,9 @@ def _run_steps(config: dict, args, argv: list[str], work: Path, progress: Progre
     with progress.step("fitting the crossed mixed-effects model"):
         from .models.mixed import fit_mixed
 
-        mixed = fit_mixed(formula, complete, reml=bool(config["mixed"].get("reml", True)))
+        mixed = fit_mixed(formula, complete, reml=config.mixed.reml)
         write_table(mixed.table(), tables, "coef_mixed")
-        write_table(_variance_table(mixed, config["mixed"].get("ci_boot"), config["seed"]), tables, "variance_components")
+        write_table(_variance_table(mixed, config.mixed.ci_boot, config.seed), tables, "variance_components")
         write_table(_mixed_fit_stats(mixed), tables, "mixed_fit")
         if groups:
             from .models.mixed import compare_feature_groups
@@ -197,17 +204,17 @@ def _run_steps(config: dict, args, argv: list[str], work: Path, progress: Progre
         for w in getattr(mixed, "warnings", []) or []:
             notes.append(f"mixed model: {w}")
 
-    fewshot_enabled = config["fewshot"].get("enabled", "auto")
+    fewshot_enabled = config.fewshot.enabled
     # auto: when some (model, task, target) was measured at two or more few-shot sizes; one size
     # per target (langrank-mt's n_target_examples is each target's data size) is no curve
     if fewshot_enabled is True or (fewshot_enabled == "auto" and _has_fewshot_curves(data)):
         with progress.step("fitting few-shot curves"):
             from .models.fewshot import fit_fewshot
 
-            curves = fit_fewshot(data, seed=config["seed"])
+            curves = fit_fewshot(data, seed=config.seed)
             write_table(curves.table(), tables, "fewshot_params")
             write_table(curves.curves(), tables, "fewshot_curves")
-            shares = config["fewshot"].get("target_shares", [0.9])
+            shares = list(config.fewshot.target_shares)
             write_table(curves.data_demand(shares=shares), tables, "data_demand")
             write_table(curves.pooled_table(shares=shares), tables, "fewshot_pooled")
             write_table(curves.pooled_curves(), tables, "fewshot_pooled_curves")
@@ -215,18 +222,18 @@ def _run_steps(config: dict, args, argv: list[str], work: Path, progress: Progre
     with progress.step("cross-validating against baselines"):
         from .models.validation import cross_validate, make_splits
 
-        possible = [s for s in config["cv"]["schemes"] if _scheme_possible(s, complete)]
+        possible = [s for s in config.cv.schemes if _scheme_possible(s, complete)]
         folds = progress.counter("cross-validation folds", sum(
-            len(make_splits(complete, s, config["cv"].get("k", 5), config["seed"], max_folds=config["cv"].get("max_folds")))
+            len(make_splits(complete, s, config.cv.k, config.seed, max_folds=config.cv.max_folds))
             for s in possible))
         metrics, comparisons, summaries = [], [], []
-        for scheme in config["cv"]["schemes"]:
+        for scheme in config.cv.schemes:
             if not _scheme_possible(scheme, complete):
                 notes.append(f"cross-validation {scheme} skipped: too few languages")
                 continue
-            result = cross_validate(complete, features=used, scheme=scheme, k=config["cv"].get("k", 5),
-                                    seed=config["seed"], mixed_formula=formula,
-                                    max_folds=config["cv"].get("max_folds"), n_jobs=_n_jobs(config["cv"]),
+            result = cross_validate(complete, features=used, scheme=scheme, k=config.cv.k,
+                                    seed=config.seed, mixed_formula=formula,
+                                    max_folds=config.cv.max_folds, n_jobs=_n_jobs(config.cv.n_jobs),
                                     progress=folds)
             metrics.append(result.metrics())
             notes += [f"cross-validation {scheme}: {m}" for m in result.not_converged]
@@ -242,16 +249,16 @@ def _run_steps(config: dict, args, argv: list[str], work: Path, progress: Progre
         if summaries:
             (work / "cv_summary.txt").write_text("\n\n".join(summaries) + "\n", encoding="utf-8")
 
-    ranking_enabled = config["ranking"].get("enabled", "auto")
+    ranking_enabled = config.ranking.enabled
     single = complete[complete["source"] != "mul"]  # candidates are languages, not multi-source sets
     if ranking_enabled is True or (ranking_enabled == "auto" and _ranking_possible(single)):
         with progress.step("ranking source languages"):
             from .models.ranking import rank_sources
             from .models.validation import group_splits
 
-            n_folds = len(group_splits(single["target"].to_numpy(), config["ranking"].get("max_folds")))
-            ranking = rank_sources(single, features=used, k=config["ranking"].get("k", 3), seed=config["seed"],
-                                   max_folds=config["ranking"].get("max_folds"), mixed_formula=formula,
+            n_folds = len(group_splits(single["target"].to_numpy(), config.ranking.max_folds))
+            ranking = rank_sources(single, features=used, k=config.ranking.k, seed=config.seed,
+                                   max_folds=config.ranking.max_folds, mixed_formula=formula,
                                    progress=progress.counter("ranking folds", n_folds))
             write_table(ranking.table(), tables, "ranking")
             write_table(ranking.evaluation(), tables, "ranking_ndcg")
@@ -259,7 +266,7 @@ def _run_steps(config: dict, args, argv: list[str], work: Path, progress: Progre
     with progress.step("predicting"):
         predictions = _predictions(ols, mixed, complete, data, used)
         write_table(predictions, work, "predictions", formats=("csv",))
-        save_model(work, ols=ols, mixed=mixed, features=used, formula=formula, config=config)
+        save_model(work, ols=ols, mixed=mixed, features=used, formula=formula, config=config.to_dict())
 
     return _manifest(config, args, argv, data, used, formula, notes, mirror)
 
@@ -300,13 +307,13 @@ DATASET_SIZE_COLUMNS = {"source_pretrain_size", "target_pretrain_size"}
 SHARE_FEATURES = {"source_pretrain_share", "target_pretrain_share"}
 
 
-def _add_features(data: pd.DataFrame, config: dict, mirror, notes: list[str]):
+def _add_features(data: pd.DataFrame, config: FitConfig, mirror, notes: list[str]):
     """Join pair features onto the results; returns (data, features, coverage, used columns)."""
     from .features import build_pair_features, feature_coverage
     from .features.data_sizes import pretraining_model_for
     from .models.multisource import aggregate_multisource
 
-    wanted = list(config["features"])
+    wanted = list(config.features)
     # A dataset that ships its own pre-training sizes keeps them; the shares from our tables are
     # the fallback for datasets that do not.
     if DATASET_SIZE_COLUMNS & set(data.columns):
@@ -321,25 +328,22 @@ def _add_features(data: pd.DataFrame, config: dict, mirror, notes: list[str]):
     # target_in_pretraining, ...: no corpus, no tokenizer) are computed.
     from .features.build import DEFAULT_FEATURES
 
-    wanted += [c for c in config["covariates"] if c not in data.columns and c in DEFAULT_FEATURES and c not in wanted]
-    if "same_language" in config["covariates"] and "same_language" not in data.columns:
+    wanted += [c for c in config.covariates if c not in data.columns and c in DEFAULT_FEATURES and c not in wanted]
+    if "same_language" in config.covariates and "same_language" not in data.columns:
         data = data.assign(same_language=(data["source"] == data["target"]).astype(float))
-    languages = set(data["source"]) | set(data["target"])
-    if "source_languages" in data.columns:
-        for value in data["source_languages"].dropna():
-            languages |= set(json.loads(value))
-    languages.discard("mul")
     single = data[data["source"] != "mul"]
     pairs = single[["source", "target"]].drop_duplicates()
     if "source_languages" in data.columns:
+        from .results import parse_source_languages
+
         multi_pairs = []
         for value, target in data.loc[data["source"] == "mul", ["source_languages", "target"]].itertuples(index=False):
-            multi_pairs += [(s, target) for s in json.loads(value)]
+            multi_pairs += [(s, target) for s in parse_source_languages(value)]
         pairs = pd.concat([pairs, pd.DataFrame(multi_pairs, columns=["source", "target"])]).drop_duplicates()
     pairs = pairs.sort_values(["source", "target"]).reset_index(drop=True)
     features = build_pair_features(pairs, features=wanted, model=pretraining_model_for(data["model"].unique()),
-                                   corpus=config.get("lexical_corpus", "udhr"),
-                                   tokenizer=config.get("tokenizer"), mirror=mirror, on_unknown="nan")
+                                   corpus=config.lexical_corpus,
+                                   tokenizer=config.tokenizer, mirror=mirror, on_unknown="nan")
     coverage = feature_coverage(features)
     feature_cols = [c for c in features.columns if c in wanted]
     for missing in sorted(set(wanted) - set(feature_cols)):
@@ -349,7 +353,7 @@ def _add_features(data: pd.DataFrame, config: dict, mirror, notes: list[str]):
         data = aggregate_multisource(data, features[["source", "target", *feature_cols]])
     else:
         data = data.merge(features[["source", "target", *feature_cols]], on=["source", "target"], how="left")
-    covariates = [c for c in config["covariates"] if c in data.columns]
+    covariates = [c for c in config.covariates if c in data.columns]
     used = []
     for col in feature_cols + shipped + covariates:
         values = pd.to_numeric(data[col], errors="coerce")
@@ -361,8 +365,8 @@ def _add_features(data: pd.DataFrame, config: dict, mirror, notes: list[str]):
     return data, features, coverage, used
 
 
-def _mixed_formula(config: dict, used: list[str], data: pd.DataFrame) -> str:
-    formula = (config.get("mixed") or {}).get("formula")
+def _mixed_formula(config: FitConfig, used: list[str], data: pd.DataFrame) -> str:
+    formula = config.mixed.formula
     if formula:
         return formula
     random = ["(1 | source)", "(1 | target)"]
@@ -400,9 +404,8 @@ def _has_fewshot_curves(data: pd.DataFrame) -> bool:
     return bool((data.groupby(keys, sort=False)["n_target_examples"].nunique() >= 2).any())
 
 
-def _n_jobs(section: dict) -> int:
+def _n_jobs(value) -> int:
     """Worker threads for a config section's ``n_jobs`` (``auto``: the CPUs this process may use, at most 8)."""
-    value = section.get("n_jobs", "auto")
     if value == "auto":
         try:
             cpus = len(os.sched_getaffinity(0))
@@ -454,21 +457,19 @@ def _write_results(data: pd.DataFrame, path: Path) -> None:
 
 
 def _check_out(out: Path) -> None:
+    """Refuse, before any work, an --out the fit must not replace."""
+    if out.is_symlink():
+        raise ConfigError(f"--out {out} is a symbolic link (to {os.readlink(out)}); the fit replaces its output "
+                          "folder as a whole, so give the real folder")
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} exists and is not a folder")
+    resolved, here = out.resolve(), Path.cwd().resolve()
+    if resolved == here or resolved in here.parents or out.name in ("", ".", ".."):
+        raise ConfigError(f"--out {out} is the current folder or one above it ({resolved}); the fit replaces its "
+                          "output folder as a whole: give a folder below the current one, e.g. --out fit")
     if out.is_dir() and any(out.iterdir()) and not (out / "manifest.json").exists():
         raise ConfigError(f"--out {out} is a non-empty folder that is not an xltstats fit; "
                           "choose another folder or empty it")
-
-
-def _replace_dir(work: Path, out: Path) -> None:
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-        os.replace(work, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(work, out)
 
 
 def _write_json(path: Path, obj: Any) -> None:
@@ -479,7 +480,7 @@ def _manifest(config, args, argv, data, used, formula, notes, mirror) -> dict:
     from .datasets import dataset_files, dataset_info, list_datasets
     from .datasets.fetch import fetch
 
-    name = config["data"]
+    name = config.data
     inputs = []
     dataset = None
     if name in list_datasets():
@@ -511,17 +512,17 @@ def _manifest(config, args, argv, data, used, formula, notes, mirror) -> dict:
         "command": "python -m " + " ".join(reproduce_argv),
         "cwd": os.getcwd(),  # relative paths in argv are relative to this
         "git_commit": _xltstats_commit(),  # None when xltstats is not run from a git checkout
-        "config": config,
-        "seed": config["seed"],
+        "config": config.to_dict(),
+        "seed": config.seed,
         "dataset": dataset,
         "inputs": inputs,
         "rows": int(len(data)),
         "features_used": used,
         "formulas": {"ols": "score ~ " + " + ".join(used), "mixed": formula},
         "estimators": {
-            "ols": f"OLS on standardised features, {config['ols'].get('cov_type', 'HC3')} standard errors",
+            "ols": f"OLS on standardised features, {config.ols.cov_type} standard errors",
             "mixed": ("linear mixed model, crossed random intercepts, "
-                      f"{'REML' if config['mixed'].get('reml', True) else 'ML'}, profiled deviance (lme4's formulation), "
+                      f"{'REML' if config.mixed.reml else 'ML'}, profiled deviance (lme4's formulation), "
                       "features in their own units"),
         },
         "notes": notes,

@@ -22,10 +22,8 @@ from pathlib import Path
 import pandas as pd
 
 from xltstats.errors import InputError, XltstatsError
-from xltstats.results import write_results
+from xltstats.results import read_table, write_results
 
-READERS = {".csv": lambda p: pd.read_csv(p), ".tsv": lambda p: pd.read_csv(p, sep="\t"),
-           ".jsonl": lambda p: pd.read_json(p, lines=True), ".parquet": lambda p: pd.read_parquet(p)}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,22 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def read_pairs(path: Path) -> pd.DataFrame:
-    reader = READERS.get(path.suffix.lower())
-    if reader is None:
-        raise InputError(f"unknown table format {path.suffix!r}; use one of {', '.join(READERS)}", file=path)
-    if not path.exists():
-        raise InputError("no such file", file=path)
-    try:
-        table = reader(path)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read the table: {exc}", file=path) from None
-    for col in ("source", "target"):
-        if col not in table.columns:
-            raise InputError(f"the pairs table needs columns 'source' and 'target'; it has {list(table.columns)}",
-                             file=path, column=col)
-    if table.empty:
-        raise InputError("the pairs table has no rows", file=path)
-    return table
+    return read_table(path, what="pairs table", required=("source", "target"))
 
 
 def normalise_codes(table: pd.DataFrame, path: Path) -> pd.DataFrame:

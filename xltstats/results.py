@@ -42,14 +42,13 @@ from __future__ import annotations
 import difflib
 import json
 import math
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from xltstats._io import atomic_write_with
 from xltstats.errors import InputError
 from xltstats.languages import LanguageCodeError, normalise_codes, to_iso639_3
 
@@ -124,6 +123,25 @@ def read_results(path, *, rescale: bool = False) -> pd.DataFrame:
     path = Path(path)
     table, rows = _read_table(path)
     return _validate(table, file=str(path), rows=rows, rescale=rescale)
+
+
+def read_table(path, *, what: str = "table", required: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The one table reader of every command: .csv .tsv .jsonl or .parquet, not validated as results.
+
+    Text columns (language codes, model and task names) are missing only when empty, so an ISO
+    639-3 code such as ``nan`` (Min Nan Chinese) or ``NA`` is read as that code; other columns use
+    pandas' usual missing-value markers.  ``required`` columns must be present and the table must
+    have rows; problems are :class:`InputError` errors naming the file (and row where known).
+    """
+    path = Path(path)
+    table, _rows = _read_table(path)
+    for column in required:
+        if column not in table.columns:
+            raise InputError(f"the {what} needs column(s) {', '.join(repr(c) for c in required)}; it has "
+                             f"{', '.join(map(str, table.columns)) or 'none'}", file=path, column=column)
+    if table.empty:
+        raise InputError(f"the {what} has no rows", file=path)
+    return table.reset_index(drop=True)
 
 
 def _format_of(path: Path) -> str:
@@ -247,10 +265,8 @@ def write_results(df: pd.DataFrame, path, *, float_format: str | None = None) ->
     """
     path = Path(path)
     kind = _format_of(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
+
+    def write(temporary: str) -> None:
         if kind in ("csv", "tsv"):
             df.to_csv(temporary, index=False, sep="," if kind == "csv" else "\t", lineterminator="\n",
                       encoding="utf-8", float_format=float_format)
@@ -258,14 +274,8 @@ def write_results(df: pd.DataFrame, path, *, float_format: str | None = None) ->
             _write_jsonl(df, temporary)
         else:
             df.to_parquet(temporary, index=False)
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
+
+    return atomic_write_with(path, write)
 
 
 def _write_jsonl(df: pd.DataFrame, target: str) -> None:
@@ -525,27 +535,56 @@ def _json_text(value):
     return text or None
 
 
-def _parse_source_languages(text: str) -> tuple[str | None, str | None]:
-    try:
-        mapping = json.loads(text)
-    except json.JSONDecodeError:
-        return f"not a JSON object: {text!r}", None
+def parse_source_languages(value, *, file=None, row=None, column: str = SOURCE_LANGUAGES) -> dict[str, int]:
+    """The one parser of a ``source_languages`` cell: JSON text (or a dict) ``{code: examples}``.
+
+    Returns {ISO 639-3 code: number of examples}, sorted by code; codes are normalised with
+    :func:`xltstats.languages.to_iso639_3`; counts are whole numbers >= 0 (0: the language is in
+    the mixture with no examples).  Anything else is an :class:`InputError` naming file, row and column.
+    """
+    def fail(message: str):
+        raise InputError(message, file=file, row=row, column=column)
+
+    if isinstance(value, dict):
+        mapping, text = value, json.dumps(value, sort_keys=True)
+    else:
+        text = str(value)
+        try:
+            mapping = json.loads(text)
+        except json.JSONDecodeError:
+            fail(f"not a JSON object: {text!r}")
     if not isinstance(mapping, dict) or not mapping:
-        return f"expected a non-empty JSON object {{code: examples}}, got {text!r}", None
+        fail(f"expected a non-empty JSON object {{code: examples}}, got {text!r}")
     result: dict[str, int] = {}
     for code, count in mapping.items():
         try:
             iso = to_iso639_3(code)
         except LanguageCodeError as error:
-            return str(error), None
+            fail(str(error))
         if isinstance(count, bool) or not isinstance(count, (int, float)) \
                 or not float(count).is_integer() or count < 0:
-            return f"number of examples for {code!r} must be a whole number >= 0, got " \
-                   f"{count!r}", None
+            fail(f"number of examples for {code!r} must be a whole number >= 0, got {count!r}")
         if iso in result:
-            return f"language {iso!r} given twice ({text!r})", None
+            fail(f"language {iso!r} given twice ({text!r})")
         result[iso] = int(count)
-    return None, json.dumps(dict(sorted(result.items())))
+    return dict(sorted(result.items()))
+
+
+def source_languages_of(table: pd.DataFrame) -> set[str]:
+    """Every language a multi-source row of ``table`` names in its ``source_languages``."""
+    if SOURCE_LANGUAGES not in table.columns:
+        return set()
+    languages: set[str] = set()
+    for value in table[SOURCE_LANGUAGES].dropna().unique():
+        languages |= set(parse_source_languages(value, column=SOURCE_LANGUAGES))
+    return languages
+
+
+def _parse_source_languages(text: str) -> tuple[str | None, str | None]:
+    try:
+        return None, json.dumps(parse_source_languages(text))
+    except InputError as error:
+        return error.message, None
 
 
 def key_columns(df: pd.DataFrame) -> list[str]:

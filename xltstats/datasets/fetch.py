@@ -40,9 +40,31 @@ class RemoteFile:
     url: str
     sha256: str | None = None
 
+    def __post_init__(self):
+        # A registry entry names a file inside a collection: it cannot reach outside the cache or
+        # a mirror folder (no absolute path, no "..", no empty or odd parts).
+        if not _safe_relative(self.collection) or "/" in self.collection:
+            raise DownloadError(f"collection name {self.collection!r} is not a plain folder name")
+        if not _safe_relative(self.path):
+            raise DownloadError(f"file path {self.path!r} of collection {self.collection!r} must be a relative "
+                                "path without '..', '.' or empty parts")
+
     @property
     def cache_path(self) -> Path:
-        return cache_dir() / self.collection / self.path
+        root = cache_dir().resolve()
+        path = cache_dir() / self.collection / self.path
+        # a symlink inside the cache must not lead outside it
+        if not path.resolve().is_relative_to(root):
+            raise DownloadError(f"{path} leads outside the cache {root} (a symbolic link?); remove it")
+        return path
+
+
+def _safe_relative(path: str) -> bool:
+    if not isinstance(path, str) or not path or "\\" in path or "\0" in path:
+        return False
+    if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
+        return False
+    return all(part not in ("", ".", "..") for part in path.split("/"))
 
 
 def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
@@ -86,6 +108,16 @@ def _check(path: Path, remote: RemoteFile, where: str) -> Path:
     return path
 
 
+def _check_cached(path: Path, remote: RemoteFile) -> Path:
+    """A cached copy that fails its checksum is removed (the cache is xltstats' own), then refused."""
+    try:
+        return _check(path, remote, "the cache")
+    except DownloadError as exc:
+        path.unlink(missing_ok=True)
+        raise DownloadError(f"{exc}; the damaged copy was removed from the cache, run again to download it "
+                            "afresh") from None
+
+
 def fetch(remote: RemoteFile, mirror: str | os.PathLike | None = None, *, quiet: bool = False) -> Path:
     """Local path of a verified copy of ``remote`` (see the module docstring)."""
     mirrors = mirror_dirs(mirror)
@@ -100,14 +132,15 @@ def fetch(remote: RemoteFile, mirror: str | os.PathLike | None = None, *, quiet:
         )
     target = remote.cache_path
     if target.is_file():
-        return _check(target, remote, "the cache")
+        return _check_cached(target, remote)
     return download(remote, quiet=quiet)
 
 
 def download(remote: RemoteFile, *, quiet: bool = False, timeout: float = 60.0) -> Path:
     target = remote.cache_path
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=target.name + ".", suffix=".part", dir=target.parent)
+    remove_stale_downloads(target)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".{os.getpid()}.part", dir=target.parent)
     tmp = Path(tmp_name)
     try:
         if not quiet:
@@ -137,3 +170,29 @@ def download(remote: RemoteFile, *, quiet: bool = False, timeout: float = 60.0) 
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def remove_stale_downloads(target: Path) -> list[Path]:
+    """Remove partial downloads of ``target`` (``.NAME.XXXX.PID.part``) whose process is gone.
+
+    A download killed with SIGKILL cannot clean up after itself; the next download of the same
+    file does.  A partial file of a live download is left alone.
+    """
+    removed = []
+    for part in sorted(Path(target).parent.glob(f".{target.name}.*.part")):
+        pid_text = part.name[: -len(".part")].rsplit(".", 1)[-1]
+        if pid_text.isdigit() and _alive(int(pid_text)):
+            continue
+        part.unlink(missing_ok=True)
+        removed.append(part)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

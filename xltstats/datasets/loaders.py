@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import ConfigError
+from ..registry import Registry
 from .registry import list_datasets
 
 
@@ -44,15 +45,12 @@ def _no_variant(name, variant):
         raise ConfigError(f"dataset {name!r} has no variant {variant!r} (it has a single table)")
 
 
-LOADERS = {
-    "xpos": _xpos,
-    "langrank-pos": _langrank("pos"),
-    "langrank-dep": _langrank("dep"),
-    "langrank-el": _langrank("el"),
-    "langrank-mt": _langrank("mt"),
-    "proxylm-intent": _proxylm,
-    "sumeval": _sumeval,
-}
+#: Registry name -> loader(mirror, variant); the names are those of ``datasets.yaml``.
+DATASETS: Registry = Registry("dataset")
+for _name, _loader in [("xpos", _xpos), ("langrank-pos", _langrank("pos")), ("langrank-dep", _langrank("dep")),
+                       ("langrank-el", _langrank("el")), ("langrank-mt", _langrank("mt")),
+                       ("proxylm-intent", _proxylm), ("sumeval", _sumeval)]:
+    DATASETS.register(_name, _loader)
 
 #: The variants each loader accepts besides the default (for help texts and error messages).
 VARIANTS = {
@@ -74,8 +72,8 @@ def load_dataset(name_or_path: str | os.PathLike = "xpos", *, mirror: str | os.P
     ``"all"``.
     """
     name = os.fspath(name_or_path)
-    if name in LOADERS:
-        return LOADERS[name](mirror, variant)
+    if name in DATASETS:
+        return DATASETS.get(name)(mirror, variant)
     if name in list_datasets():  # registered without a loader: a programming error
         raise ConfigError(f"dataset {name!r} is registered but has no loader")
     path = Path(name).expanduser()
@@ -85,9 +83,4 @@ def load_dataset(name_or_path: str | os.PathLike = "xpos", *, mirror: str | os.P
         from ..results import read_results
 
         return read_results(path)
-    import difflib
-
-    near = difflib.get_close_matches(name, list_datasets(), n=3)
-    hint = f" Did you mean {', '.join(repr(n) for n in near)}?" if near else ""
-    raise ConfigError(f"{name!r} is neither a registered dataset ({', '.join(list_datasets())}) "
-                      f"nor an existing results file.{hint}")
+    raise ConfigError(f"{DATASETS.unknown_message(name)}; and {name!r} is not an existing results file either")

@@ -39,13 +39,12 @@ def list_datasets() -> list[str]:
 def _entry(name: str) -> dict:
     entries = _registry()
     if name not in entries:
-        import difflib
+        from ..registry import Registry
 
-        near = difflib.get_close_matches(str(name), list(entries), n=3)
-        hint = f" Did you mean {', '.join(repr(n) for n in near)}?" if near else ""
-        raise ConfigError(
-            f"unknown dataset {name!r}.{hint} Known datasets: {', '.join(entries)}"
-        )
+        known = Registry("dataset")
+        for entry in entries:
+            known.add(entry, entries[entry])
+        raise ConfigError(known.unknown_message(name))
     return entries[name]
 
 
@@ -142,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     names = args.names or list_datasets()
     unknown = [n for n in names if n not in list_datasets()]
     if unknown:
-        print(f"xltstats: unknown dataset(s) {', '.join(unknown)}; known: {', '.join(list_datasets())}",
+        print(f"xltstats: unknown dataset(s) {', '.join(unknown)}; available: {', '.join(list_datasets())}",
               file=sys.stderr)
         return 2
     if args.list:

@@ -106,21 +106,10 @@ def _hash(obj) -> str:
 
 
 def to_iso639_3(code: str) -> str:
-    """ISO 639-3 code of ``code``, via :mod:`xltstats.languages` when present."""
-    try:
-        from ..languages import to_iso639_3 as convert
-    except ImportError:
-        convert = None
-    if convert is not None:
-        return convert(code)
-    import langcodes
+    """ISO 639-3 code of ``code`` (:func:`xltstats.languages.to_iso639_3`; ValueError when unknown)."""
+    from ..languages import to_iso639_3 as convert
 
-    try:
-        lang = langcodes.Language.get(str(code))
-        iso3 = lang.to_alpha3()
-    except (LookupError, ValueError) as exc:
-        raise ValueError(f"not a language code: {code!r}") from exc
-    return iso3
+    return convert(code)
 
 
 class _Validator:

@@ -234,25 +234,7 @@ def write_table(rows: list[dict], path) -> Path:
     if len(df):
         df = df.sort_values(["task", "source", "target", "n_target_examples", "seed"], kind="mergesort")
     df = df.reset_index(drop=True)
-    try:
-        from ..results import validate_results, write_results
-    except ImportError:  # the shared results module is optional here
-        validate_results = write_results = None
-    if write_results is not None:
-        validate_results(df)  # schema errors surface before anything is written
-        return write_results(df, path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        if path.suffix == ".parquet":
-            df.to_parquet(tmp, index=False)
-        elif path.suffix == ".jsonl":
-            df.to_json(tmp, orient="records", lines=True, force_ascii=False)
-        else:
-            df.to_csv(tmp, index=False, sep="\t" if path.suffix == ".tsv" else ",",
-                      lineterminator="\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    from ..results import validate_results, write_results
+
+    validate_results(df)  # schema errors surface before anything is written
+    return write_results(df, path)

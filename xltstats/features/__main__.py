@@ -15,30 +15,14 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InputError, XltstatsError
-from ..results import write_results
+from ..results import read_table, write_results
 from .build import build_pair_features, feature_coverage
 
 _FORMATS = (".csv", ".tsv", ".jsonl", ".parquet")
 
 
 def read_pairs(path: Path) -> pd.DataFrame:
-    suffix = path.suffix.lower()
-    if not path.exists():
-        raise InputError("file not found", file=path)
-    try:
-        if suffix == ".csv":
-            return pd.read_csv(path, dtype={"source": str, "target": str}, keep_default_na=False,
-                               na_values=[""])
-        if suffix == ".tsv":
-            return pd.read_csv(path, sep="\t", dtype={"source": str, "target": str},
-                               keep_default_na=False, na_values=[""])
-        if suffix == ".jsonl":
-            return pd.read_json(path, lines=True, dtype={"source": str, "target": str})
-        if suffix == ".parquet":
-            return pd.read_parquet(path)
-    except (ValueError, OSError) as exc:
-        raise InputError(f"cannot read the pairs table: {exc}", file=path) from exc
-    raise InputError(f"unknown table format '{suffix}' (use {', '.join(_FORMATS)})", file=path)
+    return read_table(path, what="pairs table", required=("source", "target"))
 
 
 def main(argv=None) -> int:

@@ -19,8 +19,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-import os
-import tempfile
 import warnings
 from itertools import product
 from pathlib import Path
@@ -28,8 +26,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .._io import atomic_write_with
 from ..errors import ConfigError, InputError
 from ..paths import cache_dir
+from ..registry import Registry
 from . import data_sizes, grambank, uriel
 
 LEXICAL_MEASURES = ("word_overlap", "subword_overlap", "char_ngram_similarity",
@@ -69,6 +69,11 @@ ALL_FEATURES = tuple(dict.fromkeys(
     + list(UD_COLUMNS) + list(LEXICAL_MEASURES) + list(data_sizes.DATA_COLUMNS)
     + list(data_sizes.PASS_THROUGH_COLUMNS)))
 _URIEL_BASED = set(uriel.URIEL_COLUMNS)
+
+#: Every feature column the builder computes, registered with its group ("" when in none).
+FEATURES: Registry[str] = Registry("feature")
+for _column in ALL_FEATURES:
+    FEATURES.add(_column, next((g for g, cols in FEATURE_GROUPS.items() if _column in cols), ""))
 _CACHE_VERSION = 8
 
 
@@ -101,7 +106,7 @@ def resolve_features(features=None, *, tokenizer_given: bool = True) -> list[str
                 expanded = ALL_FEATURES if name == "all" else FEATURE_GROUPS[name]
                 wanted.extend(c for c in expanded
                               if tokenizer_given or c != "subword_overlap")
-            elif name in ALL_FEATURES:
+            elif name in FEATURES:
                 wanted.append(name)
             elif any(name in c for c in _COMPANIONS.values()):
                 wanted.append(next(b for b, c in _COMPANIONS.items() if name in c))
@@ -279,10 +284,7 @@ def _cache_write(key, df: pd.DataFrame) -> None:
     folder = cache_dir() / "features"
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".parquet.tmp")
-        os.close(fd)
-        df.to_parquet(tmp, index=False)
-        os.replace(tmp, folder / f"{key}.parquet")
+        atomic_write_with(folder / f"{key}.parquet", lambda tmp: df.to_parquet(tmp, index=False))
     except OSError:
         pass
 

@@ -62,22 +62,10 @@ def _check_corpus(corpus: str) -> str:
 
 # --------------------------------------------------------------------------- language codes
 def normalise_language(code: str) -> str:
-    """ISO 639-3 code of ``code`` via :func:`xltstats.languages.to_iso639_3` (langcodes fallback)."""
-    try:
-        from ..languages import to_iso639_3
-    except ImportError:  # the shared language module is optional for this one
-        to_iso639_3 = None
-    if to_iso639_3 is not None:
-        return to_iso639_3(code)
-    text = str(code).strip()
-    if re.fullmatch(r"[a-z]{3}", text):
-        return text
-    import langcodes
+    """ISO 639-3 code of ``code`` via :func:`xltstats.languages.to_iso639_3`."""
+    from ..languages import to_iso639_3
 
-    try:
-        return langcodes.Language.get(text).to_alpha3()
-    except (ValueError, LookupError) as exc:
-        raise InputError(f"not a language code: {code!r}") from exc
+    return to_iso639_3(code)
 
 
 def macrolanguage(iso: str) -> str:

@@ -51,8 +51,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import os
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -62,6 +60,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..paths import cache_dir
+from .._io import atomic_write_with
 
 # column -> (file, source(s), feature prefix(es))
 KNN_DISTANCES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
@@ -140,16 +139,11 @@ def _source_stamp() -> str:
 
 
 def _atomic_save(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as fh:
             np.save(fh, array)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+    atomic_write_with(path, write, suffix=".npy.tmp")
 
 
 def _cached(key: str, build) -> np.ndarray:

@@ -31,27 +31,14 @@ __all__ = ["aggregate_multisource", "parse_source_languages"]
 
 
 def parse_source_languages(value, *, row=None, column="source_languages") -> dict[str, float]:
-    """Parse a ``source_languages`` cell (JSON text or dict) into {language: positive count}."""
-    if isinstance(value, dict):
-        parsed = value
-    else:
-        try:
-            parsed = json.loads(value)
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"not a JSON object of language -> count: {value!r} ({exc})", row=row, column=column) from None
-    if not isinstance(parsed, dict):
-        raise InputError(f"expected a JSON object of language -> count, got {value!r}", row=row, column=column)
-    out = {}
-    for lang, count in parsed.items():
-        try:
-            count = float(count)
-        except (TypeError, ValueError):
-            raise InputError(f"count for {lang!r} is not a number: {count!r}", row=row, column=column) from None
-        if count < 0 or not math.isfinite(count):
-            raise InputError(f"count for {lang!r} must be a non-negative number, got {count}", row=row, column=column)
-        if count > 0:
-            out[str(lang)] = count
-    return out
+    """A ``source_languages`` cell as {language: count} over the languages with examples.
+
+    Parsed by :func:`xltstats.results.parse_source_languages` (the one parser); languages given 0
+    examples carry no weight and are left out.
+    """
+    from xltstats.results import parse_source_languages as parse
+
+    return {lang: float(count) for lang, count in parse(value, row=row, column=column).items() if count > 0}
 
 
 def aggregate_multisource(results: pd.DataFrame, pair_features: pd.DataFrame, features=None,

@@ -10,12 +10,12 @@ never leaves a half-written table behind.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from .._io import atomic_write_text
 
 __all__ = ["format_value", "table_to_csv", "table_to_markdown", "table_to_latex", "write_table", "atomic_write_text"]
 
@@ -102,22 +102,6 @@ def table_to_latex(df: pd.DataFrame, digits: int = 6, caption: str | None = None
         inner.append("\\end{table}")
         lines = inner
     return "\n".join(lines) + "\n"
-
-
-def atomic_write_text(path, text: str) -> Path:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 FORMATS = ("csv", "md", "tex")

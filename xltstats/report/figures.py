@@ -10,14 +10,14 @@ hash salt.  Heatmaps are one ``imshow`` image each (no per-cell patches or gridl
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+
+from .._io import atomic_write_bytes
 
 # Fixed style so two renders on the same machine produce identical files.
 RC = {
@@ -42,18 +42,6 @@ def _style():
     return matplotlib.rc_context(RC)
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def save_figure(fig: Figure, figures_dir: str | Path, name: str, *, svg: bool = False) -> tuple[Path, Path | None]:
@@ -67,7 +55,7 @@ def save_figure(fig: Figure, figures_dir: str | Path, name: str, *, svg: bool = 
             buffer = io.BytesIO()
             fig.savefig(buffer, format=fmt, dpi=PNG_DPI, metadata=metadata)
             path = figures_dir / f"{name}.{fmt}"
-            _atomic_write_bytes(path, buffer.getvalue())
+            atomic_write_bytes(path, buffer.getvalue())
             outputs.append(path)
     return outputs[0], (outputs[1] if svg else None)
 

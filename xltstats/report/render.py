@@ -25,6 +25,7 @@ from pathlib import Path
 
 import yaml
 
+from xltstats._io import atomic_write_with
 from xltstats.errors import XltstatsError
 from xltstats.report.escape import PANDOC_INPUT, sanitize_html
 
@@ -227,23 +228,18 @@ def render_report(fit_dir: str | Path, out: str | Path | None = None, *, engine:
     if engine == "quarto" and quarto is None:
         raise RenderError("engine 'quarto' requested but no quarto on PATH")
     started = time.perf_counter()
-    fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+
+    def write(tmp: str) -> None:
         if quarto is not None:
-            _quarto_html(quarto, fit_dir, tmp)
+            _quarto_html(quarto, fit_dir, Path(tmp))
         else:
             markdown = render_markdown(fit_dir, engine="kernel" if engine == "kernel" else "python")
-            _pandoc_html(markdown, tmp, fit_dir)
+            _pandoc_html(markdown, Path(tmp), fit_dir)
             # Values from the fit folder cannot carry script into the page (see report.escape);
             # Quarto's own output holds Quarto's scripts, so only the Markdown escaping applies there.
-            tmp.write_text(sanitize_html(tmp.read_text(encoding="utf-8")), encoding="utf-8")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+            Path(tmp).write_text(sanitize_html(Path(tmp).read_text(encoding="utf-8")), encoding="utf-8")
+
+    atomic_write_with(out, write)
     if not quiet:
         print(f"wrote {out} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     return out

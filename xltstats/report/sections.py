@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .._io import atomic_write_text
 from . import figures as F
 from .escape import md_code, md_code_block, md_escape
 
@@ -117,27 +116,11 @@ def latex_table(frame: pd.DataFrame) -> str:
     return format_frame(frame).to_latex(index=False, escape=True)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def language_label(code) -> str:
     """English name of a language code, falling back to the code itself."""
     code = str(code)
-    try:
-        from xltstats.languages import language_name
-    except ImportError:
-        return code
+    from xltstats.languages import language_name
+
     try:
         name = language_name(code)
     except Exception:  # an unknown code is shown as it is
@@ -211,6 +194,13 @@ class FitReport:
         return isinstance(report, dict) and bool(report.get("svg", False))
 
     @cached_property
+    def fit_config(self):
+        """The fit's configuration (the manifest's ``config`` over the defaults of :class:`FitConfig`)."""
+        from xltstats.pipeline.config import FitConfig
+
+        return FitConfig.from_dict(self.manifest.get("config") or {}, source=f"{self.fit_dir / 'manifest.json'}: config")
+
+    @cached_property
     def results(self) -> pd.DataFrame:
         return self.read_table("results.csv")
 
@@ -243,7 +233,7 @@ class FitReport:
 
     def table(self, frame: pd.DataFrame, name: str, caption: str, *, max_rows: int = MAX_TABLE_ROWS) -> str:
         """Markdown for ``frame``; the whole table also goes to ``tables/<name>.tex``."""
-        _atomic_write_text(self.tables_dir / f"{name}.tex", latex_table(frame))
+        atomic_write_text(self.tables_dir / f"{name}.tex", latex_table(frame))
         return markdown_table(frame, max_rows=max_rows, caption=caption) + "\n"
 
     def ensure_latex_tables(self) -> list[str]:
@@ -257,7 +247,7 @@ class FitReport:
                         frame = pd.read_csv(csv)
                     except (ValueError, OSError):
                         continue
-                    _atomic_write_text(tex, latex_table(frame))
+                    atomic_write_text(tex, latex_table(frame))
                     written.append(tex.name)
         return written
 
@@ -310,7 +300,7 @@ class FitReport:
             "rows as source": [int(sources.get(c, 0)) for c in codes],
             "rows as target": [int(targets.get(c, 0)) for c in codes],
         })
-        _atomic_write_text(self.tables_dir / "report_languages.tex", latex_table(languages))
+        atomic_write_text(self.tables_dir / "report_languages.tex", latex_table(languages))
         for role, counts in (("Source", sources), ("Target", targets)):
             names = ", ".join(f"{language_label(c)} ({c})" for c in sorted(counts.index))
             out.append(f"**{role} languages ({len(counts)}):** {names}.\n")
@@ -327,13 +317,10 @@ class FitReport:
         text = f"**Multi-source runs:** {len(rows)} rows train on several source languages at once (`mul`)"
         if "source_languages" in rows.columns:
             mixes = []
+            from xltstats.results import parse_source_languages
+
             for value in rows["source_languages"].dropna().astype(str).unique():
-                try:
-                    mix = json.loads(value)
-                except ValueError:
-                    continue
-                if isinstance(mix, dict):
-                    mixes.append(mix)
+                mixes.append(parse_source_languages(value, file=self.fit_dir / "results.csv"))
             if mixes:
                 languages = sorted({code for mix in mixes for code in mix})
                 sizes = [len(mix) for mix in mixes]
@@ -452,8 +439,7 @@ class FitReport:
             raise SectionUnavailable(f"`tables/{name}.csv` has only an intercept")
         group = next((c for c in ("task", "model", "group") if c in shown.columns), None)
         # fit_ols standardises the features when so configured; the mixed model uses raw feature units.
-        standardised = name == "coef_ols" and bool(
-            ((self.manifest.get("config") or {}).get("ols") or {}).get("standardise", False))
+        standardised = name == "coef_ols" and self.fit_config.ols.standardise
         xlabel = (f"coefficient ({self.metric} points per SD of feature)" if standardised
                   else f"coefficient ({self.metric} points per unit of feature)")
         fig = F.coefficient_plot(shown, title=f"{label} coefficients with 95% intervals", group=group,
@@ -472,7 +458,7 @@ class FitReport:
                                   "Feature-group comparison (`tables/group_comparison.csv`)."))
         mixed = self.optional_table("tables/group_comparison_mixed.csv")
         if mixed is not None:
-            _atomic_write_text(self.tables_dir / "report_group_comparison_mixed.tex", latex_table(mixed))
+            atomic_write_text(self.tables_dir / "report_group_comparison_mixed.tex", latex_table(mixed))
             compact = [c for c in ("group", "features", "n_dropped", "chisq", "df", "p_value", "aic_change",
                                    "r2_marginal_drop", "significant", "status") if c in mixed.columns]
             out.append(markdown_table(mixed[compact] if compact else mixed,
@@ -612,7 +598,7 @@ class FitReport:
                              f"{left_out} more are in `{relative}`."))
         params = self.optional_table("tables/fewshot_params.csv")
         if params is not None:
-            _atomic_write_text(self.tables_dir / "report_fewshot_params.tex", latex_table(params))
+            atomic_write_text(self.tables_dir / "report_fewshot_params.tex", latex_table(params))
             shown_params, note = _fitted_rows(params, ("n_needed", "b"))
             compact = [c for c in ("model", "task", "source", "target", "n_obs", "n_sizes", "max_n", "zero_shot",
                                    "b", "b_low", "b_high", "r2", "reference_score", "status")
@@ -650,7 +636,7 @@ class FitReport:
                                        "mixed model with random intercepts and slopes per target, one panel per "
                                        "task, with its 95% confidence band (`tables/fewshot_pooled_curves.csv`)."))
         if table is not None:
-            _atomic_write_text(self.tables_dir / "report_fewshot_pooled.tex", latex_table(table))
+            atomic_write_text(self.tables_dir / "report_fewshot_pooled.tex", latex_table(table))
             compact = [c for c in table.columns if c in ("model", "task", "n_groups", "n_obs", "a", "zero_shot_low",
                                                         "zero_shot_high", "b", "b_low", "b_high", "status")
                        or str(c).startswith("n_for_")]
@@ -715,7 +701,7 @@ class FitReport:
         if needed is not None and table[needed].isna().all():
             raise SectionUnavailable("no data-demand estimate: no few-shot curve could be fitted"
                                      + self._fewshot_status())
-        _atomic_write_text(self.tables_dir / "report_data_demand.tex", latex_table(table))
+        atomic_write_text(self.tables_dir / "report_data_demand.tex", latex_table(table))
         shown, note = _fitted_rows(table, ("n_needed",))
         return markdown_table(shown, caption="Data demand: target-language examples needed to reach the given "
                                              f"share of in-language performance.{note}") + "\n"
@@ -824,7 +810,7 @@ class FitReport:
             lists = [c for c in comparison.columns if str(c).endswith("_list")]
             ordered = comparison[[c for c in ("scheme",) if c in comparison.columns]
                                  + [c for c in comparison.columns if c != "scheme"]]
-            _atomic_write_text(self.tables_dir / "report_cv_comparison.tex", latex_table(ordered))
+            atomic_write_text(self.tables_dir / "report_cv_comparison.tex", latex_table(ordered))
             note = (" The lists of folds won and lost are in `tables/cv_comparison.csv`." if lists else "")
             out.append(markdown_table(ordered.drop(columns=lists),
                                       caption="Each model against the strongest baseline, fold by fold "
@@ -968,7 +954,7 @@ class FitReport:
         formulas = manifest.get("formulas") or {}
         config = manifest.get("config") or {}
         if formulas:
-            standardised = bool((config.get("ols") or {}).get("standardise", False))
+            standardised = self.fit_config.ols.standardise
             scale = ("standardised to mean 0 and SD 1, so a coefficient is the change in score per SD of "
                      "its feature" if standardised else "in their own units")
             out.append("**Models.** With $y_{st}$ the score of transfer from source $s$ to target $t$ and "

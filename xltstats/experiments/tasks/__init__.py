@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ...errors import ConfigError, InputError
+from ...errors import InputError
+from ...registry import Registry
 
 SPLITS = ("train", "test")
 
@@ -200,35 +201,27 @@ class Task:
         return out
 
 
-_REGISTRY: dict[str, Task] = {}
-_LOADED = False
+def _load_all() -> None:
+    """Import every task module of this package (each registers its task)."""
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
+#: The registered tasks, filled by importing this package's modules on first lookup.
+TASKS: Registry[Task] = Registry("task", loader=_load_all)
 
 
 def register(task: Task) -> Task:
     """Add ``task`` to the registry (called by each task module at import)."""
-    _REGISTRY[task.name] = task
-    return task
-
-
-def _load_all() -> None:
-    global _LOADED
-    if _LOADED:
-        return
-    for info in pkgutil.iter_modules(__path__):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{info.name}")
-    _LOADED = True
+    return TASKS.add(task.name, task, replace=True)
 
 
 def list_tasks() -> list[str]:
     """Names of the registered tasks, sorted."""
-    _load_all()
-    return sorted(_REGISTRY)
+    return sorted(TASKS.names())
 
 
 def get_task(name: str) -> Task:
-    """The registered task ``name``; :class:`ConfigError` listing the known tasks otherwise."""
-    _load_all()
-    if name not in _REGISTRY:
-        raise ConfigError(f"unknown task {name!r}; known tasks: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name]
+    """The registered task ``name``; :class:`ConfigError` listing the available tasks otherwise."""
+    return TASKS.get(name)

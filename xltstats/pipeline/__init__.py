@@ -1,0 +1,15 @@
+"""The analysis pipeline as a library: configuration, model table, run, fit folder, provenance.
+
+    from xltstats.pipeline import FitConfig, run_fit
+    fit = run_fit(FitConfig(data="langrank-pos"))      # everything in memory
+    fit.ols.summary(); fit.tables["coef_mixed"]
+    FitFolder("fits/pos").write(fit)                    # the folder python -m xltstats.fit writes
+
+Modules: :mod:`.config` (``FitConfig``), :mod:`.design` (``model_table``), :mod:`.run`
+(``run_fit`` -> ``Fit``), :mod:`.artifacts` (``FitFolder``), :mod:`.manifest` (provenance).
+"""
+from __future__ import annotations
+
+from .config import FitConfig, load_config
+
+__all__ = ["FitConfig", "load_config"]
