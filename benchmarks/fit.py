@@ -73,8 +73,8 @@ def synthetic_table(path: Path, rows: int = 500_000, seed: int = 17) -> Path:
     from xltstats.datasets import load_dataset
     from xltstats.features import build_pair_features
     from xltstats.features.data_sizes import pretraining_model_for
-    from xltstats.fitconfig import default_config
     from xltstats.models.simulate import CrossedSimulator
+    from xltstats.pipeline.config import default_dict as default_config
 
     config = default_config()
     data = load_dataset("xpos")
@@ -127,8 +127,11 @@ def _env(tree: Path, cache: Path) -> dict:
 
 def warm_up(tree: Path, cache: Path) -> None:
     """Fill a side's feature cache (the xpos pairs, default features) before anything is timed."""
-    code = ("from xltstats.datasets import load_dataset; from xltstats.features import build_pair_features; "
-            "from xltstats.fitconfig import default_config; d = load_dataset('xpos'); "
+    # the baseline tree may predate xltstats.pipeline (its defaults were in xltstats.fitconfig)
+    code = ("from xltstats.datasets import load_dataset; from xltstats.features import build_pair_features\n"
+            "try:\n    from xltstats.pipeline.config import default_dict as default_config\n"
+            "except ImportError:\n    from xltstats.fitconfig import default_config\n"
+            "d = load_dataset('xpos'); "
             "build_pair_features(d[['source','target']].drop_duplicates(), features=default_config()['features'], "
             "on_unknown='nan')")
     subprocess.run([sys.executable, "-c", code], env=_env(tree, cache), check=True, cwd=tree,
