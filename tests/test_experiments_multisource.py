@@ -182,16 +182,17 @@ def test_sets_reinit_and_dumps_resume_without_loss_or_duplicates(tmp_path):
                          "reinit_layers": [[0]]},
                   representations={"languages": ["eng", "deu"], "n_sentences": 12, "batch_size": 5,
                                    "cka": {"n_boot": 20, "reference": "eng"}, "tsne": False})
+    fields["sources"] = ["eng", "deu", ["eng", "deu"], ["eng", "fra"]]
     ref_path = write(tmp_path, name="ref", **fields)
     summary = run_study(load_study(ref_path), tmp_path / "ref.csv", progress=False)
-    assert summary["rows"] == 4 * 3 - 0 and summary["pending"] == 0  # 2 sets x 2 conditions x 3 targets
+    assert summary["rows"] == 4 * 2 * 3 and summary["pending"] == 0  # 4 sets x 2 conditions x 3 targets
     ref = pd.read_csv(tmp_path / "ref.csv")
     validate_results(ref)
     mul = ref[ref["source"] == "mul"]
-    assert set(mul["source_languages"]) == {json.dumps({"deu": 20, "eng": 20})}
+    assert set(mul["source_languages"]) == {json.dumps({"deu": 20, "eng": 20}), json.dumps({"eng": 20, "fra": 20})}
     assert set(ref["condition"]) == {"reinit=none", "reinit=0"} and (ref["n_source_examples"] == 40).all()
     dump = read_dump(tmp_path / "ref_run" / "representations")
-    assert len(dump.checkpoints) == 5 and dump.hidden("pretrained", "eng").shape == (3, 12, 32)
+    assert len(dump.checkpoints) == 9 and dump.hidden("pretrained", "eng").shape == (3, 12, 32)
 
     # the same study, interrupted: one job half-written with a torn line, a dump entry lost
     path = write(tmp_path, name="cut", **fields)
@@ -213,3 +214,34 @@ def test_sets_reinit_and_dumps_resume_without_loss_or_duplicates(tmp_path):
     assert np.array_equal(again.hidden("pretrained", "deu"), dump.hidden("pretrained", "deu"))
     cka = pd.read_csv(folder / "cka.csv")
     assert set(cka["comparison"]) == {"languages", "checkpoints"} and (cka["n_sentences"] == 12).all()
+
+    # and from config to report
+    from xltstats.studies.report import build
+
+    report = build(path, tmp_path / "cut.csv", tmp_path / "report", n_boot=50)
+    text = report.read_text()
+    for name in ("set_size", "reinit_drops", "cka_by_layer_linear", "cka_before_after", "mingling"):
+        assert name in text
+    assert (tmp_path / "report" / "tables" / "reinit_drops.csv").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("XLTSTATS_MIRROR"), reason="PUD needs XLTSTATS_MIRROR")
+@pytest.mark.parametrize("config", ["tiny_multisource.yaml", "tiny_reinit.yaml"])
+def test_shipped_tiny_study_config_to_report(tmp_path, config):
+    import time
+
+    from xltstats.results import validate_results
+    from xltstats.studies.report import build
+
+    raw = yaml.safe_load((REPO / "experiments" / config).read_text())
+    raw["run_dir"] = str(tmp_path / "run")
+    path = tmp_path / config
+    path.write_text(yaml.safe_dump(raw))
+    start = time.perf_counter()
+    assert cli(["run", str(path), "--results", str(tmp_path / "results.csv"), "--no-progress"]) == 0
+    report = build(path, tmp_path / "results.csv", tmp_path / "report", n_boot=200)
+    seconds = time.perf_counter() - start
+    validate_results(pd.read_csv(tmp_path / "results.csv"))
+    assert "cka_by_layer" in report.read_text()
+    print(f"{config}: config to report in {seconds:.1f} s")
