@@ -49,12 +49,10 @@ def _png(fig, path: Path) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
     data = buffer.getvalue()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    from ..models.tables import atomic_write_text  # noqa: F401 - text writer; bytes below
+    from .._io import atomic_write_bytes
 
-    tmp = path.with_suffix(".png.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, data)
     _figure().close(fig)
     return base64.b64encode(data).decode()
 
@@ -70,14 +68,13 @@ class _Report:
         self.parts.append(f"<p>{html.escape(text)}</p>")
 
     def table(self, df: pd.DataFrame, name: str, caption: str, max_rows: int = 40):
-        from ..models.tables import table_to_markdown, write_table
+        from ..models.tables import write_table
 
         write_table(df, self.out / "tables", name, formats=("csv", "md"))
         shown = df.head(max_rows)
         body = shown.to_html(index=False, float_format=lambda x: f"{x:.4g}", na_rep="NA", border=0)
         more = f" (first {max_rows} of {len(df)} rows; all in tables/{name}.csv)" if len(df) > max_rows else ""
         self.parts.append(f"<figure><figcaption>{html.escape(caption + more)}</figcaption>{body}</figure>")
-        del table_to_markdown
 
     def figure(self, fig, name: str, caption: str):
         data = _png(fig, self.out / "figures" / f"{name}.png")
@@ -91,7 +88,7 @@ class _Report:
         doc = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}</title>"
                f"<style>{style}</style></head><body><h1>{html.escape(self.title)}</h1>"
                + "\n".join(self.parts) + "</body></html>\n")
-        from ..models.tables import atomic_write_text
+        from .._io import atomic_write_text
 
         atomic_write_text(self.out / "report.html", doc)
         return self.out / "report.html"
