@@ -3,11 +3,12 @@
 Usage::
 
     python benchmarks/mixed.py export DIR      # write the CSV tables that lme4_reference.R reads
-    python benchmarks/mixed.py run [--sizes 7k,55k,500k] [--no-statsmodels] [--rscript]
+    python benchmarks/mixed.py run [--sizes 7k,55k,500k] [--no-statsmodels] [--no-rscript]
 
-``run`` prints, per table size, lme4's time (from ``tests/golden/lme4_timings.json`` written by
-``benchmarks/lme4_reference.R``, or measured now with ``--rscript``), statsmodels' time, ours, and
-the ratios.  The xpos table is read from the published xpos results (``$XLTSTATS_MIRROR`` or
+``run`` prints, per table size, lme4's time measured in the same run (when ``Rscript`` with lme4 is
+installed; otherwise, labelled so, from ``tests/golden/lme4_timings.json`` written by
+``benchmarks/lme4_reference.R`` on another machine), statsmodels' time, ours, the ratios, and next to
+every time how far our estimates are from lme4's (log-likelihood, fixed effects, variance components).  The xpos table is read from the published xpos results (``$XLTSTATS_MIRROR`` or
 ``../shared/data/published``); larger tables replicate the xpos design over simulated seeds and
 tasks with known variance components.
 
@@ -203,31 +204,66 @@ def export(directory: Path) -> None:
 # Timing
 # --------------------------------------------------------------------------------------------
 
-def _time(fn, repeats: int) -> float:
-    best = np.inf
+def _time(fn, repeats: int) -> tuple[float, object]:
+    """Best wall time of ``repeats`` calls, and the last call's result."""
+    best, result = np.inf, None
     for _ in range(repeats):
         t0 = time.perf_counter()
-        fn()
+        result = fn()
         best = min(best, time.perf_counter() - t0)
-    return best
+    return best, result
 
 
-def _lme4_time_now(table: pd.DataFrame, formula: str, repeats: int) -> float | None:
+def _lme4_now(table: pd.DataFrame, formula: str, repeats: int) -> dict | None:
+    """lme4 fitted now, on this machine: best time of ``repeats`` fits (after one untimed fit), the REML
+    log-likelihood, fixed effects and variance components; None without Rscript or lme4."""
     if shutil.which("Rscript") is None:
         return None
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "t.csv"
-        table.to_csv(path, index=False)
+        table.to_csv(path, index=False, float_format="%.10g")
         script = (f"suppressMessages(library(lme4)); d <- read.csv('{path}'); "
                   f"for (g in intersect(c('source','target','task'), names(d))) d[[g]] <- factor(d[[g]]); "
                   f"m <- lmer({formula}, data = d); "
                   f"t <- sapply(1:{repeats}, function(i) system.time(lmer({formula}, data = d))[['elapsed']]); "
-                  f"cat(min(t))")
+                  "cat('time', min(t), '\\n'); cat('loglik', sprintf('%.17g', as.numeric(logLik(m))), '\\n'); "
+                  "f <- fixef(m); for (i in seq_along(f)) cat('fixef', names(f)[i], sprintf('%.17g', f[[i]]), '\\n'); "
+                  "v <- as.data.frame(VarCorr(m)); v <- v[is.na(v$var2), ]; "
+                  "for (i in seq_len(nrow(v))) cat('var', v$grp[i], sprintf('%.17g', v$vcov[i]), '\\n')")
         out = subprocess.run(["Rscript", "-e", script], capture_output=True, text=True)
-        try:
-            return float(out.stdout.strip().split()[-1])
-        except (ValueError, IndexError):
-            return None
+    parsed = {"seconds": None, "fixef": {}, "variances": {}, "logLik_REML": None, "source": "lme4 now"}
+    for line in out.stdout.splitlines():
+        parts = line.split()
+        if not parts:
+            continue
+        if parts[0] == "time":
+            parsed["seconds"] = float(parts[1])
+        elif parts[0] == "loglik":
+            parsed["logLik_REML"] = float(parts[1])
+        elif parts[0] == "fixef":
+            parsed["fixef"][parts[1]] = float(parts[2])
+        elif parts[0] == "var":
+            parsed["variances"][parts[1]] = float(parts[2])
+    return parsed if parsed["seconds"] is not None else None
+
+
+def agreement(ours, reference: dict) -> dict:
+    """How far our fit is from lme4's: |log-likelihood difference|, the largest |fixed-effect
+    difference| and the largest relative variance difference (over the components both name)."""
+    out = {"d_loglik": None, "max_d_fixef": None, "max_rel_d_var": None}
+    if reference.get("logLik_REML") is not None:
+        out["d_loglik"] = abs(float(ours.llf) - reference["logLik_REML"])
+    names = {"(Intercept)": "Intercept"}
+    diffs = [abs(float(ours.params[names.get(k, k)]) - v) for k, v in reference.get("fixef", {}).items()
+             if names.get(k, k) in ours.params.index]
+    if diffs:
+        out["max_d_fixef"] = max(diffs)
+    vc = ours.varcorr
+    ours_var = {str(r.group): float(r.variance) for r in vc.itertuples() if r.term2 is None or r.term2 != r.term2}
+    rel = [abs(ours_var[g] - v) / v for g, v in reference.get("variances", {}).items() if g in ours_var and v > 0]
+    if rel:
+        out["max_rel_d_var"] = max(rel)
+    return out
 
 
 def _statsmodels_only(formula: str, table: pd.DataFrame) -> None:
@@ -245,6 +281,10 @@ def _statsmodels_only(formula: str, table: pd.DataFrame) -> None:
 
 
 def run(sizes: list[str], with_statsmodels: bool, with_rscript: bool) -> pd.DataFrame:
+    """Per table size: lme4's time (measured now when Rscript and lme4 are there, else the golden
+    file's, measured on another machine, and labelled so), statsmodels', ours, the ratios, and our
+    agreement with lme4's estimates (now, or the golden file's: the estimates do not depend on the
+    machine)."""
     sys.path.insert(0, str(REPO))
     from xltstats.models import fit_mixed
 
@@ -264,17 +304,18 @@ def run(sizes: list[str], with_statsmodels: bool, with_rscript: bool) -> pd.Data
     for size in sizes:
         table, formula, key = plans[size]
         repeats = 5 if len(table) < 100_000 else 2
-        ours = _time(lambda: fit_mixed(formula, table, warn=False), repeats)
-        lme4_t = golden_timings.get(key, {}).get("seconds") if not with_rscript else None
-        if lme4_t is None and with_rscript:
-            lme4_t = _lme4_time_now(table, formula, repeats)
+        ours_t, ours = _time(lambda: fit_mixed(formula, table, warn=False), repeats)
+        reference = _lme4_now(table, formula, repeats) if with_rscript else None
+        if reference is None:
+            reference = dict(golden_timings.get(key, {}), source="golden file (another machine)")
+        lme4_t = reference.get("seconds")
         sm_t = None
         if with_statsmodels and len(table) <= 100_000:
-            sm_t = _time(lambda: _statsmodels_only(formula, table), 1)
+            sm_t, _ = _time(lambda: _statsmodels_only(formula, table), 1)
         rows.append({"table": key, "rows": len(table), "formula": formula, "lme4_s": lme4_t,
-                     "statsmodels_s": sm_t, "xltstats_s": ours,
-                     "xltstats/lme4": ours / lme4_t if lme4_t else None,
-                     "statsmodels/xltstats": sm_t / ours if sm_t else None})
+                     "lme4_timed": reference.get("source"), "statsmodels_s": sm_t, "xltstats_s": ours_t,
+                     "xltstats/lme4": ours_t / lme4_t if lme4_t else None,
+                     "statsmodels/xltstats": sm_t / ours_t if sm_t else None, **agreement(ours, reference)})
     return pd.DataFrame(rows)
 
 
@@ -286,15 +327,17 @@ def main(argv=None) -> int:
     p_run = sub.add_parser("run", help="time lme4, statsmodels and xltstats")
     p_run.add_argument("--sizes", default="7k,55k,500k")
     p_run.add_argument("--no-statsmodels", action="store_true")
-    p_run.add_argument("--rscript", action="store_true", help="measure lme4 now instead of reading "
-                       "tests/golden/lme4_timings.json")
+    p_run.add_argument("--no-rscript", action="store_true", help="do not run lme4 now even when Rscript is "
+                       "there (its times then come from tests/golden/lme4_timings.json, another machine)")
     args = parser.parse_args(argv)
     if args.command == "export":
         export(args.directory)
         return 0
-    table = run(args.sizes.split(","), not args.no_statsmodels, args.rscript)
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    table = run(args.sizes.split(","), not args.no_statsmodels, not args.no_rscript)
+    with pd.option_context("display.width", 250, "display.max_columns", 20):
+        print(table.drop(columns=["formula"]).to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    print("d_loglik: |our REML log-likelihood - lme4's|; max_d_fixef: largest |fixed effect difference|; "
+          "max_rel_d_var: largest relative variance-component difference (against lme4_timed's fit)")
     if "500k" in args.sizes and not args.no_statsmodels:
         print("statsmodels is skipped above 100k rows (it takes minutes).")
     return 0
