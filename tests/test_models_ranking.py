@@ -191,3 +191,14 @@ def test_vectorised_ranks_follow_the_documented_order():
         expected = np.empty(len(g), int)
         expected[_order(g["predicted"].to_numpy(), g["source"].to_numpy())] = np.arange(1, len(g) + 1)
         assert ranks[g.index.to_numpy()].tolist() == expected.tolist()
+
+
+def test_ranking_folds_in_threads_give_the_same_result():
+    rng = np.random.default_rng(2)
+    langs = [f"l{i}" for i in range(8)]
+    df = pd.DataFrame([(s, t) for s in langs for t in langs], columns=["source", "target"])
+    df["x"] = rng.normal(size=len(df))
+    df["score"] = 50 + 3 * df["x"] + rng.normal(size=len(df))
+    one = rank_sources(df, features=["x"], max_folds=4, lambdarank_estimators=20)
+    two = rank_sources(df, features=["x"], max_folds=4, lambdarank_estimators=20, n_jobs=2)
+    pd.testing.assert_frame_equal(one.candidates, two.candidates)

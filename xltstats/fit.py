@@ -259,7 +259,8 @@ def _run_steps(config: FitConfig, args, argv: list[str], work: Path, progress: P
             n_folds = len(group_splits(single["target"].to_numpy(), config.ranking.max_folds))
             ranking = rank_sources(single, features=used, k=config.ranking.k, seed=config.seed,
                                    max_folds=config.ranking.max_folds, mixed_formula=formula,
-                                   progress=progress.counter("ranking folds", n_folds))
+                                   progress=progress.counter("ranking folds", n_folds),
+                                   n_jobs=_n_jobs(config.cv.n_jobs))  # the same worker threads as the folds of cv
             write_table(ranking.table(), tables, "ranking")
             write_table(ranking.evaluation(), tables, "ranking_ndcg")
 

@@ -158,7 +158,7 @@ def rank_sources(data: pd.DataFrame, features, k: int = 3, seed: int = 0, estima
                  query=None, response: str = "score", lambdarank: bool = True, source_mean: bool = True,
                  gain: str = "linear", min_candidates: int = 2, lambdarank_estimators: int = 200,
                  max_folds: int | None = None, mixed_formula: str | None = None,
-                 exclude_self: bool = True, progress=None) -> RankingResults:
+                 exclude_self: bool = True, progress=None, n_jobs: int = 1) -> RankingResults:
     """Leave-one-target-out ranking of source languages (see the module docstring).
 
     ``estimators``: regression estimators (name -> object with ``fit``/``predict_interval``, see
@@ -171,7 +171,8 @@ def rank_sources(data: pd.DataFrame, features, k: int = 3, seed: int = 0, estima
     target is still ranked by models that never saw it; see :func:`xltstats.models.validation.group_splits`).
     ``exclude_self``: a target is not a candidate source for itself (its in-language rows still train
     the models, but are neither ranked nor scored by NDCG). ``progress``: called with each held-out
-    fold's label when it is done (see :meth:`xltstats.progress.Progress.counter`).
+    fold's label when it is done (see :meth:`xltstats.progress.Progress.counter`). ``n_jobs`` folds run
+    at once in threads (LightGBM and BLAS release the GIL); the result is the same for any value.
     """
     from xltstats.models.validation import MeanBaseline, MixedEstimator, OLSEstimator, group_splits
 
@@ -207,8 +208,7 @@ def rank_sources(data: pd.DataFrame, features, k: int = 3, seed: int = 0, estima
         estimators = {"ols": OLSEstimator(features, response=response)}
         if mixed_formula:
             estimators["mixed"] = MixedEstimator(mixed_formula)
-    pieces = []
-    for fold_label, test_mask in group_splits(frame["target"].to_numpy(), max_folds, seed):
+    def run_fold(fold_label, test_mask):
         train, test = frame[~test_mask], frame[test_mask]
         scores = {}
         for name, est in estimators.items():
@@ -220,14 +220,26 @@ def rank_sources(data: pd.DataFrame, features, k: int = 3, seed: int = 0, estima
             scores["lambdarank"] = LambdaRankBaseline(features, query=query, seed=seed, k=k,
                                                       n_estimators=lambdarank_estimators).fit(train).score(test)
         ranked = candidate[test_mask].to_numpy()
+        fold_pieces = []
         for method, predicted in scores.items():
             piece = test.loc[ranked, [*query, "source", response, "relevance"]].rename(
                 columns={response: "observed"})
             piece["method"] = method
             piece["predicted"] = np.asarray(predicted)[ranked]
-            pieces.append(piece)
+            fold_pieces.append(piece)
         if progress is not None:
             progress(fold_label)
+        return fold_pieces
+
+    splits = group_splits(frame["target"].to_numpy(), max_folds, seed)
+    if n_jobs and n_jobs > 1 and len(splits) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+            per_fold = list(pool.map(lambda split: run_fold(*split), splits))
+    else:
+        per_fold = [run_fold(*split) for split in splits]
+    pieces = [piece for fold_pieces in per_fold for piece in fold_pieces]  # in split order, for any n_jobs
     candidates = pd.concat(pieces, ignore_index=True)
     candidates["predicted_rank"] = predicted_ranks(candidates, ["method", *query])
     return RankingResults(k=k, query=query, candidates=candidates, gain=gain)
