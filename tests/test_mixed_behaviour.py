@@ -114,9 +114,9 @@ def test_prediction_interval_is_wider_for_unseen_levels(three_factor_fit):
                         "distance": [0.5, 0.5]})
     pi = m.prediction_interval(new, alpha=0.05)
     assert (pi["lower"] < pi["prediction"]).all() and (pi["prediction"] < pi["upper"]).all()
-    assert pi["se"].iloc[1] > pi["se"].iloc[0]
+    assert pi["se_prediction"].iloc[1] > pi["se_prediction"].iloc[0]
     # an unseen source adds its whole variance component; the residual variance is always there
-    assert pi["se"].iloc[1] ** 2 > m.variance_components["Residual"] + m.variance_components["source"]
+    assert pi["se_prediction"].iloc[1] ** 2 > m.variance_components["Residual"] + m.variance_components["source"]
     # coverage on the training rows, roughly 95%
     inside = m.prediction_interval(m.data)
     y = m.data["score"]

@@ -239,7 +239,7 @@ def _run_steps(config: FitConfig, args, argv: list[str], work: Path, progress: P
             notes += [f"cross-validation {scheme}: {m}" for m in result.not_converged]
             if result.baseline_name is not None:
                 comparisons.append(result.comparison().assign(scheme=scheme))
-            summaries.append(result.summary())
+            summaries.append(str(result.summary()))
         if metrics:
             cv = pd.concat(metrics, ignore_index=True)
             write_table(cv, work, "cv", formats=("csv",))

@@ -33,15 +33,18 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from xltstats.errors import InputError
+from xltstats.errors import ConfigError, InputError
+from xltstats.models.formula import _split_top_level_plus
+from xltstats.models.summary import Summary
 
-__all__ = ["fit_ols", "OLSResults", "cluster2_covariance", "general_dominance"]
+__all__ = ["fit_ols", "OLSResults", "cluster2_covariance", "general_dominance", "parse_ols_formula"]
 
 INTERCEPT = "Intercept"
 COV_TYPES = ("HC3", "cluster2", "nonrobust")
@@ -202,9 +205,18 @@ def general_dominance(r2_of_subset: dict[frozenset, float], groups: list[str]) -
     return table
 
 
-@dataclass
+@dataclass(frozen=True)
 class OLSResults:
-    """Results of :func:`fit_ols` (statsmodels-style attributes; nothing is printed unasked)."""
+    """Results of :func:`fit_ols` (statsmodels-style attributes; nothing is printed unasked).
+
+    The same names as :class:`~xltstats.models.MixedResults` and
+    :class:`~xltstats.models.PortableModel`: ``params``, ``bse``, ``tvalues``, ``pvalues``,
+    ``cov_params()``, ``conf_int()`` (``lower``/``upper``), ``scale`` (residual variance),
+    ``df_inference`` (None: normal quantiles), ``nobs``, ``formula``, ``predict()`` (a Series named
+    ``prediction``), ``prediction_interval()`` (``prediction``, ``se_mean``, ``se_prediction``,
+    ``lower``, ``upper``), ``table()`` (the tidy table: ``term``, ``estimate``, ``std_error``,
+    ``statistic``, ``p_value``, ``conf_low``, ``conf_high``) and ``summary()``.  Built once; frozen.
+    """
 
     response: str
     features: list[str]
@@ -215,7 +227,7 @@ class OLSResults:
     n_dropped: int
     df_resid: int
     df_inference: float | None  # None = normal (z) tests
-    sigma2: float
+    scale: float                # residual variance (statsmodels' name)
     rsquared: float
     rsquared_adj: float
     standardise: bool
@@ -227,6 +239,11 @@ class OLSResults:
     _fitted: np.ndarray | None = field(default=None, repr=False)
 
     # -- coefficient table -------------------------------------------------------------------------
+    @property
+    def formula(self) -> str:
+        """The fitted model as a formula, ``response ~ feature + ...``."""
+        return f"{self.response} ~ " + " + ".join(self.features)
+
     @property
     def bse(self) -> pd.Series:
         return pd.Series(np.sqrt(np.diag(self.cov.to_numpy())), index=self.params.index, name="bse")
@@ -272,17 +289,27 @@ class OLSResults:
             "statistic": self.tvalues.to_numpy(), "p_value": self.pvalues.to_numpy(),
             "conf_low": ci["lower"].to_numpy(), "conf_high": ci["upper"].to_numpy()})
 
-    def summary(self) -> str:
-        head = (f"OLS of {self.response} on {len(self.features)} "
-                f"{'standardised ' if self.standardise else ''}features\n"
+    def summary(self) -> Summary:
+        """A :class:`~xltstats.models.summary.Summary`: text when printed, HTML in Jupyter,
+        ``.as_latex()`` for a paper."""
+        title = (f"OLS of {self.response} on {len(self.features)} "
+                 f"{'standardised ' if self.standardise else ''}features")
+        covariance = self.cov_type + (f" ({self.cluster_info})" if self.cluster_info else "")
+        table = self.table()
+        text = (f"{title}\n"
                 f"n = {self.nobs} (dropped {self.n_dropped} rows with missing values), "
                 f"R² = {self.rsquared:.4f}, adj. R² = {self.rsquared_adj:.4f}, "
-                f"residual SD = {math.sqrt(self.sigma2):.4g}\ncovariance: {self.cov_type}"
-                + (f" ({self.cluster_info})" if self.cluster_info else "") + "\n")
-        return head + self.table().to_string(index=False, float_format=lambda v: f"{v:.4g}")
+                f"residual SD = {math.sqrt(self.scale):.4g}\ncovariance: {covariance}\n"
+                + table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        facts = [("formula", self.formula), ("observations", self.nobs),
+                 ("rows dropped (missing values)", self.n_dropped), ("R²", self.rsquared),
+                 ("adjusted R²", self.rsquared_adj), ("residual SD", math.sqrt(self.scale)),
+                 ("covariance", covariance),
+                 ("tests", "normal (z)" if self.df_inference is None else f"t on {self.df_inference} df")]
+        return Summary(title=title, facts=facts, tables=[("Coefficients", table)], text=text)
 
     def __str__(self) -> str:
-        return self.summary()
+        return str(self.summary())
 
     # -- diagnostics -------------------------------------------------------------------------------
     def vif(self) -> pd.DataFrame:
@@ -492,12 +519,13 @@ class OLSResults:
     def prediction_interval(self, newdata: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
         """Prediction, SE of the mean, SE of a new observation and the ``1 - alpha`` prediction interval.
 
-        ``se_prediction = sqrt(x' V x + sigma2)`` with V the fitted (possibly robust) covariance.
+        ``se_mean = sqrt(x' V x)``, ``se_prediction = sqrt(x' V x + scale)`` with V the fitted
+        (possibly robust) covariance.
         """
         x = self._new_design(newdata)
         mean = x @ self.params.to_numpy()
         se_mean = np.sqrt(np.einsum("ij,jk,ik->i", x, self.cov.to_numpy(), x))
-        se_pred = np.sqrt(se_mean ** 2 + self.sigma2)
+        se_pred = np.sqrt(se_mean ** 2 + self.scale)
         crit = self._crit(alpha)
         return pd.DataFrame({"prediction": mean, "se_mean": se_mean, "se_prediction": se_pred,
                              "lower": mean - crit * se_pred, "upper": mean + crit * se_pred}, index=newdata.index)
@@ -510,7 +538,7 @@ class OLSResults:
                 "means": {k: float(v) for k, v in self.means.items()},
                 "sds": {k: float(v) for k, v in self.sds.items()},
                 "terms": list(self.params.index), "coefficients": [float(v) for v in self.params],
-                "covariance": self.cov.to_numpy().tolist(), "residual_variance": float(self.sigma2),
+                "covariance": self.cov.to_numpy().tolist(), "residual_variance": float(self.scale),
                 "cov_type": self.cov_type, "df_inference": self.df_inference, "nobs": self.nobs,
                 "groups": self.groups, "random_effects": {}, "variance_components": {}}
 
@@ -554,16 +582,77 @@ def _normalise_groups(groups, features) -> dict[str, list[str]]:
     return out
 
 
-def fit_ols(data: pd.DataFrame, response: str = "score", features=None, groups: dict | None = None,
+_Q_TERM = re.compile(r"""^Q\(\s*(['"])(?P<name>.*)\1\s*\)$""")
+
+
+def _column_of(term: str, what: str, formula: str) -> str:
+    match = _Q_TERM.match(term)
+    if match:
+        return match.group("name")
+    if not term.isidentifier():
+        raise ConfigError(
+            f"fit_ols formula {formula!r}: the {what} {term!r} is not a column name; fit_ols takes "
+            "plain numeric columns (it standardises each one), so compute a transformed or interaction "
+            "column in the data first (or write an odd column name as Q(\"name\"))")
+    return term
+
+
+def parse_ols_formula(formula: str) -> tuple[str, list[str]]:
+    """``"score ~ a + b"`` -> ``("score", ["a", "b"])``.
+
+    The intercept is always fitted: ``1 +`` may be written, ``0 +`` / ``- 1`` is refused, as are
+    transforms and interactions (see :func:`fit_ols`).
+    """
+    if not isinstance(formula, str) or formula.count("~") != 1:
+        raise ConfigError(f"an OLS formula needs the form 'score ~ feature + ...', got {formula!r}")
+    lhs, rhs = (part.strip() for part in formula.split("~"))
+    if not lhs:
+        raise ConfigError(f"fit_ols formula {formula!r} has no response on the left of '~'")
+    response = _column_of(lhs, "response", formula)
+    features = []
+    for term in _split_top_level_plus(rhs):
+        body = term[1:].strip() if term.startswith("+") else term
+        if body == "1":
+            continue
+        if body in ("0", "-1", "- 1"):
+            raise ConfigError(f"fit_ols formula {formula!r}: the model always has an intercept "
+                              "(the features are centred); drop '0 +' / '- 1'")
+        if body.startswith("-"):
+            raise ConfigError(f"fit_ols formula {formula!r}: cannot subtract the term {body!r}")
+        if "|" in body:
+            raise ConfigError(f"fit_ols formula {formula!r} has the random term {body!r}; use fit_mixed")
+        features.append(_column_of(body, "term", formula))
+    if not features:
+        raise ConfigError(f"fit_ols formula {formula!r} names no feature column")
+    return response, features
+
+
+def fit_ols(data: pd.DataFrame | str, response: str = "score", features=None, groups: dict | None = None,
             cov_type: str = "HC3", standardise: bool = True, source: str = "source",
-            target: str = "target") -> OLSResults:
+            target: str = "target", *, formula: str | None = None) -> OLSResults:
     """Fit ``response ~ features`` by OLS; see the module docstring for every choice made.
 
+    The model is given either as ``response`` and ``features`` or as a formula,
+    ``fit_ols(data, formula="score ~ syntactic_distance + word_overlap")`` or, as statsmodels'
+    ``ols(formula, data)``, ``fit_ols("score ~ syntactic_distance + word_overlap", data)``
+    (plain numeric columns only: each is standardised, so transforms and interactions are
+    computed in the data first).
     ``groups`` maps a group name (e.g. ``"syntax"``) to its feature columns; groups may name columns
     that are not among ``features`` (they are ignored), so one dict can serve several fits.
     ``source``/``target`` name the clustering columns used by ``cov_type="cluster2"`` and by
     :meth:`OLSResults.compare_groups`.
     """
+    if isinstance(data, str):
+        if formula is not None or not isinstance(response, pd.DataFrame):
+            raise ConfigError("fit_ols(formula, data): give the formula once, then the DataFrame")
+        formula, data, response = data, response, "score"
+    if formula is not None:
+        if features is not None or response != "score":
+            raise ConfigError("fit_ols takes either a formula or response= and features=, not both")
+        response, features = parse_ols_formula(formula)
+        for column in (response, *features):
+            if column not in data.columns:
+                raise InputError(f"fit_ols formula {formula!r} uses unknown column {column!r}", column=column)
     if cov_type not in COV_TYPES:
         raise InputError(f"cov_type must be one of {COV_TYPES}, not {cov_type!r}")
     if features is None or len(features) == 0:
@@ -615,6 +704,6 @@ def fit_ols(data: pd.DataFrame, response: str = "score", features=None, groups: 
     return OLSResults(
         response=response, features=features, params=pd.Series(beta, index=terms, name="params"),
         cov=pd.DataFrame(cov, index=terms, columns=terms), cov_type=cov_type, nobs=n, n_dropped=n_dropped,
-        df_resid=df_resid, df_inference=df_inf, sigma2=sigma2, rsquared=r2,
+        df_resid=df_resid, df_inference=df_inf, scale=sigma2, rsquared=r2,
         rsquared_adj=1 - (1 - r2) * (n - 1) / df_resid, standardise=standardise, means=means, sds=sds,
         groups=_normalise_groups(groups, features), cluster_info=cluster_info, _frame=frame, _fitted=fitted)

@@ -31,6 +31,7 @@ import pandas as pd
 from scipy import stats
 
 from xltstats.errors import ConfigError, InputError
+from xltstats.models.mixed._design import group_labels
 
 __all__ = ["save_model", "load_model", "model_spec", "PortableModel", "MODEL_FILE"]
 
@@ -143,7 +144,13 @@ def load_model(path, which: str | None = None) -> "PortableModel":
 
 
 class PortableModel:
-    """A model read from ``model.json``: ``predict`` and ``prediction_interval`` for new rows."""
+    """A model read from ``model.json``: ``predict`` and ``prediction_interval`` for new rows.
+
+    Named as the fitted results are (:class:`~xltstats.models.OLSResults`,
+    :class:`~xltstats.models.MixedResults`): ``params``, ``bse``, ``cov_params()``, ``scale``,
+    ``df_inference``, ``nobs``, ``formula``; predictions in a Series named ``prediction``; intervals
+    with columns ``prediction``, ``se_mean``, ``se_prediction``, ``lower``, ``upper``.
+    """
 
     def __init__(self, spec: dict, name: str = "model", file=None):
         self.name = name
@@ -155,12 +162,22 @@ class PortableModel:
         self.spec = spec
         self.kind = spec["kind"]
         self.terms = list(spec["terms"])
-        self.beta = np.asarray(spec["coefficients"], float)
-        self.cov = np.asarray(spec["covariance"], float)
-        self.sigma2 = float(spec["residual_variance"])
-        if self.beta.shape != (len(self.terms),) or self.cov.shape != (len(self.terms),) * 2:
+        beta = np.asarray(spec["coefficients"], float)
+        cov = np.asarray(spec["covariance"], float)
+        if beta.shape != (len(self.terms),) or cov.shape != (len(self.terms),) * 2:
             raise InputError(f"model {name!r}: coefficients/covariance do not match its {len(self.terms)} terms",
                              file=file)
+        self._beta, self._cov = beta, cov
+        self.params = pd.Series(beta, index=self.terms, name="params")
+        self.bse = pd.Series(np.sqrt(np.diag(cov)), index=self.terms, name="bse")
+        self.scale = float(spec["residual_variance"])
+        self.df_inference = spec.get("df_inference")
+        self.nobs = spec.get("nobs")
+        self.formula = spec.get("formula")
+
+    def cov_params(self) -> pd.DataFrame:
+        """Covariance of the coefficients, as saved."""
+        return pd.DataFrame(self._cov, index=self.terms, columns=self.terms)
 
     @property
     def required_columns(self) -> list[str]:
@@ -219,13 +236,7 @@ class PortableModel:
         mean = np.zeros(len(data))
         var = np.zeros(len(data))
         for entry in self.spec.get("random", []):
-            groups = [g.strip() for g in entry["group"].split(":")]
-            for g in groups:
-                if g not in data.columns:
-                    raise InputError(f"new data lacks the grouping column {g!r}", column=g)
-            labels = data[groups[0]].astype(str)
-            for g in groups[1:]:
-                labels = labels + ":" + data[g].astype(str)
+            labels = group_labels(data, entry["group"])
             z = np.column_stack([np.ones(len(data)) if c == "(Intercept)" else self._numeric(data, c)
                                  for c in entry["columns"]])
             sigma = np.asarray(entry["covariance"], float)
@@ -241,16 +252,20 @@ class PortableModel:
         return mean, var
 
     def prediction_interval(self, data: pd.DataFrame, alpha: float = 0.05, include_random: bool = True) -> pd.DataFrame:
-        """Prediction, its SEs and the ``1 - alpha`` interval for a new observation of each row."""
+        """Prediction, its SEs and the ``1 - alpha`` interval for a new observation of each row:
+        ``se_mean`` of the predicted mean (for a mixed model including the BLUPs' conditional
+        variance, or the whole random-effect variance for an unseen level), ``se_prediction`` of a
+        new observation (``se_mean`` and the residual variance)."""
         x = self._fixed_design(data)
-        pred = x @ self.beta
-        var_mean = np.einsum("ij,jk,ik->i", x, self.cov, x)
-        var = var_mean + self.sigma2
+        pred = x @ self._beta
+        var_mean = np.einsum("ij,jk,ik->i", x, self._cov, x)
+        var = var_mean + self.scale
         if self.kind == "mixed":
             extra_mean, extra_var = self._random_parts(data, include_random)
             pred = pred + extra_mean
             var = var + extra_var
-        df = self.spec.get("df_inference")
+            var_mean = var_mean + extra_var
+        df = self.df_inference
         crit = stats.norm.ppf(1 - alpha / 2) if df is None else stats.t.ppf(1 - alpha / 2, df)
         se = np.sqrt(var)
         return pd.DataFrame({"prediction": pred, "se_mean": np.sqrt(var_mean), "se_prediction": se,

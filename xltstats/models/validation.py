@@ -58,6 +58,7 @@ import pandas as pd
 from scipy import stats
 
 from xltstats.errors import InputError
+from xltstats.models.summary import Summary
 
 __all__ = ["OLSEstimator", "MixedEstimator", "MeanBaseline", "GradientBoostingEstimator", "cross_validate",
            "CVResults", "make_splits", "group_splits", "SCHEMES", "default_estimators"]
@@ -349,7 +350,7 @@ def make_splits(data: pd.DataFrame, scheme: str = "leave-one-target-out", k: int
     return group_splits(data[column].to_numpy(), max_folds, seed)
 
 
-@dataclass
+@dataclass(frozen=True)
 class CVResults:
     """Held-out predictions of every estimator on the same splits, with summary metrics."""
 
@@ -412,24 +413,62 @@ class CVResults:
                          "folds_worse_list": " ".join(sorted(map(str, both.index[~better])))})
         return pd.DataFrame(rows)
 
-    def summary(self) -> str:
-        """Plain-language summary: where each model beats the baseline and where not."""
-        lines = [f"cross-validation ({self.scheme}, {1 - self.alpha:.0%} intervals)",
-                 self.metrics().to_string(index=False, float_format=lambda v: f"{v:.4g}")]
+    def summary(self, max_listed: int = 3) -> Summary:
+        """Plain-language summary: where each model beats the baseline and where not.
+
+        Folds that hold several languages out are named by their first languages
+        (``bho+glg+…(6)``) and at most ``max_listed`` folds, failures and non-converged fits are
+        named per line; the full lists are in :meth:`comparison`, :attr:`failures` and
+        :attr:`not_converged`.  Returns a :class:`~xltstats.models.summary.Summary` (text when
+        printed, HTML in Jupyter, ``.as_latex()``).
+        """
+        metrics = self.metrics()
+        title = f"cross-validation ({self.scheme}, {1 - self.alpha:.0%} intervals)"
+        lines = [title, metrics.to_string(index=False, float_format=lambda v: f"{v:.4g}")]
+        tables = [("Held-out metrics (all folds pooled)", metrics)]
+        shortened = False
         if self.baseline_name is not None:
-            for r in self.comparison().itertuples():
+            comparison = self.comparison()
+            for r in comparison.itertuples():
+                better, n_better = _brief_list(r.folds_better_list.split(), max_listed)
+                worse, n_worse = _brief_list(r.folds_worse_list.split(), max_listed)
+                shortened |= n_better + n_worse > 0 or "…" in better + worse
                 verdict = "beats" if r.rmse < r.baseline_rmse else "does not beat"
                 lines.append(f"{r.estimator} {verdict} {r.baseline} overall (RMSE {r.rmse:.4g} vs {r.baseline_rmse:.4g}); "
                              f"lower RMSE on {r.folds_better} of {r.folds_compared} held-out folds"
-                             + (f" ({r.folds_better_list})" if r.folds_better_list else "")
-                             + (f"; not better on {r.folds_compared - r.folds_better} ({r.folds_worse_list})"
-                                if r.folds_worse_list else "")
+                             + (f" ({better})" if better else "")
+                             + (f"; not better on {r.folds_compared - r.folds_better} ({worse})" if worse else "")
                              + f"; interval coverage {r.coverage:.3f} vs {r.baseline_coverage:.3f}")
-        if self.failures:
-            lines.append("fits that failed: " + "; ".join(self.failures))
-        if self.not_converged:
-            lines.append("fits that did not converge (predictions kept): " + "; ".join(self.not_converged))
-        return "\n".join(lines)
+            tables.append((f"Against {self.baseline_name} (folds with lower RMSE)",
+                           comparison.drop(columns=["folds_better_list", "folds_worse_list"])))
+        for heading, items in (("fits that failed", self.failures),
+                               ("fits that did not converge (predictions kept)", self.not_converged)):
+            if items:
+                listed = "; ".join(items[:max_listed])
+                more = len(items) - max_listed
+                lines.append(f"{heading} ({len(items)}): {listed}" + (f"; and {more} more" if more > 0 else ""))
+                shortened |= more > 0
+        if shortened:
+            lines.append("(full lists: comparison(), failures, not_converged)")
+        return Summary(title=title, facts=[("scheme", self.scheme), ("interval level", 1 - self.alpha),
+                                           ("folds", int(self.predictions["fold"].nunique())),
+                                           ("baseline", self.baseline_name or "none")],
+                       tables=tables, notes=lines[2:], text="\n".join(lines))
+
+
+def _brief_fold(label: str, n_languages: int = 2) -> str:
+    """``"bho+glg+ita+kor"`` -> ``"bho+glg+…(4)"``: a fold of several languages by its first ones."""
+    languages = label.split("+")
+    if len(languages) <= n_languages + 1:
+        return label
+    return "+".join(languages[:n_languages]) + f"+…({len(languages)})"
+
+
+def _brief_list(labels: list[str], max_listed: int) -> tuple[str, int]:
+    """At most ``max_listed`` folds, each shortened; returns the text and how many were left out."""
+    shown = " ".join(_brief_fold(label) for label in labels[:max_listed])
+    left = max(len(labels) - max_listed, 0)
+    return (shown + (f" and {left} more" if left else ""), left)
 
 
 def default_estimators(features, mixed_formula: str | None = None, response: str = "score", seed: int = 0) -> dict:

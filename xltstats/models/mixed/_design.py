@@ -64,6 +64,19 @@ class Design:
         return T
 
 
+def group_labels(data: pd.DataFrame, group: str) -> pd.Series:
+    """The level label of each row for a grouping factor as written (``source``, ``source:task``);
+    raises :class:`InputError` naming a grouping column the data lacks."""
+    columns = [g.strip() for g in group.split(":")]
+    for c in columns:
+        if c not in data.columns:
+            raise InputError(f"new data lacks the grouping column {c!r}", column=c)
+    labels = data[columns[0]].astype(str)
+    for c in columns[1:]:
+        labels = labels + ":" + data[c].astype(str)
+    return labels
+
+
 def lower_triangle_colwise(k: int):
     rows, cols = [], []
     for j in range(k):

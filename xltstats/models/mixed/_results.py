@@ -19,9 +19,10 @@ from xltstats.errors import InputError
 from xltstats.models.formula import ParsedFormula
 from xltstats.models.mixed._inference import variance_components_ci as _variance_components_ci
 from xltstats.models.mixed._deviance import ProfiledDeviance
-from xltstats.models.mixed._design import Design, lower_triangle_colwise, prepare
+from xltstats.models.mixed._design import Design, group_labels, lower_triangle_colwise, prepare
 from xltstats.models.mixed._linalg import cho_solve
 from xltstats.models.mixed._optimise import SINGULAR_TOL, optimise, single_threaded_blas
+from xltstats.models.summary import Summary
 
 #: Above this many entries (q x columns of a term) the BLUPs' conditional covariance is not formed.
 CONDVAR_DENSE_LIMIT = 25_000_000
@@ -71,6 +72,13 @@ class MixedResults:
         self.nobs = design.n
         self.fit_seconds = fit_seconds
         self._compute(fixed_effects)
+        object.__setattr__(self, "_built", True)
+
+    def __setattr__(self, name, value):
+        if getattr(self, "_built", False):
+            raise AttributeError(f"a fitted {type(self).__name__} is read-only (built once); "
+                                 f"cannot set {name!r}")
+        object.__setattr__(self, name, value)
 
     # ---- core numbers -----------------------------------------------------------------------
     def _compute(self, fixed_effects):
@@ -89,11 +97,10 @@ class MixedResults:
             beta, cov = (np.asarray(v, dtype=float) for v in fixed_effects)
             if beta.shape != (p,) or cov.shape != (p, p):
                 raise InputError(f"fixed effects of shape {beta.shape} / {cov.shape} for {p} terms")
-        self.params = pd.Series(beta, index=d.fixed_names, name="estimate")
-        self.cov_params_ = pd.DataFrame(cov, index=d.fixed_names, columns=d.fixed_names)
-        self.bse = pd.Series(np.sqrt(np.diag(self.cov_params_.to_numpy())), index=d.fixed_names,
-                             name="std_error")
-        self.tvalues = self.params / self.bse
+        self.params = pd.Series(beta, index=d.fixed_names, name="params")
+        self._cov_params = pd.DataFrame(cov, index=d.fixed_names, columns=d.fixed_names)
+        self.bse = pd.Series(np.sqrt(np.diag(cov)), index=d.fixed_names, name="bse")
+        self.tvalues = (self.params / self.bse).rename("tvalues")
         self.deviance_value = dev.deviance_from(pls)
         self.llf = -0.5 * self.deviance_value
         self.df_modelwc = p + d.n_theta + 1
@@ -187,14 +194,21 @@ class MixedResults:
         z = stats.norm.ppf(1 - alpha / 2)
         return pd.DataFrame({"lower": self.params - z * self.bse, "upper": self.params + z * self.bse})
 
+    @property
+    def df_inference(self) -> None:
+        """Degrees of freedom of the t tests and intervals: None, normal quantiles (as lme4's
+        Wald intervals; no Satterthwaite or Kenward-Roger correction)."""
+        return None
+
     def cov_params(self) -> pd.DataFrame:
-        return self.cov_params_
+        """Covariance of the fixed effects (lme4's ``vcov``)."""
+        return self._cov_params.copy()
 
     @property
     def pvalues(self) -> pd.Series:
         """Two-sided p-values from the normal approximation to the t statistics (no df correction)."""
         return pd.Series(2 * stats.norm.sf(np.abs(self.tvalues)), index=self.params.index,
-                         name="p_value")
+                         name="pvalues")
 
     def variance_components_ci(self, alpha: float = 0.05, method: str | None = None,
                                n_boot: int | None = None, seed: int = 0) -> pd.DataFrame:
@@ -297,13 +311,7 @@ class MixedResults:
         for t, term in enumerate(d.terms):
             (Zt,) = patsy.build_design_matrices([d.term_design_infos[t]], newdata,
                                                 return_type="matrix", NA_action="raise")
-            cols = [g.strip() for g in term.group.split(":")]
-            for c in cols:
-                if c not in newdata.columns:
-                    raise InputError(f"new data lacks the grouping column {c!r}", column=c)
-            labels = newdata[cols[0]].astype(str)
-            for c in cols[1:]:
-                labels = labels + ":" + newdata[c].astype(str)
+            labels = group_labels(newdata, term.group)
             lookup = {lev: i for i, lev in enumerate(term.levels)}
             codes = np.array([lookup.get(v, -1) for v in labels.to_numpy()], dtype=np.int64)
             term_rows.append((np.asarray(Zt, dtype=float), codes))
@@ -312,8 +320,8 @@ class MixedResults:
     def predict(self, newdata: pd.DataFrame | None = None, include_random: bool = True) -> pd.Series:
         """Predictions ``X beta (+ Z b)``; levels not seen in fitting get a random effect of 0."""
         if newdata is None:
-            return self.fittedvalues.copy() if include_random else pd.Series(
-                self.fixed_fitted, index=self.data.index, name="predicted")
+            return (self.fittedvalues if include_random else pd.Series(
+                self.fixed_fitted, index=self.data.index)).rename("prediction")
         X, term_rows = self._new_design(newdata)
         pred = X @ self.params.to_numpy()
         if include_random:
@@ -321,7 +329,7 @@ class MixedResults:
                 blups = self.random_effects_array(t)
                 seen = codes >= 0
                 pred[seen] += np.einsum("ij,ij->i", Zt[seen], blups[codes[seen]])
-        return pd.Series(pred, index=newdata.index, name="predicted")
+        return pd.Series(pred, index=newdata.index, name="prediction")
 
     def random_effects_array(self, t):
         d = self._design
@@ -331,7 +339,11 @@ class MixedResults:
 
     def prediction_interval(self, newdata: pd.DataFrame, alpha: float = 0.05,
                             include_random: bool = True) -> pd.DataFrame:
-        """Approximate intervals for new observations.
+        """Prediction, standard errors and approximate ``1 - alpha`` intervals for new observations:
+        columns ``prediction``, ``se_mean`` (of the predicted mean, ``x'beta (+ z'b)``),
+        ``se_prediction`` (of a new observation: ``se_mean`` and the residual variance), ``lower``
+        and ``upper`` (normal quantiles), as :meth:`OLSResults.prediction_interval` and
+        :meth:`PortableModel.prediction_interval`.
 
         The variance of a new observation is ``x' V_beta x + sigma^2`` plus, per random term,
         the conditional variance of the BLUP ``z' condVar z`` for a level seen in fitting (when
@@ -342,8 +354,10 @@ class MixedResults:
         """
         X, term_rows = self._new_design(newdata)
         pred = self.predict(newdata, include_random=include_random).to_numpy()
-        V = self.cov_params_.to_numpy()
-        var = np.einsum("ij,jk,ik->i", X, V, X) + self.scale
+        V = self._cov_params.to_numpy()
+        fixed_var = np.einsum("ij,jk,ik->i", X, V, X)
+        var = fixed_var + self.scale
+        mean_var = fixed_var.copy()
         condvar = self._conditional_cov_blocks() if include_random else None
         for t, (Zt, codes) in enumerate(term_rows):
             cov = self._term_cov[t]
@@ -352,13 +366,15 @@ class MixedResults:
                 seen = codes >= 0
                 cv = condvar[t][np.where(seen, codes, 0)]
                 cond = np.einsum("ij,ijk,ik->i", Zt, cv, Zt)
-                var += np.where(seen, cond, full)
+                part = np.where(seen, cond, full)
             else:
-                var += full
+                part = full
+            var += part
+            mean_var += part
         z = stats.norm.ppf(1 - alpha / 2)
         sd = np.sqrt(var)
-        return pd.DataFrame({"prediction": pred, "lower": pred - z * sd, "upper": pred + z * sd,
-                             "se": sd}, index=newdata.index)
+        return pd.DataFrame({"prediction": pred, "se_mean": np.sqrt(mean_var), "se_prediction": sd,
+                             "lower": pred - z * sd, "upper": pred + z * sd}, index=newdata.index)
 
     # ---- refitting -----------------------------------------------------------------------------
     def refit(self, reml: bool) -> "MixedResults":
@@ -395,8 +411,9 @@ class MixedResults:
             "conf_low": np.nan, "conf_high": np.nan})
         return pd.concat([fixed, ran], ignore_index=True)
 
-    def summary(self) -> str:
-        """A text summary laid out like lme4's ``summary(merMod)``."""
+    def summary(self) -> Summary:
+        """The fit's :class:`~xltstats.models.summary.Summary`: printed, laid out like lme4's
+        ``summary(merMod)``; in Jupyter an HTML table; ``.as_latex()`` for a paper."""
         crit = "REML" if self.reml else "maximum likelihood"
         lines = [f"Linear mixed model fit by {crit} (xltstats, {self.method} path)",
                  f"Formula: {self.formula}"]
@@ -442,7 +459,21 @@ class MixedResults:
             lines.append("")
             lines.extend(self.warnings)
         lines.append(f"converged: {self.converged}; singular: {self.singular}")
-        return "\n".join(lines)
+        facts = [("formula", self.formula), ("criterion", "REML" if self.reml else "ML"),
+                 ("path", self.method), ("observations", self.nobs),
+                 *((f"levels of {t.group}", t.n_levels) for t in self._design.terms),
+                 ("rows dropped (missing values)", self.n_dropped), ("log-likelihood", self.llf),
+                 ("AIC", self.aic), ("BIC", self.bic), ("R2 marginal (Nakagawa)", self.r2_marginal),
+                 ("R2 conditional (Nakagawa)", self.r2_conditional),
+                 ("converged", self.converged), ("singular", self.singular)]
+        fixed = self.table()
+        fixed = fixed[fixed["effect"] == "fixed"].drop(columns=["effect", "group"])
+        fixed.insert(4, "p_value", self.pvalues.to_numpy())
+        return Summary(title=lines[0], facts=facts,
+                       tables=[("Fixed effects", fixed.reset_index(drop=True)),
+                               ("Random effects (variances; standard deviations or correlations)",
+                                self.varcorr)],
+                       notes=self.warnings, text="\n".join(lines))
 
     def __repr__(self) -> str:
         return (f"<MixedResults {self.formula!r} n={self.nobs} {'REML' if self.reml else 'ML'} "
