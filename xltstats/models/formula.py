@@ -19,6 +19,8 @@ numbers, the formula operators (``~ + - * / : ** ^ |``, parentheses) and calls o
 transforms (``log``, ``log1p``, ``exp``, ``sqrt``, ``I()``, ``C()``, ``Q("name")``, ...).  Anything
 else (attribute access beyond ``np.<transform>``, other calls, strings outside ``Q()``, subscripts,
 keywords, dunder names, ...) is refused before patsy sees the text.
+
+:func:`parse_ols_formula` reads the plain ``score ~ a + b`` formulas :func:`~xltstats.models.fit_ols` takes.
 """
 from __future__ import annotations
 
@@ -451,3 +453,50 @@ def build_random_terms(parsed: ParsedFormula, data: pd.DataFrame) -> list[Random
                                 matrix=np.asarray(design, dtype=float), codes=codes.astype(np.int64),
                                 levels=[str(v) for v in levels]))
     return terms
+
+
+# -- OLS formulas (fit_ols): plain columns only ---------------------------------------------------
+
+_Q_TERM = re.compile(r"""^Q\(\s*(['"])(?P<name>.*)\1\s*\)$""")
+
+
+def _column_of(term: str, what: str, formula: str) -> str:
+    match = _Q_TERM.match(term)
+    if match:
+        return match.group("name")
+    if not term.isidentifier():
+        raise ConfigError(
+            f"fit_ols formula {formula!r}: the {what} {term!r} is not a column name; fit_ols takes "
+            "plain numeric columns (it standardises each one), so compute a transformed or interaction "
+            "column in the data first (or write an odd column name as Q(\"name\"))")
+    return term
+
+
+def parse_ols_formula(formula: str) -> tuple[str, list[str]]:
+    """``"score ~ a + b"`` -> ``("score", ["a", "b"])``.
+
+    The intercept is always fitted: ``1 +`` may be written, ``0 +`` / ``- 1`` is refused, as are
+    transforms and interactions (see :func:`fit_ols`).
+    """
+    if not isinstance(formula, str) or formula.count("~") != 1:
+        raise ConfigError(f"an OLS formula needs the form 'score ~ feature + ...', got {formula!r}")
+    lhs, rhs = (part.strip() for part in formula.split("~"))
+    if not lhs:
+        raise ConfigError(f"fit_ols formula {formula!r} has no response on the left of '~'")
+    response = _column_of(lhs, "response", formula)
+    features = []
+    for term in _split_top_level_plus(rhs):
+        body = term[1:].strip() if term.startswith("+") else term
+        if body == "1":
+            continue
+        if body in ("0", "-1", "- 1"):
+            raise ConfigError(f"fit_ols formula {formula!r}: the model always has an intercept "
+                              "(the features are centred); drop '0 +' / '- 1'")
+        if body.startswith("-"):
+            raise ConfigError(f"fit_ols formula {formula!r}: cannot subtract the term {body!r}")
+        if "|" in body:
+            raise ConfigError(f"fit_ols formula {formula!r} has the random term {body!r}; use fit_mixed")
+        features.append(_column_of(body, "term", formula))
+    if not features:
+        raise ConfigError(f"fit_ols formula {formula!r} names no feature column")
+    return response, features

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,10 +40,10 @@ import pandas as pd
 from scipy import stats
 
 from xltstats.errors import ConfigError, InputError
-from xltstats.models.formula import _split_top_level_plus
+from xltstats.models.formula import parse_ols_formula
 from xltstats.models.summary import Summary
 
-__all__ = ["fit_ols", "OLSResults", "cluster2_covariance", "general_dominance", "parse_ols_formula"]
+__all__ = ["fit_ols", "OLSResults", "cluster2_covariance", "general_dominance"]
 
 INTERCEPT = "Intercept"
 COV_TYPES = ("HC3", "cluster2", "nonrobust")
@@ -580,51 +579,6 @@ def _normalise_groups(groups, features) -> dict[str, list[str]]:
             raise InputError("features outside every group go to group 'other', which is already taken")
         out["other"] = rest
     return out
-
-
-_Q_TERM = re.compile(r"""^Q\(\s*(['"])(?P<name>.*)\1\s*\)$""")
-
-
-def _column_of(term: str, what: str, formula: str) -> str:
-    match = _Q_TERM.match(term)
-    if match:
-        return match.group("name")
-    if not term.isidentifier():
-        raise ConfigError(
-            f"fit_ols formula {formula!r}: the {what} {term!r} is not a column name; fit_ols takes "
-            "plain numeric columns (it standardises each one), so compute a transformed or interaction "
-            "column in the data first (or write an odd column name as Q(\"name\"))")
-    return term
-
-
-def parse_ols_formula(formula: str) -> tuple[str, list[str]]:
-    """``"score ~ a + b"`` -> ``("score", ["a", "b"])``.
-
-    The intercept is always fitted: ``1 +`` may be written, ``0 +`` / ``- 1`` is refused, as are
-    transforms and interactions (see :func:`fit_ols`).
-    """
-    if not isinstance(formula, str) or formula.count("~") != 1:
-        raise ConfigError(f"an OLS formula needs the form 'score ~ feature + ...', got {formula!r}")
-    lhs, rhs = (part.strip() for part in formula.split("~"))
-    if not lhs:
-        raise ConfigError(f"fit_ols formula {formula!r} has no response on the left of '~'")
-    response = _column_of(lhs, "response", formula)
-    features = []
-    for term in _split_top_level_plus(rhs):
-        body = term[1:].strip() if term.startswith("+") else term
-        if body == "1":
-            continue
-        if body in ("0", "-1", "- 1"):
-            raise ConfigError(f"fit_ols formula {formula!r}: the model always has an intercept "
-                              "(the features are centred); drop '0 +' / '- 1'")
-        if body.startswith("-"):
-            raise ConfigError(f"fit_ols formula {formula!r}: cannot subtract the term {body!r}")
-        if "|" in body:
-            raise ConfigError(f"fit_ols formula {formula!r} has the random term {body!r}; use fit_mixed")
-        features.append(_column_of(body, "term", formula))
-    if not features:
-        raise ConfigError(f"fit_ols formula {formula!r} names no feature column")
-    return response, features
 
 
 def fit_ols(data: pd.DataFrame | str, response: str = "score", features=None, groups: dict | None = None,
