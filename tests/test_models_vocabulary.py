@@ -162,7 +162,7 @@ def test_cv_summary_does_not_list_every_language():
     assert sum(lang in verdict for lang in langs) <= 2 * 6      # 2 languages per fold named
     short = next(line for line in str(cv.summary(max_listed=1)).splitlines() if line.startswith("ols "))
     assert short.count("+…(4)") == 2 and " more" in short      # one fold per list, 6 folds in all
-    assert "(full lists: comparison()" in str(cv.summary(max_listed=1))
+    assert "(full lists: CVResults.comparison()" in str(cv.summary(max_listed=1))
     full = cv.comparison().set_index("estimator").loc["ols"]
     assert all(lang in full["folds_better_list"] + full["folds_worse_list"] for lang in langs)
     assert "<table" in s._repr_html_()

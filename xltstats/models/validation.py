@@ -449,7 +449,8 @@ class CVResults:
                 lines.append(f"{heading} ({len(items)}): {listed}" + (f"; and {more} more" if more > 0 else ""))
                 shortened |= more > 0
         if shortened:
-            lines.append("(full lists: comparison(), failures, not_converged)")
+            lines.append("(full lists: CVResults.comparison(), .failures and .not_converged; "
+                         "in a fit folder, tables/cv_comparison.csv)")
         return Summary(title=title, facts=[("scheme", self.scheme), ("interval level", 1 - self.alpha),
                                            ("folds", int(self.predictions["fold"].nunique())),
                                            ("baseline", self.baseline_name or "none")],
@@ -466,7 +467,7 @@ def _brief_fold(label: str, n_languages: int = 2) -> str:
 
 def _brief_list(labels: list[str], max_listed: int) -> tuple[str, int]:
     """At most ``max_listed`` folds, each shortened; returns the text and how many were left out."""
-    shown = " ".join(_brief_fold(label) for label in labels[:max_listed])
+    shown = ", ".join(_brief_fold(label) for label in labels[:max_listed])
     left = max(len(labels) - max_listed, 0)
     return (shown + (f" and {left} more" if left else ""), left)
 
