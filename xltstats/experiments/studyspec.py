@@ -148,7 +148,7 @@ def parse_extensions(raw: dict, model: dict, v):
     entries = raw.get("sources")
     if isinstance(entries, list) and any(not isinstance(e, str) or "[" in e for e in entries) or \
             (isinstance(entries, str) and "[" in entries):
-        from .config import to_iso639_3
+        from ..languages import to_iso639_3
 
         def normalise(codes, where):
             out = []
