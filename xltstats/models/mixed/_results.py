@@ -29,13 +29,21 @@ CONDVAR_DENSE_LIMIT = 25_000_000
 
 
 class MixedResults:
-    """A fitted linear mixed model (statsmodels-style attributes, lme4-style numbers).
+    """A fitted linear mixed model (statsmodels-style attributes, lme4-style numbers), built once
+    and read-only afterwards.
+
+    The vocabulary is :class:`~xltstats.models.OLSResults`' and
+    :class:`~xltstats.models.PortableModel`'s: ``params``, ``bse``, ``tvalues``, ``pvalues``,
+    ``cov_params()``, ``conf_int()``, ``scale``, ``df_inference``, ``nobs``, ``formula``,
+    ``predict()``, ``prediction_interval()``, ``table()`` (the tidy table) and ``summary()``.
 
     Attributes
     ----------
     params, bse : Series
-        Fixed effects (patsy names; intercept first) and their standard errors
-        ``sigma^2 (R_X' R_X)^{-1}`` as in lme4's ``vcov``.
+        Fixed effects (patsy names; intercept first) and their standard errors, the roots of the
+        diagonal of ``cov_params()`` = ``sigma^2 (R_X' R_X)^{-1}`` as in lme4's ``vcov``.
+    scale, sigma : float
+        Residual variance and standard deviation.
     variance_components : Series
         Variances (not standard deviations) indexed by grouping factor as written in the
         formula (``source``, ``target``, ``task``) and ``Residual``.  For a term with several
@@ -44,8 +52,9 @@ class MixedResults:
     varcorr : DataFrame
         lme4's ``VarCorr`` as a table: group, the two column names, variance/covariance, and
         standard deviation/correlation.
-    llf, aic, bic, deviance : float
-        lme4's ``logLik``, ``AIC``, ``BIC`` (REML values for REML fits, as lme4 reports them).
+    llf, aic, bic, deviance_value : float
+        lme4's ``logLik``, ``AIC``, ``BIC`` and the criterion at the optimum (REML values for REML
+        fits, as lme4 reports them).
     theta : ndarray
         The relative covariance parameters (lme4's ``getME(m, "theta")``).
     """
