@@ -102,12 +102,22 @@ def _dispatch(args) -> int:
             for i, job in enumerate(jobs):
                 print(json.dumps({"index": i, "job": job.id, "task": job.task, "source": job.source,
                                   "seed": job.seed, "rows": len(job.units),
-                                  "few_shot_runs": len(job.few_shot)}))
+                                  "few_shot_runs": len(job.few_shot),
+                                  **({"kind": job.kind} if study.adapter_study is not None else {})}))
             return 0
         print(f"study {study.name}: model {study.model_name}, config hash {study.config_hash}")
         print(f"{'#':>4}  {'job':32s} {'rows':>5} {'few-shot runs':>13}")
         for i, job in enumerate(jobs):
             print(f"{i:>4}  {job.id:32s} {len(job.units):>5} {len(job.few_shot):>13}")
+        if study.adapter_study is not None:
+            from collections import Counter
+
+            kinds, rows = Counter(j.kind for j in jobs), Counter()
+            for j in jobs:
+                rows[j.kind] += len(j.units)
+            print(f"{len(jobs)} jobs, {sum(rows.values())} rows: " + ", ".join(
+                f"{kind} {kinds[kind]} ({rows[kind]} rows)" for kind in kinds))
+            return 0
         print(f"{len(jobs)} jobs (fine-tuning runs), {sum(len(j.units) for j in jobs)} rows, "
               f"{sum(len(j.few_shot) for j in jobs)} few-shot continuations")
         return 0

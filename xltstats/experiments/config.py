@@ -39,7 +39,8 @@ DEFAULT_FEW_SHOT_HYPERPARAMETERS = {"learning_rate": None, "batch_size": 16, "ep
                                     "max_steps": None, "warmup_ratio": 0.0}
 _TOP_LEVEL = {"name", "model", "tasks", "languages", "sources", "targets", "in_language", "few_shot",
               "seeds", "hyperparameters", "few_shot_hyperparameters", "run_dir", "cache_dir", "data",
-              "metrics", "description", "keep_checkpoints", "source_budget", "representations"}
+              "metrics", "description", "keep_checkpoints", "source_budget", "representations",
+              "adapter_study"}
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class StudyConfig:
     representations: dict | None = None
     #: whether ``run_dir`` was written in the config (else it follows ``--results``)
     run_dir_from_config: bool = False
+    adapter_study: object = None  # adapter_study.AdapterStudy (language adapters, arithmetic)
 
     @property
     def model_name(self) -> str:
@@ -91,6 +93,8 @@ class StudyConfig:
             "hyperparameters": self.hyperparameters,
             "few_shot_hyperparameters": self.few_shot_hyperparameters,
         }
+        if self.adapter_study is not None:
+            payload["adapter_study"] = self.adapter_study.hash_payload
         return _hash(payload)[:16]
 
     def few_shot_sizes(self, task: str) -> list[int]:
@@ -354,6 +358,10 @@ def parse_study(raw, path, *, check_data: bool = True) -> StudyConfig:
         v.fail("keep_checkpoints", "representations need the fine-tuned checkpoints: set keep_checkpoints: true")
     if check_data:
         check_languages(study, v)
+    if raw.get("adapter_study") is not None:
+        from .adapter_study import parse_adapter_study
+
+        study.adapter_study = parse_adapter_study(raw["adapter_study"], study, v)
     return study
 
 

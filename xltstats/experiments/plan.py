@@ -58,6 +58,10 @@ def _digest(*parts) -> str:
 
 def expand(study: StudyConfig) -> list[Job]:
     """The jobs of ``study`` in a fixed order (task, source, seed as listed)."""
+    if study.adapter_study is not None:
+        from .adapter_study import expand_adapter_study
+
+        return expand_adapter_study(study)
     jobs = []
     sets = getattr(study, "source_sets", None) or [(s,) for s in study.sources]
     conditions = getattr(study, "reinit", None) or [None]
@@ -86,6 +90,10 @@ def expand(study: StudyConfig) -> list[Job]:
 
 def run_id(study: StudyConfig, job: Job) -> str:
     """Identifies the source checkpoint a row comes from."""
+    if study.adapter_study is not None:
+        from .adapter_study import adapter_run_id
+
+        return adapter_run_id(study, job)
     spec = study.task(job.task)
     extra = []  # only when used, so that plain studies keep their keys
     if job.source_set:
@@ -99,6 +107,10 @@ def run_id(study: StudyConfig, job: Job) -> str:
 
 def row_key(study: StudyConfig, job: Job, unit: Unit) -> str:
     """Identifies a results row: the run's config hash plus the grid cell."""
+    if study.adapter_study is not None:
+        from .adapter_study import adapter_row_key
+
+        return adapter_row_key(study, job, unit)
     return _digest(run_id(study, job), unit.target, unit.n_target)
 
 

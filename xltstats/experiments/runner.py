@@ -58,6 +58,10 @@ def preflight(study: StudyConfig, jobs: list[Job] | None = None) -> None:
     metadata (:meth:`Task.size`) so that submitting a grid does not read every corpus first.
     """
     jobs = expand(study) if jobs is None else jobs
+    if study.adapter_study is not None:
+        from .adapter_runner import preflight as adapter_preflight
+
+        return adapter_preflight(study, jobs, sys.modules[__name__])
     if getattr(study, "reinit", None):
         from .studyspec import check_reinit_range
 
@@ -163,6 +167,10 @@ def run_job_status(study: StudyConfig, job: Job, *, progress: bool = True,
     """(outcome, rows written): outcome ``done`` (nothing pending), ``ran`` (this process ran it),
     ``locked`` (another process holds it; skipped) or ``elsewhere`` (waited: another process
     finished it)."""
+    if study.adapter_study is not None:
+        from .adapter_runner import run_adapter_job
+
+        return run_adapter_job(study, job, sys.modules[__name__], progress=progress, wait=wait)
     path = journal_dir(study.run_dir) / f"{job.id}.jsonl"
     done = {row["row_key"] for row in read_journal(path)}  # read-only: a torn tail is ignored
     if all(row_key(study, job, u) in done for u in job.units):
@@ -325,6 +333,15 @@ def _run_job(study, job, journal, pending, progress) -> int:
     return written
 
 
+def job_pending(study: StudyConfig, job, done: dict) -> bool:
+    """Whether ``job`` still has rows (or, for adapter training jobs, a checkpoint) to make."""
+    if study.adapter_study is not None:
+        from .adapter_runner import is_pending
+
+        return is_pending(study, job, done)
+    return any(row_key(study, job, u) not in done for u in job.units)
+
+
 def run_job_by_id(config_path: str, job_id: str, progress: bool = False, run_dir=None) -> int:
     """Entry point of one array task (picklable for submitit)."""
     from .config import with_run_dir
@@ -389,7 +406,8 @@ def status(study: StudyConfig) -> list[dict]:
         n_done = sum(row_key(study, job, u) in done for u in job.units)
         ckpt = study.run_dir / "checkpoints" / job.id
         out.append({"index": i, "job": job.id, "rows": len(job.units), "done": n_done,
-                    "pending": len(job.units) - n_done,
+                    "pending": len(job.units) - n_done + (job_pending(study, job, done)
+                                                          and n_done == len(job.units)),
                     "checkpoint": (ckpt / "COMPLETE").is_file()})
     return out
 
@@ -421,7 +439,7 @@ def run_study(study: StudyConfig, results=None, *, executor: str = "local", jobs
     if results is not None:
         check_results_target(study, results)
     done = study_rows(study)
-    todo = [j for j in selected if any(row_key(study, j, u) not in done for u in j.units)]
+    todo = [j for j in selected if job_pending(study, j, done)]
     preflight(study, selected)
     outcomes: dict[str, str] = {}
     if executor == "local":
@@ -432,6 +450,15 @@ def run_study(study: StudyConfig, results=None, *, executor: str = "local", jobs
         # jobs another process was running: wait for them, then they are done (or ours to finish)
         for job in [j for j in todo if outcomes[j.id] == "locked"]:
             outcomes[job.id] = run_job_status(study, job, progress=progress, wait=True)[0]
+    elif executor in ("slurm", "submitit-local", "submitit-debug") and study.adapter_study is not None:
+        # training stages first: each stage is one array, submitted when the previous one is done
+        submitted = []
+        for stage in sorted({j.stage for j in todo}):
+            submitted += _submit(study, [j for j in todo if j.stage == stage], executor, slurm or {},
+                                 wait=wait)
+            if not wait:
+                return {"jobs": len(selected), "submitted": submitted,
+                        "note": f"stage {stage} only; rerun when it has finished"}
     elif executor in ("slurm", "submitit-local", "submitit-debug"):
         submitted = _submit(study, todo, executor, slurm or {}, wait=wait) if todo else []
         if not wait:

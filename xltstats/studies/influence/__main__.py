@@ -1,0 +1,136 @@
+"""``python -m xltstats.studies.influence``: influence matrix, categories and mixed model.
+
+Input: a results table (``--data``, any format :func:`xltstats.results.read_results` reads) or
+neg_inf result lines (``--neg-inf FILE ...`` with ``--model``).  Writes into ``--out``:
+``influence_rows.csv`` (every transfer row with its influence), ``influence_matrix.csv``,
+``categories.csv``, ``interference.csv``, ``mixed_model.csv``, ``failed.csv`` (neg_inf ``0,0``
+lines), ``notes.txt`` and ``report.html`` (heatmaps per level, categories with their rule, the
+mixed model, interference of adapter sets).  Same inputs, same bytes.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ...errors import XltstatsError
+
+DEFAULT_FEATURES = "syntactic_distance,genetic_distance,target_in_pretraining,source_in_pretraining"
+
+
+def _parser():
+    p = argparse.ArgumentParser(prog="python -m xltstats.studies.influence",
+                                description=__doc__.split("\n")[0])
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", help="results table with a 'condition' column")
+    src.add_argument("--neg-inf", nargs="+", help="neg_inf prefix,task,lang,m1,m2 files")
+    p.add_argument("--model", help="model name for neg_inf lines (they do not say)")
+    p.add_argument("--task-languages", help="neg_inf: the task adapter's training languages as "
+                                            "lang=count,lang=count (baselines become rows)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--features", default=DEFAULT_FEATURES,
+                   help=f"pair features of the mixed model (default {DEFAULT_FEATURES})")
+    p.add_argument("--pretraining", help="pre-training table for *_in_pretraining: xlm-r or mt5")
+    p.add_argument("--adapters", help="folder of language-adapter folders (<lang>/ or "
+                                      "lang_adapter-<lang>/): adds adapter_cosine_distance")
+    p.add_argument("--delta-points", type=float, default=1.0)
+    p.add_argument("--n-boot", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--alpha", type=float, default=0.05)
+    return p
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        run(args)
+    except XltstatsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _adapter_folders(root: Path) -> dict:
+    from ...errors import InputError
+
+    if not root.is_dir():
+        raise InputError("not a folder of language adapters", file=root)
+    out = {}
+    for child in sorted(root.iterdir()):
+        if (child / "adapter_config.json").is_file():
+            name = child.name.removeprefix("lang_adapter-")
+            out[name] = child
+    if len(out) < 2:
+        raise InputError("needs at least two adapter folders (each with adapter_config.json)", file=root)
+    return out
+
+
+def run(args) -> Path:
+    import pandas as pd
+
+    from ...errors import InputError
+    from ...results import read_results
+    from .._common import write_csv, write_text
+    from . import analysis as an
+    from .report import write_report
+
+    out = Path(args.out)
+    failed = pd.DataFrame()
+    if args.neg_inf:
+        from .loaders import read_neg_inf
+
+        if not args.model:
+            raise InputError("--neg-inf needs --model (the lines do not name the model)")
+        langs = None
+        if args.task_languages:
+            langs = {}
+            for part in args.task_languages.split(","):
+                lang, _, count = part.partition("=")
+                if not count.strip().isdigit():
+                    raise InputError(f"--task-languages: {part!r} is not lang=count")
+                langs[lang.strip()] = int(count)
+        runs = read_neg_inf(args.neg_inf, model=args.model, task_languages=langs)
+        results, failed = runs.results, runs.failed
+    else:
+        results = read_results(args.data)
+    features = [f.strip() for f in args.features.split(",") if f.strip()]
+    rows = an.influence_rows(results)
+    notes = []
+    if rows.attrs.get("n_without_baseline"):
+        notes.append(f"{rows.attrs['n_without_baseline']} transfer rows have no baseline for their "
+                     "target and are left out")
+    if args.adapters:
+        sim = an.adapter_similarity(_adapter_folders(Path(args.adapters)))
+        rows = rows.merge(sim[["source", "target", "adapter_cosine_distance"]], how="left",
+                          on=["source", "target"])
+        features.append("adapter_cosine_distance")
+    if args.pretraining is None:
+        dropped = [f for f in features if f.endswith("_in_pretraining") and f not in rows.columns]
+        if dropped:
+            notes.append(f"{', '.join(dropped)} left out: no --pretraining table (xlm-r or mt5) and "
+                         "no such column")
+            features = [f for f in features if f not in dropped]
+    matrix = an.influence_matrix(rows, alpha=args.alpha)
+    cats = an.categories(rows, delta_points=args.delta_points, n_boot=args.n_boot, seed=args.seed)
+    model, model_notes = an.influence_model(rows, features, pretraining=args.pretraining,
+                                            alpha=args.alpha)
+    notes += model_notes
+    inter = an.interference(results)
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv(rows, out / "influence_rows.csv")
+    write_csv(matrix, out / "influence_matrix.csv")
+    write_csv(cats, out / "categories.csv")
+    write_csv(model if len(model) else pd.DataFrame({"note": ["no mixed model"]}), out / "mixed_model.csv")
+    write_csv(inter if len(inter) else pd.DataFrame({"note": ["no adapter sets"]}), out / "interference.csv")
+    if len(failed):
+        write_csv(failed, out / "failed.csv")
+    write_text(out / "notes.txt", "\n".join(["category rule: " + cats.attrs.get("rule", "")] + notes)
+               + "\n")
+    write_report(out / "report.html", matrix=matrix, categories=cats, model=model, interference=inter,
+                 failed=failed, notes=notes, alpha=args.alpha)
+    print(f"wrote {out}/report.html ({len(rows)} transfer rows, {len(matrix)} cells)")
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())
