@@ -195,3 +195,36 @@ def test_batched_resamples_equal_one_by_one(kernel):
     one = [cka_from_grams(kernel.gram(bx[np.ix_(i, i)]), kernel.gram(by[np.ix_(i, i)]), kernel.debiased)
            for i in idx]
     assert draws == pytest.approx(one, abs=1e-12)
+
+
+def test_cli_bad_dump_exits_2_naming_file(tmp_path, capsys):
+    from xltstats.studies.cka.__main__ import main
+
+    write_entry(tmp_path, checkpoint="pretrained", language="eng", hidden=np.zeros((3, 5, 4)),
+                sentence_index=range(5), meta={"model": "m"})
+    write_entry(tmp_path, checkpoint="pretrained", language="fra", hidden=np.zeros((3, 4, 4)),
+                sentence_index=range(4), meta={"model": "m"})
+    assert main(["--dump", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "manifest.json" in err and "different numbers of sentences" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_tables(tmp_path):
+    from xltstats.studies.cka.__main__ import main
+
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(3, 16, 6))
+    for ckpt, noise in (("pretrained", 0.1), ("ft", 1.0)):
+        for lang in ("eng", "fra", "deu"):
+            write_entry(tmp_path, checkpoint=ckpt, language=lang, hidden=base + noise * rng.normal(size=base.shape),
+                        sentence_index=range(16), meta={"model": "m"})
+    assert main(["--dump", str(tmp_path), "--out", str(tmp_path / "out"), "--n-boot", "20",
+                 "--kernel", "linear", "--kernel", "rbf-muller", "--layers", "0,2"]) == 0
+    import pandas as pd
+
+    t = pd.read_csv(tmp_path / "out" / "cka.csv")
+    assert set(t["layer"]) == {0, 2} and set(t["comparison"]) == {"languages", "checkpoints"}
+    lang = t[(t["comparison"] == "languages") & (t["kernel"] == "linear")].groupby("checkpoint")["cka"].mean()
+    assert lang["pretrained"] > lang["ft"]  # less noise: more similar
+    assert main(["--dump", str(tmp_path), "--out", str(tmp_path / "o2"), "--layers", "5"]) == 2

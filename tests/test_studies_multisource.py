@@ -119,3 +119,22 @@ def test_set_size_model_recovers_inverted_u():
     out = set_size_model(pd.DataFrame(rows)).iloc[0]
     assert out["b_set_size_sq"] == pytest.approx(-0.02, abs=0.005)
     assert out["vertex"] == pytest.approx(3.0, abs=0.4) and out["inverted_u"]
+
+
+def test_vocab_coverage_from_a_tokenizer(tmp_path):
+    pytest.importorskip("transformers")
+    from xltstats.experiments.train import load_tokenizer, train_tokenizer
+    from xltstats.studies.multisource import token_vocabularies
+
+    texts = {"aaa": ["the cat sat", "the dog"], "bbb": ["le chat", "le chien"], "ccc": ["the chat"]}
+    train_tokenizer([t for v in texts.values() for t in v], tmp_path / "tok", vocab_size=100)
+    tok = load_tokenizer(str(tmp_path / "tok"))
+    vocab = token_vocabularies(texts, tok)
+    words = {lang: {w for line in lines for w in line.split()} for lang, lines in texts.items()}
+    assert {tok.convert_ids_to_tokens(i) for i in vocab["aaa"]} == words["aaa"]  # whole words in this vocab
+    out = score_sets([["aaa"], ["aaa", "ccc"], ["aaa", "bbb"]], heuristics=["vocab_coverage"],
+                     vocabularies=vocab).set_index("set")["vocab_coverage"]
+    everything = words["aaa"] | words["bbb"] | words["ccc"]  # the, cat, sat, dog, le, chat, chien
+    assert out["aaa"] == pytest.approx(4 / 7)
+    assert out["aaa+ccc"] == pytest.approx(5 / len(everything))
+    assert out["aaa+bbb"] == pytest.approx(1.0)
