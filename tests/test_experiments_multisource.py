@@ -214,6 +214,9 @@ def test_sets_reinit_and_dumps_resume_without_loss_or_duplicates(tmp_path):
     assert np.array_equal(again.hidden("pretrained", "deu"), dump.hidden("pretrained", "deu"))
     cka = pd.read_csv(folder / "cka.csv")
     assert set(cka["comparison"]) == {"languages", "checkpoints"} and (cka["n_sentences"] == 12).all()
+    per = pd.read_csv(folder / "mingling_languages.csv")
+    row = per[(per["checkpoint"] == "xnli-eng+fra-reinitnone-seed1") & (per["layer"] == 1)].set_index("language")
+    assert not row.loc["deu", "in_source_set"] and row.loc["eng", "in_source_set"]
 
     # and from config to report
     from xltstats.studies.report import build

@@ -172,6 +172,11 @@ def analyse(study, folder: Path) -> None:
     for column in ("source_set", "set_size", "condition"):
         ming[column] = ming["checkpoint"].map(lambda c, col=column: info[c].get(col, ""))
     write_table(ming, folder, "mingling", formats=("csv",))
+    per = mingling_table(dump, kernel=cka["kernels"][0], by_language=True)
+    per["set_size"] = per["checkpoint"].map(lambda c: info[c].get("set_size", ""))
+    per["in_source_set"] = [lang in str(info[c].get("source_set", "")).split("+")
+                            for c, lang in zip(per["checkpoint"], per["language"])]
+    write_table(per, folder, "mingling_languages", formats=("csv",))
     if spec["tsne"]:
         frames = []
         n_layers = info[dump.checkpoints[0]]["n_layers"]

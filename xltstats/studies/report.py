@@ -222,6 +222,18 @@ def _representation_section(rep: _Report, folder: Path, results: pd.DataFrame | 
         rep.figure(fig, "mingling", "Language separability by layer (lower = languages more mingled), mean over "
                    "checkpoints of each group.")
         rep.table(ming.drop(columns=["group"]), "mingling", "Mingling per checkpoint and layer.")
+    per_path = folder / "mingling_languages.csv"
+    if per_path.is_file():
+        per = pd.read_csv(per_path)
+        tuned = per[per["checkpoint"] != "pretrained"].copy()
+        if len(tuned) and tuned["set_size"].notna().any():
+            out_of_set = tuned[~tuned["in_source_set"].astype(str).str.lower().eq("true")]
+            summary = (out_of_set.groupby(["set_size", "layer"])[["knn_purity_excess", "mean_cka"]]
+                       .agg(["mean", "count"]).reset_index())
+            summary.columns = ["_".join(c).strip("_") for c in summary.columns]
+            rep.table(summary, "mingling_out_of_set", "Languages outside a checkpoint's source set: their k-NN "
+                      "language purity above chance and mean CKA with the other languages, by number of source "
+                      "languages and layer (Lim et al.: more sources, more mingling of unseen languages).")
     tsne_path = folder / "tsne.csv"
     if tsne_path.is_file():
         tsne = pd.read_csv(tsne_path)

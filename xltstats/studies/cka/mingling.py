@@ -59,8 +59,10 @@ def knn_language_purity(embeddings: dict[str, np.ndarray], k: int = 5) -> dict:
     purity = float(same.mean())
     counts = np.bincount(labels)
     chance = float(np.mean((counts[labels] - 1) / (N - 1)))
+    per_language = {lang: {"knn_purity": float(same[labels == i].mean()),
+                           "chance": float((counts[i] - 1) / (N - 1))} for i, lang in enumerate(langs)}
     return {"knn_purity": purity, "chance": chance, "knn_purity_excess": purity - chance, "k": k,
-            "n_sentences": int(N), "n_languages": len(langs)}
+            "n_sentences": int(N), "n_languages": len(langs), "per_language": per_language}
 
 
 def silhouette_languages(embeddings: dict[str, np.ndarray]) -> float:

@@ -33,6 +33,8 @@ CKA_COLUMNS = ["model", "checkpoint", "task", "comparison", "source_lang", "targ
                "reference_checkpoint", "layer", "kernel", "bandwidth", "threshold", "debiased", "pooling",
                "n_sentences", "cka", "ci_low", "ci_high", "n_boot", "seed", "batch_mean", "batch_sd",
                "batch_size", "n_batches"]
+MINGLING_LANGUAGE_COLUMNS = ["model", "checkpoint", "layer", "language", "mean_cka", "knn_purity", "chance",
+                             "knn_purity_excess", "k", "n_sentences"]
 MINGLING_COLUMNS = ["model", "checkpoint", "task", "layer", "n_languages", "n_sentences", "mean_cka",
                     "min_cka", "max_cka", "kernel", "knn_purity", "chance", "knn_purity_excess", "k",
                     "silhouette"]
@@ -144,8 +146,12 @@ def cka_table(dump: Dump, *, kernels=("linear",), reference: str | None = "eng",
 
 
 def mingling_table(dump: Dump, *, layers=None, checkpoints=None, k: int = 5, kernel="linear",
-                   task: str | None = None) -> pd.DataFrame:
-    """Per checkpoint and layer: mean/min/max CKA over all language pairs, k-NN purity, silhouette."""
+                   task: str | None = None, by_language: bool = False) -> pd.DataFrame:
+    """Per checkpoint and layer: mean/min/max CKA over all language pairs, k-NN purity, silhouette.
+
+    ``by_language=True``: one row per (checkpoint, layer, language) instead, with that language's
+    k-NN purity, its chance level and its mean CKA with every other language (Lim et al.'s claim is
+    about the languages outside the training set, so a user needs them one by one)."""
     kernel = parse_kernel(kernel) if isinstance(kernel, str) else kernel
     checkpoints = list(checkpoints) if checkpoints is not None else dump.checkpoints
     rows = []
@@ -158,6 +164,16 @@ def mingling_table(dump: Dump, *, layers=None, checkpoints=None, k: int = 5, ker
             values = [cka_from_grams(grams[a], grams[b], kernel.debiased)
                       for i, a in enumerate(langs) for b in langs[i + 1:]]
             purity = knn_language_purity(emb, k=k)
+            if by_language:
+                for i, lang in enumerate(langs):
+                    others = [cka_from_grams(grams[lang], grams[b], kernel.debiased) for b in langs if b != lang]
+                    pl = purity["per_language"][lang]
+                    rows.append({"model": dump.manifest.get("model", ""), "checkpoint": ckpt, "layer": layer,
+                                 "language": lang, "mean_cka": float(np.nanmean(others)),
+                                 "knn_purity": pl["knn_purity"], "chance": pl["chance"],
+                                 "knn_purity_excess": pl["knn_purity"] - pl["chance"], "k": k,
+                                 "n_sentences": int(emb[lang].shape[0])})
+                continue
             rows.append({"model": dump.manifest.get("model", ""), "checkpoint": ckpt,
                          "task": task if task is not None else dump.manifest.get("task", ""),
                          "layer": layer, "n_languages": len(langs),
@@ -169,4 +185,6 @@ def mingling_table(dump: Dump, *, layers=None, checkpoints=None, k: int = 5, ker
                          "knn_purity": purity["knn_purity"], "chance": purity["chance"],
                          "knn_purity_excess": purity["knn_purity_excess"], "k": k,
                          "silhouette": silhouette_languages(emb)})
+    if by_language:
+        return pd.DataFrame(rows, columns=MINGLING_LANGUAGE_COLUMNS)
     return pd.DataFrame(rows, columns=MINGLING_COLUMNS)
