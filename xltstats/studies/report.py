@@ -94,7 +94,30 @@ class _Report:
         return self.out / "report.html"
 
 
-def _multisource_section(rep: _Report, results: pd.DataFrame, n_boot: int, seed: int):
+def _study_vocabularies(study, results, rep):
+    """Token sets of each source language's training text under the study's tokenizer, or None."""
+    from .multisource.analysis import _candidates
+    from .multisource.heuristics import token_vocabularies
+
+    try:
+        from ..experiments.runner import load_examples
+        from ..experiments.train import load_tokenizer
+
+        spec = study.model
+        tok = spec.get("pretrained") or (spec["tokenizer"] if isinstance(spec.get("tokenizer"), str)
+                                         else str(study.run_dir / "tokenizer"))
+        tokenizer = load_tokenizer(tok)
+        langs = sorted({lang for s in _candidates(results)["set"].unique() for lang in s.split("+")})
+        task = study.tasks[0].name
+        texts = {lang: [" ".join(e["text"]) if "text" in e else " ".join(e["tokens"])
+                        for e in load_examples(study, task, lang, "train")] for lang in langs}
+        return token_vocabularies(texts, tokenizer)
+    except Exception as exc:  # noqa: BLE001 - no tokenizer or text here: the heuristic is left out, said so
+        rep.text(f"Vocabulary coverage not computed: {type(exc).__name__}: {exc}")
+        return None
+
+
+def _multisource_section(rep: _Report, results: pd.DataFrame, n_boot: int, seed: int, study=None):
     from .multisource import select, set_size_model
     from .multisource.analysis import _candidates, summarise_selection
 
@@ -105,7 +128,13 @@ def _multisource_section(rep: _Report, results: pd.DataFrame, n_boot: int, seed:
              "targets every set of its size was evaluated on, and over seeds.")
     heuristics = ["pretraining_size", "diversity_syntax", "diversity_phonology", "diversity_inventory",
                   "diversity_family", "diversity_geography", "script_diversity"]
-    selection, per_set = select(results, heuristics=heuristics, n_boot=n_boot, seed=seed, missing="nan")
+    vocabularies = _study_vocabularies(study, results, rep) if study is not None else None
+    if vocabularies is not None:
+        heuristics.insert(1, "vocab_coverage")
+        rep.text(f"Vocabulary coverage: the study's tokenizer on the {study.tasks[0].name} training text of each "
+                 "source language.")
+    selection, per_set = select(results, heuristics=heuristics, n_boot=n_boot, seed=seed, missing="nan",
+                                vocabularies=vocabularies)
     if len(per_set):
         rep.table(per_set.sort_values(["task", "set_size", "rank"]).drop(columns=["candidate"]), "sets",
                   "Every source set: mean score, rank among the sets of its size (1 = best) with a 95% bootstrap "
@@ -289,7 +318,7 @@ def build(study_path, results_path=None, out=None, *, n_boot: int = 1000, seed: 
     rep = _Report(out, f"Study {study.name}: {study.model_name}")
     rep.text(f"{len(results)} results rows from {results_path}; tasks {', '.join(sorted(results['task'].unique()))}.")
     if (results["source"] == "mul").any():
-        _multisource_section(rep, results, n_boot, seed)
+        _multisource_section(rep, results, n_boot, seed, study)
     if "condition" in results.columns and results["condition"].fillna("").astype(str).str.contains("reinit=").any():
         _reinit_section(rep, results, n_boot, seed)
     folder = study.run_dir / "representations"
