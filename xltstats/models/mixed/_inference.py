@@ -87,11 +87,13 @@ def _full_criterion(fit, theta, log_sigma):
         value += pls["logdet_RX"]
     return value
 
-def _profile_value(fit, index, sd):
+def _profile_value(fit, index, sd, warm=None):
     """Minimum of the criterion with the standard deviation of component ``index`` fixed.
 
     ``index`` is a diagonal position in theta (sd = sigma * theta[index]) or None for the
-    residual standard deviation.  Returns the minimum over the other parameters.
+    residual standard deviation.  Returns the minimum over the other parameters.  ``warm``: a dict
+    that keeps the last minimiser of each component, the start of its next minimisation (the root
+    search moves ``sd`` a little at a time, so the optimum moves little).
     """
     d = fit._design
     lower = d.theta_lower
@@ -119,8 +121,12 @@ def _profile_value(fit, index, sd):
         bounds.append((None, None))
     if len(z0) == 0:
         return objective(z0)
+    if warm is not None and index in warm:
+        z0 = warm[index]
     res = sopt.minimize(objective, z0, method="L-BFGS-B", bounds=bounds,
                         options=dict(maxiter=500, ftol=1e-12, gtol=1e-7))
+    if warm is not None and np.all(np.isfinite(res.x)):
+        warm[index] = res.x
     return float(res.fun)
 
 def profile_intervals(fit, alpha):
@@ -134,11 +140,12 @@ def profile_intervals(fit, alpha):
             if i_r == i_c:
                 components.append((fit._component_name(t, i_r), d.theta_slices[t].start + j))
     components.append(("Residual", None))
+    warm = {}
     for name, theta_index in components:
         estimate = fit.sigma if theta_index is None else fit.sigma * fit.theta[theta_index]
 
         def excess(sd, theta_index=theta_index):
-            return _profile_value(fit, theta_index, sd) - target
+            return _profile_value(fit, theta_index, sd, warm) - target
 
         # lower end
         if theta_index is not None and (estimate <= 1e-8 or excess(1e-10 * max(fit.sigma, 1)) <= 0):
