@@ -56,10 +56,10 @@ def _adapter_folders(root: Path) -> dict:
     if not root.is_dir():
         raise InputError("not a folder of language adapters", file=root)
     out = {}
-    for child in sorted(root.iterdir()):
-        if (child / "adapter_config.json").is_file():
-            name = child.name.removeprefix("lang_adapter-")
-            out[name] = child
+    children = [c for c in sorted(root.iterdir()) if (c / "adapter_config.json").is_file()]
+    runner = [c for c in children if c.name.startswith("lang_adapter-")]
+    for child in runner or children:  # a runner's checkpoints/ folder also holds task adapters
+        out[child.name.removeprefix("lang_adapter-")] = child
     if len(out) < 2:
         raise InputError("needs at least two adapter folders (each with adapter_config.json)", file=root)
     return out
@@ -112,9 +112,18 @@ def run(args) -> Path:
             features = [f for f in features if f not in dropped]
     matrix = an.influence_matrix(rows, alpha=args.alpha)
     cats = an.categories(rows, delta_points=args.delta_points, n_boot=args.n_boot, seed=args.seed)
-    model, model_notes = an.influence_model(rows, features, pretraining=args.pretraining,
-                                            alpha=args.alpha)
+    model, model_notes = an.influence_model(rows, [f for f in features if f != "adapter_cosine_distance"],
+                                            pretraining=args.pretraining, alpha=args.alpha)
     notes += model_notes
+    if "adapter_cosine_distance" in features:
+        # only pairs whose target also has a language adapter have this feature: its own model
+        with_sim, sim_notes = an.influence_model(rows, features, pretraining=args.pretraining,
+                                                 alpha=args.alpha)
+        notes += [f"with adapter similarity: {n}" for n in sim_notes]
+        if len(with_sim):
+            model = pd.concat([model.assign(spec="pair features"),
+                               with_sim.assign(spec="pair features + adapter similarity")],
+                              ignore_index=True)
     inter = an.interference(results)
     out.mkdir(parents=True, exist_ok=True)
     write_csv(rows, out / "influence_rows.csv")
