@@ -166,21 +166,53 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
     return _read_parquet(path)
 
 
+def _not_utf8(path: Path) -> InputError:
+    """Where the first byte that is not UTF-8 is: absolute byte offset, and the data row."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        bad = data[error.start:error.start + 1].hex()
+        hint = (" (the file looks like UTF-16: save it as UTF-8)" if data[:2] in (b"\xff\xfe", b"\xfe\xff")
+                else " (save the file as UTF-8)")
+        return InputError(f"not UTF-8 text: byte 0x{bad} at byte {error.start + 1:,} of the file "
+                          f"({error.reason}){hint}", file=path,
+                          row=line - 1 if path.suffix.lower() in (".csv", ".tsv") else line)
+    return InputError("not UTF-8 text", file=path)
+
+
+def _check_header(path: Path, separator: str) -> None:
+    """Refuse a header that names a column twice (pandas would rename the second ``score.1``)."""
+    import csv
+
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        first = handle.readline()
+    if "\x00" in first:
+        raise InputError("the header line holds NUL bytes: not a text table", file=path, row=None)
+    names = next(csv.reader([first], delimiter=separator), [])
+    seen = set()
+    for name in (n.strip() for n in names):
+        if name in seen and name:
+            raise InputError("column appears more than once in the header", file=path, column=name)
+        seen.add(name)
+
+
 def _read_delimited(path: Path, separator: str) -> tuple[pd.DataFrame, np.ndarray]:
     try:
-        header = pd.read_csv(path, sep=separator, nrows=0, encoding="utf-8").columns
+        _check_header(path, separator)
+        header = pd.read_csv(path, sep=separator, nrows=0, encoding="utf-8-sig").columns
         na_values = {column: ([""] if column in _TEXT_COLUMNS else _NA_MARKERS)
                      for column in header}
         table = pd.read_csv(
-            path, sep=separator, encoding="utf-8", skip_blank_lines=False,
+            path, sep=separator, encoding="utf-8-sig", skip_blank_lines=False,
             keep_default_na=False, na_values=na_values,
             dtype={column: str for column in header if column in _TEXT_COLUMNS},
         )
     except pd.errors.EmptyDataError:
         raise InputError("file is empty (no header line)", file=path) from None
-    except UnicodeDecodeError as error:
-        raise InputError(f"not UTF-8 text ({error.reason} at byte {error.start})",
-                         file=path) from None
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
     except (pd.errors.ParserError, ValueError) as error:
         # pandas counts physical lines with the header as line 1; a data row is one less.
         line = re.search(r"\bline (\d+)", str(error))
@@ -197,10 +229,9 @@ def _read_delimited(path: Path, separator: str) -> tuple[pd.DataFrame, np.ndarra
 
 def _read_jsonl(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise InputError(f"not UTF-8 text ({error.reason} at byte {error.start})",
-                         file=path) from None
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
     lines = text.split("\n")
     rows = np.asarray([number for number, line in enumerate(lines, start=1) if line.strip()],
                       dtype=np.int64)
@@ -408,7 +439,40 @@ def _first(mask) -> int:
     return int(np.flatnonzero(np.asarray(mask))[0])
 
 
+def _plain(value) -> str:
+    """A number as a user wrote it (``1.5``, ``3``), never numpy's ``np.float64(1.5)``."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        number = float(value)
+        return str(int(number)) if number.is_integer() and abs(number) < 1e16 else repr(number)
+    return repr(value)
+
+
+def _kind_of(value) -> str:
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, (bytes, bytearray)):
+        return "bytes"
+    if isinstance(value, (pd.Timestamp, np.datetime64)) or hasattr(value, "isoformat"):
+        return "a date/time"
+    return f"a {type(value).__name__}"
+
+
 def _text_column(series: pd.Series, column: str, fail) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(series.dtype) or pd.api.types.is_timedelta64_dtype(series.dtype):
+        fail("expected text, got a date/time column", 0, column)
+    if pd.api.types.is_object_dtype(series.dtype):
+        odd = series.map(lambda v: isinstance(v, (list, tuple, dict, np.ndarray, bytes, bytearray))
+                         or hasattr(v, "isoformat")).to_numpy(dtype=bool)
+        if odd.any():
+            position = _first(odd)
+            fail(f"expected text, got {_kind_of(series.iloc[position])} ({series.iloc[position]!r})",
+                 position, column)
     missing = series.isna().to_numpy()
     if missing.any():
         fail("missing value", _first(missing), column)
@@ -433,9 +497,18 @@ def _metric_column(series: pd.Series, fail) -> pd.Series:
     return text
 
 
-def _numbers(series: pd.Series, column: str, fail) -> pd.Series:
+def _numbers(series: pd.Series, column: str, fail, *, exact: bool = False):
     if pd.api.types.is_bool_dtype(series.dtype):
         fail("expected a number, got a boolean", 0, column)
+    if pd.api.types.is_datetime64_any_dtype(series.dtype) or pd.api.types.is_timedelta64_dtype(series.dtype):
+        fail(f"expected a number, got a date/time ({series.iloc[0]})", 0, column)
+    if pd.api.types.is_object_dtype(series.dtype):
+        odd = series.map(lambda v: isinstance(v, (list, tuple, dict, np.ndarray, bytes, bytearray))
+                         or hasattr(v, "isoformat")).to_numpy(dtype=bool)
+        if odd.any():
+            position = _first(odd)
+            fail(f"expected a number, got {_kind_of(series.iloc[position])} ({series.iloc[position]!r})",
+                 position, column)
     numbers = pd.to_numeric(series, errors="coerce")
     if pd.api.types.is_object_dtype(series.dtype) or pd.api.types.is_string_dtype(series.dtype):
         is_bool = series.map(lambda value: isinstance(value, bool)).to_numpy(dtype=bool) \
@@ -444,6 +517,8 @@ def _numbers(series: pd.Series, column: str, fail) -> pd.Series:
         if bad.any():
             position = _first(bad)
             fail(f"not a number: {series.iloc[position]!r}", position, column)
+    if exact:
+        return numbers.astype("float64"), numbers
     return numbers.astype("float64")
 
 
@@ -460,8 +535,17 @@ def _score_column(series: pd.Series, fail) -> pd.Series:
 
 
 def _integer_column(series, column, fail, *, nullable, negative_ok=False) -> pd.Series:
-    values = _numbers(series, column, fail)
+    values, exact = _numbers(series, column, fail, exact=True)
     array = values.to_numpy()
+    if pd.api.types.is_integer_dtype(exact.dtype):
+        # counts beyond 2**53 would be rounded when stored as floats (2**53 + 1 -> 2**53)
+        present_exact = exact.notna().to_numpy()
+        big = np.asarray([bool(p) and abs(int(v)) > 2**53
+                          for p, v in zip(present_exact, exact.to_numpy(dtype=object))], dtype=bool)
+        if big.any():
+            position = _first(big)
+            fail(f"number too large to be stored exactly: {int(exact.iloc[position])} (at most 2^53)",
+                 position, column)
     missing = np.isnan(array)
     if missing.any() and not nullable:
         fail("missing value (this column is part of the row key)", _first(missing), column)
@@ -469,16 +553,17 @@ def _integer_column(series, column, fail, *, nullable, negative_ok=False) -> pd.
     fractional = present & (np.floor(np.where(present, array, 0)) != np.where(present, array, 0))
     if fractional.any():
         position = _first(fractional)
-        fail(f"expected a whole number, got {array[position]!r}", position, column)
+        fail(f"expected a whole number, got {_plain(array[position])}", position, column)
     if not negative_ok:
         negative = present & (np.where(present, array, 0) < 0)
         if negative.any():
             position = _first(negative)
             fail(f"must not be negative, got {array[position]:g}", position, column)
-    too_big = present & (np.abs(np.where(present, array, 0)) > 2**53)
+    too_big = present & (np.abs(np.where(present, array, 0)) >= 2**53)
     if too_big.any():
         position = _first(too_big)
-        fail(f"number too large: {array[position]:g}", position, column)
+        fail(f"number too large to be stored exactly: {array[position]:g} (a count must be below 2^53)",
+             position, column)
     if nullable:
         return pd.Series(pd.array(np.where(present, array, 0).astype(np.int64),
                                   dtype="Int64"), index=series.index).mask(missing)
@@ -748,7 +833,9 @@ def _check_scales(out: pd.DataFrame, fail, rescale: bool) -> None:
         name = metric.iloc[position]
         fail(f"score {scores[position]:g} is outside the range of metric {name!r} "
              f"({_range_text(name)})", position, "score")
-    group_max = out.groupby(["metric", "task", "model"], sort=False)["score"].transform("max")
+    grouped = out.groupby(["metric", "task", "model"], sort=False)["score"]
+    group_max = grouped.transform("max")
+    _check_lone_percent(out, scores, grouped, fail)
     is_unit = (group_max <= 1.0).to_numpy()
     scales: dict[str, str] = {}
     converted: dict[str, int] = {}
@@ -785,6 +872,25 @@ def _check_scales(out: pd.DataFrame, fail, rescale: bool) -> None:
         out["score"] = out["score"] * factor
         out.attrs["rescaled"] = converted
     out.attrs["score_scales"] = scales
+
+
+def _check_lone_percent(out: pd.DataFrame, scores: np.ndarray, grouped, fail) -> None:
+    """A proportion metric's group (metric, task, model) whose scores are all within 0-1 except a
+    few above 1 (one accuracy of 55, or 1.0000001, among 0.4-0.9) is an error naming the row: the
+    whole group would otherwise be read as 0-100 and divided by 100 on rescaling."""
+    above = pd.Series(scores > 1.0, index=out.index)
+    n_above = above.groupby([out["metric"], out["task"], out["model"]], sort=False).transform("sum").to_numpy()
+    n = grouped.transform("size").to_numpy()
+    native_unit = out["metric"].map(lambda name: METRICS[name][1] <= 1.0).to_numpy(dtype=bool)
+    lone = (native_unit & (scores > 1.0) & (n_above <= np.maximum(1, 0.05 * n))
+            & (n - n_above >= np.maximum(2, 2 * n_above)))
+    if lone.any():
+        position = _first(lone)
+        name, task, model = (out[c].iloc[position] for c in ("metric", "task", "model"))
+        others = int(n[position] - n_above[position])
+        fail(f"score {_plain(scores[position])} is above 1 while the other {others} scores of metric "
+             f"{name!r}, task {task!r}, model {model!r} are all within 0-1: one score on the 0-100 "
+             "scale (or a rounding error) in a 0-1 group; fix this row", position, "score")
 
 
 def _factor(name: str) -> float:

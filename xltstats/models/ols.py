@@ -632,6 +632,9 @@ def fit_ols(data: pd.DataFrame | str, response: str = "score", features=None, gr
         sds = pd.Series(1.0, index=features)
     x = _design(frame, features, means, sds)
     y = frame[response].to_numpy(float)
+    if not np.ptp(y) > 0:
+        raise InputError(f"every {response!r} of the {n} fitted rows is {float(y[0]):g}: there is no "
+                         "variation for the features to explain", column=response)
     if np.linalg.matrix_rank(x) < p:
         raise InputError("features are perfectly collinear; drop one of them (see vif())")
     xtx_inv = np.linalg.inv(x.T @ x)

@@ -129,6 +129,9 @@ def load_model(path, which: str | None = None) -> "PortableModel":
         raise InputError("no such model file (a fit folder written by `python -m xltstats.fit` has one)", file=path)
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte {exc.start + 1:,}: {exc.reason}); model.json is "
+                         "written by `python -m xltstats.fit`", file=path) from None
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read the model: {exc}", file=path) from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
@@ -137,10 +140,131 @@ def load_model(path, which: str | None = None) -> "PortableModel":
         raise InputError(f"model file version {document.get('version')!r} is not supported (expected {VERSION})",
                          file=path)
     models = document.get("models") or {}
+    if not isinstance(models, dict):
+        raise InputError(f"key 'models' must map model names to models, got {_kind(models)}", file=path)
     which = which or document.get("default")
+    if not isinstance(which, str):
+        raise InputError(f"key 'default' must be a model name, got {_kind(which)}", file=path)
     if which not in models:
         raise InputError(f"the file has no {which!r} model; it has: {', '.join(sorted(models)) or 'none'}", file=path)
+    if not isinstance(models[which], dict):
+        raise InputError(f"key 'models.{which}' must be a JSON object, got {_kind(models[which])}", file=path)
     return PortableModel(models[which], name=which, file=path)
+
+
+def _kind(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, str):
+        return f"a string ({value[:40]!r})"
+    if isinstance(value, (int, float)):
+        return f"a number ({value!r})"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+class _SpecChecker:
+    """Checks a hand-edited model entry field by field; errors name the key (``models.ols.x``)."""
+
+    def __init__(self, name: str, file):
+        self.prefix = f"models.{name}"
+        self.file = file
+
+    def fail(self, key: str, message: str):
+        raise InputError(f"key '{self.prefix}.{key}': {message}", file=self.file)
+
+    def number(self, value, key: str, *, allow_null=False, low=None) -> float:
+        if value is None and allow_null:
+            return float("nan")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.fail(key, f"expected a number, got {_kind(value)}")
+        if not math.isfinite(float(value)):
+            self.fail(key, f"expected a finite number, got {value!r}")
+        if low is not None and value < low:
+            self.fail(key, f"must be at least {low}, got {value!r}")
+        return float(value)
+
+    def vector(self, value, key: str, length: int) -> np.ndarray:
+        if not isinstance(value, list):
+            self.fail(key, f"expected a list of {length} numbers, got {_kind(value)}")
+        if len(value) != length:
+            self.fail(key, f"expected {length} numbers (one per term), got {len(value)}")
+        return np.array([self.number(v, f"{key}[{i}]", allow_null=True) for i, v in enumerate(value)], float)
+
+    def matrix(self, value, key: str, size: int) -> np.ndarray:
+        if not isinstance(value, list) or len(value) != size:
+            self.fail(key, f"expected a {size} x {size} matrix (a list of {size} lists), got "
+                           f"{_kind(value) if not isinstance(value, list) else f'{len(value)} rows'}")
+        return np.vstack([self.vector(row, f"{key}[{i}]", size) for i, row in enumerate(value)]) \
+            if size else np.zeros((0, 0))
+
+    def text_list(self, value, key: str) -> list:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.fail(key, f"expected a list of names, got {_kind(value)}")
+        return list(value)
+
+    def check(self, spec: dict) -> None:
+        kind = spec["kind"]
+        if kind not in ("ols", "mixed"):
+            self.fail("kind", f"expected 'ols' or 'mixed', got {_kind(kind)}")
+        terms = self.text_list(spec["terms"], "terms")
+        self.vector(spec["coefficients"], "coefficients", len(terms))
+        self.matrix(spec["covariance"], "covariance", len(terms))
+        self.number(spec["residual_variance"], "residual_variance", low=0)
+        if spec.get("df_inference") is not None:
+            self.number(spec["df_inference"], "df_inference", low=1)
+        for key in ("df_resid", "nobs"):
+            if key in spec and spec[key] is not None:
+                self.number(spec[key], key, low=0)
+        if "features" in spec and spec["features"] is not None:
+            self.text_list(spec["features"], "features")
+        if kind == "ols":
+            standardise = spec.get("standardise", True)
+            if not isinstance(standardise, bool):
+                self.fail("standardise", f"expected true or false, got {_kind(standardise)}")
+            if standardise:
+                for key in ("means", "sds"):
+                    table = spec.get(key)
+                    if not isinstance(table, dict):
+                        self.fail(key, f"expected an object mapping each feature to a number, got {_kind(table)}")
+                    for term in terms:
+                        if term == "Intercept":
+                            continue
+                        if term not in table:
+                            self.fail(f"{key}.{term}", "missing (every feature term needs one)")
+                        self.number(table[term], f"{key}.{term}", low=0 if key == "sds" else None)
+                        if key == "sds" and not table[term] > 0:
+                            self.fail(f"{key}.{term}", f"must be positive, got {table[term]!r}")
+        random = spec.get("random", [])
+        if kind == "mixed" and not isinstance(random, list):
+            self.fail("random", f"expected a list of random terms, got {_kind(random)}")
+        for r, entry in enumerate(random or []):
+            key = f"random[{r}]"
+            if not isinstance(entry, dict):
+                self.fail(key, f"expected an object, got {_kind(entry)}")
+            for field in ("group", "columns", "covariance", "levels"):
+                if field not in entry:
+                    self.fail(f"{key}.{field}", "missing")
+            if not isinstance(entry["group"], str) or not entry["group"].strip():
+                self.fail(f"{key}.group", f"expected a column name, got {_kind(entry['group'])}")
+            columns = self.text_list(entry["columns"], f"{key}.columns")
+            self.matrix(entry["covariance"], f"{key}.covariance", len(columns))
+            levels = entry["levels"]
+            if not isinstance(levels, dict):
+                self.fail(f"{key}.levels", f"expected an object mapping levels to effects, got {_kind(levels)}")
+            for level, effect in levels.items():
+                self.vector(effect, f"{key}.levels.{level}", len(columns))
+            condvar = entry.get("conditional_covariance")
+            if condvar is not None:
+                if not isinstance(condvar, dict):
+                    self.fail(f"{key}.conditional_covariance", f"expected an object, got {_kind(condvar)}")
+                for level, block in condvar.items():
+                    self.matrix(block, f"{key}.conditional_covariance.{level}", len(columns))
 
 
 class PortableModel:
@@ -158,7 +282,9 @@ class PortableModel:
         needed = ["kind", "terms", "coefficients", "covariance", "residual_variance"]
         lacking = [k for k in needed if k not in spec]
         if lacking:
-            raise InputError(f"model {name!r} lacks {', '.join(lacking)}", file=file)
+            raise InputError(f"key 'models.{name}.{lacking[0]}' is missing (model {name!r} lacks "
+                             f"{', '.join(lacking)})", file=file)
+        _SpecChecker(name, file).check(spec)
         self.spec = spec
         self.kind = spec["kind"]
         self.terms = list(spec["terms"])
