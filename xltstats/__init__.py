@@ -5,6 +5,10 @@ Importing xltstats imports neither torch nor transformers; the fine-tuning runne
 """
 from __future__ import annotations
 
+from xltstats._interrupt import install_for_command_line as _install_for_command_line
+
+_install_for_command_line()  # Ctrl-C during a CLI's start-up: a message, exit 130, no traceback
+
 __version__ = "0.1.0"
 
 _LAZY = {

@@ -288,17 +288,23 @@ def config_cases() -> list[Case]:
     return c
 
 
-def _model_json():
-    return {"format": "xltstats-model", "version": 1, "default": "ols", "features": ["syntactic_distance"],
-            "models": {"ols": {"kind": "ols", "response": "score", "terms": ["Intercept", "syntactic_distance"],
-                               "coefficients": [0.5, -0.1], "covariance": [[0.01, 0.0], [0.0, 0.01]],
-                               "residual_variance": 0.01, "df_resid": 50,
-                               "standardise": {"syntactic_distance": [0.5, 0.1]}}}}
+def _model_json() -> dict:
+    """A real model.json: OLS on one pair feature, saved by xltstats.models.persist."""
+    import tempfile
+
+    from xltstats.models.ols import fit_ols
+    from xltstats.models.persist import save_model
+
+    rng = np.random.default_rng(0)
+    data = pd.DataFrame({"syntactic_distance": rng.uniform(0, 1, 40)})
+    data["score"] = 0.8 - 0.3 * data["syntactic_distance"] + rng.normal(0, 0.05, 40)
+    ols = fit_ols(data, response="score", features=["syntactic_distance"], cov_type="HC3")
+    with tempfile.TemporaryDirectory() as folder:
+        path = save_model(folder, ols=ols, features=["syntactic_distance"])
+        return json.loads(path.read_text())
 
 
 def predict_cases() -> list[Case]:
-    from xltstats.models import persist
-
     c = []
     pairs = b"source,target\neng,deu\nfra,spa\n"
 
@@ -311,7 +317,6 @@ def predict_cases() -> list[Case]:
                     where=list(where), out="pred.csv", area=area)
 
     good = _model_json()
-    good["format"], good["version"] = persist.FORMAT, persist.VERSION
     m = json.loads(json.dumps(good))
     del m["models"]["ols"]["coefficients"]
     c.append(case("missing-coefficients", m, where=[r"model\.json", r"coefficients"]))
@@ -331,8 +336,20 @@ def predict_cases() -> list[Case]:
     m["models"]["ols"]["df_resid"] = "many"
     c.append(case("df-resid-string", m, where=[r"model\.json", r"df_resid"]))
     m = json.loads(json.dumps(good))
-    m["models"]["ols"]["standardise"] = {"syntactic_distance": "x"}
+    m["models"]["ols"]["sds"] = {"syntactic_distance": "x"}
+    c.append(case("sds-string", m, where=[r"model\.json", r"sds"]))
+    m = json.loads(json.dumps(good))
+    m["models"]["ols"]["means"] = {}
+    c.append(case("means-missing-feature", m, where=[r"model\.json", r"means\.syntactic_distance"]))
+    m = json.loads(json.dumps(good))
+    m["models"]["ols"]["standardise"] = "yes"
     c.append(case("standardise-string", m, where=[r"model\.json", r"standardise"]))
+    m = json.loads(json.dumps(good))
+    m["models"]["ols"]["kind"] = "forest"
+    c.append(case("kind-unknown", m, where=[r"model\.json", r"kind"]))
+    m = json.loads(json.dumps(good))
+    m["default"] = ["ols"]
+    c.append(case("default-list", m, where=[r"model\.json", r"default"]))
     m = json.loads(json.dumps(good))
     m["models"]["ols"] = ["not", "a", "dict"]
     c.append(case("model-array", m, where=[r"model\.json", r"ols"]))

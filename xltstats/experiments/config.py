@@ -190,6 +190,11 @@ def load_study(path, *, check_data: bool = True) -> StudyConfig:
         raise ConfigError(f"{path}: study config not found")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        data = path.read_bytes()
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{path}: line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at byte "
+                          f"{exc.start + 1:,} of the file); save the config as UTF-8") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     return parse_study(raw, path, check_data=check_data)

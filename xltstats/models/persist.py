@@ -139,7 +139,8 @@ def load_model(path, which: str | None = None) -> "PortableModel":
     if document.get("version") != VERSION:
         raise InputError(f"model file version {document.get('version')!r} is not supported (expected {VERSION})",
                          file=path)
-    models = document.get("models") or {}
+    models = document.get("models")
+    models = {} if models is None else models
     if not isinstance(models, dict):
         raise InputError(f"key 'models' must map model names to models, got {_kind(models)}", file=path)
     which = which or document.get("default")
