@@ -273,7 +273,9 @@ def config_cases() -> list[Case]:
     }
     for name, (text, where) in hostile.items():
         c.append(_config_case(name, text, where, area="hostile"))
-    c.append(_config_case("cli-seed-negative", "report: false\n", [r"seed"], argv_extra=["--seed", "-1"]))
+    seed_case = _config_case("cli-seed-negative", "report: false\n", [r"seed"], argv_extra=["--seed", "-1"])
+    seed_case.where = [r"--seed", r"-1"]  # a command-line value: the option is named, not the config
+    c.append(seed_case)
     c.append(Case(name="config/missing-file", cli="fit", files={"t.csv": encode_table(good_table(), "csv")},
                   argv=["--data", "{d}/t.csv", "--config", "{d}/absent.yaml", "--out", "{d}/out"],
                   where=[r"absent\.yaml"], out="out"))

@@ -72,8 +72,8 @@ def test_corpus_is_large_and_summary(outcomes, capsys):
         (o.case.name, o.verdict) for o in hostile if o.verdict != "clear"]
 
 
-SUBPROCESS_SAMPLE = ["table/csv/latin-1-byte", "config/formula-import", "predict/string-residual-variance",
-                     "study/python-tag", "table/parquet/timestamp-seed"]
+SUBPROCESS_SAMPLE = ["table/csv/latin-1-byte", "config/formula-import",
+                     "predict/string-residual-variance"]
 
 
 @pytest.mark.parametrize("name", SUBPROCESS_SAMPLE)
