@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         run_fit(args, argv)
     except XltstatsError as exc:
-        print(f"xltstats.fit: error: {exc}", file=sys.stderr)
+        print(f"xltstats.fit: error: {_name_the_data(exc, args)}", file=sys.stderr)
         return 2
     except (KeyboardInterrupt, Terminated) as exc:
         out = args.out or DEFAULT_OUT
@@ -91,6 +91,16 @@ def main(argv: list[str] | None = None) -> int:
               "(nothing partial is left beside it)", file=sys.stderr)
         return 143 if isinstance(exc, Terminated) else 130
     return 0
+
+
+def _name_the_data(exc: Exception, args) -> str:
+    """The message, led by the data file when the error came from a model fit that does not know
+    which file its rows were read from ("too few rows", "every score is 0.5", ...)."""
+    message = str(exc)
+    data = getattr(args, "data", None)
+    if data and Path(data).is_file() and str(data) not in message and Path(data).name not in message:
+        return f"{data}: {message}"
+    return message
 
 
 # --------------------------------------------------------------------------------------------
@@ -163,6 +173,17 @@ def _run_steps(config: FitConfig, args, argv: list[str], work: Path, progress: P
     dropped = len(data) - len(complete)
     if dropped:
         notes.append(f"{dropped} of {len(data)} rows miss at least one used feature and were left out of the model fits")
+    if not used:
+        pairs = data[["source", "target"]].drop_duplicates()
+        languages = sorted(set(pairs["source"]) | set(pairs["target"]))
+        raise ConfigError(
+            f"every pair feature is constant in the {len(data)} row(s): the table has "
+            f"{len(pairs)} language pair(s) over {len(languages)} language(s) ({', '.join(languages[:10])}); "
+            "a fit needs pairs of several source and target languages")
+    if len(complete) < len(used) + 10 and len(complete) == len(data):
+        raise ConfigError(
+            f"the table has only {len(data)} row(s) with a score; fitting {len(used)} features "
+            f"({', '.join(used)}) needs at least {len(used) + 10}")
     if len(complete) < len(used) + 10:
         missing = data[used].isna().sum().sort_values(ascending=False, kind="stable")
         worst = ", ".join(f"{c} ({n} of {len(data)} rows)" for c, n in missing.items() if n > 0) or "none"

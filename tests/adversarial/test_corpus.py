@@ -4,9 +4,8 @@ Every case must end in a clear error: exit status 2, no traceback, the file and 
 configuration key named, nothing partial left, the previous output intact, no injected code run.
 The default suite runs the corpus in-process through each CLI's ``main()`` (one run, shared by the
 per-case tests and the summary); a few cases also run as real subprocesses.  Cases whose defect
-belongs to the pipeline refactor (config types, ``--seed``, fit-stage messages) are expected to fail
-until it lands (``xfail``, strict=False: they pass as soon as it is fixed); the full list is in
-``PIPELINE_OWNED``.  ``-m slow`` adds the cases that run a whole fit when they are wrongly accepted.
+belongs to the pipeline refactor and is still open are expected to fail (``xfail``, strict=False:
+they pass as soon as it is fixed); the list is ``PIPELINE_OWNED``.
 """
 from __future__ import annotations
 
@@ -19,21 +18,12 @@ import pytest
 
 from .corpus import MARKER, all_cases, run_case, summarise
 
-#: Defects the pipeline helper's refactor (fitconfig / pipeline/) fixes; see issue 18's list.
-PIPELINE_OWNED = {
-    "config/seed-true", "config/seed-negative", "config/cv-int", "config/ols-string",
-    "config/ols-n-boot-text", "config/mixed-ci-boot-text", "config/ranking-k-text",
-    "config/fewshot-shares", "config/mixed-reml-text", "config/report-text",
-    "config/groups-unknown-feature", "config/latin-1", "config/features-unknown", "config/seed-huge",
-    "config/cli-seed-negative",
-}
-#: Fit-stage messages that must name the data file: raised where the model fits run (the
-#: pipeline's design step), which the pipeline refactor is moving.
-FIT_STAGE = {f"table/{fmt}/{name}" for fmt in ("csv", "tsv", "jsonl", "parquet")
-             for name in ("one-row", "one-language", "all-scores-equal", "single-pair")}
-#: Cases that run a whole fit (40-80 s) while they are wrongly accepted: slow until fixed.
-SLOW_WHILE_OPEN = {"config/fewshot-shares", "config/mixed-reml-text", "config/groups-unknown-feature",
-                   "config/seed-true", "config/ranking-k-text", "config/mixed-ci-boot-text"}
+#: Defects the pipeline helper's refactor (fitconfig / pipeline/) fixes and that are still open;
+#: the other config-type cases of issue 18 (seed: true, cv: 5, ols: fast, ...) pass and are checked.
+PIPELINE_OWNED = {"config/features-unknown", "config/seed-huge"}
+FIT_STAGE: set = set()
+#: Cases that would run a whole fit (40-80 s) if they were wrongly accepted.
+SLOW_WHILE_OPEN: set = set()
 
 CASES = [c for c in all_cases() if c.name not in SLOW_WHILE_OPEN and not c.slow]
 SLOW_CASES = [c for c in all_cases() if c.name in SLOW_WHILE_OPEN or c.slow]
@@ -49,9 +39,6 @@ def _marks(case):
     if case.name in PIPELINE_OWNED:
         return [pytest.mark.xfail(reason="config type checks belong to the pipeline refactor "
                                          "(fitconfig/pipeline), issue 18", strict=False)]
-    if case.name in FIT_STAGE:
-        return [pytest.mark.xfail(reason="the fit-stage message must name the data file; that code "
-                                         "moves to xltstats/pipeline/ (pipeline helper)", strict=False)]
     return []
 
 
