@@ -209,6 +209,18 @@ class MixedResults:
         Wald intervals; no Satterthwaite or Kenward-Roger correction)."""
         return None
 
+    @functools.cached_property
+    def _satterthwaite(self):
+        from xltstats.models.mixed._satterthwaite import satterthwaite
+        return satterthwaite(self)
+
+    def satterthwaite(self) -> pd.DataFrame:
+        """Satterthwaite t tests of the fixed effects, as lmerTest's ``summary(m)$coefficients``
+        (REML fits of the fast path): one row per fixed effect with ``estimate, std_error, df,
+        statistic, p_value``; see :mod:`xltstats.models.mixed._satterthwaite`.  Computed on first
+        use and kept.  :attr:`pvalues` and :meth:`table` stay the normal approximation."""
+        return self._satterthwaite.copy()
+
     def cov_params(self) -> pd.DataFrame:
         """Covariance of the fixed effects (lme4's ``vcov``)."""
         return self._cov_params.copy()
@@ -460,10 +472,21 @@ class MixedResults:
         lines.append("")
         lines.append("Fixed effects:")
         width = max(12, max(len(s) for s in self.params.index) + 1)
-        lines.append(f"{'':<{width}} {'Estimate':>10} {'Std. Error':>10} {'t value':>8}")
-        for name in self.params.index:
-            lines.append(f"{name:<{width}} {self.params[name]:>10.4g} {self.bse[name]:>10.4g} "
-                         f"{self.tvalues[name]:>8.3f}")
+        satt = self._satterthwaite_or_reason()
+        if isinstance(satt, str):
+            lines.append(f"{'':<{width}} {'Estimate':>10} {'Std. Error':>10} {'t value':>8}")
+            for name in self.params.index:
+                lines.append(f"{name:<{width}} {self.params[name]:>10.4g} {self.bse[name]:>10.4g} "
+                             f"{self.tvalues[name]:>8.3f}")
+            lines.append(f"Satterthwaite df not computed: {satt}")
+        else:
+            lines.append(f"{'':<{width}} {'Estimate':>10} {'Std. Error':>10} {'df':>9} "
+                         f"{'t value':>8} {'Pr(>|t|)':>10}")
+            for name in self.params.index:
+                lines.append(f"{name:<{width}} {self.params[name]:>10.4g} {self.bse[name]:>10.4g} "
+                             f"{satt.loc[name, 'df']:>9.1f} {self.tvalues[name]:>8.3f} "
+                             f"{satt.loc[name, 'p_value']:>10.3g}")
+            lines.append("df and Pr(>|t|): Satterthwaite's method (as lmerTest)")
         if self.warnings:
             lines.append("")
             lines.extend(self.warnings)
@@ -483,6 +506,17 @@ class MixedResults:
                                ("Random effects (variances; standard deviations or correlations)",
                                 self.varcorr)],
                        notes=self.warnings, text="\n".join(lines))
+
+    def _satterthwaite_or_reason(self):
+        """The Satterthwaite table, or why it is not computed (ML fit, statsmodels path, failure)."""
+        if not self.reml:
+            return "an ML fit (lmerTest computes them for REML fits)"
+        if self.method != "fast":
+            return f"the {self.method} path has no REML deviance in (theta, sigma)"
+        try:
+            return self.satterthwaite()
+        except InputError as exc:
+            return str(exc)
 
     def __repr__(self) -> str:
         return (f"<MixedResults {self.formula!r} n={self.nobs} {'REML' if self.reml else 'ML'} "
