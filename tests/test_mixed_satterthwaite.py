@@ -71,3 +71,12 @@ def test_summary_prints_df_and_ml_fit_says_why_not():
     assert "Satterthwaite df not computed: an ML fit" in str(ml.summary())
     # the tidy table and the normal-approximation p-values are unchanged by the method
     assert "df" not in res.table().columns
+
+
+def test_dropped_hessian_eigenvalues_are_said(monkeypatch):
+    from xltstats.models.mixed import _satterthwaite
+    monkeypatch.setattr(_satterthwaite, "EIGEN_TOL", 100.0)   # drops the smallest eigenvalue(s)
+    res = fit_mixed("y ~ x + (1|g)", _one_way(), warn=False)
+    satt = res.satterthwaite()
+    assert "eigenvalue(s) at or below 100" in satt.attrs["note"]
+    assert "Satterthwaite df: the REML Hessian" in str(res.summary())

@@ -487,6 +487,8 @@ class MixedResults:
                              f"{satt.loc[name, 'df']:>9.1f} {self.tvalues[name]:>8.3f} "
                              f"{satt.loc[name, 'p_value']:>10.3g}")
             lines.append("df and Pr(>|t|): Satterthwaite's method (as lmerTest)")
+            if satt.attrs.get("note"):
+                lines.append("Satterthwaite df: " + satt.attrs["note"])
         if self.warnings:
             lines.append("")
             lines.extend(self.warnings)

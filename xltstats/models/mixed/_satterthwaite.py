@@ -15,7 +15,8 @@ with ``V(tau) = sigma^2 (R_X' R_X)^{-1}(theta)`` the covariance of ``beta`` (lme
 
 As in lmerTest, ``H^{-1}`` is the Moore-Penrose inverse over the eigenvalues of ``H`` above
 :data:`EIGEN_TOL` (a variance at the boundary leaves a flat or negative direction, which is
-dropped; :func:`satterthwaite` says so).
+dropped; the table :func:`satterthwaite` returns says so in ``attrs["note"]``, printed by
+``summary()``).
 
 Derivatives: ``dV/dsigma = 2 V / sigma`` is analytic; ``dV/dtheta`` and ``H`` are central
 differences with one Richardson extrapolation (steps ``h`` and ``h/2``, error ``O(h^4)``), with
@@ -147,6 +148,12 @@ def satterthwaite(results, parts: SatterthwaiteParts | None = None) -> pd.DataFr
     df = np.array([parts.df(np.eye(p)[i]) for i in range(p)])
     t = results.tvalues.to_numpy()
     pv = 2 * stats.t.sf(np.abs(t), df)
-    return pd.DataFrame({"estimate": results.params.to_numpy(), "std_error": results.bse.to_numpy(),
-                         "df": df, "statistic": t, "p_value": pv},
-                        index=pd.Index(parts.names, name="term"))
+    out = pd.DataFrame({"estimate": results.params.to_numpy(), "std_error": results.bse.to_numpy(),
+                        "df": df, "statistic": t, "p_value": pv},
+                       index=pd.Index(parts.names, name="term"))
+    if len(parts.dropped_eigenvalues):
+        values = " ".join(f"{v:.1e}" for v in parts.dropped_eigenvalues)
+        out.attrs["note"] = (f"the REML Hessian in (theta, sigma) has {len(parts.dropped_eigenvalues)} "
+                             f"eigenvalue(s) at or below {EIGEN_TOL:g} ({values}), left out of its "
+                             "inverse as lmerTest does: the fit may sit on a boundary or not have converged")
+    return out
