@@ -220,3 +220,35 @@ def test_a_run_folder_or_results_file_of_another_config_is_refused(tmp_path, cap
     code, _out, err = run_cli(capsys, "merge", str(other), "--results", str(tmp_path / "x.csv"),
                               "--run-dir", str(tmp_path / "r.run"))
     assert code == 2 and "holds rows of another configuration" in err and not (tmp_path / "x.csv").exists()
+
+
+@pytest.mark.slow
+def test_two_run_processes_on_one_study_and_results_file(tmp_path):
+    """The real thing: two `python -m xltstats.experiments run` processes, real (tiny) training."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("torch")
+    config = write_study(
+        tmp_path, epochs=1, batch_size=8, max_length=32, max_train_examples=40, max_test_examples=20,
+        num_threads=1)
+    results = tmp_path / "r.csv"
+    env = dict(os.environ, XLTSTATS_DEVICE="cpu")
+    command = [sys.executable, "-m", "xltstats.experiments", "run", str(config), "--results", str(results),
+               "--no-progress"]
+    procs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for _ in range(2)]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    for p, (out, err) in zip(procs, outputs):
+        assert p.returncode == 0, err
+        assert "Traceback" not in err
+    summaries = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+    assert sum(s["ran"] for s in summaries) == 3
+    for s in summaries:
+        assert s["rows"] == 9 and s["pending"] == 0
+        assert s["ran"] + s["done_by_another_process"] + s["already_done"] == 3
+    keys = [r["row_key"] for r in all_journal_rows(tmp_path / "r.run")]
+    assert len(keys) == 9 and len(set(keys)) == 9
+    frame = pd.read_csv(results)
+    assert len(frame) == 9 and not frame["row_key"].duplicated().any()
