@@ -127,8 +127,8 @@ def resolve_features(features=None, *, tokenizer_given: bool = True) -> list[str
 # --- pairs ----------------------------------------------------------------------------------
 
 def _to_iso(code: str) -> str:
-    """ISO 639-3 via :func:`xltstats.languages.to_iso639_3`; a code URIEL uses that ISO has
-    retired (``cti``, ...) is kept as it is."""
+    """ISO 639-3 via :func:`xltstats.languages.to_iso639_3` (retired codes such as ``cti`` map
+    to their SIL replacement, ``ctu``); a code only URIEL knows is kept as it is."""
     from ..languages import LanguageCodeError, to_iso639_3
 
     try:
