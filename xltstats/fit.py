@@ -327,12 +327,13 @@ def _check_one_condition(data: pd.DataFrame) -> None:
 
 DATASET_SIZE_COLUMNS = {"source_pretrain_size", "target_pretrain_size"}
 SHARE_FEATURES = {"source_pretrain_share", "target_pretrain_share"}
+PRETRAINING_FEATURES = SHARE_FEATURES | {"target_in_pretraining"}
 
 
 def _add_features(data: pd.DataFrame, config: FitConfig, mirror, notes: list[str]):
     """Join pair features onto the results; returns (data, features, coverage, used columns)."""
     from .features import build_pair_features, feature_coverage
-    from .features.data_sizes import pretraining_model_for
+    from .features.data_sizes import pretraining_model_for, pretraining_note
     from .models.multisource import aggregate_multisource
 
     wanted = list(config.features)
@@ -363,6 +364,8 @@ def _add_features(data: pd.DataFrame, config: FitConfig, mirror, notes: list[str
             multi_pairs += [(s, target) for s in parse_source_languages(value)]
         pairs = pd.concat([pairs, pd.DataFrame(multi_pairs, columns=["source", "target"])]).drop_duplicates()
     pairs = pairs.sort_values(["source", "target"]).reset_index(drop=True)
+    if pretraining_note(data["model"].unique()) and set(wanted) & PRETRAINING_FEATURES:
+        notes.append(pretraining_note(data["model"].unique()))
     features = build_pair_features(pairs, features=wanted, model=pretraining_model_for(data["model"].unique()),
                                    corpus=config.lexical_corpus,
                                    tokenizer=config.tokenizer, mirror=mirror, on_unknown="nan")

@@ -22,8 +22,27 @@ says whether its figures were checked against an independent transcription: ``ve
     tokens (romanised row included) / all tokens, the same kind of corpus share as for CC-100; the
     sampling percentage stays in the table for reference.
 
+Model families and their pre-training tables (:data:`PRETRAINING_FAMILIES`; a model name matches
+a family when one of the family's patterns starts the name or follows a ``-``, ``/`` or ``_``:
+``xlm-roberta-large``, ``FacebookAI/xlm-roberta-base``, ``xltstats-tiny-mt5``):
+
+=========  ========================================  ==========================================
+family     patterns                                  pre-training table
+=========  ========================================  ==========================================
+xlm-r      ``xlm-roberta``, ``xlm-r``, ``xlmr``      CC-100 (``pretraining_xlmr_cc100.csv``)
+mt5        ``mt5``                                   mC4 (``pretraining_mt5_mc4.csv``)
+mbert      ``mbert``, ``bert-base-multilingual``     none: Wikipedia of 104 languages, no
+                                                     per-language sizes are shipped
+=========  ========================================  ==========================================
+
+Any other model (aya, llama-3, bloomz, LaBSE, T-ULRv6, LangRank's task models, ...) has no table:
+for a results table whose models are not all of one family with a table, the fit leaves the
+pre-training features out and says so in the manifest notes (:func:`pretraining_note`); they are
+never taken from another model's corpus.
+
 Features (``model`` picks the table; ``"xlm-r"``/``"xlmr"``/``"xlm-roberta-*"`` or
-``"mt5"``/``"mt5-*"``; for ``"mbert"`` no table is shipped and the pre-training columns are NaN):
+``"mt5"``/``"mt5-*"``; for ``"mbert"`` and ``"none"`` (a model without a table) no table is
+shipped and the pre-training columns are NaN):
 
 ``source_pretrain_share``, ``target_pretrain_share``
     log10 of the language's share of the pre-training data.  A language the model was not
@@ -35,14 +54,17 @@ Features (``model`` picks the table; ``"xlm-r"``/``"xlmr"``/``"xlm-roberta-*"`` 
 ``same_script``
     1.0 / 0.0: both languages' most likely script (CLDR likely subtags via ``langcodes`` /
     ``language-data``: ``hin`` -> Deva, ``srp`` -> Cyrl, ``zho`` -> Hans, ``jpn`` -> Jpan) is the
-    same.  Script codes are compared as they are, so Hans/Hant/Jpan/Kore count as different.  NaN
-    when CLDR has no likely script for a language.
+    same.  Script codes are compared as they are, so Hans/Hant/Jpan/Kore count as different.  Where
+    CLDR has no likely script, the script of the language's UDHR text
+    (``data/language_scripts.csv``, see :mod:`xltstats.features.scripts`); NaN when neither
+    gives one.
 ``n_source_examples``, ``n_target_examples``
     fine-tuning example counts, passed through from the pairs table when it has them.
 """
 from __future__ import annotations
 
 import math
+import re
 from functools import lru_cache
 
 import numpy as np
@@ -65,9 +87,37 @@ _INDIVIDUAL_TO_MACRO = {
 }
 
 
+# (family, name patterns, table key in PRETRAINING_TABLES or None, pre-training corpus)
+PRETRAINING_FAMILIES = (
+    ("xlm-r", ("xlm-roberta", "xlm-r", "xlmr"), "xlm-r", "CC-100 (Conneau et al., 2020)"),
+    ("mt5", ("mt5",), "mt5", "mC4 (Xue et al., 2021)"),
+    ("mbert", ("mbert", "bert-base-multilingual"), None,
+     "Wikipedia in 104 languages (Devlin et al., 2019); no per-language size table is shipped"),
+)
+NO_TABLE = "none"
+_PRETRAINING_COLUMNS = "source_pretrain_share, target_pretrain_share, target_in_pretraining"
+
+
+def _model_name(model) -> str:
+    return str(model).strip().lower().replace("_", "-")
+
+
+def model_family(model) -> str | None:
+    """The family (``xlm-r``, ``mt5``, ``mbert``) of a model name, None when it is none of them."""
+    name = _model_name(model)
+    for family, patterns, _, _ in PRETRAINING_FAMILIES:
+        for pattern in patterns:
+            if re.search(r"(?:^|[-/.])" + re.escape(pattern), name):
+                return family
+    return None
+
+
 def model_table_key(model: str) -> str:
-    """``"xlm-r"`` or ``"mt5"`` for a model name such as ``xlm-roberta-large`` or ``google/mt5-base``."""
-    name = str(model).lower().rsplit("/", 1)[-1].replace("_", "-")
+    """``"xlm-r"`` or ``"mt5"`` for a model name such as ``xlm-roberta-large`` or ``google/mt5-base``;
+    ``"mbert"`` and ``"none"`` (no table: the pre-training columns are NaN)."""
+    name = _model_name(model).rsplit("/", 1)[-1]
+    if name == NO_TABLE:
+        return NO_TABLE
     if name.startswith(("xlm-r", "xlmr")):
         return "xlm-r"
     if name.startswith("mt5"):
@@ -75,22 +125,49 @@ def model_table_key(model: str) -> str:
     if name.startswith(("mbert", "bert-base-multilingual")):
         return "mbert"
     raise InputError(f"unknown model '{model}' for the pre-training features; known: xlm-r "
-                     "(CC-100 table), mt5 (mC4 table), mbert (no table: shares are NaN)",
-                     column="model")
+                     "(CC-100 table), mt5 (mC4 table), mbert (no table: shares are NaN), none "
+                     "(no table)", column="model")
+
+
+def _families(model_names) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for model in sorted({str(m) for m in model_names}):
+        found.setdefault(model_family(model) or "", []).append(model)
+    return found
 
 
 def pretraining_model_for(model_names) -> str:
-    """The pre-training table for the models of a results table (``mt5``, ``mbert`` or ``xlm-r``).
+    """The pre-training table for the models of a results table: ``xlm-r`` or ``mt5`` when every
+    model is of that family, ``mbert`` (no table) when all are mBERT, else ``none``: models
+    without a table, or of families with different tables, get no pre-training features
+    (:func:`pretraining_note` says why).  Never borrows another model's table."""
+    families = _families(model_names)
+    if len(families) == 1:
+        family = next(iter(families))
+        if family:
+            return family
+    return NO_TABLE
 
-    Unlike :func:`model_table_key` this never fails: names are matched anywhere (``xltstats-tiny-mt5``),
-    and models it does not recognise are taken as XLM-R, the model of most published tables.
-    """
-    models = " ".join(map(str, model_names)).lower()
-    if "mt5" in models:
-        return "mt5"
-    if "mbert" in models or "bert-base-multilingual" in models:
-        return "mbert"
-    return "xlm-r"
+
+def pretraining_note(model_names) -> str | None:
+    """Why the models of a table get no pre-training features (None when they do)."""
+    families = _families(model_names)
+    unknown = families.get("", [])
+    if len(families) == 1 and not unknown:
+        family = next(iter(families))
+        corpus = next(c for f, _, key, c in PRETRAINING_FAMILIES if f == family)
+        if pretraining_model_for(model_names) in PRETRAINING_TABLES:
+            return None
+        return (f"no pre-training table for {family} ({corpus}): {_PRETRAINING_COLUMNS} "
+                "left out")
+    if unknown:
+        shown = ", ".join(unknown[:6]) + (f" and {len(unknown) - 6} more" if len(unknown) > 6 else "")
+        return (f"no pre-training table is known for model(s) {shown}: {_PRETRAINING_COLUMNS} "
+                "left out rather than taken from another model's corpus (tables: xlm-r -> CC-100, "
+                "mt5 -> mC4; mbert has none)")
+    shown = ", ".join(f"{family}: {', '.join(models)}" for family, models in sorted(families.items()))
+    return (f"the models were pre-trained on different corpora ({shown}): {_PRETRAINING_COLUMNS} "
+            "left out (fit one model family at a time, e.g. with 'subset: {model: ...}')")
 
 
 @lru_cache(maxsize=None)
@@ -149,6 +226,15 @@ def in_pretraining(codes, model: str = "xlm-r") -> np.ndarray:
 
 @lru_cache(maxsize=None)
 def likely_script(code: str) -> str | None:
+    """ISO 15924 script of a language: CLDR's likely script, else the script of its UDHR text
+    (:mod:`xltstats.features.scripts`), None when neither says."""
+    from .scripts import language_script
+
+    return language_script(code)[0]
+
+
+@lru_cache(maxsize=None)
+def cldr_script(code: str) -> str | None:
     """ISO 15924 script CLDR considers most likely for a language, None if CLDR does not say."""
     import langcodes
     from langcodes.data_dicts import LIKELY_SUBTAGS
