@@ -410,3 +410,44 @@ def test_edit_distance_without_rapidfuzz_matches(monkeypatch):
     expected = (3 / 7 + 2 / 4 + 3 / 4 + 1 / 2) / 4
     assert without.loc[0, "normalised_edit_distance"] == pytest.approx(expected)
     assert with_rf.loc[0, "normalised_edit_distance"] == pytest.approx(expected)
+
+
+# --------------------------------------------------------------------------- offline tokenizer
+def test_tokenizer_with_a_mirror_never_touches_the_network(tmp_path, monkeypatch):
+    pytest.importorskip("transformers")
+    import os
+    import socket
+
+    from xltstats.errors import ConfigError
+    from xltstats.features import lexical
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("network used")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))   # an empty Hugging Face cache
+    monkeypatch.setenv("XLTSTATS_MIRROR", str(tmp_path))
+    with pytest.raises(ConfigError) as caught:
+        lexical.lexical_features([("eng", "deu")], measures=["subword_overlap"],
+                                 tokenizer="xlm-roberta-base")
+    message = str(caught.value)
+    assert "does not use the network" in message and "local tokenizer folder" in message
+    assert "HF_HUB_OFFLINE" not in os.environ          # set for the call only
+
+
+def test_local_tokenizer_folder_loads_with_a_mirror_set(tmp_path, monkeypatch):
+    tokenizers = pytest.importorskip("tokenizers")
+    transformers = pytest.importorskip("transformers")
+    from tokenizers import models, pre_tokenizers, trainers
+
+    from xltstats.features import lexical
+
+    raw = tokenizers.Tokenizer(models.BPE(unk_token="[UNK]"))
+    raw.pre_tokenizer = pre_tokenizers.Whitespace()
+    raw.train_from_iterator(["a cat sat", "a dog sat"], trainers.BpeTrainer(vocab_size=30,
+                                                                           special_tokens=["[UNK]"]))
+    transformers.PreTrainedTokenizerFast(tokenizer_object=raw, unk_token="[UNK]").save_pretrained(
+        tmp_path / "tok")
+    tok = lexical._load_tokenizer(str(tmp_path / "tok"), offline=True)
+    assert tok("a cat", add_special_tokens=False)["input_ids"] == raw.encode("a cat").ids

@@ -139,3 +139,23 @@ def test_table_errors_name_row_and_column():
         normalise_codes(["deu", "jai", "cit"], file="t.csv", column="target")
     assert "row 3" in str(caught.value) and "'target'" in str(caught.value)
     assert "rhg" in str(caught.value)
+
+
+def test_fit_config_option_is_validated_and_reading_follows_it(tmp_path):
+    from xltstats.errors import ConfigError
+    from xltstats.pipeline.config import FitConfig
+    from xltstats.results import read_results
+
+    assert FitConfig().individual_languages is None
+    assert "individual_languages" not in FitConfig().to_dict()       # existing manifests unchanged
+    assert FitConfig.from_dict({"individual_languages": True}).individual_languages is True
+    with pytest.raises(ConfigError, match="'individual_languages' must be true or false"):
+        FitConfig.from_dict({"individual_languages": "yes"})
+    table = tmp_path / "t.csv"
+    table.write_text("model,task,source,target,score,metric,n_source_examples,n_target_examples,seed\n"
+                     "m,t,pes,deu,0.5,accuracy,100,0,1\nm,t,fa,deu,0.6,accuracy,100,0,1\n",
+                     encoding="utf-8")
+    with language_options(individual=True):
+        assert sorted(read_results(table)["source"]) == ["fas", "pes"]
+    with pytest.raises(InputError):     # folded, the two rows collide (same key)
+        read_results(table)

@@ -122,7 +122,14 @@ def run_fit(args: argparse.Namespace, argv: list[str]) -> Path:
             if args.quiet:
                 # what the models warn about is recorded in the manifest's notes and the report
                 warnings.simplefilter("ignore")
-            manifest = _run_steps(config, args, argv, work, progress)
+            from .languages import language_options
+
+            # individual_languages: keep pes, cmn, arb, nob apart from their macrolanguages
+            with language_options(individual=bool(config.individual_languages)):
+                manifest = _run_steps(config, args, argv, work, progress)
+        from .references import write_references
+
+        manifest["references"] = write_references(work, manifest)  # references.bib beside it
         _write_json(work / "manifest.json", manifest)
         if config.report:
             with progress.step("rendering the report"):

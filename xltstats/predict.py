@@ -151,8 +151,12 @@ def run(args) -> Path:
         raise InputError(f"--alpha must be between 0 and 1, got {args.alpha}")
     model = load_model(Path(args.fit), which=args.model)
     pairs_path = Path(args.pairs)
-    table = normalise_codes(read_pairs(pairs_path), pairs_path)
-    table = add_features(table, model.feature_columns, mirror=args.mirror, fit_dir=Path(args.fit))
+    from xltstats.languages import language_options
+
+    # codes read as the fit read them (individual_languages in its configuration)
+    with language_options(individual=bool(_fit_context(Path(args.fit))[0].get("individual_languages"))):
+        table = normalise_codes(read_pairs(pairs_path), pairs_path)
+        table = add_features(table, model.feature_columns, mirror=args.mirror, fit_dir=Path(args.fit))
     lacking = table[model.feature_columns].isna().any(axis=1)
     if lacking.any():
         columns = [c for c in model.feature_columns if table[c].isna().any()]

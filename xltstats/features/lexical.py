@@ -56,9 +56,12 @@ Vectorisation
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import unicodedata
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -358,15 +361,56 @@ def _edit_distance(table: _UnitTable, word_lists: list[list[str]], frame, batch_
 
 
 # --------------------------------------------------------------------------- public API
-def _load_tokenizer(tokenizer):
+_OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+
+
+@contextlib.contextmanager
+def _hub_offline():
+    """HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE set for the block (restored afterwards)."""
+    saved = {name: os.environ.get(name) for name in _OFFLINE_VARIABLES}
+    os.environ.update({name: "1" for name in _OFFLINE_VARIABLES})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _load_tokenizer(tokenizer, *, offline: bool = False):
+    """A tokenizer object, or one loaded by ``transformers.AutoTokenizer`` from a local folder or a
+    hub id.  ``offline`` (a data mirror is set): the hub is never contacted (HF_HUB_OFFLINE,
+    TRANSFORMERS_OFFLINE and ``local_files_only``): a hub id must already be in the Hugging Face
+    cache."""
     if not isinstance(tokenizer, (str, bytes)) and not hasattr(tokenizer, "__fspath__"):
         return tokenizer
+    name = os.fsdecode(tokenizer) if not isinstance(tokenizer, str) else tokenizer
+    local = Path(name).expanduser()
     from transformers import AutoTokenizer
 
+    if local.is_dir():
+        try:
+            return AutoTokenizer.from_pretrained(str(local), local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"could not load the tokenizer in folder {str(local)!r}: {exc}") from exc
+    if offline:
+        try:
+            with _hub_offline():
+                return AutoTokenizer.from_pretrained(name, local_files_only=True)
+        except (OSError, ValueError):
+            raise ConfigError(
+                f"tokenizer {name!r} is not a local folder, and with a data mirror set xltstats "
+                "does not use the network (HF_HUB_OFFLINE=1, TRANSFORMERS_OFFLINE=1) and it is not "
+                "in the Hugging Face cache: give a local tokenizer folder instead (--tokenizer "
+                "/path/to/tokenizer, saved with AutoTokenizer.from_pretrained(NAME)"
+                ".save_pretrained(PATH) on a machine with network), or unset XLTSTATS_MIRROR / "
+                "--mirror to download it") from None
     try:
-        return AutoTokenizer.from_pretrained(str(tokenizer))
+        return AutoTokenizer.from_pretrained(name)
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"could not load tokenizer {str(tokenizer)!r}: {exc}") from exc
+        raise ConfigError(f"could not load tokenizer {name!r}: {exc}") from exc
 
 
 def lexical_features_from_texts(
@@ -444,8 +488,12 @@ def lexical_features(
     DataFrame with ``source``, ``target`` (ISO 639-3), one column per measure and
     ``<measure>_units`` (aligned units used), in the order of ``pairs``.
     """
+    from ..datasets.fetch import mirror_dirs
     from .corpora import load_parallel
 
+    if tokenizer is not None and mirror_dirs(mirror):
+        # with a mirror nothing touches the network: load the tokenizer now, offline
+        tokenizer = _load_tokenizer(tokenizer, offline=True)
     frame = _pairs_frame(pairs)
     languages = sorted(set(frame["source"]) | set(frame["target"]))
     texts = load_parallel(corpus, languages, mirror=mirror)

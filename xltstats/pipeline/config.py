@@ -199,7 +199,7 @@ class RankingConfig:
 SECTIONS = {"ols": OLSConfig, "mixed": MixedConfig, "fewshot": FewshotConfig, "cv": CVConfig,
             "ranking": RankingConfig}
 #: Top-level keys written to the saved configuration only when set (older fits lack them).
-_OPTIONAL_KEYS = ("variant", "tokenizer", "subset")
+_OPTIONAL_KEYS = ("variant", "tokenizer", "subset", "individual_languages")
 
 
 @dataclass(frozen=True)
@@ -222,6 +222,9 @@ class FitConfig:
     ranking: RankingConfig = field(default_factory=RankingConfig)
     report: bool | Mapping[str, bool] = True  # false: no report; {svg: true}: figures also as SVG
     subset: Mapping[str, Any] | None = None  # keep rows by column value(s)
+    # true: individual languages stay apart from their macrolanguage (pes, cmn, arb, nob are not
+    # read as fas, zho, ara, nor); null/false: folded (xltstats.languages)
+    individual_languages: bool | None = None
 
     def __post_init__(self):
         self._validate(_Checker("configuration"))
@@ -260,7 +263,7 @@ class FitConfig:
     # ------------------------------------------------------------------ output
     def to_dict(self, *, full: bool = False) -> dict[str, Any]:
         """Plain lists and mappings (for JSON and YAML).  Without ``full``, the optional keys
-        ``variant``, ``tokenizer`` and ``subset`` appear only when set."""
+        ``variant``, ``tokenizer``, ``subset`` and ``individual_languages`` appear only when set."""
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
@@ -299,6 +302,8 @@ class FitConfig:
             object.__setattr__(self, "report", dict(self.report))
         else:
             check.boolean("report", self.report)
+        if self.individual_languages is not None:
+            check.boolean("individual_languages", self.individual_languages)
         if self.subset is not None:
             subset = check.mapping("subset", self.subset)
             for column, keep in subset.items():

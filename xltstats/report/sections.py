@@ -1029,6 +1029,7 @@ class FitReport:
         for key in ("origin", "url", "commit", "licence", "license"):
             if dataset.get(key):
                 out.append(f"- {key}: {md_escape(dataset[key])}")
+        out.append(_references_text(manifest))
         return "\n".join(out) + "\n"
 
     @_guard
@@ -1129,3 +1130,19 @@ def _shell_quote(text: str) -> str:
     import shlex
 
     return shlex.quote(text)
+
+
+def _references_text(manifest: dict) -> str:
+    """The methods section's list of the sources the fit used (xltstats.references)."""
+    from ..references import citation_text, references, used_keys
+
+    keys = manifest.get("references")
+    if not isinstance(keys, list):
+        keys = used_keys(manifest)
+    keys = [k for k in keys if isinstance(k, str) and k in references()]
+    if not keys:
+        return ""
+    lines = ["\n**References.** The data and methods this fit used (BibTeX entries in "
+             "`references.bib` in the fit folder):\n"]
+    lines += [f"- {md_escape(citation_text(key))} [`{key}`]" for key in keys]
+    return "\n".join(lines) + "\n"
