@@ -66,7 +66,7 @@ def test_fit_of_an_unknown_model_leaves_pretraining_out_with_a_note(tmp_path):
         "features": ["syntactic_distance", "target_pretrain_share"],
         "covariates": ["target_in_pretraining"], "groups": {"syntax": ["syntactic_distance"]},
         "compare": [], "cv": {"schemes": []}, "ranking": {"enabled": False},
-        "ols": {"n_boot": 0}, "fewshot": {"enabled": False},
+        "ols": {"n_boot": 1}, "fewshot": {"enabled": False},
         "report": False}), encoding="utf-8")
     env = dict(os.environ, MPLBACKEND="Agg")
     proc = subprocess.run([sys.executable, "-m", "xltstats.fit", "--data", str(data), "--config",

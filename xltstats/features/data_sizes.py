@@ -72,6 +72,7 @@ import pandas as pd
 
 from ..errors import InputError
 from ..paths import package_data
+from .scripts import cldr_script, language_script  # noqa: F401  (cldr_script: re-exported)
 
 DATA_COLUMNS = ("source_pretrain_share", "target_pretrain_share", "target_in_pretraining",
                 "same_script")
@@ -228,26 +229,7 @@ def in_pretraining(codes, model: str = "xlm-r") -> np.ndarray:
 def likely_script(code: str) -> str | None:
     """ISO 15924 script of a language: CLDR's likely script, else the script of its UDHR text
     (:mod:`xltstats.features.scripts`), None when neither says."""
-    from .scripts import language_script
-
     return language_script(code)[0]
-
-
-@lru_cache(maxsize=None)
-def cldr_script(code: str) -> str | None:
-    """ISO 15924 script CLDR considers most likely for a language, None if CLDR does not say."""
-    import langcodes
-    from langcodes.data_dicts import LIKELY_SUBTAGS
-
-    try:
-        language = langcodes.Language.get(code)
-    except (ValueError, LookupError):
-        return None
-    if language.script:
-        return language.script
-    if language.language not in LIKELY_SUBTAGS:
-        return None  # maximize() would fall back to the default for 'und' (Latin)
-    return language.maximize().script
 
 
 def same_script(left_codes, right_codes) -> np.ndarray:

@@ -100,7 +100,6 @@ def build_script_table(mirror=None, languages=None) -> list[dict]:
     ``languages``: only these ISO 639-3 codes."""
     from ..languages import LanguageCodeError, to_iso639_3
     from .corpora import read_udhr_version, udhr_metadata
-    from .data_sizes import cldr_script
 
     versions: dict[str, list[str]] = {}
     for record in udhr_metadata(mirror):
@@ -136,6 +135,23 @@ def format_table(rows: list[dict]) -> str:
     return out.getvalue()
 
 
+@functools.lru_cache(maxsize=None)
+def cldr_script(code: str) -> str | None:
+    """ISO 15924 script CLDR considers most likely for a language, None if CLDR does not say."""
+    import langcodes
+    from langcodes.data_dicts import LIKELY_SUBTAGS
+
+    try:
+        language = langcodes.Language.get(code)
+    except (ValueError, LookupError):
+        return None
+    if language.script:
+        return language.script
+    if language.language not in LIKELY_SUBTAGS:
+        return None  # maximize() would fall back to the default for 'und' (Latin)
+    return language.maximize().script
+
+
 @functools.lru_cache(maxsize=1)
 def script_table() -> dict[str, tuple[str, str]]:
     """Shipped table: ISO 639-3 -> (script, origin)."""
@@ -147,8 +163,6 @@ def script_table() -> dict[str, tuple[str, str]]:
 def language_script(code: str) -> tuple[str | None, str]:
     """(ISO 15924 script, origin) for a language: ``cldr`` likely script, else the shipped UDHR
     table, else (None, ``unknown``)."""
-    from .data_sizes import cldr_script
-
     script = cldr_script(code)
     if script is not None:
         return script, "cldr"
