@@ -76,3 +76,17 @@ def test_fit_of_an_unknown_model_leaves_pretraining_out_with_a_note(tmp_path):
     manifest = json.loads((tmp_path / "fit" / "manifest.json").read_text())
     assert any("no pre-training table is known for model(s) aya-101" in n for n in manifest["notes"])
     assert manifest["features_used"] == ["syntactic_distance"]
+
+
+def test_multisource_pretraining_size_is_not_borrowed():
+    from xltstats.errors import InputError
+    from xltstats.studies.multisource import score_sets
+
+    sets = [["deu", "fra"], ["fin", "tur"]]
+    known = score_sets(sets, heuristics=["pretraining_size"], model="xlm-r")
+    assert known["pretraining_size"].notna().all()
+    missing = score_sets(sets, heuristics=["pretraining_size"], model="none", missing="nan")
+    assert missing["pretraining_size"].isna().all()
+    with pytest.raises(InputError, match="needs a model with a pre-training table"):
+        score_sets(sets, heuristics=["pretraining_size"], model="none")
+    assert "pretraining_size" not in score_sets(sets, model="none").columns

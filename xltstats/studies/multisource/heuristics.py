@@ -135,7 +135,8 @@ def score_sets(sets, pool=None, *, heuristics=None, model: str = "xlm-r", vocabu
     ``pool``: the candidate languages (default: the union of the sets), used by vocab_coverage's
     denominator.  ``heuristics``: names from :data:`HEURISTICS` (default: every one whose inputs
     are given: vocab_coverage needs ``vocabularies`` (from :func:`token_vocabularies`),
-    diversity_lm needs ``lm_vectors`` {language: vector}).  Inputs are checked for every language
+    diversity_lm needs ``lm_vectors`` {language: vector}, pretraining_size a ``model`` with a
+    pre-training table).  Inputs are checked for every language
     before any set is scored; ``missing="nan"`` instead leaves the heuristic missing (NaN) for
     every set holding a language that lacks the input (such sets cannot be chosen).
     """
@@ -150,15 +151,27 @@ def score_sets(sets, pool=None, *, heuristics=None, model: str = "xlm-r", vocabu
         if not s:
             raise InputError("empty source set")
     pool = canonical(pool) if pool is not None else canonical(lang for s in sets for lang in s)
+    from ...features.data_sizes import NO_TABLE
+
+    # a model without a pre-training table (features.data_sizes.pretraining_model_for gives "none"
+    # or "mbert") gets no pretraining_size, rather than another model's corpus sizes
+    has_table = str(model) not in (NO_TABLE, "mbert")
     if heuristics is None:
         heuristics = [h for h in HEURISTICS if (h != "vocab_coverage" or vocabularies is not None)
-                      and (h != "diversity_lm" or lm_vectors is not None)]
+                      and (h != "diversity_lm" or lm_vectors is not None)
+                      and (h != "pretraining_size" or has_table)]
     unknown = [h for h in heuristics if h not in HEURISTICS]
     if unknown:
         raise InputError(f"unknown heuristic {unknown[0]!r}; known: {', '.join(HEURISTICS)}")
     columns: dict[str, list] = {"set": [set_name(s) for s in sets], "set_size": [len(s) for s in sets]}
     for h in heuristics:  # inputs first, for every language
         if h == "pretraining_size":
+            if not has_table:
+                if missing != "nan":
+                    raise InputError(f"heuristic pretraining_size needs a model with a pre-training "
+                                     f"table (xlm-r: CC-100, mt5: mC4), got {model!r}")
+                columns[h] = [float("nan")] * len(sets)  # never another model's corpus sizes
+                continue
             sizes = pretraining_sizes(pool, model)
             columns[h] = [sum(sizes[lang] for lang in s) for s in sets]
         elif h == "vocab_coverage":
