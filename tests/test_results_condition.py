@@ -113,7 +113,7 @@ def test_jsonl_condition_as_object(tmp_path):
 
 
 def test_fit_refuses_to_pool_conditions():
-    from xltstats.fit import _check_one_condition
+    from xltstats.pipeline.run import check_one_condition as _check_one_condition
 
     _check_one_condition(table([None]).drop(columns="condition"))
     _check_one_condition(table(["mlm_steps=1"]))

@@ -125,7 +125,7 @@ def read_results(path, *, rescale: bool = False) -> pd.DataFrame:
     return _validate(table, file=str(path), rows=rows, rescale=rescale)
 
 
-def read_table(path, *, what: str = "table", required: tuple[str, ...] = ()) -> pd.DataFrame:
+def read_table(path, *, what: str = "table", required: tuple[str, ...] = (), allow_empty: bool = False) -> pd.DataFrame:
     """The one table reader of every command: .csv .tsv .jsonl or .parquet, not validated as results.
 
     Text columns (language codes, model and task names) are missing only when empty, so an ISO
@@ -139,7 +139,7 @@ def read_table(path, *, what: str = "table", required: tuple[str, ...] = ()) -> 
         if column not in table.columns:
             raise InputError(f"the {what} needs column(s) {', '.join(repr(c) for c in required)}; it has "
                              f"{', '.join(map(str, table.columns)) or 'none'}", file=path, column=column)
-    if table.empty:
+    if table.empty and not allow_empty:
         raise InputError(f"the {what} has no rows", file=path)
     return table.reset_index(drop=True)
 

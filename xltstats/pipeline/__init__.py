@@ -10,6 +10,10 @@ Modules: :mod:`.config` (``FitConfig``), :mod:`.design` (``model_table``), :mod:
 """
 from __future__ import annotations
 
+from .artifacts import FitFolder
 from .config import FitConfig, load_config
+from .design import ModelTable, model_table, prediction_table
+from .run import Fit, run_fit
 
-__all__ = ["FitConfig", "load_config"]
+__all__ = ["FitConfig", "load_config", "ModelTable", "model_table", "prediction_table", "Fit", "run_fit",
+           "FitFolder"]

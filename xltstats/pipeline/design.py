@@ -1,0 +1,294 @@
+"""The model table: the results with every column the models use, built the same way for fit and predict.
+
+:func:`model_table` joins to a results table (or a table of new pairs) the pair features of
+:mod:`xltstats.features`, the dataset's own covariates, the covariates that follow from the pair
+(``same_language``, ``same_script``, ``target_in_pretraining``), source-weighted features for
+multi-source rows; for a fit it then keeps the complete rows, leaves out columns that are constant
+there, builds the feature groups and the default mixed formula.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from ..errors import ConfigError, InputError
+from .config import FitConfig
+
+#: Pre-training size columns a dataset may ship; when it does, our pre-training shares are not added.
+DATASET_SIZE_COLUMNS = {"source_pretrain_size", "target_pretrain_size"}
+SHARE_FEATURES = {"source_pretrain_share", "target_pretrain_share"}
+PRETRAINING_FEATURES = SHARE_FEATURES | {"target_in_pretraining"}
+ROW_KEYS = ("model", "task", "source", "target", "n_source_examples", "n_target_examples", "seed")
+
+
+@dataclass
+class ModelTable:
+    """What the models are fitted on, and how it was made."""
+
+    data: pd.DataFrame  # every row, features joined (the fit folder's results.csv)
+    complete: pd.DataFrame  # the rows that have the score and every used column
+    features: pd.DataFrame  # the pair features (features.csv)
+    coverage: pd.DataFrame  # their coverage (feature_coverage.csv)
+    used: list[str]  # the model's columns
+    groups: dict[str, list[str]] = field(default_factory=dict)  # feature groups over the used columns
+    formula: str = ""  # the mixed model's formula
+    notes: list[str] = field(default_factory=list)
+
+
+def apply_subset(data: pd.DataFrame, subset) -> pd.DataFrame:
+    """Keep the rows whose columns have the configured value(s)."""
+    if not subset:
+        return data
+    for column, keep in subset.items():
+        if column not in data.columns:
+            raise ConfigError(f"'subset' names column '{column}', which the data does not have "
+                              f"(columns: {', '.join(map(str, data.columns))})")
+        values = keep if isinstance(keep, list) else [keep]
+        data = data[data[column].isin(values)]
+    if data.empty:
+        raise ConfigError(f"'subset' {subset} leaves no rows")
+    return data.reset_index(drop=True)
+
+
+def feature_pairs(data: pd.DataFrame) -> pd.DataFrame:
+    """Every (source, target) pair whose features a table needs; multi-source rows give one per source."""
+    from ..results import MULTI_SOURCE, SOURCE_LANGUAGES, parse_source_languages
+
+    pairs = data.loc[data["source"] != MULTI_SOURCE, ["source", "target"]].drop_duplicates()
+    if SOURCE_LANGUAGES in data.columns:
+        multi = [(source, target)
+                 for value, target in data.loc[data["source"] == MULTI_SOURCE, [SOURCE_LANGUAGES, "target"]]
+                 .itertuples(index=False)
+                 for source in parse_source_languages(value)]
+        pairs = pd.concat([pairs, pd.DataFrame(multi, columns=["source", "target"])]).drop_duplicates()
+    return pairs.sort_values(["source", "target"]).reset_index(drop=True)
+
+
+def join_pair_features(data: pd.DataFrame, features: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``data`` with ``columns`` of the pair features (source-weighted for multi-source rows)."""
+    from ..models.multisource import aggregate_multisource
+
+    data = data.drop(columns=[c for c in columns if c in data.columns])
+    if (data["source"] == "mul").any():
+        return aggregate_multisource(data, features[["source", "target", *columns]])
+    return data.merge(features[["source", "target", *columns]], on=["source", "target"], how="left")
+
+
+def compute_pair_features(pairs: pd.DataFrame, wanted: list[str], config: FitConfig, models, mirror) -> pd.DataFrame:
+    """:func:`xltstats.features.build_pair_features` with the configuration's corpus and tokenizer and
+    the pre-training table of ``models`` (the model names of the data)."""
+    from ..features import build_pair_features
+    from ..features.data_sizes import pretraining_model_for
+
+    return build_pair_features(pairs, features=wanted, model=pretraining_model_for(models),
+                               corpus=config.lexical_corpus, tokenizer=config.tokenizer, mirror=mirror,
+                               on_unknown="nan")
+
+
+def add_features(data: pd.DataFrame, config: FitConfig, *, mirror=None, notes: list[str] | None = None):
+    """Join pair features and covariates onto a results table.
+
+    Returns ``(data, features, coverage, used)``: the table with the columns joined, the pair
+    features, their coverage, and the columns that have values (in the order features, the
+    dataset's own features, covariates).  What is skipped and why goes to ``notes``.
+    """
+    from ..features import feature_coverage
+    from ..features.build import DEFAULT_FEATURES
+
+    notes = [] if notes is None else notes
+    wanted = list(config.features)
+    # A dataset that ships its own pre-training sizes keeps them; the shares from our tables are
+    # the fallback for datasets that do not.
+    if DATASET_SIZE_COLUMNS & set(data.columns):
+        wanted = [f for f in wanted if f not in SHARE_FEATURES]
+    # A feature the dataset ships under the same name (LangRank's word_overlap, say) is the
+    # dataset's measurement: keep it rather than overwrite it with ours.
+    shipped = [f for f in wanted if f in data.columns and pd.to_numeric(data[f], errors="coerce").notna().any()]
+    if shipped:
+        notes.append(f"kept the dataset's own {', '.join(shipped)} (not recomputed)")
+        wanted = [f for f in wanted if f not in shipped]
+    # Covariates the dataset does not ship but that follow from the pair alone (same_script,
+    # target_in_pretraining, ...: no corpus, no tokenizer) are computed.
+    wanted += [c for c in config.covariates if c not in data.columns and c in DEFAULT_FEATURES and c not in wanted]
+    if "same_language" in config.covariates and "same_language" not in data.columns:
+        data = data.assign(same_language=(data["source"] == data["target"]).astype(float))
+    from ..features.data_sizes import pretraining_note
+
+    note = pretraining_note(data["model"].unique())
+    if note and set(wanted) & PRETRAINING_FEATURES:
+        notes.append(note)
+    features = compute_pair_features(feature_pairs(data), wanted, config, data["model"].unique(), mirror)
+    coverage = feature_coverage(features)
+    feature_cols = [c for c in features.columns if c in wanted]
+    for missing in sorted(set(wanted) - set(feature_cols)):
+        notes.append(f"feature {missing} is not available and was skipped")
+    data = join_pair_features(data, features, feature_cols)
+    covariates = [c for c in config.covariates if c in data.columns]
+    used = []
+    for col in feature_cols + shipped + covariates:
+        values = pd.to_numeric(data[col], errors="coerce")
+        if values.notna().sum() == 0:
+            notes.append(f"{col} has no values for this data and was skipped")
+        elif col not in used:  # constant columns are left out where complete rows are known
+            data[col] = values.astype(float)
+            used.append(col)
+    return data, features, coverage, used
+
+
+def complete_rows(data: pd.DataFrame, used: list[str], notes: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """The rows with the score and every used column; columns constant there are left out.
+
+    A column can vary in the data but be constant in the rows that have every used feature (e.g.
+    target_in_pretraining over the PUD languages): it is left out, then the rows are looked at again.
+    """
+    while True:
+        complete = data.dropna(subset=used + ["score"])
+        constant = [c for c in used if complete[c].nunique(dropna=True) < 2]
+        if not constant or len(complete) == 0:
+            break
+        for col in constant:
+            where = "this data" if data[col].nunique(dropna=True) < 2 else "the rows that have every used feature"
+            notes.append(f"{col} is constant in {where} and was skipped")
+        used = [c for c in used if c not in constant]
+    complete = complete.reset_index(drop=True)
+    dropped = len(data) - len(complete)
+    if dropped:
+        notes.append(f"{dropped} of {len(data)} rows miss at least one used feature and were left out of the model fits")
+    if not used:
+        pairs = data[["source", "target"]].drop_duplicates()
+        languages = sorted(set(pairs["source"]) | set(pairs["target"]))
+        raise ConfigError(
+            f"every pair feature is constant in the {len(data)} row(s): the table has "
+            f"{len(pairs)} language pair(s) over {len(languages)} language(s) ({', '.join(languages[:10])}); "
+            "a fit needs pairs of several source and target languages")
+    if len(complete) < len(used) + 10 and len(complete) == len(data):
+        raise ConfigError(
+            f"the table has only {len(data)} row(s) with a score; fitting {len(used)} features "
+            f"({', '.join(used)}) needs at least {len(used) + 10}")
+    if len(complete) < len(used) + 10:
+        missing = data[used].isna().sum().sort_values(ascending=False, kind="stable")
+        worst = ", ".join(f"{c} ({n} of {len(data)} rows)" for c, n in missing.items() if n > 0) or "none"
+        raise ConfigError(
+            f"only {len(complete)} rows have every used feature ({', '.join(used)}); "
+            f"too few to fit {len(used)} features; missing values: {worst}; "
+            "leave the worst out of 'features' in the configuration"
+        )
+    return complete, used
+
+
+def default_formula(used: list[str], data: pd.DataFrame) -> str:
+    """Every used column as a fixed effect; random intercepts for source and target, and for task
+    and model when the data pools several."""
+    random = ["(1 | source)", "(1 | target)"]
+    if data["task"].nunique() > 1:
+        random.append("(1 | task)")
+    if data["model"].nunique() > 1:
+        random.append("(1 | model)")
+    fixed = " + ".join(used) if used else "1"
+    return f"score ~ {fixed} + {' + '.join(random)}"
+
+
+def check_formula_columns(formula: str, data: pd.DataFrame, source: str = "configuration") -> None:
+    """A configured formula naming a column the model table lacks is an error before any fitting."""
+    from ..models.formula import referenced_columns
+
+    try:
+        referenced_columns(formula, data)
+    except InputError as exc:
+        raise ConfigError(f"{source}: 'mixed.formula': {exc.message}") from None
+
+
+def model_table(results: pd.DataFrame, config: FitConfig, *, mirror=None) -> ModelTable:
+    """The table a fit's models use (see the module docstring)."""
+    notes: list[str] = []
+    data, features, coverage, used = add_features(results, config, mirror=mirror, notes=notes)
+    complete, used = complete_rows(data, used, notes)
+    groups = {g: [c for c in cols if c in used] for g, cols in config.groups.items()}
+    groups = {g: cols for g, cols in groups.items() if cols}
+    if config.mixed.formula:
+        check_formula_columns(config.mixed.formula, complete)
+        formula = config.mixed.formula
+    else:
+        formula = default_formula(used, complete)
+    return ModelTable(data=data, complete=complete, features=features, coverage=coverage, used=used,
+                      groups=groups, formula=formula, notes=notes)
+
+
+# ---------------------------------------------------------------------- prediction
+
+def prediction_table(pairs: pd.DataFrame, columns: list[str], config: FitConfig, *, reference: pd.DataFrame | None,
+                     mirror=None) -> pd.DataFrame:
+    """New pairs with the model's ``columns`` they lack, computed as the fit computed them.
+
+    A covariate the fit took from its dataset is looked up in the fit's own table ``reference``
+    (see :func:`dataset_covariates`); pair features are computed by the same builder with the fit's
+    corpus, tokenizer and pre-training table.  What cannot be computed stays missing.
+    """
+    missing = [c for c in columns if c not in pairs.columns]
+    if not missing:
+        return pairs
+    covariates = set(config.covariates) | {"same_language"}
+    from_dataset = [c for c in missing if c in covariates and c not in config.features]
+    table = dataset_covariates(pairs, from_dataset, reference) if from_dataset else pairs
+    missing = [c for c in missing if c not in from_dataset]
+    if not missing:
+        return table
+    models = reference["model"].unique() if reference is not None and "model" in reference.columns else ["xlm-r"]
+    features = compute_pair_features(feature_pairs(table), missing, config, models, mirror)
+    lacking = [c for c in missing if c not in features.columns]
+    if lacking:
+        raise InputError(f"feature(s) {lacking} are neither in the pairs file nor computable by build_pair_features",
+                         column=lacking[0])
+    if (table["source"] == "mul").any():
+        return join_pair_features(table, features, missing)
+    return table.merge(features[["source", "target", *missing]], on=["source", "target"], how="left", validate="m:1")
+
+
+def _first_per(frame: pd.DataFrame, keys: list[str], column: str) -> pd.Series:
+    return frame.dropna(subset=[column]).groupby(keys, sort=True)[column].first()
+
+
+def dataset_covariates(table: pd.DataFrame, columns: list[str], data: pd.DataFrame | None) -> pd.DataFrame:
+    """Fill dataset covariates (columns the fit took from the dataset, not from the feature builder).
+
+    ``same_language`` is ``source == target``. Otherwise the value comes from the fit's own table
+    (``results.csv``): the pair's value when the fit saw the pair; else, for a per-language column
+    ``source_X``/``target_X``, the language's value on either side; for ``same_X``, whether the two
+    languages' ``X`` agree. What none of these gives stays missing (and so does the prediction).
+    """
+    table = table.copy()
+    for col in columns:
+        if col == "same_language":
+            table[col] = (table["source"] == table["target"]).astype(float)
+            continue
+        if data is None or col not in data.columns:
+            raise InputError(f"column {col!r} came from the fit's dataset and the fit folder has no results.csv with "
+                             "it: give it in the pairs file", column=col)
+        by_pair = _first_per(data, ["source", "target"], col)
+        values = pd.Series(by_pair.reindex(pd.MultiIndex.from_frame(table[["source", "target"]])).to_numpy(),
+                           index=table.index)
+        side, _, stem = col.partition("_")
+        if side in ("source", "target", "same") and {f"source_{stem}", f"target_{stem}"} <= set(data.columns):
+            per_language = pd.concat([_first_per(data, ["source"], f"source_{stem}"),
+                                      _first_per(data, ["target"], f"target_{stem}")])
+            per_language = per_language[~per_language.index.duplicated()]
+            if side == "same":
+                left, right = table["source"].map(per_language), table["target"].map(per_language)
+                guess = (left == right).astype(float).where(left.notna() & right.notna())
+            else:
+                guess = table[side].map(per_language)
+            values = values.where(values.notna(), guess)
+        table[col] = pd.to_numeric(values, errors="coerce") if values.map(
+            lambda v: v is None or isinstance(v, (bool, int, float))).all() else values
+    return table
+
+
+def sorted_results(data: pd.DataFrame) -> pd.DataFrame:
+    """The results table in row-key order (as results.csv holds it)."""
+    keys = [c for c in ROW_KEYS if c in data.columns]
+    return data.sort_values(keys).reset_index(drop=True)
+
+
+__all__ = ["ModelTable", "model_table", "prediction_table", "add_features", "apply_subset", "complete_rows",
+           "default_formula", "dataset_covariates", "sorted_results"]

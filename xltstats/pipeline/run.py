@@ -1,0 +1,311 @@
+"""``run_fit(config) -> Fit``: the whole analysis in memory, no files written.
+
+    from xltstats.pipeline import FitConfig, run_fit
+    fit = run_fit(FitConfig(data="langrank-pos"))
+    print(fit.ols.summary())
+    fit.tables["coef_mixed"]          # every table the CLI writes to tables/, by name
+
+The steps, each skipped when the data cannot support it: load the results (a registry dataset, a
+results file, or a DataFrame given as ``data=``), build the model table
+(:func:`~xltstats.pipeline.design.model_table`), OLS with feature-group tests and dominance, the
+crossed mixed model with variance components and group likelihood-ratio tests, few-shot curves,
+cross-validation against baselines, source ranking, and the predictions of both models.
+:class:`~xltstats.pipeline.artifacts.FitFolder` writes a :class:`Fit` to disk.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError
+from ..progress import Progress
+from .config import FitConfig
+from .design import ModelTable, apply_subset, model_table
+
+
+@dataclass
+class Fit:
+    """Everything one fit produced.  ``tables`` holds, by name, every table of ``tables/``."""
+
+    config: FitConfig
+    results: pd.DataFrame  # the results as loaded (after the subset), before features were joined
+    design: ModelTable
+    ols: Any
+    mixed: Any
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    predictions: pd.DataFrame | None = None
+    cv: dict[str, Any] = field(default_factory=dict)  # scheme -> cross-validation result
+    cv_table: pd.DataFrame | None = None
+    cv_summary: str | None = None
+    fewshot: Any = None
+    ranking: Any = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def data(self) -> pd.DataFrame:
+        """The results with every feature joined (the fit folder's ``results.csv``)."""
+        return self.design.data
+
+    @property
+    def used(self) -> list[str]:
+        return self.design.used
+
+    @property
+    def formula(self) -> str:
+        return self.design.formula
+
+    def predict(self, pairs: pd.DataFrame, *, model: str = "mixed", alpha: float = 0.05, mirror=None,
+                include_random: bool = True) -> pd.DataFrame:
+        """Scores and prediction intervals for new pairs (missing columns computed as in the fit)."""
+        from .design import prediction_table
+
+        table = prediction_table(pairs, self.used, self.config, reference=self.data, mirror=mirror)
+        fitted = {"mixed": self.mixed, "ols": self.ols}.get(model)
+        if fitted is None:
+            raise ValueError(f"model must be 'mixed' or 'ols', got {model!r}")
+        kwargs = {"include_random": include_random} if model == "mixed" else {}
+        intervals = fitted.prediction_interval(table, alpha=alpha, **kwargs)
+        return pd.concat([table.reset_index(drop=True), intervals.reset_index(drop=True)], axis=1)
+
+    def summary(self) -> str:
+        """A few lines: data, models, the tables made, and the notes."""
+        lines = [f"xltstats fit of {self.config.data}: {len(self.data):,} rows, {len(self.design.complete):,} used "
+                 f"by the models; features: {', '.join(self.used)}",
+                 f"mixed model: {self.formula}",
+                 f"tables: {', '.join(self.tables)}"]
+        lines += [f"note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<Fit of {self.config.data}: {len(self.design.complete)} rows, {len(self.tables)} tables>"
+
+
+def check_one_condition(data: pd.DataFrame) -> None:
+    """Rows of different experimental conditions (``condition`` column) are different experiments
+    on the same pair: a fit of pair features would pool them silently, so one must be chosen."""
+    if "condition" not in data.columns:
+        return
+    conditions = data["condition"].fillna("(none)").astype(str)
+    if conditions.nunique() > 1:
+        shown = ", ".join(repr(c) for c in sorted(conditions.unique())[:5])
+        more = f" and {conditions.nunique() - 5} more" if conditions.nunique() > 5 else ""
+        raise ConfigError(f"the data has {conditions.nunique()} experimental conditions in column "
+                          f"'condition' ({shown}{more}); a fit uses one: choose it with "
+                          f"'subset: {{condition: ...}}' in the fit config")
+
+
+def load_results(config: FitConfig, mirror=None) -> pd.DataFrame:
+    """The configuration's dataset (registry name or results file), after its ``subset``."""
+    from ..datasets import load_dataset
+
+    data = load_dataset(config.data, mirror=mirror, **({"variant": config.variant} if config.variant else {}))
+    return apply_subset(data, config.subset)
+
+
+def run_fit(config: FitConfig | None = None, *, data: pd.DataFrame | None = None, mirror=None,
+            progress: Progress | None = None) -> Fit:
+    """Fit everything ``config`` asks for; ``data`` (a validated results table) replaces ``config.data``."""
+    from ..languages import language_options
+
+    config = FitConfig() if config is None else config
+    # individual_languages: keep pes, cmn, arb, nob apart from their macrolanguages
+    with language_options(individual=bool(config.individual_languages)):
+        return _run(config, data, mirror, progress or Progress("xltstats.fit", quiet=True))
+
+
+def _run(config: FitConfig, data, mirror, progress: Progress) -> Fit:
+    np.random.seed(config.seed)
+    if data is None:
+        with progress.step(f"loading {config.data}"):
+            data = load_results(config, mirror)
+    else:
+        from ..results import validate_results
+
+        data = apply_subset(validate_results(data), config.subset)
+    check_one_condition(data)
+    progress.info(f"{len(data):,} rows, {data['source'].nunique()} sources, {data['target'].nunique()} targets, "
+                  f"{data['task'].nunique()} task(s), {data['model'].nunique()} model(s)")
+    with progress.step("computing pair features"):
+        design = model_table(data, config, mirror=mirror)
+    fit = Fit(config=config, results=data, design=design, ols=None, mixed=None, notes=list(design.notes))
+    with progress.step("fitting OLS"):
+        _fit_ols(fit)
+    with progress.step("fitting the crossed mixed-effects model"):
+        _fit_mixed(fit)
+    if config.fewshot.enabled is True or (config.fewshot.enabled == "auto" and _has_fewshot_curves(design.data)):
+        with progress.step("fitting few-shot curves"):
+            _fit_fewshot(fit)
+    with progress.step("cross-validating against baselines"):
+        _cross_validate(fit, progress)
+    single = design.complete[design.complete["source"] != "mul"]  # candidates are languages, not source sets
+    if config.ranking.enabled is True or (config.ranking.enabled == "auto" and _ranking_possible(single)):
+        with progress.step("ranking source languages"):
+            _rank(fit, single, progress)
+    with progress.step("predicting"):
+        fit.predictions = _predictions(fit.ols, fit.mixed, design.complete)
+    return fit
+
+
+# ---------------------------------------------------------------------- steps
+
+def _fit_ols(fit: Fit) -> None:
+    from ..models.ols import fit_ols
+
+    config, design = fit.config, fit.design
+    ols = fit_ols(design.complete, response="score", features=design.used, groups=design.groups,
+                  cov_type=config.ols.cov_type, standardise=config.ols.standardise)
+    fit.ols = ols
+    fit.tables["coef_ols"] = ols.table()
+    fit.tables["vif"] = ols.vif()
+    if design.groups:
+        fit.tables["group_comparison"] = ols.group_comparison()
+        fit.tables["dominance"] = ols.dominance()
+        pairs = [tuple(p) for p in config.compare if p[0] in design.groups and p[1] in design.groups]
+        if pairs:
+            fit.tables["group_tests"] = ols.compare_groups(pairs, n_boot=config.ols.n_boot, seed=config.seed)
+
+
+def _fit_mixed(fit: Fit) -> None:
+    from ..models.mixed import compare_feature_groups, fit_mixed
+
+    config, design = fit.config, fit.design
+    mixed = fit_mixed(design.formula, design.complete, reml=config.mixed.reml)
+    fit.mixed = mixed
+    fit.tables["coef_mixed"] = mixed.table()
+    fit.tables["variance_components"] = variance_table(mixed, config.mixed.ci_boot, config.seed)
+    fit.tables["mixed_fit"] = mixed_fit_statistics(mixed)
+    if design.groups:
+        fit.tables["group_comparison_mixed"] = compare_feature_groups(mixed, design.groups)
+    fit.notes += [f"mixed model: {w}" for w in getattr(mixed, "warnings", []) or []]
+
+
+def _fit_fewshot(fit: Fit) -> None:
+    from ..models.fewshot import fit_fewshot
+
+    curves = fit_fewshot(fit.design.data, seed=fit.config.seed)
+    shares = list(fit.config.fewshot.target_shares)
+    fit.fewshot = curves
+    fit.tables["fewshot_params"] = curves.table()
+    fit.tables["fewshot_curves"] = curves.curves()
+    fit.tables["data_demand"] = curves.data_demand(shares=shares)
+    fit.tables["fewshot_pooled"] = curves.pooled_table(shares=shares)
+    fit.tables["fewshot_pooled_curves"] = curves.pooled_curves()
+
+
+def _cross_validate(fit: Fit, progress: Progress) -> None:
+    from ..models.validation import cross_validate, make_splits
+
+    config, complete = fit.config, fit.design.complete
+    possible = [s for s in config.cv.schemes if _scheme_possible(s, complete)]
+    folds = progress.counter("cross-validation folds", sum(
+        len(make_splits(complete, s, config.cv.k, config.seed, max_folds=config.cv.max_folds)) for s in possible))
+    metrics, comparisons, summaries = [], [], []
+    for scheme in config.cv.schemes:
+        if not _scheme_possible(scheme, complete):
+            fit.notes.append(f"cross-validation {scheme} skipped: too few languages")
+            continue
+        result = cross_validate(complete, features=fit.used, scheme=scheme, k=config.cv.k, seed=config.seed,
+                                mixed_formula=fit.formula, max_folds=config.cv.max_folds,
+                                n_jobs=n_jobs(config.cv.n_jobs), progress=folds)
+        fit.cv[scheme] = result
+        metrics.append(result.metrics())
+        fit.notes += [f"cross-validation {scheme}: {m}" for m in result.not_converged]
+        if result.baseline_name is not None:
+            comparisons.append(result.comparison().assign(scheme=scheme))
+        summaries.append(str(result.summary()))
+    if metrics:
+        fit.cv_table = pd.concat(metrics, ignore_index=True)
+        fit.tables["cv"] = fit.cv_table
+    if comparisons:
+        fit.tables["cv_comparison"] = pd.concat(comparisons, ignore_index=True)
+    if summaries:
+        fit.cv_summary = "\n\n".join(summaries) + "\n"
+
+
+def _rank(fit: Fit, single: pd.DataFrame, progress: Progress) -> None:
+    from ..models.ranking import rank_sources
+    from ..models.validation import group_splits
+
+    config = fit.config
+    n_folds = len(group_splits(single["target"].to_numpy(), config.ranking.max_folds))
+    ranking = rank_sources(single, features=fit.used, k=config.ranking.k, seed=config.seed,
+                           max_folds=config.ranking.max_folds, mixed_formula=fit.formula,
+                           progress=progress.counter("ranking folds", n_folds),
+                           n_jobs=n_jobs(config.cv.n_jobs))  # the same worker threads as the folds of cv
+    fit.ranking = ranking
+    fit.tables["ranking"] = ranking.table()
+    fit.tables["ranking_ndcg"] = ranking.evaluation()
+
+
+# ---------------------------------------------------------------------- pieces
+
+def variance_table(mixed, n_boot: int | None, seed: int) -> pd.DataFrame:
+    """Variance components with intervals (profile likelihood, or a parametric bootstrap of
+    ``n_boot`` draws when given) and their share of the total."""
+    table = mixed.variance_components_ci(n_boot=n_boot or None, seed=seed)
+    table.index.name = "component"
+    table = table.reset_index()
+    table.insert(2, "sd", np.sqrt(table["variance"]))
+    total = float(table["variance"].sum())
+    table["share"] = table["variance"] / total if total > 0 else np.nan
+    return table
+
+
+def mixed_fit_statistics(mixed) -> pd.DataFrame:
+    rows = [("log_likelihood", mixed.llf), ("aic", getattr(mixed, "aic", np.nan)),
+            ("bic", getattr(mixed, "bic", np.nan)), ("r2_marginal", getattr(mixed, "r2_marginal", np.nan)),
+            ("r2_conditional", getattr(mixed, "r2_conditional", np.nan)),
+            ("converged", float(bool(mixed.converged))), ("singular", float(bool(getattr(mixed, "singular", False)))),
+            ("n_observations", float(getattr(mixed, "nobs", np.nan)))]
+    return pd.DataFrame(rows, columns=["statistic", "value"])
+
+
+def _has_fewshot_curves(data: pd.DataFrame) -> bool:
+    # some (model, task, target) measured at two or more few-shot sizes; one size per target
+    # (langrank-mt's n_target_examples is each target's data size) is no curve
+    keys = [c for c in ("model", "task", "target") if c in data.columns]
+    return bool((data.groupby(keys, sort=False)["n_target_examples"].nunique() >= 2).any())
+
+
+def n_jobs(value) -> int:
+    """Worker threads for ``n_jobs`` (``auto``: the CPUs this process may use, at most 8)."""
+    if value == "auto":
+        try:
+            cpus = len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            cpus = os.cpu_count() or 1
+        return max(1, min(cpus, 8))
+    return int(value)
+
+
+def _scheme_possible(scheme: str, data: pd.DataFrame) -> bool:
+    if scheme == "leave-one-target-out":
+        return data["target"].nunique() >= 3
+    if scheme == "leave-one-source-out":
+        return data["source"].nunique() >= 3 and (data["source"] != "mul").all()
+    return len(data) >= 20
+
+
+def _ranking_possible(data: pd.DataFrame) -> bool:
+    counts = data[data["source"] != data["target"]].groupby("target")["source"].nunique()
+    return bool(len(counts)) and counts.median() >= 3
+
+
+def _predictions(ols, mixed, complete: pd.DataFrame) -> pd.DataFrame:
+    keys = [c for c in ["model", "task", "source", "target", "n_source_examples", "n_target_examples", "seed"]
+            if c in complete.columns]
+    pred = complete[keys + ["score"]].copy()
+    ols_pi = ols.prediction_interval(complete)
+    pred["ols_prediction"] = ols_pi["prediction"].to_numpy()
+    pred["ols_lower"] = ols_pi["lower"].to_numpy()
+    pred["ols_upper"] = ols_pi["upper"].to_numpy()
+    if mixed is not None:
+        mpi = mixed.prediction_interval(complete)
+        pred["mixed_prediction"] = mpi["prediction"].to_numpy()
+        pred["mixed_lower"] = mpi["lower"].to_numpy()
+        pred["mixed_upper"] = mpi["upper"].to_numpy()
+    return pred.sort_values(keys).reset_index(drop=True)
