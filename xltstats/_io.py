@@ -253,6 +253,13 @@ class AtomicDir:
             signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+def raise_on_sigterm() -> None:
+    """From now on SIGTERM raises :class:`Terminated` in the main thread (when nothing else handles it)."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) in (
+            signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, _raise_terminated)
+
+
 class Terminated(BaseException):
     """SIGTERM arrived: unwinds like KeyboardInterrupt so partial outputs are removed."""
 

@@ -13,10 +13,8 @@ import sys
 import warnings
 from pathlib import Path
 
-from ._io import Terminated
+from ._io import Terminated, raise_on_sigterm
 from .errors import ConfigError, XltstatsError
-from .pipeline.config import load_config
-from .progress import Progress
 
 DEFAULT_OUT = "xltstats-out"
 
@@ -51,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    raise_on_sigterm()  # SIGTERM unwinds like Ctrl-C: nothing partial is left
     try:
         if args.list_datasets:
             from .datasets import dataset_info, list_datasets
@@ -82,7 +81,10 @@ def _name_the_data(exc: Exception, args) -> str:
 
 def run(args: argparse.Namespace, argv: list[str]) -> Path:
     """Check the output folder, fit, and write the fit folder (with its report unless --no-report)."""
-    from .pipeline import FitFolder, run_fit
+    from .pipeline.artifacts import FitFolder
+    from .pipeline.config import load_config
+    from .pipeline.run import run_fit
+    from .progress import Progress
 
     config = load_config(args.config, {"data": args.data, "seed": args.seed})
     if args.no_report:

@@ -132,7 +132,7 @@ def uriel_languages() -> frozenset[str]:
     folder = _lang2vec_data_dir()
     if folder is None or not (folder / "features.npz").exists():
         return frozenset()
-    with np.load(folder / "features.npz", allow_pickle=True) as archive:
+    with np.load(folder / "features.npz", allow_pickle=False) as archive:  # data only, never unpickled
         return frozenset(str(code) for code in archive["langs"])
 
 

@@ -10,10 +10,21 @@ Modules: :mod:`.config` (``FitConfig``), :mod:`.design` (``model_table``), :mod:
 """
 from __future__ import annotations
 
-from .artifacts import FitFolder
-from .config import FitConfig, load_config
-from .design import ModelTable, model_table, prediction_table
-from .run import Fit, run_fit
+_EXPORTS = {
+    "FitConfig": "config", "load_config": "config", "ModelTable": "design", "model_table": "design",
+    "prediction_table": "design", "Fit": "run", "run_fit": "run", "FitFolder": "artifacts",
+}
+__all__ = list(_EXPORTS)
 
-__all__ = ["FitConfig", "load_config", "ModelTable", "model_table", "prediction_table", "Fit", "run_fit",
-           "FitFolder"]
+
+def __getattr__(name: str):
+    # lazily, so that `python -m xltstats.fit` can answer Ctrl-C during start-up without a traceback
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

@@ -1,0 +1,76 @@
+"""The pipeline as a library: run_fit in memory equals the CLI's folder; FitFolder reads what it wrote."""
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import pytest
+
+from xltstats.errors import ConfigError
+
+pytestmark = pytest.mark.skipif(not os.environ.get("XLTSTATS_MIRROR"), reason="XLTSTATS_MIRROR is not set")
+
+
+def tiny(tmp_path):
+    from test_reproduce import TINY_CONFIG, tiny_results
+
+    data = tiny_results(tmp_path / "tiny.csv")
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY_CONFIG, encoding="utf-8")
+    return data, config
+
+
+def test_the_same_fit_in_memory_and_through_the_cli_gives_equal_tables(tmp_path, monkeypatch):
+    from xltstats import read_results
+    from xltstats.fit import main
+    from xltstats.models.tables import table_to_csv
+    from xltstats.pipeline import FitFolder, load_config, run_fit
+
+    data, config = tiny(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    fit = run_fit(load_config(config), data=read_results(data))  # nothing written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.csv", "tiny.yaml"]
+    assert main(["--data", "tiny.csv", "--config", "tiny.yaml", "--out", "cli", "--quiet"]) == 0
+    folder = FitFolder(tmp_path / "cli")
+    assert {"coef_ols", "coef_mixed", "variance_components", "cv"} <= set(fit.tables)
+    for name, table in fit.tables.items():
+        assert (folder.path / "tables" / f"{name}.csv").read_text(encoding="utf-8") == table_to_csv(table), name
+    assert (folder.path / "predictions.csv").read_text(encoding="utf-8") == table_to_csv(fit.predictions)
+    assert (folder.path / "features.csv").read_text(encoding="utf-8") == table_to_csv(fit.design.features)
+    # what the folder says about itself
+    assert folder.manifest["features_used"] == fit.used == ["syntactic_distance", "genetic_distance", "same_language"]
+    assert folder.config == fit.config.replace(data="tiny.csv") and folder.manifest["formulas"]["mixed"] == fit.formula
+    coef = folder.read_table("coef_ols")
+    assert coef["term"].tolist() == fit.tables["coef_ols"]["term"].tolist()
+    assert folder.read_table("ranking") is None  # ranking disabled: absent, not an error
+    # predictions in memory equal predict on the saved model
+    pairs = pd.DataFrame({"source": ["eng", "fin"], "target": ["deu", "eng"]})
+    in_memory = fit.predict(pairs)
+    from xltstats.models.persist import load_model
+
+    saved = load_model(folder.path).prediction_interval(in_memory)
+    pd.testing.assert_series_equal(in_memory["prediction"], saved["prediction"], rtol=1e-9, check_names=False)
+
+
+def test_a_formula_naming_a_missing_column_fails_before_any_fitting(tmp_path, monkeypatch):
+    from xltstats import read_results
+    from xltstats.pipeline import load_config, run_fit
+    from xltstats.pipeline import run as run_module
+
+    data, config = tiny(tmp_path)
+    called = []
+    monkeypatch.setattr(run_module, "_fit_ols", lambda fit: called.append("ols"))
+    cfg = load_config(config).replace(mixed={"formula": "score ~ syntactic_distance + typo_distance + (1 | source)"})
+    with pytest.raises(ConfigError, match="'mixed.formula'.*unknown column 'typo_distance'"):
+        run_fit(cfg, data=read_results(data))
+    assert called == []
+
+
+def test_a_table_without_its_schema_columns_is_an_error_naming_the_file(tmp_path):
+    from xltstats.errors import InputError
+    from xltstats.pipeline import FitFolder
+
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "tables" / "coef_ols.csv").write_text("name,value_x\na,1\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"coef_ols.csv, column 'term': lacks column\(s\) term, estimate"):
+        FitFolder(tmp_path).read_table("coef_ols")
