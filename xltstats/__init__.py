@@ -26,6 +26,11 @@ _LAZY = {
     "fit_fewshot": ("xltstats.models.fewshot", "fit_fewshot"),
     "cross_validate": ("xltstats.models.validation", "cross_validate"),
     "rank_sources": ("xltstats.models.ranking", "rank_sources"),
+    "add_features": ("xltstats.pipeline.design", "add_pair_features"),
+    "FitConfig": ("xltstats.pipeline.config", "FitConfig"),
+    "load_config": ("xltstats.pipeline.config", "load_config"),
+    "run_fit": ("xltstats.pipeline.run", "run_fit"),
+    "FitFolder": ("xltstats.pipeline.artifacts", "FitFolder"),
 }
 
 __all__ = ["__version__", *_LAZY]
@@ -38,3 +43,7 @@ def __getattr__(name: str):
         module, attr = _LAZY[name]
         return getattr(importlib.import_module(module), attr)
     raise AttributeError(f"module 'xltstats' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(__all__) | {"__version__"})

@@ -86,6 +86,30 @@ def compute_pair_features(pairs: pd.DataFrame, wanted: list[str], config: FitCon
                                on_unknown="nan")
 
 
+def add_pair_features(results: pd.DataFrame, features=None, *, on_unknown: str = "nan", model: str | None = None,
+                      corpus: str = "udhr", tokenizer=None, mirror=None) -> pd.DataFrame:
+    """``results`` with pair features joined to every row (public: ``xltstats.add_features``).
+
+    ``features`` are feature columns or groups as :func:`xltstats.build_pair_features` takes them
+    (default: those that need no corpus or tokenizer).  ``on_unknown="nan"`` leaves the features
+    of a language a resource lacks missing; ``"error"`` refuses such a language.  Multi-source rows
+    (``source == "mul"``) get the count-weighted features of their ``source_languages``; columns the
+    table already has are replaced.  ``model`` picks the pre-training table (default: from the
+    table's ``model`` column).
+    """
+    from ..features import build_pair_features
+    from ..features.build import resolve_features
+    from ..features.data_sizes import pretraining_model_for
+
+    if model is None:
+        model = pretraining_model_for(results["model"].unique()) if "model" in results.columns else "xlm-r"
+    table = build_pair_features(feature_pairs(results), features=features, model=model, corpus=corpus,
+                                tokenizer=tokenizer, mirror=mirror, on_unknown=on_unknown)
+    wanted = resolve_features(features, tokenizer_given=tokenizer is not None)
+    columns = [c for c in table.columns if c in wanted]
+    return join_pair_features(results, table, columns)
+
+
 def add_features(data: pd.DataFrame, config: FitConfig, *, mirror=None, notes: list[str] | None = None):
     """Join pair features and covariates onto a results table.
 
@@ -290,5 +314,5 @@ def sorted_results(data: pd.DataFrame) -> pd.DataFrame:
     return data.sort_values(keys).reset_index(drop=True)
 
 
-__all__ = ["ModelTable", "model_table", "prediction_table", "add_features", "apply_subset", "complete_rows",
+__all__ = ["ModelTable", "model_table", "prediction_table", "add_features", "add_pair_features", "apply_subset", "complete_rows",
            "default_formula", "dataset_covariates", "sorted_results"]
