@@ -60,15 +60,18 @@ class Fit:
 
     def predict(self, pairs: pd.DataFrame, *, model: str = "mixed", alpha: float = 0.05, mirror=None,
                 include_random: bool = True) -> pd.DataFrame:
-        """Scores and prediction intervals for new pairs (missing columns computed as in the fit)."""
+        """Scores and prediction intervals for new pairs, as ``python -m xltstats.predict`` gives them
+        from this fit's folder: missing columns computed as in the fit, a pair whose features stay
+        missing gets a missing prediction."""
+        from ..models.persist import PortableModel, model_spec
         from .design import prediction_table
 
-        table = prediction_table(pairs, self.used, self.config, reference=self.data, mirror=mirror)
         fitted = {"mixed": self.mixed, "ols": self.ols}.get(model)
         if fitted is None:
             raise ValueError(f"model must be 'mixed' or 'ols', got {model!r}")
-        kwargs = {"include_random": include_random} if model == "mixed" else {}
-        intervals = fitted.prediction_interval(table, alpha=alpha, **kwargs)
+        portable = PortableModel(model_spec(fitted), name=model)
+        table = prediction_table(pairs, portable.feature_columns, self.config, reference=self.data, mirror=mirror)
+        intervals = portable.prediction_interval(table, alpha=alpha, include_random=include_random)
         return pd.concat([table.reset_index(drop=True), intervals.reset_index(drop=True)], axis=1)
 
     def summary(self) -> str:
