@@ -227,14 +227,17 @@ def test_report_opens_in_headless_chromium(rendered, tmp_path):
         assert min(image["natural"]) > 50 and min(image["shown"]) > 50, image
 
 
-def test_malformed_tables_become_notes(tmp_path):
+def test_a_table_without_its_schema_is_a_note_and_a_bug_raises(tmp_path):
+    """A table lacking the columns of its FitFolder schema is named in a note; a table that has them
+    but cannot be used (here a word where a number belongs) is not hidden behind a note."""
     fit = make_fit(tmp_path / "fit")
     (fit / "tables" / "coef_ols.csv").write_text("name,value_x\na,1\n")
     (fit / "tables" / "variance_components.csv").write_text("component,variance\nsource,not-a-number\n")
     report = FitReport(fit)
     text = report.coefficient_section("coef_ols", "OLS")
-    assert "Not available" in text and "tables/coef_ols.csv has no estimate column" in text
-    assert "could not be produced" in report.variance_components()
+    assert "Not available" in text and "coef_ols.csv, column 'term': lacks column(s) term, estimate" in text
+    with pytest.raises(ValueError):
+        report.variance_components()
     assert not (fit / "figures" / "coefficients_coef_ols.png").exists()
 
 
@@ -557,7 +560,8 @@ def test_methods_name_the_grouping_factors_of_the_mixed_formula():
 def test_few_shot_sections_explain_why_no_curve_was_fitted(tmp_path):
     fit = make_fit(tmp_path / "fit")
     (fit / "tables" / "fewshot_curves.csv").write_text("\n")
-    pd.DataFrame({"target": ["ara", "deu"], "n_sizes": [1, 1], "status": ["too_few_sizes"] * 2}).to_csv(
+    pd.DataFrame({"task": ["pos", "pos"], "target": ["ara", "deu"], "n_sizes": [1, 1], "a": [np.nan, np.nan],
+                  "b": [np.nan, np.nan], "status": ["too_few_sizes"] * 2}).to_csv(
         fit / "tables" / "fewshot_params.csv", index=False)
     demand = pd.read_csv(fit / "tables" / "data_demand.csv")
     demand["n_needed"] = np.nan

@@ -43,36 +43,36 @@ def _schema(name, file, columns, description=""):
     return name, TableSchema(name, file, tuple(columns.split()), description)
 
 
-#: Tables at the top of the folder.
+#: Tables at the top of the folder.  ``columns``: what every reader may rely on (a fit writes more:
+#: the full layouts are in the docstrings of the functions that make them).
 ROOT_TABLES = dict([
     _schema("results", "results.csv", "model task source target score", "the results, features joined"),
     _schema("features", "features.csv", "source target", "pair features"),
-    _schema("feature_coverage", "feature_coverage.csv", "feature group pairs pairs_with_value coverage",
-            "pairs with a value, per feature"),
-    _schema("predictions", "predictions.csv", "source target score ols_prediction ols_lower ols_upper",
-            "predictions of the models for the rows they were fitted on"),
-    _schema("cv", "cv.csv", "estimator scheme n n_predicted rmse mae r2 coverage", "cross-validation metrics"),
+    _schema("feature_coverage", "feature_coverage.csv", "feature coverage", "pairs with a value, per feature"),
+    _schema("predictions", "predictions.csv", "source target score",
+            "predictions of the models (ols_prediction, mixed_prediction, ...) for the rows they were fitted on"),
+    _schema("cv", "cv.csv", "estimator scheme rmse", "cross-validation metrics"),
 ])
 #: Tables under ``tables/`` (each also as .md and .tex).
 TABLES = dict([
-    _schema("coef_ols", "tables/coef_ols.csv", "term estimate std_error statistic p_value conf_low conf_high"),
+    _schema("coef_ols", "tables/coef_ols.csv", "term estimate std_error conf_low conf_high"),
     _schema("vif", "tables/vif.csv", "feature vif"),
-    _schema("group_comparison", "tables/group_comparison.csv", "group n_features features r2_drop f_p_value"),
-    _schema("dominance", "tables/dominance.csv", "group general_dominance share"),
-    _schema("group_tests", "tables/group_tests.csv", "group_a group_b statistic estimate conf_low conf_high p_value"),
-    _schema("coef_mixed", "tables/coef_mixed.csv", "effect group term estimate std_error conf_low conf_high"),
-    _schema("variance_components", "tables/variance_components.csv", "component variance sd lower upper share"),
+    _schema("group_comparison", "tables/group_comparison.csv", "group r2_drop"),
+    _schema("dominance", "tables/dominance.csv", "group general_dominance"),
+    _schema("group_tests", "tables/group_tests.csv", "group_a group_b estimate"),
+    _schema("coef_mixed", "tables/coef_mixed.csv", "effect term estimate"),
+    _schema("variance_components", "tables/variance_components.csv", "component variance"),
     _schema("mixed_fit", "tables/mixed_fit.csv", "statistic value"),
-    _schema("group_comparison_mixed", "tables/group_comparison_mixed.csv", "group features chisq df p_value status"),
-    _schema("fewshot_params", "tables/fewshot_params.csv", "model task target a b status"),
-    _schema("fewshot_curves", "tables/fewshot_curves.csv", "model task target n fit lower upper"),
-    _schema("data_demand", "tables/data_demand.csv", "model task target goal goal_value n_needed status"),
-    _schema("fewshot_pooled", "tables/fewshot_pooled.csv", "model task a b status"),
-    _schema("fewshot_pooled_curves", "tables/fewshot_pooled_curves.csv", "model task target n fit lower upper"),
-    _schema("cv", "tables/cv.csv", "estimator scheme n rmse mae r2"),
-    _schema("cv_comparison", "tables/cv_comparison.csv", "estimator baseline rmse baseline_rmse scheme"),
+    _schema("group_comparison_mixed", "tables/group_comparison_mixed.csv", "group p_value"),
+    _schema("fewshot_params", "tables/fewshot_params.csv", "task target a b"),
+    _schema("fewshot_curves", "tables/fewshot_curves.csv", "task target n fit"),
+    _schema("data_demand", "tables/data_demand.csv", "task target n_needed"),
+    _schema("fewshot_pooled", "tables/fewshot_pooled.csv", "task a b"),
+    _schema("fewshot_pooled_curves", "tables/fewshot_pooled_curves.csv", "task n fit"),
+    _schema("cv", "tables/cv.csv", "estimator scheme rmse"),
+    _schema("cv_comparison", "tables/cv_comparison.csv", "estimator baseline scheme"),
     _schema("ranking", "tables/ranking.csv", "target source"),
-    _schema("ranking_ndcg", "tables/ranking_ndcg.csv", "method n_queries"),
+    _schema("ranking_ndcg", "tables/ranking_ndcg.csv", "method"),
 ])
 MANIFEST = "manifest.json"
 MODEL = "model.json"

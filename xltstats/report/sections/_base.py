@@ -1,0 +1,346 @@
+"""The sections of the report, each rendered as Markdown from one fit folder.
+
+The report template (``templates/report.qmd``) calls one method of :class:`FitReport` per section
+in a cell whose output is Markdown (``#| output: asis``).  Keeping the logic here (rather than in
+the template) makes it testable and keeps the template short.  Every section reads only the files
+of the fit folder; when a section's inputs are absent it says so instead of failing.  Figures are
+written to ``DIR/figures/<name>.png|.svg`` and every table shown is also written as LaTeX under
+``DIR/tables/`` (the fit's own ``tables/*.csv`` get a ``.tex`` when they lack one).
+"""
+from __future__ import annotations
+
+import json
+import math
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..._io import atomic_write_text
+from ...errors import InputError
+from ...pipeline.artifacts import FitFolder
+from ...results import read_table
+from .. import figures as F
+from ..escape import md_code, md_code_block, md_escape
+
+MAX_HEATMAPS = 12
+MAX_TABLE_ROWS = 40
+
+# Column names the report accepts for each role, in order of preference.
+ESTIMATE = ("estimate", "coef", "coefficient", "beta", "Coef.", "value")
+CI_LOW = ("ci_low", "conf_low", "lower", "ci_lower", "[0.025", "low")
+CI_HIGH = ("ci_high", "conf_high", "upper", "ci_upper", "0.975]", "high")
+STD_ERROR = ("std_error", "std_err", "se", "bse", "Std.Err.")
+TERM = ("term", "feature", "name", "variable", "parameter")
+PREDICTED = ("predicted", "prediction", "predicted_score", "fitted", "yhat", "pred")
+ESTIMATOR = ("estimator", "predictor", "method", "model_type", "fit")
+SCHEME = ("scheme", "cv_scheme", "split")
+SOURCE_COLUMN = ("source", "source_language")
+RANK = ("rank",)
+
+
+# What each cross-validation baseline of xltstats.models.validation predicts.
+BASELINES = {
+    "mean": "`mean`, the target's mean score in training (the source's mean when the target is held out, "
+            "the overall mean when both are)",
+    "gbt": "`gbt`, LightGBM gradient-boosted trees on the same features (the predictor of LITMUS and ProxyLM)",
+}
+
+
+class SectionUnavailable(Exception):
+    """A section (or part of one) cannot be shown; the message says why."""
+
+
+def find_column(frame: pd.DataFrame, candidates, *, required: bool = False, what: str = "", file=None):
+    """The first of ``candidates`` that ``frame`` has (case-insensitive), else None (or raise)."""
+    lower = {str(c).lower(): c for c in frame.columns}
+    for name in candidates:
+        if name.lower() in lower:
+            return lower[name.lower()]
+    if required:
+        raise SectionUnavailable(
+            f"{file or 'table'} has no {what or 'expected'} column (looked for {', '.join(candidates)}; "
+            f"found {', '.join(map(str, frame.columns))})")
+    return None
+
+
+def _format_value(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return "–"
+    if isinstance(value, (float, np.floating)):
+        if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e6):
+            return f"{value:.3g}"
+        return f"{value:.4g}" if abs(value) < 1000 else f"{value:.1f}"
+    return str(value)
+
+
+def _integer_valued(column: pd.Series) -> bool:
+    """A float column whose every value is a whole number (counts read back from CSV as floats)."""
+    if not pd.api.types.is_float_dtype(column):
+        return False
+    values = column.dropna().to_numpy(float)
+    return values.size > 0 and bool(np.all(np.isfinite(values))) and bool(np.all(values == np.round(values))) \
+        and bool(np.all(np.abs(values) < 1e15))
+
+
+def format_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every cell as a fixed-precision string (the same text in Markdown and LaTeX).
+
+    Float columns holding only whole numbers (counts such as ``n`` after a CSV round trip) are
+    written as integers, not as ``2180.0``.
+    """
+    columns = {}
+    for c in frame.columns:
+        if _integer_valued(frame[c]):
+            columns[str(c)] = ["–" if pd.isna(v) else str(int(v)) for v in frame[c].tolist()]
+        else:
+            columns[str(c)] = [_format_value(v) for v in frame[c].tolist()]
+    return pd.DataFrame(columns, index=range(len(frame)))
+
+
+def _shorten(text: str, limit: int = 110) -> str:
+    """Long cells (lists of folds, feature lists) are cut in the HTML; the LaTeX table keeps them."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def markdown_table(frame: pd.DataFrame, *, max_rows: int = MAX_TABLE_ROWS, caption: str | None = None) -> str:
+    shown = format_frame(frame.head(max_rows)).map(_shorten).map(md_escape)
+    shown.columns = [md_escape(c) for c in shown.columns]
+    text = shown.to_markdown(index=False, tablefmt="pipe", disable_numparse=True)
+    if len(frame) > max_rows:
+        text += f"\n\n*First {max_rows} of {len(frame)} rows; the full table is in the fit folder.*"
+    if caption:
+        text += f"\n\n: {caption}"
+    return text
+
+
+def latex_table(frame: pd.DataFrame) -> str:
+    return format_frame(frame).to_latex(index=False, escape=True)
+
+
+def language_label(code) -> str:
+    """English name of a language code, falling back to the code itself."""
+    code = str(code)
+    from xltstats.languages import language_name
+
+    try:
+        name = language_name(code)
+    except Exception:  # an unknown code is shown as it is
+        return code
+    return str(name) if name else code
+
+
+def _note(text: str) -> str:
+    return f"::: {{.callout-note}}\n{text}\n:::\n"
+
+
+def _guard(function):
+    """Render a part of a section; an input the fit folder lacks (or holds without the columns of its
+    schema) becomes a note naming it.  Anything else is a bug and raises."""
+    def wrapper(self, *args, **kwargs):
+        try:
+            return function(self, *args, **kwargs)
+        except (SectionUnavailable, InputError) as exc:
+            return _note(f"Not available: {exc}")
+    wrapper.__name__ = function.__name__
+    wrapper.__doc__ = function.__doc__
+    return wrapper
+
+
+def _fitted_rows(table: pd.DataFrame, value_columns) -> tuple[pd.DataFrame, str]:
+    """The rows of a few-shot table that have an estimate, and a sentence about those left out."""
+    column = next((c for c in value_columns if c in table.columns), None)
+    if column is None:
+        return table, ""
+    fitted = table[table[column].notna()]
+    left_out = len(table) - len(fitted)
+    if left_out == 0 or fitted.empty:
+        return table, ""
+    reasons = ""
+    if "status" in table.columns:
+        counts = table.loc[table[column].isna(), "status"].astype(str).value_counts().sort_index()
+        reasons = " (" + ", ".join(f"{n} `{status}`" for status, n in counts.items()) + ")"
+    return fitted, f" {left_out} row(s) without an estimate{reasons} are left out here."
+
+
+def _mixed_model_text(formula: str) -> str:
+    """The mixed model in words and MathML-ready TeX, with the grouping factors of its formula."""
+    import re
+
+    random_terms = re.findall(r"\(([^()|]*)\|\s*([^()]+?)\s*\)", formula)
+    factors = [factor for effect, factor in random_terms if effect.strip() == "1"]
+    others = [f"({effect.strip()} | {factor})" for effect, factor in random_terms if effect.strip() != "1"]
+    if not factors:
+        return "The mixed-effects model has the random effects written in its formula below.\n"
+    if factors == ["source", "target"] and not others:
+        return ("The crossed mixed-effects model (features in their own units) adds random intercepts for "
+                "source and target,\n\n"
+                "$$y_{st} = \\beta_0 + \\sum_k \\beta_k x_{k,st} + u_s + v_t + \\varepsilon_{st}, \\quad "
+                "u_s \\sim N(0, \\sigma_u^2),\\ v_t \\sim N(0, \\sigma_v^2),\\ "
+                "\\varepsilon_{st} \\sim N(0, \\sigma^2).$$\n")
+    names = ", ".join(md_code(f) for f in factors)
+    text = ("The mixed-effects model (features in their own units) adds crossed random intercepts for "
+            f"{names}: for observation $i$,\n\n"
+            "$$y_i = \\beta_0 + \\sum_k \\beta_k x_{k,i} + \\sum_{g} u^{(g)}_{g[i]} + \\varepsilon_i, \\quad "
+            "u^{(g)}_j \\sim N(0, \\sigma_g^2),\\ \\varepsilon_i \\sim N(0, \\sigma^2),$$\n\n"
+            f"where $g$ runs over the grouping factor{'s' if len(factors) > 1 else ''} and $g[i]$ is the level of "
+            "observation $i$ (its source language, target language, ...).")
+    if others:
+        text += (" It also has the random effects " + ", ".join(f"`{o}`" for o in others)
+                 + " (intercepts and slopes that vary by the factor after the bar).")
+    return text + "\n"
+
+
+def _wide_prediction_columns(frame: pd.DataFrame) -> list[str]:
+    """Prediction columns named per estimator, e.g. ``ols_prediction`` or ``predicted_mixed``."""
+    return [c for c in frame.columns
+            if any(str(c).lower().startswith(p + "_") or str(c).lower().endswith("_" + p) for p in PREDICTED)]
+
+
+def _estimator_label(column) -> str:
+    label = str(column)
+    for p in PREDICTED:
+        if label.lower().endswith("_" + p):
+            return label[: -len(p) - 1]
+        if label.lower().startswith(p + "_"):
+            return label[len(p) + 1:]
+    return label
+
+
+def _slug(text) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in str(text).lower()).strip("_") or "x"
+
+
+def _shell_quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)
+
+
+class ReportBase:
+    """The fit folder, its tables and manifest, and how a section writes figures and tables."""
+
+    def __init__(self, fit_dir: str | Path):
+        self.fit_dir = Path(fit_dir).resolve()
+        self.folder = FitFolder(self.fit_dir)
+        if not self.fit_dir.is_dir():
+            raise SectionUnavailable(f"{self.fit_dir}: not a fit folder (no such directory)")
+        self.figures_dir = self.fit_dir / "figures"
+        self.tables_dir = self.fit_dir / "tables"
+        self.figure_count = 0
+        self.tables_read: set[str] = set()
+
+    # ------------------------------------------------------------------ inputs
+
+    def read_table(self, relative: str) -> pd.DataFrame:
+        """A table of the fit folder, read through :class:`FitFolder` (its schema checked); an absent
+        table is :class:`SectionUnavailable`, a table without its schema's columns an InputError."""
+        self.tables_read.add(relative)
+        try:
+            table = self.folder.read_table(relative)
+        except KeyError:  # a table outside the fit folder's schema (written by another tool)
+            path = self.fit_dir / relative
+            table = read_table(path, what=f"`{relative}`", allow_empty=True) if path.is_file() else None
+        if table is None:
+            raise SectionUnavailable(f"the fit folder has no `{relative}`")
+        return table
+
+    def optional_table(self, relative: str) -> pd.DataFrame | None:
+        try:
+            return self.read_table(relative)
+        except SectionUnavailable:
+            return None
+
+    @cached_property
+    def manifest(self) -> dict:
+        try:
+            return self.folder.manifest
+        except InputError:  # an unreadable manifest: the sections that need it say so
+            return {}
+
+    @cached_property
+    def svg(self) -> bool:
+        """Whether figures are also saved as SVG (``report: {svg: true}`` in the fit configuration)."""
+        report = (self.manifest.get("config") or {}).get("report")
+        return isinstance(report, dict) and bool(report.get("svg", False))
+
+    @cached_property
+    def fit_config(self):
+        """The fit's configuration (the manifest's ``config`` over the defaults of :class:`FitConfig`)."""
+        from xltstats.pipeline.config import FitConfig
+
+        return FitConfig.from_dict(self.manifest.get("config") or {}, source=f"{self.fit_dir / 'manifest.json'}: config")
+
+    @cached_property
+    def results(self) -> pd.DataFrame:
+        return self.read_table("results.csv")
+
+    @cached_property
+    def metric(self) -> str:
+        try:
+            metrics = sorted(set(self.results["metric"].astype(str))) if "metric" in self.results else []
+        except SectionUnavailable:
+            metrics = []
+        return "/".join(metrics) if metrics else "score units"
+
+    # ------------------------------------------------------------------ outputs
+
+    def figure(self, fig, name: str, caption: str) -> str:
+        """Save ``fig`` as PNG (and SVG with ``report: {svg: true}``); return the Markdown that shows the PNG.
+
+        A figure wider than :data:`figures.WIDE_FIGURE_INCHES` is shown at its natural size in a
+        horizontally scrolling box (inline styles, so Quarto's page keeps them too), not shrunk to
+        the page width where its labels would be unreadable.
+        """
+        width = float(fig.get_size_inches()[0])
+        png, _svg = F.save_figure(fig, self.figures_dir, name, svg=self.svg)
+        self.figure_count += 1
+        attributes = f"#fig-{name.replace('_', '-')}"
+        if width <= F.WIDE_FIGURE_INCHES:
+            return f"![{caption}]({png.as_posix()}){{{attributes}}}\n"
+        pixels = int(round(width * F.PNG_DPI))
+        return (f"::: {{.figure-scroll style=\"overflow-x: auto;\"}}\n"
+                f"![{caption} (Wide figure: scroll sideways.)]({png.as_posix()}){{{attributes} "
+                f"width=\"{pixels}\" style=\"max-width: none;\"}}\n:::\n")
+
+    def table(self, frame: pd.DataFrame, name: str, caption: str, *, max_rows: int = MAX_TABLE_ROWS) -> str:
+        """Markdown for ``frame``; the whole table also goes to ``tables/<name>.tex``."""
+        atomic_write_text(self.tables_dir / f"{name}.tex", latex_table(frame))
+        return markdown_table(frame, max_rows=max_rows, caption=caption) + "\n"
+
+    def ensure_latex_tables(self) -> list[str]:
+        """Write ``tables/<name>.tex`` for every ``tables/<name>.csv`` that lacks one."""
+        written = []
+        if self.tables_dir.is_dir():
+            for csv in sorted(self.tables_dir.glob("*.csv")):
+                tex = csv.with_suffix(".tex")
+                if not tex.exists():
+                    try:
+                        frame = pd.read_csv(csv)
+                    except (ValueError, OSError):
+                        continue
+                    atomic_write_text(tex, latex_table(frame))
+                    written.append(tex.name)
+        return written
+
+    # ------------------------------------------------------------------ sections
+
+
+def _references_text(manifest: dict) -> str:
+    """The methods section's list of the sources the fit used (xltstats.references)."""
+    from ...references import citation_text, references, used_keys
+
+    keys = manifest.get("references")
+    if not isinstance(keys, list):
+        keys = used_keys(manifest)
+    keys = [k for k in keys if isinstance(k, str) and k in references()]
+    if not keys:
+        return ""
+    lines = ["\n**References.** The data and methods this fit used (BibTeX entries in "
+             "`references.bib` in the fit folder):\n"]
+    lines += [f"- {md_escape(citation_text(key))} [`{key}`]" for key in keys]
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ['_references_text', 'BASELINES', 'CI_HIGH', 'CI_LOW', 'ESTIMATE', 'ESTIMATOR', 'F', 'FitFolder', 'InputError', 'MAX_HEATMAPS', 'MAX_TABLE_ROWS', 'PREDICTED', 'Path', 'RANK', 'ReportBase', 'SCHEME', 'SOURCE_COLUMN', 'STD_ERROR', 'SectionUnavailable', 'TERM', '_estimator_label', '_fitted_rows', '_format_value', '_guard', '_integer_valued', '_mixed_model_text', '_note', '_shell_quote', '_shorten', '_slug', '_wide_prediction_columns', 'atomic_write_text', 'cached_property', 'find_column', 'format_frame', 'json', 'language_label', 'latex_table', 'markdown_table', 'math', 'md_code', 'md_code_block', 'md_escape', 'np', 'pd', 'read_table']

@@ -1,0 +1,163 @@
+"""The data: counts, languages, heatmaps, feature correlations and coverage."""
+from __future__ import annotations
+
+from ._base import *  # noqa: F401,F403  (the helpers every section uses)
+from ._base import ReportBase
+
+
+class DataSections(ReportBase):
+    def overview(self) -> str:
+        manifest = self.manifest
+        dataset = manifest.get("dataset") or {}
+        name = dataset.get("name") or (manifest.get("config") or {}).get("data") or "unknown"
+        lines = [f"Dataset: **{md_escape(name)}**"
+                 + (f" ({md_escape(dataset['title'])})" if dataset.get("title") else "") + "."]
+        try:
+            results = self.results
+            lines.append(
+                f"The results table has {len(results)} rows: {results['model'].nunique()} model(s), "
+                f"{results['task'].nunique()} task(s), {results['source'].nunique()} source and "
+                f"{results['target'].nunique()} target languages.")
+        except (SectionUnavailable, KeyError):
+            lines.append("The fit folder has no readable `results.csv`.")
+        if not manifest:
+            lines.append("There is no readable `manifest.json`, so the methods section is incomplete.")
+        return "\n\n".join(lines) + "\n"
+
+    @_guard
+    def data_summary(self) -> str:
+        results = self.results
+        needed = ["model", "task", "source", "target", "score"]
+        missing = [c for c in needed if c not in results.columns]
+        if missing:
+            raise SectionUnavailable(f"`results.csv` lacks column(s) {', '.join(missing)}")
+        group = results.groupby(["task", "model"], sort=True)
+        counts = pd.DataFrame({
+            "rows": group.size(),
+            "sources": group["source"].nunique(),
+            "targets": group["target"].nunique(),
+            "pairs": group.apply(lambda g: len(g[["source", "target"]].drop_duplicates()), include_groups=False),
+            "mean score": group["score"].mean(),
+        }).reset_index()
+        if "metric" in results:
+            counts["metric"] = group["metric"].agg(lambda s: "/".join(sorted(set(map(str, s))))).to_numpy()
+        if "n_target_examples" in results:
+            counts["target-example budgets"] = group["n_target_examples"].agg(
+                lambda s: ", ".join(str(int(v)) for v in sorted(set(s.dropna())))).to_numpy()
+        out = [self.table(counts, "report_data_counts", "Rows, languages and scores per task and model.")]
+        sources = results["source"].astype(str).value_counts()
+        targets = results["target"].astype(str).value_counts()
+        codes = sorted(set(sources.index) | set(targets.index))
+        languages = pd.DataFrame({
+            "code": codes,
+            "language": [language_label(c) for c in codes],
+            "rows as source": [int(sources.get(c, 0)) for c in codes],
+            "rows as target": [int(targets.get(c, 0)) for c in codes],
+        })
+        atomic_write_text(self.tables_dir / "report_languages.tex", latex_table(languages))
+        for role, counts in (("Source", sources), ("Target", targets)):
+            names = ", ".join(f"{language_label(c)} ({c})" for c in sorted(counts.index))
+            out.append(f"**{role} languages ({len(counts)}):** {names}.\n")
+        multi = self._multi_source_summary(results)
+        if multi:
+            out.append(multi)
+        return "\n".join(out)
+
+    def _multi_source_summary(self, results: pd.DataFrame) -> str:
+        """One paragraph on the multi-source runs (``source`` = ``mul``, ``source_languages`` JSON)."""
+        rows = results[results["source"].astype(str) == "mul"]
+        if rows.empty:
+            return ""
+        text = f"**Multi-source runs:** {len(rows)} rows train on several source languages at once (`mul`)"
+        if "source_languages" in rows.columns:
+            mixes = []
+            from xltstats.results import parse_source_languages
+
+            for value in rows["source_languages"].dropna().astype(str).unique():
+                mixes.append(parse_source_languages(value, file=self.fit_dir / "results.csv"))
+            if mixes:
+                languages = sorted({code for mix in mixes for code in mix})
+                sizes = [len(mix) for mix in mixes]
+                names = ", ".join(f"{language_label(c)} ({c})" for c in languages)
+                text += (f", in {len(mixes)} distinct mixtures of {min(sizes)}–{max(sizes)} languages drawn from "
+                         f"{len(languages)}: {names}")
+        return text + ". They have no single source, so the heatmaps below leave them out.\n"
+
+    @_guard
+    def transfer_heatmaps(self) -> str:
+        results = self.results
+        if not {"model", "task", "source", "target", "score"} <= set(results.columns):
+            raise SectionUnavailable("`results.csv` lacks model/task/source/target/score columns")
+        data = results[results["source"].astype(str) != "mul"]
+        if "n_target_examples" in data:
+            # Each target at its own smallest budget: in some datasets (langrank-mt) the number of
+            # target examples is a property of the target, so a global minimum would keep one target.
+            smallest = data.groupby(["task", "model", "target"])["n_target_examples"].transform("min")
+            data = data[data["n_target_examples"] == smallest]
+        combos = sorted(data.groupby(["task", "model"]).groups)
+        out = []
+        for task, model in combos[:MAX_HEATMAPS]:
+            part = data[(data["task"] == task) & (data["model"] == model)]
+            matrix = part.pivot_table(index="source", columns="target", values="score", aggfunc="mean")
+            matrix = matrix.sort_index().sort_index(axis=1)
+            matrix.index = [language_label(c) for c in matrix.index]
+            matrix.columns = [language_label(c) for c in matrix.columns]
+            metric = "/".join(sorted(set(map(str, part["metric"])))) if "metric" in part else "score"
+            fig = F.transfer_heatmap(matrix, title=f"{task}, {model}: mean score over seeds", metric=metric)
+            name = f"heatmap_{_slug(task)}_{_slug(model)}"
+            out.append(self.figure(fig, name, f"Transfer scores ({md_escape(metric)}) for {md_escape(task)} "
+                                              f"with {md_escape(model)}, "
+                                              "source language (rows) by target language (columns)."))
+        everything = sorted(results.groupby(["task", "model"]).groups)
+        only_multi = [f"{md_escape(task)} with {md_escape(model)}" for task, model in everything if (task, model) not in set(combos)]
+        if only_multi:
+            out.append(_note(f"No heatmap for {', '.join(only_multi)}: every run there is multi-source."))
+        if len(combos) > MAX_HEATMAPS:
+            out.append(_note(f"{len(combos) - MAX_HEATMAPS} further task/model heatmaps were left out."))
+        if not out:
+            raise SectionUnavailable("no single-source rows to plot")
+        return "\n".join(out)
+
+    @_guard
+    def feature_correlations(self) -> str:
+        """Correlations between the model's predictors (``manifest.json`` ``features_used``, read from
+        ``results.csv``, one value per language pair), else between the columns of ``features.csv``."""
+        used = [str(c) for c in self.manifest.get("features_used") or []]
+        results = self.optional_table("results.csv")
+        if used and results is not None and set(used) <= set(results.columns) \
+                and {"source", "target"} <= set(results.columns):
+            # Pair-level values: a pair repeated over seeds, models or budgets counts once.
+            numeric = results.drop_duplicates(subset=["source", "target", *used])[used]
+            numeric = numeric.apply(pd.to_numeric, errors="coerce")
+            where = "the predictors of the models, over language pairs"
+        else:
+            features = self.read_table("features.csv")
+            numeric = features.drop(columns=[c for c in ("source", "target") if c in features]).select_dtypes("number")
+            # Bookkeeping columns (how much data a feature was computed from) are not features.
+            numeric = numeric.loc[:, [c for c in numeric.columns
+                                      if not str(c).endswith(("_coverage", "_units", "_n"))]]
+            where = "the pair features of `features.csv`"
+        numeric = numeric.loc[:, numeric.notna().sum() >= 3]
+        numeric = numeric.loc[:, numeric.std(skipna=True) > 0]
+        if numeric.shape[1] < 2:
+            raise SectionUnavailable("fewer than two varying numeric features")
+        corr = numeric.corr(method="pearson", min_periods=3)
+        return self.figure(F.correlation_heatmap(corr), "feature_correlation",
+                           f"Pearson correlation between {where} (pairwise-complete observations).")
+
+    @_guard
+    def feature_coverage(self) -> str:
+        coverage = self.optional_table("feature_coverage.csv")
+        if coverage is None:
+            features = self.read_table("features.csv")
+            columns = [c for c in features.columns if c not in ("source", "target")]
+            coverage = pd.DataFrame({
+                "feature": columns,
+                "n_pairs": len(features),
+                "n_missing": [int(features[c].isna().sum()) for c in columns],
+            })
+            coverage["coverage"] = 1 - coverage["n_missing"] / max(len(features), 1)
+            caption = "Feature coverage computed from `features.csv` (no `feature_coverage.csv`)."
+        else:
+            caption = "Feature coverage: language pairs with a value for each feature."
+        return self.table(coverage, "report_feature_coverage", caption)
