@@ -10,7 +10,7 @@ of failing, and a bug raises.  One module per group of sections: :mod:`.data`, :
 from __future__ import annotations
 
 from ._base import (BASELINES, MAX_HEATMAPS, MAX_TABLE_ROWS, ReportBase, SectionUnavailable, _mixed_model_text,
-                    find_column, format_frame, language_label, latex_table, markdown_table)
+                    _references_text, find_column, format_frame, language_label, latex_table, markdown_table)
 from .data import DataSections
 from .fewshot import FewshotSections
 from .methods import MethodsSections
@@ -23,4 +23,4 @@ class FitReport(DataSections, ModelSections, FewshotSections, ValidationSections
 
 
 __all__ = ["FitReport", "ReportBase", "SectionUnavailable", "find_column", "format_frame", "language_label",
-           "latex_table", "markdown_table", "BASELINES", "MAX_HEATMAPS", "MAX_TABLE_ROWS", "_mixed_model_text"]
+           "latex_table", "markdown_table", "BASELINES", "MAX_HEATMAPS", "MAX_TABLE_ROWS", "_mixed_model_text", "_references_text"]
