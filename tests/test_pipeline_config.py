@@ -36,8 +36,11 @@ def test_yaml_merges_over_the_defaults(tmp_path):
 
 # The wrong types and values of issue 18, each a clear error naming the file and the key.
 BAD = [
-    ("seed: true\n", "'seed' must be an integer >= 0, got True"),
-    ("seed: -3\n", "'seed' must be an integer >= 0, got -3"),
+    ("seed: true\n", "'seed' must be an integer >= 0 and <= 4294967295, got True"),
+    ("seed: -3\n", "'seed' must be an integer >= 0 and <= 4294967295, got -3"),
+    ("seed: 100000000000000000000000\n", "'seed' must be an integer >= 0 and <= 4294967295"),
+    ("features: [no_such_feature]\n", "'features[0]' is not usable: unknown feature or feature group "
+                                       "'no_such_feature'"),
     ("cv: 5\n", "'cv' must be a mapping of settings, got 5"),
     ("ols: fast\n", "'ols' must be a mapping of settings, got 'fast'"),
     ("ols: {n_boot: many}\n", "'ols.n_boot' must be an integer >= 1, got 'many'"),
@@ -86,7 +89,8 @@ def test_dataclass_checks_values_built_in_python():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--seed", "-1"], "--seed: must be an integer >= 0, got -1"),
+    (["--seed", "-1"], "--seed: must be an integer >= 0 and <= 4294967295, got -1"),
+    (["--seed", str(2**32)], "--seed: must be an integer >= 0 and <= 4294967295, got 4294967296"),
     (["--seed", "x"], "--seed: must be an integer >= 0, got 'x'"),
 ])
 def test_bad_seed_on_the_command_line_exits_2(tmp_path, capsys, args, message):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ._io import Terminated, raise_on_sigterm
 from .errors import ConfigError, XltstatsError
+from .pipeline.config import MAX_SEED
 
 DEFAULT_OUT = "xltstats-out"
 
@@ -24,8 +25,8 @@ def _seed(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {value}")
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0 and <= {MAX_SEED}, got {value}")
     return value
 
 

@@ -22,6 +22,7 @@ from typing import Any, Mapping
 from ..errors import ConfigError
 
 AUTO = "auto"
+MAX_SEED = 2**32 - 1  # numpy's legacy seeding (RandomState) takes seeds below 2**32
 CV_SCHEMES = ("leave-one-target-out", "leave-one-source-out", "random")
 COV_TYPES = ("HC3", "cluster2", "nonrobust")
 LEXICAL_CORPORA = ("udhr", "pud")
@@ -72,11 +73,14 @@ class _Checker:
                               f"{', '.join(repr(k) if key else k for k in unknown)}; "
                               f"expected some of {', '.join(sorted(known))}")
 
-    def integer(self, key: str, value, *, minimum: int | None = None, allow_none: bool = False) -> int | None:
+    def integer(self, key: str, value, *, minimum: int | None = None, maximum: int | None = None,
+                allow_none: bool = False) -> int | None:
         if value is None and allow_none:
             return None
-        if isinstance(value, bool) or not isinstance(value, int) or (minimum is not None and value < minimum):
+        if (isinstance(value, bool) or not isinstance(value, int) or (minimum is not None and value < minimum)
+                or (maximum is not None and value > maximum)):
             bound = f" >= {minimum}" if minimum is not None else ""
+            bound += f" and <= {maximum}" if maximum is not None else ""
             self.fail(key, f"must be an integer{bound}" + (" or null" if allow_none else ""), value)
         return int(value)
 
@@ -276,8 +280,9 @@ class FitConfig:
     def _validate(self, check: _Checker) -> None:
         check.text("data", self.data, allow_none=False)
         check.text("variant", self.variant)
-        check.integer("seed", self.seed, minimum=0)
+        check.integer("seed", self.seed, minimum=0, maximum=MAX_SEED)
         object.__setattr__(self, "features", check.names("features", self.features))
+        self._check_features(check)
         object.__setattr__(self, "covariates", check.names("covariates", self.covariates))
         check.choice("lexical_corpus", self.lexical_corpus, LEXICAL_CORPORA)
         check.text("tokenizer", self.tokenizer)
@@ -310,6 +315,17 @@ class FitConfig:
                 values = keep if isinstance(keep, list) else [keep]
                 if not values or any(isinstance(v, (dict, list)) for v in values):
                     check.fail(f"subset.{column}", "must be a value or a list of values to keep", keep)
+
+    def _check_features(self, check: _Checker) -> None:
+        """Every entry of 'features' is a feature, a feature group or 'all' (features.build decides)."""
+        from ..errors import InputError
+        from ..features.build import resolve_features
+
+        for index, name in enumerate(self.features):
+            try:
+                resolve_features([name])
+            except InputError as exc:
+                check.fail(f"features[{index}]", f"is not usable: {exc.message}")
 
     def _check_group_columns(self, check: _Checker) -> None:
         """A group column must be something the fit can have: a feature, a covariate, or a feature
