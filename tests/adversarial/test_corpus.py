@@ -89,8 +89,10 @@ def test_ctrl_c_during_start_up_is_a_message_not_a_traceback(tmp_path):
     time.sleep(0.5)  # past Python's own start-up, inside the imports of numpy/pandas/xltstats
     proc.send_signal(signal.SIGINT)
     err = proc.communicate(timeout=120)[1]
-    if proc.returncode == 2:  # the machine was fast: the run ended before the signal
-        assert "absent.csv" in err
+    if "not an existing results file" in err:
+        # the machine was fast: the run had reported its error before the signal came; the signal
+        # then found it exiting (2) or in the interpreter's shutdown (killed by SIGINT)
+        assert proc.returncode in (2, -signal.SIGINT), (proc.returncode, err)
     else:
         assert proc.returncode == 130 and "interrupted" in err, err
     assert "Traceback" not in err
