@@ -214,7 +214,7 @@ def test_cli_rejects_bad_config_before_any_training(tmp_path, capsys, fields, me
     path = write(tmp_path, **fields)
     assert cli(["run", str(path), "--results", str(tmp_path / "out.csv"), "--no-progress"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"error: {path}: field '") and message in err
+    assert err.startswith(f"xltstats.experiments: error: {path}: field '") and message in err
     assert not (tmp_path / "run").exists() and not (tmp_path / "out.csv").exists()
 
 

@@ -42,3 +42,22 @@ class ConfigError(XltstatsError, ValueError):
 
 class DownloadError(XltstatsError, OSError):
     """A dataset could not be fetched or failed its checksum."""
+
+
+def report_error(prog: str, exc: BaseException) -> int:
+    """What a command-line tool does with an error the user can fix: one line
+    ``PROG: error: MESSAGE`` on standard error (no traceback), then exit status 2."""
+    import sys
+
+    print(f"{prog}: error: {exc}", file=sys.stderr)
+    return 2
+
+
+def run_command(prog: str, action, *args) -> int:
+    """The exit status of ``action(*args)`` for a command-line tool: 0, or 2 through
+    :func:`report_error` when it raises an :class:`XltstatsError`."""
+    try:
+        action(*args)
+    except XltstatsError as exc:
+        return report_error(prog, exc)
+    return 0

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from xltstats.errors import InputError, XltstatsError
+from xltstats.errors import InputError, run_command
 from xltstats.pipeline.design import dataset_covariates  # noqa: F401  (re-exported for scripts)
 from xltstats.results import read_table, write_results
 
@@ -97,12 +97,7 @@ def run(args) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        run(args)
-    except XltstatsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run_command("xltstats.predict", run, args)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from xltstats.errors import ConfigError, InputError, XltstatsError
+from xltstats.errors import ConfigError, InputError, XltstatsError, report_error
 from xltstats.pipeline.artifacts import FitFolder
 from xltstats.pipeline.compare import ReproduceResult, compare_fit_folders, compare_tables  # noqa: F401
 from xltstats.pipeline.manifest import TOOL, input_warnings, version_warnings
@@ -167,8 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = reproduce(args.fit_dir, rtol=args.rtol, atol=args.atol, keep=args.keep)
     except XltstatsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return report_error("xltstats.reproduce", exc)
     print(result.report())
     return 0 if result.identical else 1
 

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..errors import XltstatsError
+from ..errors import XltstatsError, report_error
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,8 +59,7 @@ def main(argv=None) -> int:
         args = _parser().parse_args(argv)
         return _dispatch(args)
     except XltstatsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return report_error("xltstats.experiments", exc)
     except KeyboardInterrupt:
         print("xltstats.experiments: interrupted; finished rows are in the journals, rerun the same "
               "command to continue", file=sys.stderr)

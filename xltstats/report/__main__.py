@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from xltstats.errors import XltstatsError
+from xltstats.errors import XltstatsError, report_error
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,8 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         render_report(args.fit, args.out, engine=args.engine, quiet=False)
     except XltstatsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return report_error("xltstats.report", exc)
     return 0
 
 

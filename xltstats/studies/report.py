@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import XltstatsError
+from ..errors import XltstatsError, report_error
 
 
 def _figure():
@@ -339,8 +339,7 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         path = build(args.study, args.results, args.out, n_boot=args.n_boot, seed=args.seed)
     except XltstatsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return report_error("xltstats.studies.report", exc)
     print(f"wrote {path} ({time.perf_counter() - t0:.1f} s)")
     return 0
 

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ...errors import XltstatsError
+from ...errors import run_command
 
 
 def _parser():
@@ -35,12 +35,7 @@ def _parser():
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        run(args)
-    except XltstatsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run_command("xltstats.studies.arithmetic", run, args)
 
 
 def run(args) -> Path:

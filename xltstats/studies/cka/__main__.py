@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ...errors import XltstatsError
+from ...errors import XltstatsError, report_error
 
 
 def main(argv=None) -> int:
@@ -50,8 +50,7 @@ def main(argv=None) -> int:
         write_table(table, out, "cka", formats=("csv",))
         write_table(ming, out, "mingling", formats=("csv",))
     except XltstatsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return report_error("xltstats.studies.cka", exc)
     print(f"wrote {len(table)} CKA rows and {len(ming)} mingling rows to {out}")
     return 0
 

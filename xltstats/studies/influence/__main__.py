@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ...errors import XltstatsError
+from ...errors import run_command
 
 DEFAULT_FEATURES = "syntactic_distance,genetic_distance,target_in_pretraining,source_in_pretraining"
 
@@ -42,12 +42,7 @@ def _parser():
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        run(args)
-    except XltstatsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run_command("xltstats.studies.influence", run, args)
 
 
 def _adapter_folders(root: Path) -> dict:

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ...errors import XltstatsError
+from ...errors import XltstatsError, report_error
 
 
 def _parser():
@@ -51,8 +51,7 @@ def main(argv=None) -> int:
     try:
         return run(args)
     except XltstatsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return report_error("xltstats.studies.multisource", exc)
 
 
 def run(args) -> int:
