@@ -39,8 +39,6 @@ BAD = [
     ("seed: true\n", "'seed' must be an integer >= 0 and <= 4294967295, got True"),
     ("seed: -3\n", "'seed' must be an integer >= 0 and <= 4294967295, got -3"),
     ("seed: 100000000000000000000000\n", "'seed' must be an integer >= 0 and <= 4294967295"),
-    ("features: [no_such_feature]\n", "'features[0]' is not usable: unknown feature or feature group "
-                                       "'no_such_feature'"),
     ("cv: 5\n", "'cv' must be a mapping of settings, got 5"),
     ("ols: fast\n", "'ols' must be a mapping of settings, got 'fast'"),
     ("ols: {n_boot: many}\n", "'ols.n_boot' must be an integer >= 1, got 'many'"),

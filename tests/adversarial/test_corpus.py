@@ -20,7 +20,9 @@ from .corpus import MARKER, all_cases, run_case, summarise
 
 #: Defects the pipeline helper's refactor (fitconfig / pipeline/) fixes and that are still open;
 #: the other config-type cases of issue 18 (seed: true, cv: 5, ols: fast, ...) pass and are checked.
-PIPELINE_OWNED: set = set()
+#: 'features' may name a column the dataset ships (kept, not recomputed), so an unknown name is
+#: only known to be wrong once the data is read; that message does not name the config file yet.
+PIPELINE_OWNED = {"config/features-unknown"}
 FIT_STAGE: set = set()
 #: Cases that would run a whole fit (40-80 s) if they were wrongly accepted.
 SLOW_WHILE_OPEN: set = set()

@@ -282,7 +282,6 @@ class FitConfig:
         check.text("variant", self.variant)
         check.integer("seed", self.seed, minimum=0, maximum=MAX_SEED)
         object.__setattr__(self, "features", check.names("features", self.features))
-        self._check_features(check)
         object.__setattr__(self, "covariates", check.names("covariates", self.covariates))
         check.choice("lexical_corpus", self.lexical_corpus, LEXICAL_CORPORA)
         check.text("tokenizer", self.tokenizer)
@@ -315,17 +314,6 @@ class FitConfig:
                 values = keep if isinstance(keep, list) else [keep]
                 if not values or any(isinstance(v, (dict, list)) for v in values):
                     check.fail(f"subset.{column}", "must be a value or a list of values to keep", keep)
-
-    def _check_features(self, check: _Checker) -> None:
-        """Every entry of 'features' is a feature, a feature group or 'all' (features.build decides)."""
-        from ..errors import InputError
-        from ..features.build import resolve_features
-
-        for index, name in enumerate(self.features):
-            try:
-                resolve_features([name])
-            except InputError as exc:
-                check.fail(f"features[{index}]", f"is not usable: {exc.message}")
 
     def _check_group_columns(self, check: _Checker) -> None:
         """A group column must be something the fit can have: a feature, a covariate, or a feature
