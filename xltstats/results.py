@@ -463,16 +463,22 @@ def _kind_of(value) -> str:
     return f"a {type(value).__name__}"
 
 
+def _refuse_odd_cells(series: pd.Series, column: str, fail, expected: str) -> None:
+    """A cell of an object column that holds a list, dict, array, bytes or date is refused, named."""
+    if not pd.api.types.is_object_dtype(series.dtype):
+        return
+    odd = series.map(lambda v: isinstance(v, (list, tuple, dict, np.ndarray, bytes, bytearray))
+                     or hasattr(v, "isoformat")).to_numpy(dtype=bool)
+    if odd.any():
+        position = _first(odd)
+        fail(f"expected {expected}, got {_kind_of(series.iloc[position])} ({series.iloc[position]!r})",
+             position, column)
+
+
 def _text_column(series: pd.Series, column: str, fail) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(series.dtype) or pd.api.types.is_timedelta64_dtype(series.dtype):
         fail("expected text, got a date/time column", 0, column)
-    if pd.api.types.is_object_dtype(series.dtype):
-        odd = series.map(lambda v: isinstance(v, (list, tuple, dict, np.ndarray, bytes, bytearray))
-                         or hasattr(v, "isoformat")).to_numpy(dtype=bool)
-        if odd.any():
-            position = _first(odd)
-            fail(f"expected text, got {_kind_of(series.iloc[position])} ({series.iloc[position]!r})",
-                 position, column)
+    _refuse_odd_cells(series, column, fail, "text")
     missing = series.isna().to_numpy()
     if missing.any():
         fail("missing value", _first(missing), column)
@@ -502,13 +508,7 @@ def _numbers(series: pd.Series, column: str, fail, *, exact: bool = False):
         fail("expected a number, got a boolean", 0, column)
     if pd.api.types.is_datetime64_any_dtype(series.dtype) or pd.api.types.is_timedelta64_dtype(series.dtype):
         fail(f"expected a number, got a date/time ({series.iloc[0]})", 0, column)
-    if pd.api.types.is_object_dtype(series.dtype):
-        odd = series.map(lambda v: isinstance(v, (list, tuple, dict, np.ndarray, bytes, bytearray))
-                         or hasattr(v, "isoformat")).to_numpy(dtype=bool)
-        if odd.any():
-            position = _first(odd)
-            fail(f"expected a number, got {_kind_of(series.iloc[position])} ({series.iloc[position]!r})",
-                 position, column)
+    _refuse_odd_cells(series, column, fail, "a number")
     numbers = pd.to_numeric(series, errors="coerce")
     if pd.api.types.is_object_dtype(series.dtype) or pd.api.types.is_string_dtype(series.dtype):
         is_bool = series.map(lambda value: isinstance(value, bool)).to_numpy(dtype=bool) \
