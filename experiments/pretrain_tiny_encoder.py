@@ -19,9 +19,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from xltstats._io import make_temp_dir
 
 SIZES = {  # hidden, layers, heads, intermediate
     "tiny": (128, 2, 2, 512),
@@ -97,7 +98,7 @@ def main(argv=None) -> int:
     print(f"{len(lines)} lines in {len(texts)} languages", file=sys.stderr)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=out.name + ".", dir=out.parent))
+    work = make_temp_dir(out.name + ".", out.parent)
     tokenizer = T.load_tokenizer(str(T.train_tokenizer(lines, work / "tokenizer", args.vocab_size, deterministic=False)))
 
     device = T.pick_device()

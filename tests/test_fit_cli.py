@@ -24,6 +24,13 @@ def run_fit(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=600)
 
 
+def assert_modes_follow_umask(out: Path, umask: int) -> None:
+    """``ls -l`` of a fit folder: files 0o666 & ~umask, folders 0o777 & ~umask (mkstemp's 0600 nowhere)."""
+    wrong = {str(p.relative_to(out)): oct(p.stat().st_mode & 0o777) for p in [out, *out.rglob("*")]
+             if p.stat().st_mode & 0o777 != (0o777 if p.is_dir() else 0o666) & ~umask}
+    assert wrong == {}, f"under umask {umask:o}"
+
+
 def write_subset_config(path: Path, **extra) -> Path:
     config = {"subset": {"target": SUBSET_TARGETS}, "cv": {"schemes": ["leave-one-target-out"], "k": 5},
               "report": False}
@@ -58,6 +65,7 @@ def test_fit_end_to_end_on_a_subset_of_xpos(tmp_path):
     assert manifest["cwd"] == str(tmp_path)
     # no temporary folder left beside the output
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    assert_modes_follow_umask(out, os.umask(os.umask(0o022)))
 
     # the saved model predicts new pairs: features computed, dataset covariates looked up in the fit's table
     from xltstats.predict import main as predict_main
@@ -90,6 +98,22 @@ def test_fit_twice_gives_byte_identical_tables(tmp_path):
     assert files
     for rel in files:
         assert (outs[0] / rel).read_bytes() == (outs[1] / rel).read_bytes(), rel
+
+
+@needs_mirror
+@pytest.mark.slow
+def test_fit_folder_under_umask_077_is_private_and_under_022_readable(tmp_path):
+    config = write_subset_config(tmp_path / "subset.yaml", cv={"schemes": ["random"], "k": 3},
+                                 ranking={"enabled": False})
+    for umask in (0o077, 0o022):
+        out = tmp_path / f"fit{umask:o}"
+        env = dict(os.environ, MPLBACKEND="Agg")
+        proc = subprocess.run([sys.executable, "-m", "xltstats.fit", "--config", str(config), "--out", str(out),
+                               "--quiet"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+                              preexec_fn=lambda mask=umask: os.umask(mask))
+        assert proc.returncode == 0, proc.stderr
+        assert_modes_follow_umask(out, umask)
+    assert oct((tmp_path / "fit22" / "tables" / "coef_ols.csv").stat().st_mode & 0o777) == "0o644"
 
 
 def test_bad_results_file_fails_cleanly_with_no_output(tmp_path):

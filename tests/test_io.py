@@ -24,7 +24,7 @@ def test_atomic_file_writes_replace_and_leave_nothing_on_failure(tmp_path):
     atomic_write_text(target, "one\n")
     atomic_write_bytes(target, b"two\n")
     assert target.read_bytes() == b"two\n"
-    assert oct(target.stat().st_mode & 0o777) == oct(_io.FILE_MODE)
+    assert oct(target.stat().st_mode & 0o777) == oct(_io.file_mode())
 
     def broken(tmp):
         Path(tmp).write_text("half")
@@ -143,3 +143,58 @@ def test_a_kill_during_the_final_swap_loses_no_output(tmp_path, mode):
     assert hidden(tmp_path) == []
     names = sorted(p.name for p in out.iterdir())
     assert names == (["new"] if mode == "after-exchange" else ["old"])
+
+
+# --------------------------------------------------------------------------- permissions follow the umask
+
+@pytest.fixture(params=[0o022, 0o077, 0o002])
+def umask(request):
+    previous = os.umask(request.param)
+    try:
+        yield request.param
+    finally:
+        os.umask(previous)
+
+
+def modes(folder: Path) -> dict[str, str]:
+    """Every file and folder below ``folder``, with its permission bits."""
+    found = {}
+    for path in sorted(folder.rglob("*")):
+        found[str(path.relative_to(folder))] = oct(path.stat().st_mode & 0o777)
+    return found
+
+
+def test_outputs_get_the_users_umask_not_mkstemps_0600(tmp_path, umask):
+    """mkstemp/mkdtemp create 0600/0700; every writer gives what open() and mkdir would."""
+    from xltstats.studies._common import write_text
+
+    assert _io.current_umask() == umask
+    files, folders = oct(0o666 & ~umask), oct(0o777 & ~umask)
+    atomic_write_text(tmp_path / "a.txt", "a\n")
+    atomic_write_bytes(tmp_path / "b.bin", b"b", fsync=True)
+    atomic_write_with(tmp_path / "c.txt", lambda tmp: Path(tmp).write_text("c"))
+    write_text(tmp_path / "study.html", "<p>study</p>\n")
+    with AtomicDir(tmp_path / "fit") as work:
+        (work.path / "tables").mkdir()
+        atomic_write_text(work.path / "tables" / "t.csv", "x\n1\n")
+        work.commit()
+    temp = _io.make_temp_dir("scratch.", tmp_path)
+    found = modes(tmp_path)
+    expected = {name: (folders if (tmp_path / name).is_dir() else files) for name in found}
+    assert found == expected
+    assert {"fit", "fit/tables", temp.name} <= set(found)
+    if umask == 0o022:  # collaborators on a shared server can read the results
+        assert found["fit/tables/t.csv"] == "0o644" and found["fit"] == "0o755"
+
+
+def test_journal_rewrite_and_feature_cache_follow_the_umask(tmp_path, umask):
+    """The experiment code's own writers: the journal's repair rewrite and the features cache."""
+    from xltstats.experiments.journal import repair_journal
+    from xltstats.experiments.train import save_features
+
+    journal = tmp_path / "journal.jsonl"
+    journal.write_text('{"a": 1}\n{"a": 2', encoding="utf-8")  # a torn last line is repaired
+    repair_journal(journal)
+    save_features([{"input_ids": [1, 2, 3]}], tmp_path / "features.npz")
+    for name in ("journal.jsonl", "features.npz"):
+        assert oct((tmp_path / name).stat().st_mode & 0o777) == oct(0o666 & ~umask), name

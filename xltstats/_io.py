@@ -10,6 +10,12 @@
   SIGTERM remove the partial folder.  The final step exchanges the two folders in one system call
   (``renameat2(RENAME_EXCHANGE)`` on Linux), so a kill at any moment leaves either the previous
   output or the new one under ``NAME``, never nothing.
+
+Permissions follow the user's umask, as ``open()`` and ``mkdir`` would give them (``0o666 & ~umask``
+for files, ``0o777 & ~umask`` for folders): ``tempfile.mkstemp``/``mkdtemp`` create ``0600``/``0700``,
+so every temporary file and folder is set to :func:`file_mode` / :func:`dir_mode` before it is
+renamed into place; under umask 022 collaborators can read a fit, under 077 nobody else can.
+:func:`make_temp_dir` is ``mkdtemp`` with that mode, for writers that build a folder themselves.
 """
 from __future__ import annotations
 
@@ -25,14 +31,47 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-FILE_MODE = 0o644
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where Linux says it (``/proc/self/status``);
+    elsewhere set and restored at once under a lock."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """The mode ``open()`` gives a new file under the current umask."""
+    return 0o666 & ~current_umask()
+
+
+def dir_mode() -> int:
+    """The mode ``mkdir`` gives a new folder under the current umask."""
+    return 0o777 & ~current_umask()
+
+
+def make_temp_dir(prefix: str, dir) -> Path:
+    """``tempfile.mkdtemp(prefix=, dir=)`` with the umask's folder mode instead of ``0700``."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=dir))
+    os.chmod(path, dir_mode())
+    return path
 
 
 def atomic_write_with(path, write: Callable[[str], None], *, suffix: str = ".tmp") -> Path:
     """Call ``write(temporary_path)`` and rename the result over ``path``.
 
     The temporary file lives in ``path``'s folder (so the rename is atomic) and is removed when
-    ``write`` fails or the process is interrupted.
+    ``write`` fails or the process is interrupted; it gets the umask's mode (:func:`file_mode`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -40,7 +79,7 @@ def atomic_write_with(path, write: Callable[[str], None], *, suffix: str = ".tmp
     os.close(fd)
     try:
         write(tmp)
-        os.chmod(tmp, FILE_MODE)
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -51,11 +90,14 @@ def atomic_write_with(path, write: Callable[[str], None], *, suffix: str = ".tmp
     return path
 
 
-def atomic_write_bytes(path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically."""
+def atomic_write_bytes(path, data: bytes, *, fsync: bool = False) -> Path:
+    """Write ``data`` to ``path`` atomically (``fsync``: on disk before the rename)."""
     def write(tmp: str) -> None:
         with open(tmp, "wb") as fh:
             fh.write(data)
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
 
     return atomic_write_with(path, write)
 
@@ -182,11 +224,11 @@ class AtomicDir:
         token = tempfile.mkdtemp(prefix=f"{partial_prefix(self.out)}{os.getpid()}-", dir=self.out.parent)
         # the lock first (named after the folder), then the folder is known as ours
         self.lock_path = Path(token + ".lock")
-        self._lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        self._lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o666)  # open() applies the umask
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
         os.write(self._lock_fd, f"{os.getpid()}\n".encode())
         self.path = Path(token)
-        os.chmod(self.path, 0o755)
+        os.chmod(self.path, dir_mode())
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -27,6 +27,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._io import file_mode
 from ..errors import DownloadError
 from ..paths import cache_dir
 
@@ -158,6 +159,7 @@ def download(remote: RemoteFile, *, quiet: bool = False, timeout: float = 60.0) 
                 f"checksum mismatch for {remote.url}: expected sha256 {remote.sha256}, got {got}; "
                 "the file was not kept"
             )
+        os.chmod(tmp, file_mode())  # mkstemp made it 0600: the cache follows the umask like any file
         os.replace(tmp, target)
         return target
     except DownloadError:

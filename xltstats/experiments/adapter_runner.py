@@ -635,10 +635,10 @@ def load_encoder(model, encoder: dict) -> None:
 
 
 def _save_tensors(folder: Path, files: dict, meta: dict) -> None:
-    import tempfile
+    from .._io import make_temp_dir
 
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".tmp", dir=folder.parent))
+    tmp = make_temp_dir(folder.name + ".tmp", folder.parent)
     for name, tensors in files.items():
         torch.save(tensors, tmp / name)
     (tmp / "meta.json").write_text(json.dumps(meta, sort_keys=True, default=str) + "\n")

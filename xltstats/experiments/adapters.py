@@ -30,9 +30,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 import types
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -40,6 +38,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .._io import atomic_write_text, make_temp_dir
 from ..errors import ConfigError, InputError
 
 __all__ = [
@@ -590,7 +589,7 @@ def save_adapter(state: AdapterState, folder, *, prefix: str = "bert", model_typ
     atomically (a temporary folder renamed into place); ``head``: extra tensors (a task head)."""
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".tmp", dir=folder.parent))
+    tmp = make_temp_dir(folder.name + ".tmp", folder.parent)
     hidden = None
     tensors = {}
     for key, value in state.tensors.items():
@@ -776,7 +775,4 @@ def lora_delta(peft_model, adapter: str) -> dict[str, torch.Tensor]:
 
 
 def _atomic_json(path: Path, obj) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True))

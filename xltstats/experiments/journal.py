@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._io import atomic_write_bytes
 from ..errors import InputError
 
 RESULT_COLUMNS = ["model", "task", "source", "target", "score", "metric", "n_source_examples",
@@ -161,16 +161,7 @@ def repair_journal(path, *, dry_run: bool = False) -> list[dict]:
         os.fsync(fh.fileno())
     good = b"".join(json.dumps(row, sort_keys=True, ensure_ascii=False).encode("utf-8") + b"\n"
                     for _line, row in rows)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(good)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write_bytes(path, good, fsync=True)
     return moved
 
 

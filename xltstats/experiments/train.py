@@ -16,13 +16,13 @@ import json
 import math
 import os
 import shutil
-import tempfile
 import time
 from functools import lru_cache
 from pathlib import Path
 
 import torch
 
+from .._io import atomic_write_with, make_temp_dir
 from .plan import sample_indices  # noqa: F401 - re-exported for callers
 from .tasks import Task
 
@@ -128,7 +128,7 @@ def train_tokenizer(texts, out_dir, vocab_size: int = 2000, *, deterministic: bo
                                    eos_token="[SEP]")
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=out_dir.name + ".", dir=out_dir.parent))
+    tmp = make_temp_dir(out_dir.name + ".", out_dir.parent)
     fast.save_pretrained(tmp)
     _replace_dir(tmp, out_dir)
     return out_dir
@@ -226,15 +226,11 @@ def save_features(feats: list[dict], path) -> None:
         else:
             return  # not a shape this cache stores: leave it uncached rather than guess
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+    atomic_write_with(path, write)
 
 
 def load_features(path) -> list[dict] | None:
@@ -381,7 +377,7 @@ def _replace_dir(tmp: Path, target: Path) -> None:
 def save_checkpoint(model, tokenizer, path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=path.name + ".tmp", dir=path.parent))
+    tmp = make_temp_dir(path.name + ".tmp", path.parent)
     getattr(model, "_orig_mod", model).save_pretrained(tmp)
     (tmp / "COMPLETE").write_text("ok\n")
     _replace_dir(tmp, path)

@@ -181,14 +181,9 @@ def main(argv=None) -> int:
     if args.out == "-":
         sys.stdout.write(text)
     else:
-        import os
-        import tempfile
+        from .._io import atomic_write_text
 
-        folder = os.path.dirname(os.path.abspath(args.out))
-        handle, temporary = tempfile.mkstemp(dir=folder, suffix=".partial")
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-        os.replace(temporary, args.out)
+        atomic_write_text(args.out, text)
     return 0
 
 

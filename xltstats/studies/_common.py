@@ -6,13 +6,12 @@ import base64
 import html
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .._io import atomic_write_text
 from ..errors import InputError
 from ..results import parse_condition
 
@@ -119,12 +118,7 @@ def write_page(path: Path, title: str, sections: list[tuple[str, str]]) -> Path:
 
 
 def write_text(path: Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    atomic_write_text(path, text)
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> None:
