@@ -12,6 +12,12 @@ Conventions follow lme4:
 * ``(1 | a:b)`` groups by the combination of ``a`` and ``b``; ``(1 | a/b)`` expands to
   ``(1 | a) + (1 | a:b)``.
 * The double-bar ``||`` form (uncorrelated terms) is expanded into one term per column.
+* ``(1 | mm(source, target))`` is a multi-membership factor (the syntax of brms' ``mm()``): the
+  levels are the values of all the named columns together, and each row loads on the level of
+  every member with weight 1 (two non-zero entries of ``Z`` per row for two members; a row whose
+  members name the same level loads on it with weight 2).  brms scales the weights to sum to 1 by
+  default; here they are 1 each, so a pair's random part is ``b[source] + b[target]``.  Used for
+  unordered language pairs (one random effect per language, whichever column it sits in).
 
 Formulas come from users' configuration files and patsy evaluates them as Python code, so every
 formula is first checked by :func:`check_formula`, a small grammar that admits only column names,
@@ -88,6 +94,7 @@ class _FormulaGrammar:
         unary   := "-" unary | atom
         atom    := NUMBER | column | call | "(" sum [("|" | "||") sum] ")"
         call    := FUNCTION "(" arguments ")" | ("np" | "numpy") "." NUMPY_FUNCTION "(" sum ")"
+                 | "mm" "(" column ("," column)+ ")"   (a grouping factor only)
         Q(...)  := "Q" "(" STRING ")"           C(...) := "C" "(" sum ["," CONTRAST] ")"
     """
 
@@ -138,6 +145,12 @@ class _FormulaGrammar:
     def kind(self, ahead: int = 0):
         j = self.i + ahead
         return self.tokens[j].type if j < len(self.tokens) else None
+
+    def take_column(self, where: str) -> str:
+        if self.kind() != tokenize.NAME or keyword.iskeyword(self.peek() or "") \
+                or (self.peek() or "").startswith("__") or self.peek(1) in ("(", "."):
+            self.fail(f"{where} takes plain column names, got {self.peek()!r}")
+        return self.take()
 
     # -- grammar
     def check(self) -> None:
@@ -214,6 +227,16 @@ class _FormulaGrammar:
             return
         if self.peek() != "(":
             return  # a column name
+        if name == "mm":
+            self.take("(")
+            self.take_column("mm()")
+            if self.peek() != ",":
+                self.fail("mm() takes two or more column names, e.g. mm(source, target)")
+            while self.peek() == ",":
+                self.take(",")
+                self.take_column("mm()")
+            self.take(")")
+            return
         if name not in FORMULA_FUNCTIONS:
             self.fail(f"the call {name}(...) is not an allowed transform")
         self.take("(")
@@ -262,8 +285,29 @@ class RandomTerm:
     group: str                # the grouping factor as written, e.g. "source" or "source:target"
     column_names: list        # lme4 names of the term's columns, e.g. ["(Intercept)", "x"]
     matrix: np.ndarray        # n x k model matrix of the term
-    codes: np.ndarray         # n integer level codes, 0 .. n_levels-1
+    codes: np.ndarray         # n integer level codes, 0 .. n_levels-1 (n x members for mm())
     levels: list              # level labels (strings), position = code
+    members: tuple = ()       # the columns of a multi-membership factor mm(a, b); () otherwise
+
+    @property
+    def is_multi_membership(self) -> bool:
+        return bool(self.members)
+
+    @property
+    def member_codes(self) -> np.ndarray:
+        """n x m level codes, one column per member (m = 1 for a plain factor)."""
+        return self.codes if self.codes.ndim == 2 else self.codes[:, None]
+
+    @property
+    def loading(self) -> np.ndarray:
+        """Per row, the sum of squared weights on the levels it loads on: 1 for a plain factor,
+        the number of members for ``mm()`` (4 where both members of two name the same level), so
+        that the row's random-effect variance is ``loading * z' Sigma z``."""
+        codes = self.member_codes
+        if codes.shape[1] == 1:
+            return np.ones(len(codes))
+        same = codes[:, :, None] == codes[:, None, :]
+        return same.sum(axis=(1, 2)).astype(float)
 
     @property
     def n_columns(self) -> int:
@@ -307,6 +351,29 @@ def _split_top_level_plus(text: str) -> list[str]:
     return [p.strip() for p in parts if p.strip() not in ("", "+")]
 
 
+_MM = re.compile(r"^mm\s*\((?P<members>[^()]*)\)$")
+
+
+def multi_membership_members(group: str) -> tuple[str, ...] | None:
+    """The member columns of a grouping factor written ``mm(a, b, ...)``; None for any other."""
+    match = _MM.match(group.strip())
+    if not match:
+        return None
+    return tuple(m.strip() for m in match.group("members").split(","))
+
+
+def _normalise_group(group: str, formula: str) -> str:
+    members = multi_membership_members(group)
+    if members is None:
+        if "mm(" in group.replace(" ", ""):
+            raise ConfigError(f"grouping factor {group!r} in {formula!r}: mm(...) is a grouping factor "
+                              "on its own and cannot be nested or interacted")
+        return group
+    if len(set(members)) != len(members):
+        raise ConfigError(f"grouping factor {group!r} in {formula!r} names a column twice")
+    return f"mm({', '.join(members)})"
+
+
 _BAR = re.compile(r"^\(\s*(.*?)\s*(\|\|?)\s*([^|]+?)\s*\)$", re.S)
 
 
@@ -332,7 +399,7 @@ def parse_formula(formula: str) -> ParsedFormula:
             expr, bar, group = match.group(1).strip(), match.group(2), match.group(3).strip()
             if not expr:
                 raise ConfigError(f"random term {body!r} has nothing left of '|' in {formula!r}")
-            groups = _expand_nesting(group)
+            groups = [_normalise_group(g, formula) for g in _expand_nesting(group)]
             if bar == "||":
                 for sub_expr in _uncorrelated_parts(expr):
                     random.extend((sub_expr, g) for g in groups)
@@ -342,6 +409,9 @@ def parse_formula(formula: str) -> ParsedFormula:
             if "|" in body:
                 raise ConfigError(
                     f"random term {part!r} in {formula!r} must be written in parentheses, e.g. (1 | source)")
+            if re.search(r"\bmm\s*\(", body):
+                raise ConfigError(f"{part!r} in {formula!r}: mm(...) is a grouping factor, written on the "
+                                  "right of '|' as in (1 | mm(source, target))")
             fixed.append(("- " if sign == "-" else "+ ") + body)
     fixed_rhs = " ".join(fixed).strip()
     if fixed_rhs.startswith("+ "):
@@ -437,21 +507,24 @@ def build_random_terms(parsed: ParsedFormula, data: pd.DataFrame) -> list[Random
         names = [_lme4_name(c) for c in design.columns]
         if not names:
             raise ConfigError(f"random term ({expr} | {group}) has no columns")
-        group_columns = [g.strip() for g in group.split(":")]
+        members = multi_membership_members(group) or ()
+        group_columns = list(members) if members else [g.strip() for g in group.split(":")]
         for g in group_columns:
             if g not in data.columns:
                 raise InputError(f"grouping factor {g!r} of ({expr} | {group}) is not a column of the data",
                                  column=g)
-        if len(group_columns) == 1:
-            labels = data[group_columns[0]].astype(str)
+        if members:
+            labels = np.column_stack([data[g].astype(str).to_numpy() for g in members])
+            levels = np.unique(labels)
+            codes = np.searchsorted(levels, labels)
         else:
             labels = data[group_columns[0]].astype(str)
             for g in group_columns[1:]:
                 labels = labels + ":" + data[g].astype(str)
-        codes, levels = pd.factorize(labels.to_numpy(), sort=True)
+            codes, levels = pd.factorize(labels.to_numpy(), sort=True)
         terms.append(RandomTerm(expr=expr, group=group, column_names=names,
                                 matrix=np.asarray(design, dtype=float), codes=codes.astype(np.int64),
-                                levels=[str(v) for v in levels]))
+                                levels=[str(v) for v in levels], members=tuple(members)))
     return terms
 
 

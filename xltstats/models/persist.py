@@ -9,7 +9,8 @@
 Each model entry has ``kind``, ``response``, the fixed-effect ``terms`` with their ``coefficients`` and
 ``covariance``, the ``residual_variance`` and ``df_inference`` (null: normal quantiles). OLS entries add
 the standardisation ``means``/``sds`` of the features. Mixed entries add ``random``: one entry per random
-term with its ``group`` (e.g. ``source``; ``a:b`` for combinations), its ``columns`` (``(Intercept)`` or
+term with its ``group`` (e.g. ``source``; ``a:b`` for combinations; ``mm(source, target)`` for one
+effect per language that both columns load on, with weight 1 each), its ``columns`` (``(Intercept)`` or
 data columns), the term's covariance matrix, each level's conditional mode (BLUP) and, when the fit
 provides it, each level's conditional covariance.
 
@@ -31,7 +32,8 @@ import pandas as pd
 from scipy import stats
 
 from xltstats.errors import ConfigError, InputError
-from xltstats.models.mixed._design import group_labels
+from xltstats.models.formula import multi_membership_members
+from xltstats.models.mixed._design import member_labels
 
 __all__ = ["save_model", "load_model", "model_spec", "PortableModel", "MODEL_FILE"]
 
@@ -317,7 +319,8 @@ class PortableModel:
             cols.append((m.group("c1") or m.group("c2")).strip() if m and self.kind == "mixed" else term)
         for entry in self.spec.get("random", []):
             cols += [c for c in entry["columns"] if c != "(Intercept)"]
-            cols += [g.strip() for g in entry["group"].split(":")]
+            members = multi_membership_members(entry["group"])
+            cols += list(members) if members else [g.strip() for g in entry["group"].split(":")]
         return list(dict.fromkeys(cols))
 
     @property
@@ -363,19 +366,23 @@ class PortableModel:
         mean = np.zeros(len(data))
         var = np.zeros(len(data))
         for entry in self.spec.get("random", []):
-            labels = group_labels(data, entry["group"])
+            # one label per member: [source, target] for mm(source, target), each loading with
+            # weight 1 (a level named by w members of a row has w^2 times its variance)
+            members = np.column_stack([m.to_numpy() for m in member_labels(data, entry["group"])])
             z = np.column_stack([np.ones(len(data)) if c == "(Intercept)" else self._numeric(data, c)
                                  for c in entry["columns"]])
             sigma = np.asarray(entry["covariance"], float)
             full = np.einsum("ij,jk,ik->i", z, sigma, z)
             levels = entry["levels"]
             condvar = entry.get("conditional_covariance")
-            for i, label in enumerate(labels.to_numpy()):
-                if include_random and label in levels:
-                    mean[i] += z[i] @ np.asarray(levels[label], float)
-                    var[i] += z[i] @ np.asarray(condvar[label], float) @ z[i] if condvar else full[i]
-                else:
-                    var[i] += full[i]
+            for i, labels in enumerate(members):
+                for label in labels:
+                    weight = float(np.sum(labels == label))
+                    if include_random and label in levels:
+                        mean[i] += z[i] @ np.asarray(levels[label], float)
+                        var[i] += weight * (z[i] @ np.asarray(condvar[label], float) @ z[i] if condvar else full[i])
+                    else:
+                        var[i] += weight * full[i]
         return mean, var
 
     def prediction_interval(self, data: pd.DataFrame, alpha: float = 0.05, include_random: bool = True) -> pd.DataFrame:

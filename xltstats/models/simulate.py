@@ -14,6 +14,14 @@ of languages); pairs with a missing feature are left out.
 ``score ~ features + (1|source) + (1|target)`` (or OLS with two-way clustered SEs), and reports per
 coefficient the bias, the empirical SD of the estimates, the mean reported SE and the coverage of the
 ``1 - alpha`` Wald intervals.
+
+:class:`UnorderedSimulator` draws unordered (symmetric) pairs, one random effect per language
+whichever column holds it (the multi-membership model the fit uses for ``pairs: unordered``)::
+
+    score({a, b}, k, r) = intercept + sum_f beta_f * z_f(a, b) + u[a] + u[b] + v[k] + e
+    u ~ N(0, sd_language^2),  v ~ N(0, sd_task^2) over ``n_tasks`` tasks,  e ~ N(0, sd_residual^2)
+
+fitted by ``score ~ features + (1 | mm(source, target)) (+ (1 | task))``.
 """
 from __future__ import annotations
 
@@ -25,7 +33,7 @@ import pandas as pd
 
 from xltstats.errors import InputError
 
-__all__ = ["CrossedSimulator", "pair_table_for", "recovery_study"]
+__all__ = ["CrossedSimulator", "UnorderedSimulator", "pair_table_for", "recovery_study"]
 
 
 def pair_table_for(languages, features, **options) -> pd.DataFrame:
@@ -37,8 +45,24 @@ def pair_table_for(languages, features, **options) -> pd.DataFrame:
     return table[["source", "target", *features]].reset_index(drop=True)
 
 
+class _FixedPart:
+    """What both simulators share: the features, the true fixed effects and ``X beta``."""
+
+    @property
+    def features(self) -> list[str]:
+        return list(self.coefficients)
+
+    @property
+    def truth(self) -> pd.Series:
+        """True fixed effects, named as the fitted models name them."""
+        return pd.Series({"Intercept": self.intercept, **{f: float(b) for f, b in self.coefficients.items()}})
+
+    def _fixed(self) -> np.ndarray:
+        return self.intercept + self.table[self.features].to_numpy() @ np.array(list(self.coefficients.values()), float)
+
+
 @dataclass
-class CrossedSimulator:
+class CrossedSimulator(_FixedPart):
     """Draws results tables from the crossed model in the module docstring."""
 
     pairs: pd.DataFrame
@@ -67,28 +91,68 @@ class CrossedSimulator:
         self.sources = sorted(self.table["source"].astype(str).unique())
         self.targets = sorted(self.table["target"].astype(str).unique())
 
-    @property
-    def features(self) -> list[str]:
-        return list(self.coefficients)
-
-    @property
-    def truth(self) -> pd.Series:
-        """True fixed effects, named as the fitted models name them."""
-        return pd.Series({"Intercept": self.intercept, **{f: float(b) for f, b in self.coefficients.items()}})
-
     def draw(self, rng: np.random.Generator | int | None = None) -> pd.DataFrame:
         """One results table: source, target, seed, standardised features, score."""
         rng = np.random.default_rng(rng)
         u_source = dict(zip(self.sources, rng.normal(0, self.sd_source, len(self.sources))))
         u_target = dict(zip(self.targets, rng.normal(0, self.sd_target, len(self.targets))))
-        base = self.intercept + self.table[self.features].to_numpy() @ np.array(list(self.coefficients.values()), float)
-        base = base + self.table["source"].map(u_source).to_numpy() + self.table["target"].map(u_target).to_numpy()
+        base = self._fixed() + self.table["source"].map(u_source).to_numpy() + self.table["target"].map(u_target).to_numpy()
         frames = []
         for seed in range(self.n_seeds):
             frame = self.table.copy()
             frame.insert(2, "seed", seed)
             frame["score"] = base + rng.normal(0, self.sd_residual, len(base))
             frames.append(frame)
+        return pd.concat(frames, ignore_index=True)
+
+
+@dataclass
+class UnorderedSimulator(_FixedPart):
+    """Draws tables of unordered pairs from the multi-membership model in the module docstring.
+
+    ``languages``: the language codes; every unordered pair of two different languages is drawn
+    once per task and seed, written with the codes sorted (``source < target``).  ``coefficients``:
+    feature name -> coefficient; the features are standard normal draws per pair (the same in
+    every table drawn with the same ``feature_seed``), symmetric by construction.
+    """
+
+    languages: list
+    coefficients: dict
+    intercept: float = 50.0
+    sd_language: float = 3.0
+    sd_task: float = 0.0
+    sd_residual: float = 2.0
+    n_tasks: int = 1
+    n_seeds: int = 1
+    feature_seed: int = 0
+
+    def __post_init__(self):
+        from itertools import combinations
+
+        languages = sorted(map(str, self.languages))
+        if len(set(languages)) != len(languages) or len(languages) < 3:
+            raise InputError(f"an unordered-pair simulation needs 3 or more distinct languages, got {self.languages!r}")
+        self.languages = languages
+        pairs = pd.DataFrame(list(combinations(languages, 2)), columns=["source", "target"])
+        draws = np.random.default_rng(self.feature_seed).normal(size=(len(pairs), len(self.coefficients)))
+        for f, column in zip(self.coefficients, draws.T):
+            pairs[f] = column
+        self.table = pairs
+
+    def draw(self, rng: np.random.Generator | int | None = None) -> pd.DataFrame:
+        """One results table: task, source, target, seed, features, score."""
+        rng = np.random.default_rng(rng)
+        u = dict(zip(self.languages, rng.normal(0, self.sd_language, len(self.languages))))
+        v = rng.normal(0, self.sd_task, self.n_tasks) if self.sd_task > 0 else np.zeros(self.n_tasks)
+        base = self._fixed() + self.table["source"].map(u).to_numpy() + self.table["target"].map(u).to_numpy()
+        frames = []
+        for task in range(self.n_tasks):
+            for seed in range(self.n_seeds):
+                frame = self.table.copy()
+                frame.insert(0, "task", f"task{task + 1}")
+                frame.insert(3, "seed", seed)
+                frame["score"] = base + v[task] + rng.normal(0, self.sd_residual, len(base))
+                frames.append(frame)
         return pd.concat(frames, ignore_index=True)
 
 

@@ -14,7 +14,8 @@ import scipy.sparse as sp
 
 from xltstats.errors import ConfigError, InputError
 from xltstats.models.formula import (ParsedFormula, _split_top_level_plus, build_random_terms,
-                                     formula_env, parse_formula, referenced_columns)
+                                     formula_env, multi_membership_members, parse_formula,
+                                     referenced_columns)
 
 @dataclass
 class Design:
@@ -77,6 +78,16 @@ def group_labels(data: pd.DataFrame, group: str) -> pd.Series:
     return labels
 
 
+def member_labels(data: pd.DataFrame, group: str) -> list[pd.Series]:
+    """The level labels of each row, one Series per member: ``[source, target]`` for a
+    multi-membership factor ``mm(source, target)``, ``[labels]`` for any other (see
+    :func:`group_labels`)."""
+    members = multi_membership_members(group)
+    if members is None:
+        return [group_labels(data, group)]
+    return [group_labels(data, m) for m in members]
+
+
 def lower_triangle_colwise(k: int):
     rows, cols = [], []
     for j in range(k):
@@ -99,10 +110,11 @@ def build_design(X, y, fixed_names, terms, x_design_info, term_design_infos) -> 
         r, c = lower_triangle_colwise(k)
         theta_slices.append(slice(theta_pos, theta_pos + len(r)))
         lower.extend(0.0 if i == j else -np.inf for i, j in zip(r, c))
-        for j in range(k):
-            z_rows.append(np.arange(n))
-            z_cols.append(offset + term.codes * k + j)
-            z_vals.append(term.matrix[:, j])
+        for codes in term.member_codes.T:  # mm(): each member loads with weight 1 (duplicates add)
+            for j in range(k):
+                z_rows.append(np.arange(n))
+                z_cols.append(offset + codes * k + j)
+                z_vals.append(term.matrix[:, j])
         base = offset + np.arange(levels) * k
         for t, (i, j) in enumerate(zip(r, c)):
             l_rows.append(base + i)

@@ -15,6 +15,10 @@ How ``A`` is factored is a strategy chosen once per design (:func:`choose_factor
 * :class:`BlockSchur`: larger models; the term with most columns x levels (whose block of ``A``
   is block diagonal, one ``k x k`` block per level) is eliminated with a Schur complement.
 
+A multi-membership term (``mm(source, target)``) has a block of ``Z'Z`` that is neither diagonal
+nor block diagonal (two levels meet in every row), so it is never the term eliminated: it stays
+with the densely factored columns.
+
 Each strategy's ``factor(theta)`` returns ``(log|A|, solve, lam_t)`` with ``solve(B) = A^{-1} B``
 and ``lam_t(M) = Lambda' M``, or None when ``A`` is not positive definite.
 """
@@ -106,7 +110,7 @@ class DiagonalSchur:
 
     def __init__(self, design: Design, ZtZ: sp.csc_matrix):
         d = design
-        big = int(np.argmax([t.n_levels for t in d.terms]))
+        big = _largest_plain_term(d, [t.n_levels for t in d.terms])
         start, stop = d.offsets[big], d.offsets[big] + d.terms[big].n_levels
         self.rest, self.bigi = _split_columns(d.q, start, stop)
         self.q = d.q
@@ -153,7 +157,7 @@ class BlockSchur:
         d = design
         self.design = d
         sizes = [t.n_columns * t.n_levels for t in d.terms]
-        big = int(np.argmax(sizes))
+        big = _largest_plain_term(d, sizes)
         k = d.terms[big].n_columns
         L = d.terms[big].n_levels
         start = d.offsets[big]
@@ -227,14 +231,24 @@ class BlockSchur:
         return logdet, solve, lam_t
 
 
+def _largest_plain_term(design: Design, sizes) -> int:
+    """The index of the largest term (by ``sizes``) that is not multi-membership."""
+    plain = [i for i, t in enumerate(design.terms) if not t.is_multi_membership]
+    return max(plain, key=lambda i: (sizes[i], -i))
+
+
 def choose_factorisation(design: Design, ZtZ: sp.csc_matrix):
     """The cheapest strategy that can factor ``A`` for this design (see the module docstring)."""
     all_intercepts = all(t.n_columns == 1 for t in design.terms)
-    if all_intercepts and len(design.terms) >= 2 and design.q - max(
-            t.n_levels for t in design.terms) <= DIAGONAL_SCHUR_REST_LIMIT:
+    plain = [t for t in design.terms if not t.is_multi_membership]
+    if all_intercepts and len(design.terms) >= 2 and plain and design.q - max(
+            t.n_levels for t in plain) <= DIAGONAL_SCHUR_REST_LIMIT:
         return DiagonalSchur(design, ZtZ)
-    if design.q <= DENSE_LIMIT:
+    if design.q <= DENSE_LIMIT or (not plain and design.q <= BLOCK_SCHUR_REST_LIMIT):
         return Dense(design, ZtZ, all_intercepts)
+    if not plain:
+        raise ConfigError(f"the multi-membership random effects have {design.q} columns; models this "
+                          f"large (more than {BLOCK_SCHUR_REST_LIMIT}) are not supported")
     return BlockSchur(design, ZtZ)
 
 

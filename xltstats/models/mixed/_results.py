@@ -19,7 +19,7 @@ from xltstats.errors import InputError
 from xltstats.models.formula import ParsedFormula
 from xltstats.models.mixed._inference import variance_components_ci as _variance_components_ci
 from xltstats.models.mixed._deviance import ProfiledDeviance
-from xltstats.models.mixed._design import Design, group_labels, lower_triangle_colwise, prepare
+from xltstats.models.mixed._design import Design, lower_triangle_colwise, member_labels, prepare
 from xltstats.models.mixed._linalg import cho_solve
 from xltstats.models.mixed._optimise import SINGULAR_TOL, optimise, single_threaded_blas
 from xltstats.models.summary import Summary
@@ -247,8 +247,9 @@ class MixedResults:
         var_random = 0.0
         for t, term in enumerate(self._design.terms):
             cov = self._term_cov[t]
-            # mean over rows of z_i' Sigma z_i (Johnson 2014); equals the variance for intercepts
-            var_random += float(np.mean(np.einsum("ij,jk,ik->i", term.matrix, cov, term.matrix)))
+            # mean over rows of z_i' Sigma z_i (Johnson 2014); equals the variance for intercepts;
+            # a multi-membership row loads on each member's level (loading 2 for two members)
+            var_random += float(np.mean(term.loading * np.einsum("ij,jk,ik->i", term.matrix, cov, term.matrix)))
         return var_fixed, var_random, self.scale
 
     @property
@@ -332,24 +333,29 @@ class MixedResults:
         for t, term in enumerate(d.terms):
             (Zt,) = patsy.build_design_matrices([d.term_design_infos[t]], newdata,
                                                 return_type="matrix", NA_action="raise")
-            labels = group_labels(newdata, term.group)
             lookup = {lev: i for i, lev in enumerate(term.levels)}
-            codes = np.array([lookup.get(v, -1) for v in labels.to_numpy()], dtype=np.int64)
-            term_rows.append((np.asarray(Zt, dtype=float), codes))
+            labels = np.column_stack([m.to_numpy() for m in member_labels(newdata, term.group)])
+            codes = np.vectorize(lambda v: lookup.get(v, -1), otypes=[np.int64])(labels) if labels.size \
+                else np.zeros(labels.shape, dtype=np.int64)
+            # how many members of the row name the same level (2 for mm(source, target) on (a, a))
+            shared = (labels[:, :, None] == labels[:, None, :]).sum(axis=2).astype(float)
+            term_rows.append((np.asarray(Zt, dtype=float), codes, shared))  # rows x members
         return np.asarray(X, dtype=float), term_rows
 
     def predict(self, newdata: pd.DataFrame | None = None, include_random: bool = True) -> pd.Series:
-        """Predictions ``X beta (+ Z b)``; levels not seen in fitting get a random effect of 0."""
+        """Predictions ``X beta (+ Z b)``; levels not seen in fitting get a random effect of 0
+        (for ``mm(source, target)``, each member's level that was not seen)."""
         if newdata is None:
             return (self.fittedvalues if include_random else pd.Series(
                 self.fixed_fitted, index=self.data.index)).rename("prediction")
         X, term_rows = self._new_design(newdata)
         pred = X @ self.params.to_numpy()
         if include_random:
-            for t, (Zt, codes) in enumerate(term_rows):
+            for t, (Zt, members, _shared) in enumerate(term_rows):
                 blups = self.random_effects_array(t)
-                seen = codes >= 0
-                pred[seen] += np.einsum("ij,ij->i", Zt[seen], blups[codes[seen]])
+                for codes in members.T:
+                    seen = codes >= 0
+                    pred[seen] += np.einsum("ij,ij->i", Zt[seen], blups[codes[seen]])
         return pd.Series(pred, index=newdata.index, name="prediction")
 
     def random_effects_array(self, t):
@@ -372,6 +378,9 @@ class MixedResults:
         ``include_random`` is False, or when the random-effect dimension is too large to form the
         conditional covariance densely: more than 25 million entries).  The covariance between the estimates of ``beta`` and the
         BLUPs, and the uncertainty in the variance components, are ignored; normal quantiles.
+        A multi-membership term (``mm(source, target)``) adds one such part per member (the
+        conditional covariance between the BLUPs of the two languages of a pair is ignored, as
+        the portable model of :mod:`xltstats.models.persist` ignores it).
         """
         X, term_rows = self._new_design(newdata)
         pred = self.predict(newdata, include_random=include_random).to_numpy()
@@ -380,18 +389,19 @@ class MixedResults:
         var = fixed_var + self.scale
         mean_var = fixed_var.copy()
         condvar = self._conditional_cov_blocks() if include_random else None
-        for t, (Zt, codes) in enumerate(term_rows):
+        for t, (Zt, members, shared) in enumerate(term_rows):
             cov = self._term_cov[t]
             full = np.einsum("ij,jk,ik->i", Zt, cov, Zt)
-            if include_random and condvar[t] is not None:
-                seen = codes >= 0
-                cv = condvar[t][np.where(seen, codes, 0)]
-                cond = np.einsum("ij,ijk,ik->i", Zt, cv, Zt)
-                part = np.where(seen, cond, full)
-            else:
-                part = full
-            var += part
-            mean_var += part
+            for codes, weight in zip(members.T, shared.T):
+                if include_random and condvar[t] is not None:
+                    seen = codes >= 0
+                    cv = condvar[t][np.where(seen, codes, 0)]
+                    cond = np.einsum("ij,ijk,ik->i", Zt, cv, Zt)
+                    part = np.where(seen, cond, full)
+                else:
+                    part = full
+                var += weight * part  # a level named by w members of the row: w^2 in all
+                mean_var += weight * part
         z = stats.norm.ppf(1 - alpha / 2)
         sd = np.sqrt(var)
         return pd.DataFrame({"prediction": pred, "se_mean": np.sqrt(mean_var), "se_prediction": sd,

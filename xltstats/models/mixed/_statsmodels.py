@@ -50,6 +50,9 @@ def statsmodels_model(parsed, frame, design, reml):
 
     frame = frame.copy()
     terms = design.terms
+    if any(t.is_multi_membership for t in terms):
+        raise ConfigError("statsmodels' MixedLM cannot express a multi-membership factor "
+                          f"({next(t.group for t in terms if t.is_multi_membership)}); use method='fast'")
     group_columns = {}
     for t, term in enumerate(terms):
         cols = [g.strip() for g in term.group.split(":")]
