@@ -223,3 +223,32 @@ def test_batched_subset_r2_equals_one_solve_at_a_time_and_singular_draws_fall_ba
     codes = np.array([2, 0, 2, 2, 0])
     np.testing.assert_allclose(_group_sums(np.arange(10.0).reshape(5, 2), codes, 4),
                                [[10, 12], [0, 0], [10, 13], [0, 0]])
+
+
+def test_dyadic_covariance_is_the_sum_over_rows_sharing_a_language():
+    """The dyadic meat against its O(n^2) definition (Aronow, Samii & Assenova 2015): every pair
+    of rows that share at least one language, rows of the same pair and same-language rows
+    included, counted once."""
+    from xltstats.models.ols import dyadic_covariance
+
+    rng = np.random.default_rng(3)
+    langs = list("abcdefgh")
+    rows = [(a, b) for i, a in enumerate(langs) for b in langs[i + 1:]] * 2 + [("a", "a"), ("c", "c")]
+    source = np.array([r[0] for r in rows])
+    target = np.array([r[1] for r in rows])
+    x = np.column_stack([np.ones(len(rows)), rng.normal(size=(len(rows), 2))])
+    resid = rng.normal(size=len(rows))
+    share = np.array([[len({s1, t1} & {s2, t2}) > 0 for s2, t2 in rows] for s1, t1 in rows], float)
+    scores = x * resid[:, None]
+    bread = np.linalg.inv(x.T @ x)
+    expected = bread @ (scores.T @ share @ scores) @ bread
+    eigval, eigvec = np.linalg.eigh(expected)
+    if eigval.min() < 0:  # not positive semi-definite: negative eigenvalues clipped, as for cluster2
+        expected = (eigvec * np.clip(eigval, 0, None)) @ eigvec.T
+    cov, info = dyadic_covariance(x, resid, source, target, small_sample=False)
+    assert info["psd_fixed"] == bool(eigval.min() < 0)
+    np.testing.assert_allclose(cov, expected, rtol=1e-10, atol=1e-14)
+    assert info["n_language_clusters"] == 8 and info["n_pair_clusters"] == 28
+    fitted = fit_ols(pd.DataFrame({"source": source, "target": target, "x1": x[:, 1], "x2": x[:, 2],
+                                   "score": x[:, 1] + resid}), features=["x1", "x2"], cov_type="dyadic")
+    assert fitted.df_inference == 7 and fitted.cluster_info["n_language_clusters"] == 8

@@ -52,7 +52,7 @@ BAD = [
     ("groups: {syntax: [syntatic_distance]}\n", "'groups.syntax' names 'syntatic_distance'"),
     ("unknown_key: 1\n", "unknown setting(s) unknown_key"),
     ("ols: {cov: HC3}\n", "'ols' has unknown setting(s) 'cov'"),
-    ("ols: {cov_type: HC9}\n", "'ols.cov_type' must be one of HC3, cluster2, nonrobust, got 'HC9'"),
+    ("ols: {cov_type: HC9}\n", "'ols.cov_type' must be one of HC3, cluster2, dyadic, nonrobust, got 'HC9'"),
     ("features: syntactic_distance\n", "'features' must be a list of column names"),
     ("compare: [[syntax, nope]]\n", "'compare[0]' must be a pair of group names"),
     ("cv: {schemes: [leave-one-out]}\n", "'cv.schemes[0]' must be one of"),

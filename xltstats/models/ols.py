@@ -18,6 +18,13 @@ Choices, documented here once:
     factor ``G/(G-1) * (n-1)/(n-p)`` (G = its number of clusters). If the sum is not positive
     semi-definite its negative eigenvalues are set to zero (CGM's suggested fix; ``psd_fixed`` says so).
     t tests on ``min(G_source, G_target) - 1`` df.
+  - ``"dyadic"``: clustered by language, whichever column holds it, for unordered pairs (dyadic
+    data: Fafchamps & Gubert 2007; Aronow, Samii & Assenova 2015; Cameron & Miller 2014): any two
+    rows that share a language may be correlated.  ``V = V_language - V_pair``: ``V_language`` sums
+    the scores of every row into both its languages' clusters (once where the two are the same
+    language), which counts two rows of the same pair twice, and ``V_pair`` (pairs of two different
+    languages) takes that out; each with the factor ``G/(G-1) * (n-1)/(n-p)``, negative
+    eigenvalues clipped as for cluster2; t tests on ``G_language - 1`` df.
 * Feature groups: every feature belongs to at most one group; features in no group form the group
   ``"other"``. :meth:`OLSResults.group_comparison` drops one group at a time (nested OLS on the same rows):
   R² drop, the classical nested F test and a Wald test of the group's coefficients with the fitted
@@ -43,10 +50,10 @@ from xltstats.errors import ConfigError, InputError
 from xltstats.models.formula import parse_ols_formula
 from xltstats.models.summary import Summary
 
-__all__ = ["fit_ols", "OLSResults", "cluster2_covariance", "general_dominance"]
+__all__ = ["fit_ols", "OLSResults", "cluster2_covariance", "dyadic_covariance", "general_dominance"]
 
 INTERCEPT = "Intercept"
-COV_TYPES = ("HC3", "cluster2", "nonrobust")
+COV_TYPES = ("HC3", "cluster2", "dyadic", "nonrobust")
 
 
 def _prepare(data: pd.DataFrame, response: str, features: list[str], extra: list[str]) -> tuple[pd.DataFrame, int]:
@@ -93,13 +100,50 @@ def _group_sums(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndar
     return out
 
 
-def _one_way_cluster(x, resid, bread, labels) -> tuple[np.ndarray, int]:
+def _one_way_cluster(x, resid, bread, labels, rows=None, small_sample=True) -> tuple[np.ndarray, int]:
+    """One-way cluster sandwich; ``rows`` (default: each row once) lets a row count in several
+    clusters (its index repeated with each cluster's label)."""
     codes, uniques = pd.factorize(pd.Series(labels), sort=True)
     n_clusters = len(uniques)
-    scores = _group_sums(x * resid[:, None], codes, n_clusters)
+    scores = x * resid[:, None]
+    scores = _group_sums(scores if rows is None else scores[rows], codes, n_clusters)
     n, p = x.shape
     factor = n_clusters / (n_clusters - 1) * (n - 1) / (n - p) if n_clusters > 1 else np.nan
-    return factor * _sandwich(x, scores, bread), n_clusters
+    return (factor if small_sample else 1.0) * _sandwich(x, scores, bread), n_clusters
+
+
+def _clip_psd(cov: np.ndarray) -> tuple[np.ndarray, bool]:
+    cov = (cov + cov.T) / 2
+    eigval, eigvec = np.linalg.eigh(cov)
+    fixed = bool((eigval < -1e-12 * max(1.0, abs(eigval).max())).any())
+    if fixed:
+        cov = (eigvec * np.clip(eigval, 0, None)) @ eigvec.T
+    return cov, fixed
+
+
+def dyadic_covariance(x: np.ndarray, resid: np.ndarray, source, target, *,
+                      small_sample: bool = True) -> tuple[np.ndarray, dict]:
+    """Dyadic cluster-robust covariance for unordered pairs (see the module docstring): the
+    covariance and a dict with the numbers of language and pair clusters and ``psd_fixed``.
+    Without ``small_sample`` the meat is exactly ``sum over row pairs (i, j) that share a language
+    of s_i s_j'`` (``s_i = x_i e_i``)."""
+    x = np.asarray(x, float)
+    resid = np.asarray(resid, float)
+    bread = np.linalg.inv(x.T @ x)
+    source = pd.Series(np.asarray(source)).astype(str).to_numpy()
+    target = pd.Series(np.asarray(target)).astype(str).to_numpy()
+    distinct = np.flatnonzero(source != target)
+    rows = np.concatenate([np.arange(len(source)), distinct])
+    v_language, g_language = _one_way_cluster(x, resid, bread, np.concatenate([source, target[distinct]]), rows,
+                                              small_sample)
+    cov = v_language
+    g_pair = 0
+    if len(distinct):
+        pair = pd.Series(source[distinct]) + "\x1f" + pd.Series(target[distinct])
+        v_pair, g_pair = _one_way_cluster(x, resid, bread, pair, distinct, small_sample)
+        cov = v_language - v_pair
+    cov, fixed = _clip_psd(cov)
+    return cov, {"n_language_clusters": g_language, "n_pair_clusters": g_pair, "psd_fixed": fixed}
 
 
 def cluster2_covariance(x: np.ndarray, resid: np.ndarray, source, target) -> tuple[np.ndarray, dict]:
@@ -116,12 +160,7 @@ def cluster2_covariance(x: np.ndarray, resid: np.ndarray, source, target) -> tup
     v_source, g_source = _one_way_cluster(x, resid, bread, source)
     v_target, g_target = _one_way_cluster(x, resid, bread, target)
     v_both, g_both = _one_way_cluster(x, resid, bread, source + "\x1f" + target)
-    cov = v_source + v_target - v_both
-    cov = (cov + cov.T) / 2
-    eigval, eigvec = np.linalg.eigh(cov)
-    fixed = bool((eigval < -1e-12 * max(1.0, abs(eigval).max())).any())
-    if fixed:
-        cov = (eigvec * np.clip(eigval, 0, None)) @ eigvec.T
+    cov, fixed = _clip_psd(v_source + v_target - v_both)
     return cov, {"n_source_clusters": g_source, "n_target_clusters": g_target,
                  "n_pair_clusters": g_both, "psd_fixed": fixed}
 
@@ -613,10 +652,10 @@ def fit_ols(data: pd.DataFrame | str, response: str = "score", features=None, gr
         raise InputError("fit_ols needs at least one feature column")
     features = list(dict.fromkeys(features))
     extra = [c for c in (source, target) if c in data.columns and c not in features and c != response]
-    if cov_type == "cluster2":
+    if cov_type in ("cluster2", "dyadic"):
         for c in (source, target):
             if c not in data.columns:
-                raise InputError(f"cov_type='cluster2' needs column {c!r}", column=c)
+                raise InputError(f"cov_type={cov_type!r} needs column {c!r}", column=c)
     frame, n_dropped = _prepare(data, response, features, extra)
     n, p = len(frame), len(features) + 1
     if n <= p:
@@ -654,6 +693,9 @@ def fit_ols(data: pd.DataFrame | str, response: str = "score", features=None, gr
         omega = resid ** 2 / (1 - h) ** 2
         cov = xtx_inv @ (x.T * omega) @ x @ xtx_inv
         df_inf = None
+    elif cov_type == "dyadic":
+        cov, cluster_info = dyadic_covariance(x, resid, frame[source], frame[target])
+        df_inf = cluster_info["n_language_clusters"] - 1
     else:
         cov, cluster_info = cluster2_covariance(x, resid, frame[source], frame[target])
         df_inf = min(cluster_info["n_source_clusters"], cluster_info["n_target_clusters"]) - 1

@@ -12,7 +12,10 @@ Estimators:
 * :class:`MeanBaseline`: the mean score of the row's target in training; when the target was held out
   (leave-one-target-out) the mean of its source; when both are unseen the global mean. The interval is
   ``± z * SD``, with the SD of training scores around the same kind of mean (within-target SD,
-  within-source SD or overall SD), so it is honest about which fallback was used.
+  within-source SD or overall SD), so it is honest about which fallback was used.  With
+  ``symmetric=True`` (unordered pairs) a language's mean is over the pairs it is in, on either
+  side; a pair gets the mean of its two languages' means, of the one seen in training, or the
+  global mean, with the SD of the training residuals of that same rule.
 * :class:`GradientBoostingEstimator`: LightGBM regression trees on the same features (the predictor used
   by LITMUS and ProxyLM), fitted deterministically (``deterministic=True``, ``num_threads=1``, fixed
   seed). Intervals: ``"conformal"`` (default) — ``prediction ± q`` with q the
@@ -61,9 +64,9 @@ from xltstats.errors import InputError
 from xltstats.models.summary import Summary
 
 __all__ = ["OLSEstimator", "MixedEstimator", "MeanBaseline", "GradientBoostingEstimator", "cross_validate",
-           "CVResults", "make_splits", "group_splits", "SCHEMES", "default_estimators"]
+           "CVResults", "make_splits", "group_splits", "training_mask", "SCHEMES", "default_estimators"]
 
-SCHEMES = ("leave-one-target-out", "leave-one-source-out", "random")
+SCHEMES = ("leave-one-target-out", "leave-one-source-out", "random", "leave-one-language-out")
 
 
 def _interval_frame(pred, lower, upper, index) -> pd.DataFrame:
@@ -130,13 +133,17 @@ class MixedEstimator:
 class MeanBaseline:
     """Mean per target, falling back to mean per source, then the global mean (see module docstring)."""
 
-    def __init__(self, response: str = "score", source: str = "source", target: str = "target"):
+    def __init__(self, response: str = "score", source: str = "source", target: str = "target",
+                 symmetric: bool = False):
         self.response, self.source, self.target = response, source, target
+        self.symmetric = symmetric
 
     def fit(self, data: pd.DataFrame) -> "MeanBaseline":
         fitted = copy.copy(self)
         y = pd.to_numeric(data[self.response], errors="coerce")
         frame = pd.DataFrame({"y": y, "s": data[self.source].astype(str), "t": data[self.target].astype(str)}).dropna()
+        if self.symmetric:
+            return fitted._fit_symmetric(frame)
         fitted.target_mean_ = frame.groupby("t")["y"].mean().to_dict()
         fitted.source_mean_ = frame.groupby("s")["y"].mean().to_dict()
         fitted.global_mean_ = float(frame["y"].mean())
@@ -149,8 +156,31 @@ class MeanBaseline:
         fitted.sd_ = {"target": pooled_sd("t"), "source": pooled_sd("s"), "global": float(frame["y"].std(ddof=1))}
         return fitted
 
+    def _fit_symmetric(self, frame: pd.DataFrame) -> "MeanBaseline":
+        both = pd.concat([frame[["s", "y"]].rename(columns={"s": "language"}),
+                          frame[["t", "y"]].rename(columns={"t": "language"})])
+        self.language_mean_ = both.groupby("language")["y"].mean().to_dict()
+        self.global_mean_ = float(frame["y"].mean())
+        means = frame["s"].map(self.language_mean_), frame["t"].map(self.language_mean_)
+        rules = {"both": (means[0] + means[1]) / 2, "one": means[0], "global": self.global_mean_}
+        # a rule's SD is that of its training residuals (the "one" rule with the source's mean)
+        self.sd_ = {k: float(np.sqrt(np.mean((frame["y"] - v) ** 2))) for k, v in rules.items()}
+        return self
+
+    def _predict_symmetric(self, data: pd.DataFrame, z: float):
+        pred, half = [], []
+        for s, t in zip(data[self.source].astype(str), data[self.target].astype(str)):
+            seen = [self.language_mean_[v] for v in (s, t) if v in self.language_mean_]
+            rule = "both" if len(seen) == 2 else "one" if seen else "global"
+            pred.append(float(np.mean(seen)) if seen else self.global_mean_)
+            half.append(z * self.sd_[rule])
+        return np.array(pred), np.array(half)
+
     def predict_interval(self, data: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
         z = stats.norm.ppf(1 - alpha / 2)
+        if self.symmetric:
+            pred, half = self._predict_symmetric(data, z)
+            return _interval_frame(pred, pred - half, pred + half, data.index)
         pred, half = [], []
         for s, t in zip(data[self.source].astype(str), data[self.target].astype(str)):
             if t in self.target_mean_:
@@ -344,10 +374,39 @@ def make_splits(data: pd.DataFrame, scheme: str = "leave-one-target-out", k: int
         rng = np.random.default_rng(seed)
         fold = rng.permutation(np.arange(len(data)) % k)
         return [(f"fold{f + 1}", fold == f) for f in range(k)]
+    if scheme == "leave-one-language-out":
+        return _language_splits(data, source, target, max_folds, seed)
     column = target if scheme == "leave-one-target-out" else source
     if column not in data.columns:
         raise InputError(f"scheme {scheme!r} needs column {column!r}", column=column)
     return group_splits(data[column].to_numpy(), max_folds, seed)
+
+
+def _language_splits(data, source, target, max_folds, seed):
+    """Leave-one-language-out: the languages of either column dealt into folds (as
+    :func:`group_splits`); a fold's training rows have none of its languages (see
+    :func:`training_mask`), and each row is tested once, in the fold of the first of its two
+    languages to be held out.  Folds left with no row to test are dropped."""
+    for column in (source, target):
+        if column not in data.columns:
+            raise InputError(f"scheme 'leave-one-language-out' needs column {column!r}", column=column)
+    src, tgt = data[source].astype(str).to_numpy(), data[target].astype(str).to_numpy()
+    languages = np.array(sorted(set(src) | set(tgt)))
+    groups = group_splits(languages, max_folds, seed)
+    fold_of = {language: g for g, (_label, mask) in enumerate(groups) for language in languages[mask]}
+    first = np.minimum([fold_of[v] for v in src], [fold_of[v] for v in tgt]) if len(src) else np.zeros(0, int)
+    return [(label, first == g) for g, (label, _mask) in enumerate(groups) if (first == g).any()]
+
+
+def training_mask(data: pd.DataFrame, scheme: str, label: str, test: np.ndarray, source: str = "source",
+                  target: str = "target") -> np.ndarray:
+    """The training rows of a split: the rows not tested, except for leave-one-language-out, whose
+    training rows are those with neither language among the fold's held-out languages (its
+    ``label``, ``+``-joined), so a held-out language is never seen in training."""
+    if scheme != "leave-one-language-out":
+        return ~test
+    held = label.split("+")
+    return ~(data[source].astype(str).isin(held) | data[target].astype(str).isin(held)).to_numpy()
 
 
 @dataclass(frozen=True)
@@ -472,12 +531,14 @@ def _brief_list(labels: list[str], max_listed: int) -> tuple[str, int]:
     return (shown + (f" and {left} more" if left else ""), left)
 
 
-def default_estimators(features, mixed_formula: str | None = None, response: str = "score", seed: int = 0) -> dict:
-    """OLS, the crossed mixed model (when a formula is given), the mean baseline and LightGBM trees."""
+def default_estimators(features, mixed_formula: str | None = None, response: str = "score", seed: int = 0,
+                       symmetric: bool = False) -> dict:
+    """OLS, the crossed mixed model (when a formula is given), the mean baseline and LightGBM trees
+    (``symmetric``: the mean baseline of unordered pairs, see :class:`MeanBaseline`)."""
     out = {"ols": OLSEstimator(features, response=response)}
     if mixed_formula:
         out["mixed"] = MixedEstimator(mixed_formula)
-    out["mean"] = MeanBaseline(response=response)
+    out["mean"] = MeanBaseline(response=response, symmetric=symmetric)
     out["gbt"] = GradientBoostingEstimator(features, response=response, seed=seed)
     return out
 
@@ -511,7 +572,8 @@ def cross_validate(data: pd.DataFrame, estimators: dict | None = None, scheme: s
     data = data[~np.isnan(observed)].reset_index(drop=True)
     observed = observed[~np.isnan(observed)]
     splits = make_splits(data, scheme, k, seed, source, target, max_folds=max_folds)
-    calibration = {"leave-one-target-out": target, "leave-one-source-out": source, "random": None}[scheme]
+    calibration = {"leave-one-target-out": target, "leave-one-source-out": source, "random": None,
+                   "leave-one-language-out": None}[scheme]
     estimators = dict(estimators)
     outer = set()
     for name, est in estimators.items():
@@ -529,7 +591,7 @@ def cross_validate(data: pd.DataFrame, estimators: dict | None = None, scheme: s
     from xltstats.errors import XltstatsError
 
     def run_fold(label, test):
-        train, held = data[~test], data[test]
+        train, held = data[training_mask(data, scheme, label, test, source, target)], data[test]
         if len(train) == 0:
             return [], [], []
         fold_frames, fold_failures, fold_unconverged = [], [], []

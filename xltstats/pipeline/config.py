@@ -23,8 +23,12 @@ from ..errors import ConfigError
 
 AUTO = "auto"
 MAX_SEED = 2**32 - 1  # numpy's legacy seeding (RandomState) takes seeds below 2**32
-CV_SCHEMES = ("leave-one-target-out", "leave-one-source-out", "random")
-COV_TYPES = ("HC3", "cluster2", "nonrobust")
+CV_SCHEMES = ("leave-one-target-out", "leave-one-source-out", "random", "leave-one-language-out")
+DEFAULT_CV_SCHEMES = ("leave-one-target-out", "leave-one-source-out", "random")
+#: What the schemes of ordered pairs become for unordered ones (see xltstats.pipeline.pairs).
+UNORDERED_CV_SCHEMES = ("leave-one-language-out", "random")
+COV_TYPES = ("HC3", "cluster2", "dyadic", "nonrobust")
+PAIRS = ("auto", "ordered", "unordered")
 LEXICAL_CORPORA = ("udhr", "pud")
 
 DEFAULT_FEATURES = (
@@ -118,7 +122,7 @@ def _show(value) -> str:
 
 @dataclass(frozen=True)
 class OLSConfig:
-    cov_type: str = "cluster2"  # HC3, cluster2 (two-way clustered by source and target) or nonrobust
+    cov_type: str = "cluster2"  # HC3, cluster2 (two-way clustered by source and target), dyadic, nonrobust
     standardise: bool = True
     n_boot: int = 500  # cluster-bootstrap draws for the group-against-group tests
 
@@ -170,7 +174,7 @@ class FewshotConfig:
 
 @dataclass(frozen=True)
 class CVConfig:
-    schemes: tuple[str, ...] = CV_SCHEMES
+    schemes: tuple[str, ...] = DEFAULT_CV_SCHEMES
     k: int = 5  # folds of the random scheme
     max_folds: int | None = 10  # languages held out in this many groups; None: one fold per language
     n_jobs: int | str = AUTO  # folds at once in threads (auto: the CPUs available, at most 8)
@@ -213,6 +217,10 @@ class FitConfig:
     data: str = "xpos"  # registry dataset name or results file
     variant: str | None = None  # another table of a registry dataset (xpos: "all", "1epoch", ...)
     seed: int = 0
+    # ordered (score(a, b) and score(b, a) differ), unordered (symmetric pairs: one effect per
+    # language, CV by held-out language, no source ranking) or auto (ordered unless the table
+    # looks unordered, then the fit asks which); see xltstats.pipeline.pairs
+    pairs: str = "auto"
     features: tuple[str, ...] = DEFAULT_FEATURES  # pair features computed by xltstats.features
     lexical_corpus: str = "udhr"  # parallel corpus of the lexical measures: udhr or pud
     tokenizer: str | None = None  # Hugging Face tokenizer for subword_overlap
@@ -281,6 +289,7 @@ class FitConfig:
         check.text("data", self.data, allow_none=False)
         check.text("variant", self.variant)
         check.integer("seed", self.seed, minimum=0, maximum=MAX_SEED)
+        check.choice("pairs", self.pairs, PAIRS)
         object.__setattr__(self, "features", check.names("features", self.features))
         object.__setattr__(self, "covariates", check.names("covariates", self.covariates))
         check.choice("lexical_corpus", self.lexical_corpus, LEXICAL_CORPORA)

@@ -34,6 +34,8 @@ class ModelTable:
     groups: dict[str, list[str]] = field(default_factory=dict)  # feature groups over the used columns
     formula: str = ""  # the mixed model's formula
     notes: list[str] = field(default_factory=list)
+    pairs: str = "ordered"  # or "unordered" (xltstats.pipeline.pairs)
+    symmetrised: dict[str, list[str]] = field(default_factory=dict)  # directional column -> its min and max
 
 
 def apply_subset(data: pd.DataFrame, subset) -> pd.DataFrame:
@@ -225,18 +227,47 @@ def check_formula_columns(formula: str, data: pd.DataFrame, source: str = "confi
 
 def model_table(results: pd.DataFrame, config: FitConfig, *, mirror=None) -> ModelTable:
     """The table a fit's models use (see the module docstring)."""
+    from . import pairs as unordered
+
     notes: list[str] = []
+    kind = unordered.resolve_pairs(config, results)
+    if kind == "unordered":
+        results = unordered.canonicalise(results, notes)
     data, features, coverage, used = add_features(results, config, mirror=mirror, notes=notes)
+    renamed: dict[str, list[str]] = {}
+    if kind == "unordered":
+        data, used, renamed = unordered.symmetrise(
+            data, used, notes, computed=set(features.columns) - {"source", "target"},
+            reversed_values=lambda column: reversed_feature(data, column, config, mirror))
     complete, used = complete_rows(data, used, notes)
-    groups = {g: [c for c in cols if c in used] for g, cols in config.groups.items()}
-    groups = {g: cols for g, cols in groups.items() if cols}
+    groups = {g: [n for c in cols for n in renamed.get(c, [c]) if n in used] for g, cols in config.groups.items()}
+    groups = {g: list(dict.fromkeys(cols)) for g, cols in groups.items() if cols}
     if config.mixed.formula:
         check_formula_columns(config.mixed.formula, complete)
+        if kind == "unordered":
+            unordered.check_unordered_formula(config.mixed.formula)
         formula = config.mixed.formula
     else:
         formula = default_formula(used, complete)
+        if kind == "unordered":
+            formula = unordered.unordered_formula(formula)
     return ModelTable(data=data, complete=complete, features=features, coverage=coverage, used=used,
-                      groups=groups, formula=formula, notes=notes)
+                      groups=groups, formula=formula, notes=notes, pairs=kind, symmetrised=renamed)
+
+
+def reversed_feature(data: pd.DataFrame, column: str, config: FitConfig, mirror=None) -> pd.Series:
+    """A pair feature xltstats computes, for each row's reversed pair (the ``source`` side of a
+    ``target_X`` feature), aligned with ``data``."""
+    pairs = feature_pairs(data).rename(columns={"source": "target", "target": "source"})[["source", "target"]]
+    models = data["model"].unique() if "model" in data.columns else ["xlm-r"]
+    table = compute_pair_features(pairs, [column], config, models, mirror)
+    if column not in table.columns:
+        return pd.Series(float("nan"), index=data.index)
+    flipped = table[["source", "target", column]].rename(columns={"source": "target", "target": "source",
+                                                                  column: "_reversed"})
+    joined = data[["source", "target"]].merge(flipped.drop_duplicates(["source", "target"]),
+                                              on=["source", "target"], how="left")
+    return pd.Series(joined["_reversed"].to_numpy(), index=data.index)
 
 
 # ---------------------------------------------------------------------- prediction
@@ -249,6 +280,8 @@ def prediction_table(pairs: pd.DataFrame, columns: list[str], config: FitConfig,
     (see :func:`dataset_covariates`); pair features are computed by the same builder with the fit's
     corpus, tokenizer and pre-training table.  What cannot be computed stays missing.
     """
+    if config.pairs == "unordered":
+        return _unordered_prediction_table(pairs, columns, config, reference=reference, mirror=mirror)
     missing = [c for c in columns if c not in pairs.columns]
     if not missing:
         return pairs
@@ -267,6 +300,30 @@ def prediction_table(pairs: pd.DataFrame, columns: list[str], config: FitConfig,
     if (table["source"] == "mul").any():
         return join_pair_features(table, features, missing)
     return table.merge(features[["source", "target", *missing]], on=["source", "target"], how="left", validate="m:1")
+
+
+def _unordered_prediction_table(pairs: pd.DataFrame, columns: list[str], config: FitConfig, *, reference, mirror):
+    """New pairs of an unordered fit: codes sorted as the fit sorted them, and each symmetric
+    ``<stem>_min``/``<stem>_max`` column made from the directional columns it came from."""
+    from . import pairs as unordered
+
+    table = unordered.canonicalise(pairs.assign(score=pairs.get("score", float("nan"))), [], average=False)
+    if "score" not in pairs.columns:
+        table = table.drop(columns="score")
+    wanted = [c for c in columns if c not in table.columns]
+    directional = [c for c in dict.fromkeys([*config.features, *config.covariates])
+                   if (found := unordered.directional_stem(c)) is not None
+                   and {f"{found[1]}_min", f"{found[1]}_max"} & set(wanted)]
+    plain = [c for c in wanted if not any(c in (f"{unordered.directional_stem(d)[1]}_min",
+                                                f"{unordered.directional_stem(d)[1]}_max") for d in directional)]
+    config = config.replace(pairs="ordered")
+    table = prediction_table(table, plain + directional, config, reference=reference, mirror=mirror)
+    from ..features.build import FEATURES
+
+    table, _used, _renamed = unordered.symmetrise(
+        table, directional, [], computed=set(FEATURES.names()),
+        reversed_values=lambda column: reversed_feature(table, column, config, mirror))
+    return table
 
 
 def _first_per(frame: pd.DataFrame, keys: list[str], column: str) -> pd.Series:

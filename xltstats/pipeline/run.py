@@ -145,7 +145,10 @@ def _run(config: FitConfig, data, mirror, progress: Progress) -> Fit:
     with progress.step("cross-validating against baselines"):
         _cross_validate(fit, progress)
     single = design.complete[design.complete["source"] != "mul"]  # candidates are languages, not source sets
-    if config.ranking.enabled is True or (config.ranking.enabled == "auto" and _ranking_possible(single)):
+    if design.pairs == "unordered":
+        fit.notes.append("source ranking skipped: the pairs are unordered ('pairs: unordered'), so no language "
+                         "is a source for another to rank")
+    elif config.ranking.enabled is True or (config.ranking.enabled == "auto" and _ranking_possible(single)):
         with progress.step("ranking source languages"):
             _rank(fit, single, progress)
     with progress.step("predicting"):
@@ -159,8 +162,17 @@ def _fit_ols(fit: Fit) -> None:
     from ..models.ols import fit_ols
 
     config, design = fit.config, fit.design
+    cov_type, cluster = config.ols.cov_type, "target"
+    if design.pairs == "unordered":
+        cluster = None
+        if cov_type == "cluster2":
+            cov_type = "dyadic"
+            fit.notes.append("OLS standard errors clustered by language (cov_type dyadic) instead of by source and "
+                             "target: with unordered pairs a language sits in either column")
+        if design.groups:
+            fit.notes.append("group tests resample rows, not target languages: unordered pairs have no targets")
     ols = fit_ols(design.complete, response="score", features=design.used, groups=design.groups,
-                  cov_type=config.ols.cov_type, standardise=config.ols.standardise)
+                  cov_type=cov_type, standardise=config.ols.standardise)
     fit.ols = ols
     fit.tables["coef_ols"] = ols.table()
     fit.tables["vif"] = ols.vif()
@@ -169,7 +181,8 @@ def _fit_ols(fit: Fit) -> None:
         fit.tables["dominance"] = ols.dominance()
         pairs = [tuple(p) for p in config.compare if p[0] in design.groups and p[1] in design.groups]
         if pairs:
-            fit.tables["group_tests"] = ols.compare_groups(pairs, n_boot=config.ols.n_boot, seed=config.seed)
+            fit.tables["group_tests"] = ols.compare_groups(pairs, n_boot=config.ols.n_boot, seed=config.seed,
+                                                           cluster=cluster)
 
 
 def _fit_mixed(fit: Fit) -> None:
@@ -200,18 +213,22 @@ def _fit_fewshot(fit: Fit) -> None:
 
 
 def _cross_validate(fit: Fit, progress: Progress) -> None:
-    from ..models.validation import cross_validate, make_splits
+    from ..models.validation import cross_validate, default_estimators, make_splits
 
     config, complete = fit.config, fit.design.complete
-    possible = [s for s in config.cv.schemes if _scheme_possible(s, complete)]
+    schemes, estimators = list(config.cv.schemes), None
+    if fit.design.pairs == "unordered":
+        schemes, estimators = _unordered_schemes(fit, schemes), default_estimators(
+            fit.used, fit.formula, seed=config.seed, symmetric=True)
+    possible = [s for s in schemes if _scheme_possible(s, complete)]
     folds = progress.counter("cross-validation folds", sum(
         len(make_splits(complete, s, config.cv.k, config.seed, max_folds=config.cv.max_folds)) for s in possible))
     metrics, comparisons, summaries = [], [], []
-    for scheme in config.cv.schemes:
+    for scheme in schemes:
         if not _scheme_possible(scheme, complete):
             fit.notes.append(f"cross-validation {scheme} skipped: too few languages")
             continue
-        result = cross_validate(complete, features=fit.used, scheme=scheme, k=config.cv.k, seed=config.seed,
+        result = cross_validate(complete, estimators=estimators, features=fit.used, scheme=scheme, k=config.cv.k, seed=config.seed,
                                 mixed_formula=fit.formula, max_folds=config.cv.max_folds,
                                 n_jobs=n_jobs(config.cv.n_jobs), progress=folds)
         fit.cv[scheme] = result
@@ -285,11 +302,24 @@ def n_jobs(value) -> int:
     return int(value)
 
 
+def _unordered_schemes(fit: Fit, schemes: list[str]) -> list[str]:
+    """Unordered pairs have no source and no target: their schemes become leave-one-language-out."""
+    directed = [s for s in schemes if s in ("leave-one-target-out", "leave-one-source-out")]
+    if not directed:
+        return schemes
+    fit.notes.append(f"cross-validation {' and '.join(directed)} replaced by leave-one-language-out: unordered "
+                     "pairs have no source or target; a fold holds out every pair with one of its languages")
+    out = [s for s in schemes if s not in directed]
+    return ["leave-one-language-out", *[s for s in out if s != "leave-one-language-out"]]
+
+
 def _scheme_possible(scheme: str, data: pd.DataFrame) -> bool:
     if scheme == "leave-one-target-out":
         return data["target"].nunique() >= 3
     if scheme == "leave-one-source-out":
         return data["source"].nunique() >= 3 and (data["source"] != "mul").all()
+    if scheme == "leave-one-language-out":
+        return len(set(data["source"]) | set(data["target"])) >= 3 and (data["source"] != "mul").all()
     return len(data) >= 20
 
 

@@ -168,6 +168,14 @@ def _mixed_model_text(formula: str) -> str:
     """The mixed model in words and MathML-ready TeX, with the grouping factors of its formula."""
     import re
 
+    if re.search(r"\|\s*mm\(\s*source\s*,\s*target\s*\)", formula):
+        others = [f"`{t.strip()}`" for t in re.findall(r"\([^()|]*\|\s*[^()]+?\s*\)", formula)]
+        return ("The pairs are unordered, so the mixed-effects model (features in their own units) adds one "
+                "random intercept per language, which both languages of a pair share (a multi-membership "
+                "effect, `(1 | mm(source, target))`),\n\n"
+                "$$y_{ab} = \\beta_0 + \\sum_k \\beta_k x_{k,ab} + u_a + u_b + \\varepsilon_{ab}, \\quad "
+                "u_a \\sim N(0, \\sigma_u^2),\\ \\varepsilon_{ab} \\sim N(0, \\sigma^2).$$\n"
+                + (f"\nIt also has the random effects {', '.join(others)}.\n" if others else ""))
     random_terms = re.findall(r"\(([^()|]*)\|\s*([^()]+?)\s*\)", formula)
     factors = [factor for effect, factor in random_terms if effect.strip() == "1"]
     others = [f"({effect.strip()} | {factor})" for effect, factor in random_terms if effect.strip() != "1"]

@@ -119,6 +119,10 @@ class ValidationSections(ReportBase):
 
     @_guard
     def recommendations(self, k: int = 3) -> str:
+        if (self.manifest.get("config") or {}).get("pairs") == "unordered":
+            raise SectionUnavailable("the pairs are unordered ('pairs: unordered' in the fit config): a score "
+                                     "belongs to the two languages together, no language is a source for "
+                                     "another, so there are no sources to recommend")
         ranking = self.optional_table("tables/ranking.csv")
         origin = "`tables/ranking.csv`"
         if ranking is not None:
