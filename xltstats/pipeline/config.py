@@ -222,6 +222,9 @@ class FitConfig:
     # looks unordered, then the fit asks which); see xltstats.pipeline.pairs
     pairs: str = "auto"
     features: tuple[str, ...] = DEFAULT_FEATURES  # pair features computed by xltstats.features
+    # the dataset's own columns under xltstats' names: {genetic: genetic_distance} uses the
+    # dataset's column genetic as genetic_distance (kept, not recomputed)
+    feature_aliases: Mapping[str, str] = field(default_factory=dict)
     lexical_corpus: str = "udhr"  # parallel corpus of the lexical measures: udhr or pud
     tokenizer: str | None = None  # Hugging Face tokenizer for subword_overlap
     covariates: tuple[str, ...] = DEFAULT_COVARIATES  # dataset columns (or pair-derived ones)
@@ -292,6 +295,16 @@ class FitConfig:
         check.choice("pairs", self.pairs, PAIRS)
         object.__setattr__(self, "features", check.names("features", self.features))
         object.__setattr__(self, "covariates", check.names("covariates", self.covariates))
+        aliases = check.mapping("feature_aliases", self.feature_aliases)
+        for column, name in aliases.items():
+            check.text(f"feature_aliases.{column}", name, allow_none=False)
+            if name == column:
+                check.fail(f"feature_aliases.{column}", "must name another column than itself", name)
+        targets = list(aliases.values())
+        for name in set(targets):
+            if targets.count(name) > 1:
+                check.fail("feature_aliases", f"gives {name!r} to more than one column", dict(aliases))
+        object.__setattr__(self, "feature_aliases", {str(k): v for k, v in aliases.items()})
         check.choice("lexical_corpus", self.lexical_corpus, LEXICAL_CORPORA)
         check.text("tokenizer", self.tokenizer)
         groups = check.mapping("groups", self.groups)

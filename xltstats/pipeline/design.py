@@ -162,6 +162,94 @@ def add_features(data: pd.DataFrame, config: FitConfig, *, mirror=None, notes: l
     return data, features, coverage, used
 
 
+#: A default feature that would leave out more than this share of the rows with a score is
+#: dropped from the default set (``features``/``covariates`` left at their defaults).
+DEFAULT_DROP_LIMIT = 0.10
+
+
+def prune_default_columns(data: pd.DataFrame, used: list[str], config: FitConfig, notes: list[str]) -> list[str]:
+    """``used`` without the default features that would cost more than :data:`DEFAULT_DROP_LIMIT`
+    of the scored rows.  Only columns the configuration did not ask for by name are candidates
+    (``features``/``covariates`` left at their defaults); the one that costs most rows goes first,
+    until the rows the rest leave out are within the limit.  Each is said in ``notes``."""
+    from .config import DEFAULT_COVARIATES, DEFAULT_FEATURES
+
+    defaults = ((set(DEFAULT_FEATURES) if tuple(config.features) == DEFAULT_FEATURES else set())
+                | (set(DEFAULT_COVARIATES) if tuple(config.covariates) == DEFAULT_COVARIATES else set()))
+    scored = data[data["score"].notna()]
+    n = len(scored)
+    if not n or not defaults & set(used):
+        return used
+    missing = scored[used].isna()
+    kept = list(used)
+    while True:
+        lost = missing[kept].any(axis=1)
+        if lost.mean() <= DEFAULT_DROP_LIMIT:
+            return kept
+        candidates = [c for c in kept if c in defaults and missing[c].any()]
+        if not candidates:
+            return kept
+        # the one whose removal gives back the most rows (ties: the one missing most, then name)
+        back = {c: int(lost.sum() - missing[[k for k in kept if k != c]].any(axis=1).sum()) for c in candidates}
+        worst = max(candidates, key=lambda c: (back[c], int(missing[c].sum()), c))
+        key = "features" if worst in DEFAULT_FEATURES else "covariates"
+        kind = "feature" if key == "features" else "covariate"
+        notes.append(f"default {kind} {worst} is missing for {int(missing[worst].sum())} of the {n} rows with a "
+                     f"score ({missing[worst].mean():.0%}); left out of the default set so that no more than "
+                     f"{DEFAULT_DROP_LIMIT:.0%} of the rows are dropped; to use it anyway, list it in '{key}' in "
+                     "the fit config (a list other than the default one is used as given)")
+        kept.remove(worst)
+
+
+def apply_aliases(data: pd.DataFrame, config: FitConfig, notes: list[str] | None = None, *,
+                  required: bool = True) -> pd.DataFrame:
+    """The dataset's columns renamed to the xltstats names of ``feature_aliases``.
+
+    ``required``: a column the aliases name must be in ``data`` (a fit); for new pairs to predict
+    the aliases apply to the columns they have.
+    """
+    aliases = dict(config.feature_aliases)
+    if not aliases:
+        return data
+    for column, name in aliases.items():
+        if column not in data.columns:
+            if not required:
+                continue
+            raise ConfigError(f"'feature_aliases.{column}': the data has no column {column!r} (columns: "
+                              f"{', '.join(map(str, data.columns))})")
+        if name in data.columns:
+            raise ConfigError(f"'feature_aliases.{column}': the data already has a column {name!r}; it cannot "
+                              f"also be {column!r}")
+        if notes is not None:
+            asked = name in config.features or name in config.covariates
+            notes.append(f"the dataset's column {column} is used as {name} (feature_aliases)" if asked else
+                         f"feature_aliases: {column} -> {name}, but {name} is in neither 'features' nor "
+                         "'covariates', so it is not used")
+    return data.rename(columns={c: n for c, n in aliases.items() if c in data.columns})
+
+
+def alias_hints(data: pd.DataFrame, config: FitConfig, used: list[str], notes: list[str]) -> None:
+    """One note for the dataset's columns that look like an xltstats feature but are not used
+    (``genetic`` or LangRank's ``uriel_genetic`` and ``genetic_distance``): ``feature_aliases``
+    would use them."""
+    from ..features.build import FEATURES
+
+    known = set(FEATURES.names())
+    found = {}
+    for column in map(str, data.columns):
+        if column in used or column in config.feature_aliases or column in known:
+            continue
+        base = column[len("uriel_"):] if column.startswith("uriel_") else column
+        name = next((n for n in (f"{base}_distance", f"{base}_similarity") if n in known), None)
+        if name is not None and name not in found.values() and pd.to_numeric(data[column], errors="coerce").notna().any():
+            found[column] = name
+    if found:
+        listed = ", ".join(f"{c} ({n})" for c, n in found.items())
+        mapping = ", ".join(f"{c}: {n}" for c, n in found.items())
+        notes.append(f"the dataset's column(s) {listed} look like xltstats features but are not used; to use them "
+                     f"instead of xltstats' own, set 'feature_aliases: {{{mapping}}}' in the fit config")
+
+
 def complete_rows(data: pd.DataFrame, used: list[str], notes: list[str]) -> tuple[pd.DataFrame, list[str]]:
     """The rows with the score and every used column; columns constant there are left out.
 
@@ -231,9 +319,12 @@ def model_table(results: pd.DataFrame, config: FitConfig, *, mirror=None) -> Mod
 
     notes: list[str] = []
     kind = unordered.resolve_pairs(config, results)
+    results = apply_aliases(results, config, notes)
     if kind == "unordered":
         results = unordered.canonicalise(results, notes)
     data, features, coverage, used = add_features(results, config, mirror=mirror, notes=notes)
+    alias_hints(data, config, used, notes)
+    used = prune_default_columns(data, used, config, notes)
     renamed: dict[str, list[str]] = {}
     if kind == "unordered":
         data, used, renamed = unordered.symmetrise(
@@ -280,6 +371,7 @@ def prediction_table(pairs: pd.DataFrame, columns: list[str], config: FitConfig,
     (see :func:`dataset_covariates`); pair features are computed by the same builder with the fit's
     corpus, tokenizer and pre-training table.  What cannot be computed stays missing.
     """
+    pairs = apply_aliases(pairs, config, required=False)
     if config.pairs == "unordered":
         return _unordered_prediction_table(pairs, columns, config, reference=reference, mirror=mirror)
     missing = [c for c in columns if c not in pairs.columns]
