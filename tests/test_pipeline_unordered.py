@@ -216,3 +216,17 @@ def test_fit_folder_and_report_say_why_there_is_no_ranking(unordered_fit, tmp_pa
     new = fit.predict(pd.DataFrame({"source": ["eng"], "target": ["deu"], "x": [0.1]}))
     saved = load_model(folder).prediction_interval(new)
     assert saved["prediction"].iat[0] == pytest.approx(new["prediction"].iat[0], rel=1e-9)
+
+
+def test_the_fit_command_stops_on_a_table_that_looks_unordered(tmp_path, capsys):
+    """exit 2, one line naming the setting, nothing written; with 'pairs: unordered' it fits."""
+    from xltstats.fit import main
+
+    data = results(UnorderedSimulator(LANGUAGES[:8], {"x": 1.0}), seed=2).drop(columns=["x"])
+    path = tmp_path / "bitext.csv"
+    data.to_csv(path, index=False)
+    code = main(["--data", str(path), "--out", str(tmp_path / "fit"), "--quiet", "--no-report"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "looks like unordered (symmetric) pairs: none of its 28 language pairs appears in both orders" in err
+    assert "set 'pairs: unordered'" in err and not (tmp_path / "fit").exists()
