@@ -166,14 +166,14 @@ def modes(folder: Path) -> dict[str, str]:
 
 def test_outputs_get_the_users_umask_not_mkstemps_0600(tmp_path, umask):
     """mkstemp/mkdtemp create 0600/0700; every writer gives what open() and mkdir would."""
-    from xltstats.studies._common import write_text
+    from xltstats.studies._common import write_page
 
     assert _io.current_umask() == umask
     files, folders = oct(0o666 & ~umask), oct(0o777 & ~umask)
     atomic_write_text(tmp_path / "a.txt", "a\n")
     atomic_write_bytes(tmp_path / "b.bin", b"b", fsync=True)
     atomic_write_with(tmp_path / "c.txt", lambda tmp: Path(tmp).write_text("c"))
-    write_text(tmp_path / "study.html", "<p>study</p>\n")
+    write_page(tmp_path / "study.html", "study", [("results", "<p>study</p>")])
     with AtomicDir(tmp_path / "fit") as work:
         (work.path / "tables").mkdir()
         atomic_write_text(work.path / "tables" / "t.csv", "x\n1\n")
@@ -198,3 +198,26 @@ def test_journal_rewrite_and_feature_cache_follow_the_umask(tmp_path, umask):
     save_features([{"input_ids": [1, 2, 3]}], tmp_path / "features.npz")
     for name in ("journal.jsonl", "features.npz"):
         assert oct((tmp_path / name).stat().st_mode & 0o777) == oct(0o666 & ~umask), name
+
+
+def test_atomic_write_dir_hands_a_folder_to_a_writer_and_keeps_the_old_one_on_failure(tmp_path):
+    from xltstats._io import atomic_write_dir
+
+    out = tmp_path / "ckpt"
+
+    def write(folder: Path) -> None:
+        assert folder.parent == tmp_path and folder.name.startswith(".ckpt.partial-")
+        (folder / "weights.bin").write_bytes(b"\x00\x01")
+
+    assert atomic_write_dir(out, write) == out
+    assert (out / "weights.bin").read_bytes() == b"\x00\x01" and hidden(tmp_path) == []
+
+    def broken(folder: Path) -> None:
+        (folder / "weights.bin").write_bytes(b"half")
+        raise RuntimeError("disk full")
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(RuntimeError):
+        atomic_write_dir(out, broken, handle_signals=False)
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert (out / "weights.bin").read_bytes() == b"\x00\x01" and hidden(tmp_path) == []

@@ -10,6 +10,7 @@
   SIGTERM remove the partial folder.  The final step exchanges the two folders in one system call
   (``renameat2(RENAME_EXCHANGE)`` on Linux), so a kill at any moment leaves either the previous
   output or the new one under ``NAME``, never nothing.
+* :func:`atomic_write_dir` hands such a partial folder to a writer (``save_pretrained``, ``torch.save``).
 
 Permissions follow the user's umask, as ``open()`` and ``mkdir`` would give them (``0o666 & ~umask``
 for files, ``0o777 & ~umask`` for folders): ``tempfile.mkstemp``/``mkdtemp`` create ``0600``/``0700``,
@@ -293,6 +294,21 @@ class AtomicDir:
     def _unblock_signals(previous) -> None:
         if previous is not None:
             signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def atomic_write_dir(out, write: Callable[[Path], None], *, handle_signals: bool = True) -> Path:
+    """Call ``write(folder)`` on a fresh partial folder and swap it into place as ``out``.
+
+    The folder counterpart of :func:`atomic_write_with`, for writers that produce a folder
+    (``model.save_pretrained``, ``torch.save`` of several files): files keep their final names
+    inside the partial folder.  When ``write`` fails or the process is interrupted, ``out`` stays
+    as it was.  ``handle_signals=False`` leaves SIGTERM to whatever the process does with it
+    (a killed writer's partial folder is removed by the next writer of ``out``).
+    """
+    with AtomicDir(out, handle_signals=handle_signals) as work:
+        write(work.path)
+        work.commit()
+    return Path(out)
 
 
 def raise_on_sigterm() -> None:

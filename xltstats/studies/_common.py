@@ -113,12 +113,8 @@ img{{max-width:100%}} .rule{{background:#f5f5f5;padding:0.5em 1em;border-left:3p
 def write_page(path: Path, title: str, sections: list[tuple[str, str]]) -> Path:
     body = "\n".join(f"<section><h2>{html.escape(h)}</h2>\n{content}\n</section>" for h, content in sections)
     text = PAGE.format(title=html.escape(title), body=body)
-    write_text(path, text)
-    return path
-
-
-def write_text(path: Path, text: str) -> None:
     atomic_write_text(path, text)
+    return path
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import XltstatsError, report_error
+from ..errors import XltstatsError, run_command
 
 
 def _figure():
@@ -51,7 +51,6 @@ def _png(fig, path: Path) -> str:
     data = buffer.getvalue()
     from .._io import atomic_write_bytes
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, data)
     _figure().close(fig)
     return base64.b64encode(data).decode()
@@ -193,6 +192,22 @@ def _reinit_section(rep: _Report, results: pd.DataFrame, n_boot: int, seed: int)
         rep.text("Note: " + note)
 
 
+def _layer_axis(ax) -> None:
+    ax.set_xlabel("layer (0 = embeddings)")
+    ax.xaxis.set_major_locator(_integer_ticks())
+
+
+def _cka_curves(ax, groups, ylabel: str, *, legend_size: int) -> None:
+    """One CKA-by-layer curve per group (mean over its rows) with the mean bootstrap band."""
+    for i, (label, g) in enumerate(groups):
+        by = g.groupby("layer")[["cka", "ci_low", "ci_high"]].mean()
+        ax.plot(by.index, by["cka"], marker="o", color=f"C{i}", label=label)
+        ax.fill_between(by.index, by["ci_low"], by["ci_high"], color=f"C{i}", alpha=0.15)
+    _layer_axis(ax)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=legend_size)
+
+
 def _representation_section(rep: _Report, folder: Path, results: pd.DataFrame | None):
     rep.heading("Representations: CKA and language mingling")
     cka = pd.read_csv(folder / "cka.csv")
@@ -206,14 +221,7 @@ def _representation_section(rep: _Report, folder: Path, results: pd.DataFrame | 
         lang.loc[cond != "", "group"] = "fine-tuned, " + cond[cond != ""]
     for kernel, kk in lang.groupby(["kernel", "bandwidth"], dropna=False):
         fig, ax = plt.subplots(figsize=(6, 3.8))
-        for i, (group, g) in enumerate(kk.groupby("group", sort=True)):
-            by = g.groupby("layer")[["cka", "ci_low", "ci_high"]].mean()
-            ax.plot(by.index, by["cka"], marker="o", color=f"C{i}", label=group)
-            ax.fill_between(by.index, by["ci_low"], by["ci_high"], color=f"C{i}", alpha=0.15)
-        ax.set_xlabel("layer (0 = embeddings)")
-        ax.xaxis.set_major_locator(_integer_ticks())
-        ax.set_ylabel("CKA between languages")
-        ax.legend(fontsize=7)
+        _cka_curves(ax, kk.groupby("group", sort=True), "CKA between languages", legend_size=7)
         label = "-".join(str(k) for k in kernel if isinstance(k, str) and k)
         n = int(kk["n_sentences"].iloc[0])
         rep.figure(fig, f"cka_by_layer_{label}", f"{label} CKA between the parallel sentences of two languages by "
@@ -222,14 +230,7 @@ def _representation_section(rep: _Report, folder: Path, results: pd.DataFrame | 
     change = cka[cka["comparison"] == "checkpoints"]
     if len(change):
         fig, ax = plt.subplots(figsize=(6, 3.6))
-        for i, (kernel, g) in enumerate(change.groupby("kernel")):
-            by = g.groupby("layer")[["cka", "ci_low", "ci_high"]].mean()
-            ax.plot(by.index, by["cka"], marker="o", color=f"C{i}", label=kernel)
-            ax.fill_between(by.index, by["ci_low"], by["ci_high"], color=f"C{i}", alpha=0.15)
-        ax.set_xlabel("layer (0 = embeddings)")
-        ax.xaxis.set_major_locator(_integer_ticks())
-        ax.set_ylabel("CKA(pretrained, fine-tuned)")
-        ax.legend(fontsize=8)
+        _cka_curves(ax, change.groupby("kernel"), "CKA(pretrained, fine-tuned)", legend_size=8)
         rep.figure(fig, "cka_before_after", "How much fine-tuning changed each layer: CKA between the same "
                    "sentences before and after fine-tuning (1 = unchanged), mean over checkpoints and languages.")
     ming_path = folder / "mingling.csv"
@@ -245,8 +246,7 @@ def _representation_section(rep: _Report, folder: Path, results: pd.DataFrame | 
         axes[0].set_ylabel("k-NN language purity − chance")
         axes[1].set_ylabel("silhouette of language labels")
         for ax in axes:
-            ax.set_xlabel("layer (0 = embeddings)")
-            ax.xaxis.set_major_locator(_integer_ticks())
+            _layer_axis(ax)
         axes[0].legend(fontsize=8)
         rep.figure(fig, "mingling", "Language separability by layer (lower = languages more mingled), mean over "
                    "checkpoints of each group.")
@@ -335,13 +335,14 @@ def main(argv=None) -> int:
     p.add_argument("--n-boot", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
-    try:
-        t0 = time.perf_counter()
-        path = build(args.study, args.results, args.out, n_boot=args.n_boot, seed=args.seed)
-    except XltstatsError as exc:
-        return report_error("xltstats.studies.report", exc)
+    return run_command("xltstats.studies.report", _run, args)
+
+
+def _run(args) -> Path:
+    t0 = time.perf_counter()
+    path = build(args.study, args.results, args.out, n_boot=args.n_boot, seed=args.seed)
     print(f"wrote {path} ({time.perf_counter() - t0:.1f} s)")
-    return 0
+    return path
 
 
 if __name__ == "__main__":

@@ -42,7 +42,8 @@ def run(args) -> Path:
     import pandas as pd
 
     from ...results import read_results
-    from .._common import write_csv, write_text
+    from ..._io import atomic_write_text
+    from .._common import write_csv
     from . import analysis as an
     from .report import write_report
 
@@ -74,7 +75,7 @@ def run(args) -> Path:
     write_csv(curves, out / "curves.csv")
     write_csv(selected, out / "selected.csv")
     write_csv(gains if len(gains) else pd.DataFrame({"note": ["no gains"]}), out / "gains.csv")
-    write_text(out / "notes.txt", "\n".join(notes) + ("\n" if notes else ""))
+    atomic_write_text(out / "notes.txt", "\n".join(notes) + ("\n" if notes else ""))
     write_report(out / "report.html", curves=curves, selected=selected, gains=gains, notes=notes)
     print(f"wrote {out}/report.html ({len(curves)} curve points, {len(gains)} gains)")
     return out

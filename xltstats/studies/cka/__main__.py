@@ -11,10 +11,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from ...errors import XltstatsError, report_error
+from ...errors import run_command
 
 
-def main(argv=None) -> int:
+def _parser():
     p = argparse.ArgumentParser(prog="python -m xltstats.studies.cka", description=__doc__.split("\n")[0])
     p.add_argument("--dump", required=True, help="hidden-state dump folder")
     p.add_argument("--out", required=True, help="output folder")
@@ -28,31 +28,36 @@ def main(argv=None) -> int:
     p.add_argument("--n-batches", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--k", type=int, default=5, help="neighbours for the k-NN language purity")
-    args = p.parse_args(argv)
-    try:
-        from ...errors import InputError
-        from ...models.tables import write_table
-        from . import cka_table, mingling_table, read_dump
+    return p
 
-        layers = None
-        if args.layers:
-            try:
-                layers = [int(x) for x in args.layers.split(",")]
-            except ValueError:
-                raise InputError(f"--layers must be comma-separated integers, got {args.layers!r}") from None
-        dump = read_dump(args.dump)  # checked (sentence counts, layers) before any computation
-        kernels = args.kernel or ["linear"]
-        table = cka_table(dump, kernels=kernels, reference=None if args.all_pairs else args.reference,
-                          layers=layers, n_boot=args.n_boot, n_batches=args.n_batches, seed=args.seed,
-                          baseline=args.baseline)
-        ming = mingling_table(dump, layers=layers, k=args.k, kernel=kernels[0])
-        out = Path(args.out)
-        write_table(table, out, "cka", formats=("csv",))
-        write_table(ming, out, "mingling", formats=("csv",))
-    except XltstatsError as exc:
-        return report_error("xltstats.studies.cka", exc)
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    return run_command("xltstats.studies.cka", run, args)
+
+
+def run(args) -> Path:
+    from ...errors import InputError
+    from ...models.tables import write_table
+    from . import cka_table, mingling_table, read_dump
+
+    layers = None
+    if args.layers:
+        try:
+            layers = [int(x) for x in args.layers.split(",")]
+        except ValueError:
+            raise InputError(f"--layers must be comma-separated integers, got {args.layers!r}") from None
+    dump = read_dump(args.dump)  # checked (sentence counts, layers) before any computation
+    kernels = args.kernel or ["linear"]
+    table = cka_table(dump, kernels=kernels, reference=None if args.all_pairs else args.reference,
+                      layers=layers, n_boot=args.n_boot, n_batches=args.n_batches, seed=args.seed,
+                      baseline=args.baseline)
+    ming = mingling_table(dump, layers=layers, k=args.k, kernel=kernels[0])
+    out = Path(args.out)
+    write_table(table, out, "cka", formats=("csv",))
+    write_table(ming, out, "mingling", formats=("csv",))
     print(f"wrote {len(table)} CKA rows and {len(ming)} mingling rows to {out}")
-    return 0
+    return out
 
 
 if __name__ == "__main__":

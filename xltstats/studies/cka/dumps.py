@@ -21,17 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..._io import atomic_write_bytes
 from ...errors import InputError
 
 MANIFEST = "manifest.json"
 LAYER_CONVENTION = "layer 0 = embedding output; layer i = output of encoder block i-1"
-
-
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    from ..._io import atomic_write_bytes
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, data)
 
 
 def read_manifest(folder) -> dict:
@@ -59,7 +53,7 @@ def write_entry(folder, *, checkpoint: str, language: str, hidden: np.ndarray, s
     np.savez(buffer, hidden=hidden, sentence_index=sentence_index)
     data = buffer.getvalue()
     rel = f"{checkpoint}/{language}.npz"
-    _atomic_bytes(folder / rel, data)
+    atomic_write_bytes(folder / rel, data)
     manifest = read_manifest(folder) or {"format": "xltstats-hidden-states/1",
                                          "layer_convention": LAYER_CONVENTION, "entries": []}
     manifest.update({k: v for k, v in meta.items() if k != "entries"})
@@ -69,7 +63,7 @@ def write_entry(folder, *, checkpoint: str, language: str, hidden: np.ndarray, s
     entries = [e for e in manifest["entries"] if (e["checkpoint"], e["language"]) != (checkpoint, language)]
     entries.append(entry)
     manifest["entries"] = sorted(entries, key=lambda e: (e["checkpoint"], e["language"]))
-    _atomic_bytes(folder / MANIFEST, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
+    atomic_write_bytes(folder / MANIFEST, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
     return entry
 
 

@@ -65,7 +65,8 @@ def run(args) -> Path:
 
     from ...errors import InputError
     from ...results import read_results
-    from .._common import write_csv, write_text
+    from ..._io import atomic_write_text
+    from .._common import write_csv
     from . import analysis as an
     from .report import write_report
 
@@ -128,8 +129,8 @@ def run(args) -> Path:
     write_csv(inter if len(inter) else pd.DataFrame({"note": ["no adapter sets"]}), out / "interference.csv")
     if len(failed):
         write_csv(failed, out / "failed.csv")
-    write_text(out / "notes.txt", "\n".join(["category rule: " + cats.attrs.get("rule", "")] + notes)
-               + "\n")
+    atomic_write_text(out / "notes.txt",
+                      "\n".join(["category rule: " + cats.attrs.get("rule", "")] + notes) + "\n")
     write_report(out / "report.html", matrix=matrix, categories=cats, model=model, interference=inter,
                  failed=failed, notes=notes, alpha=args.alpha)
     print(f"wrote {out}/report.html ({len(rows)} transfer rows, {len(matrix)} cells)")

@@ -260,10 +260,11 @@ def interference(results: pd.DataFrame) -> pd.DataFrame:
     single = singles.groupby(["model", "task", "task_seed", "source", "target"])["score"].mean()
     base = df[df["method"] == "baseline"].groupby(["model", "task", "task_seed", "target"])["score"].mean()
     out = []
-    import json
+    from ...results import parse_source_languages  # the one parser (a neg_inf set's counts are 0)
 
-    for r in sets.itertuples(index=False):
-        members = sorted(json.loads(r.source_languages))
+    for label, r in zip(sets.index, sets.itertuples(index=False)):
+        row = int(label) + 1 if isinstance(label, (int, np.integer)) else None
+        members = list(parse_source_languages(r.source_languages, row=row))
         scores = [single.get((r.model, r.task, r.task_seed, m, r.target), np.nan) for m in members]
         best = np.nanmax(scores) if np.isfinite(scores).any() else np.nan
         b = base.get((r.model, r.task, r.task_seed, r.target), np.nan)

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ...errors import XltstatsError, report_error
+from ...errors import run_command
 
 
 def _parser():
@@ -48,10 +48,7 @@ def _texts(spec: str, languages) -> dict[str, list[str]]:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        return run(args)
-    except XltstatsError as exc:
-        return report_error("xltstats.studies.multisource", exc)
+    return run_command("xltstats.studies.multisource", run, args)
 
 
 def run(args) -> int:

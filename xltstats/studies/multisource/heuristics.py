@@ -175,20 +175,14 @@ def score_sets(sets, pool=None, *, heuristics=None, model: str = "xlm-r", vocabu
             sizes = pretraining_sizes(pool, model)
             columns[h] = [sum(sizes[lang] for lang in s) for s in sets]
         elif h == "vocab_coverage":
-            if vocabularies is None:
-                raise InputError("heuristic vocab_coverage needs a tokenizer and each language's training text")
-            lacking = [lang for lang in pool if lang not in vocabularies]
-            if lacking:
-                raise InputError(f"language {lacking[0]!r} has no text for heuristic vocab_coverage")
+            _need_every_language(vocabularies, pool, h, "a tokenizer and each language's training text",
+                                 "text")
             everything = frozenset().union(*(vocabularies[lang] for lang in pool))
             columns[h] = [len(frozenset().union(*(vocabularies[lang] for lang in s))) / len(everything)
                           if everything else math.nan for s in sets]
         elif h == "diversity_lm":
-            if lm_vectors is None:
-                raise InputError("heuristic diversity_lm needs a vector per language (lm_vectors)")
-            lacking = [lang for lang in pool if lang not in lm_vectors]
-            if lacking:
-                raise InputError(f"language {lacking[0]!r} has no LM-embedding vector for heuristic diversity_lm")
+            _need_every_language(lm_vectors, pool, h, "a vector per language (lm_vectors)",
+                                 "LM-embedding vector")
             vecs = {lang: np.asarray(lm_vectors[lang], dtype=np.float64) for lang in pool}
             columns[h] = [pairwise_diversity(vecs, s) for s in sets]
         elif h == "script_diversity":
@@ -199,3 +193,13 @@ def score_sets(sets, pool=None, *, heuristics=None, model: str = "xlm-r", vocabu
             vecs = uriel_vectors(pool, h.removeprefix("diversity_"), missing)
             columns[h] = [pairwise_diversity(vecs, s) for s in sets]
     return pd.DataFrame(columns)
+
+
+def _need_every_language(per_language, pool, heuristic: str, needs: str, what: str) -> None:
+    """A heuristic computed from a per-language input: the input given, and an entry for every
+    language of the pool (else an error naming the first language without one)."""
+    if per_language is None:
+        raise InputError(f"heuristic {heuristic} needs {needs}")
+    lacking = [lang for lang in pool if lang not in per_language]
+    if lacking:
+        raise InputError(f"language {lacking[0]!r} has no {what} for heuristic {heuristic}")
