@@ -19,10 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-from xltstats._io import make_temp_dir
+from xltstats._io import atomic_write_dir
 
 SIZES = {  # hidden, layers, heads, intermediate
     "tiny": (128, 2, 2, 512),
@@ -98,8 +99,9 @@ def main(argv=None) -> int:
     print(f"{len(lines)} lines in {len(texts)} languages", file=sys.stderr)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    work = make_temp_dir(out.name + ".", out.parent)
-    tokenizer = T.load_tokenizer(str(T.train_tokenizer(lines, work / "tokenizer", args.vocab_size, deterministic=False)))
+    scratch = tempfile.TemporaryDirectory(prefix=f".{out.name}.tokenizer-", dir=out.parent)
+    tokenizer = T.load_tokenizer(str(T.train_tokenizer(lines, Path(scratch.name) / "tokenizer", args.vocab_size,
+                                                       deterministic=False)))
 
     device = T.pick_device()
     T.setup_torch({"tf32": True}, device)
@@ -143,15 +145,15 @@ def main(argv=None) -> int:
                 print(f"step {step}/{args.steps} loss {loss.item():.3f} {rate:,.0f} tokens/s", file=sys.stderr)
             if step >= args.steps:
                 break
-    model.save_pretrained(work)
-    tokenizer.save_pretrained(work)
-    (work / "pretraining.json").write_text(json.dumps(
-        {"languages": sorted(texts), "lines": len(lines), "steps": step, "size": args.size,
-         "final_loss": float(loss.detach()), "seconds": time.perf_counter() - start}, indent=1) + "\n")
-    for f in (work / "tokenizer").iterdir():
-        f.unlink()
-    (work / "tokenizer").rmdir()
-    T._replace_dir(work, out)
+    def write(folder: Path) -> None:
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+        (folder / "pretraining.json").write_text(json.dumps(
+            {"languages": sorted(texts), "lines": len(lines), "steps": step, "size": args.size,
+             "final_loss": float(loss.detach()), "seconds": time.perf_counter() - start}, indent=1) + "\n")
+
+    atomic_write_dir(out, write, handle_signals=False)
+    scratch.cleanup()
     print(f"saved {out}", file=sys.stderr)
     return 0
 

@@ -302,3 +302,22 @@ def test_adapter_weight_similarity_is_a_pair_feature(tmp_path):
     assert table[["source", "target"]].values.tolist() == [["eng", "spa"], ["spa", "eng"]]
     assert np.allclose(table["adapter_cosine_distance"], cosine, atol=1e-6)
     assert np.allclose(table["adapter_l2_distance"], np.linalg.norm(x - y), rtol=1e-6)
+
+
+def test_saved_adapter_is_the_same_bytes_each_time_and_replaces_atomically(tmp_path):
+    # torch.save names its archive after the file, so the files are written under their final
+    # names inside the partial folder (never as a temporary file renamed afterwards)
+    state = trained_like(bert(), "eng", 1)
+    head = {"weight": torch.ones(2, H)}
+    A.save_adapter(state, tmp_path / "a", head=head)
+    A.save_adapter(state, tmp_path / "b", head=head)
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names == ["COMPLETE", "adapter_config.json", "pytorch_adapter.bin", "pytorch_model_head.bin"]
+    first = {n: (tmp_path / "a" / n).read_bytes() for n in names}
+    assert first == {n: (tmp_path / "b" / n).read_bytes() for n in names}
+    other = trained_like(bert(), "eng", 2)
+    A.save_adapter(other, tmp_path / "a")  # replaces the folder: the old head does not stay
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [n for n in names if "head" not in n]
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+    again = A.read_adapter(tmp_path / "a")
+    assert all(torch.equal(again.tensors[k], other.tensors[k]) for k in other.tensors)

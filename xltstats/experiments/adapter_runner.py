@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import shutil
-import time
 import zlib
 from pathlib import Path
 
@@ -22,7 +20,10 @@ import torch
 from ..errors import ConfigError
 from . import adapters as A
 from . import train as T
-from .adapter_study import AdapterJob, check_text_files, expand_adapter_study, wiki_code
+from ._adapter_jobs import AdapterJob, expand_adapter_study
+from ._adapter_mlm import mask_tokens, mlm_blocks, mlm_lines, mlm_train  # noqa: F401
+from ._job_resources import job_log, load_examples, lock_job, study_tokenizer
+from .adapter_study import check_text_files
 from .journal import Journal, journal_dir, read_journal
 from .plan import row_key, run_id, sample_indices
 from .tasks import get_task
@@ -44,12 +45,8 @@ def is_pending(study, job: AdapterJob, done: dict) -> bool:
     return any(row_key(study, job, u) not in done for u in job.units)
 
 
-def preflight(study, jobs, runner) -> None:
-    """Before any training: text folders, task data of every target, validation sizes.
-
-    ``runner``: the runner module (its data loaders, locks and logs; passed in, not imported, so
-    that the runner and this module do not import each other)."""
-    load_examples = runner.load_examples
+def preflight(study, jobs) -> None:
+    """Before any training: text folders, task data of every target, validation sizes."""
     check_text_files(study)
     a = study.adapter_study
     for spec in study.tasks:
@@ -73,9 +70,9 @@ def preflight(study, jobs, runner) -> None:
                                       f"{lang} available for validation")
 
 
-def run_adapter_job(study, job: AdapterJob, runner, *, progress: bool = True,
+def run_adapter_job(study, job: AdapterJob, *, progress: bool = True,
                     wait: bool = False) -> tuple[str, int]:
-    """Run the unfinished part of ``job`` (``runner``: see :func:`preflight`).
+    """Run the unfinished part of ``job``.
 
     Returns (outcome, rows written) as the runner's ``run_job_status``: ``done``, ``ran``,
     ``locked`` (another process holds the job; skipped) or ``elsewhere`` (waited for it)."""
@@ -83,15 +80,9 @@ def run_adapter_job(study, job: AdapterJob, runner, *, progress: bool = True,
     done = {row["row_key"] for row in read_journal(path)}
     if not is_pending(study, job, {k: True for k in done}):
         return "done", 0
-    lock = runner._try_lock(study, job)
-    waited = False
+    lock, waited = lock_job(study, job, wait=wait)
     if lock is None:
-        if not wait:
-            log.warning("%s is running in another process; skipped", job.id)
-            return "locked", 0
-        lock = runner._lock_file(study.run_dir / "locks" / f"{job.id}.lock", wait=True)
-        waited = True
-    handler = None
+        return "locked", 0
     try:
         journal = Journal(path)
         if not is_pending(study, job, {k: True for k in journal.keys}):
@@ -101,12 +92,9 @@ def run_adapter_job(study, job: AdapterJob, runner, *, progress: bool = True,
             if is_pending(study, jobs[need], _all_keys(study)):
                 raise ConfigError(f"job {job.id} needs {need}, which has not finished; run the "
                                   f"study (or that job) first")
-        handler = runner._job_logger(study, job)
-        return "ran", _Run(study, job, journal, progress, runner).run()
+        with job_log(study, job):
+            return "ran", _Run(study, job, journal, progress).run()
     finally:
-        if handler is not None:
-            log.removeHandler(handler)
-            handler.close()
         lock.close()
 
 
@@ -114,111 +102,6 @@ def _all_keys(study) -> dict:
     from .journal import read_all
 
     return read_all(study.run_dir)
-
-
-# --------------------------------------------------------------------------- text and MLM
-
-def mlm_lines(study, lang: str) -> list[str]:
-    """Unlabelled text of ``lang`` from the study's text source (at most ``max_lines`` lines)."""
-    spec = study.adapter_study.text
-    if spec.source in ("udhr", "pud"):
-        from ..features.corpora import load_parallel
-
-        texts = load_parallel(spec.source, [lang]).get(lang)
-        if not texts:
-            raise ConfigError(f"{study.path}: field 'adapter_study.text': no {spec.source} text for {lang!r}")
-        lines = [texts[k] for k in sorted(texts)]
-    elif spec.source == "dir":
-        path = Path(spec.path) / f"{lang}.txt"
-        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-    else:
-        import datasets
-
-        ds = datasets.load_dataset("wikimedia/wikipedia", f"20231101.{wiki_code(lang)}",
-                                   split="train", streaming=True)
-        lines = []
-        for record in ds:
-            lines += [p.strip() for p in record["text"].split("\n")]
-            if len(lines) >= spec.max_lines:
-                break
-    lines = [line for line in lines if line]
-    return lines[:spec.max_lines]
-
-
-def mlm_blocks(tokenizer, lines: list[str], max_length: int) -> list[list[int]]:
-    """Token blocks of ``max_length`` (HF ``group_texts``): lines tokenised without special tokens,
-    concatenated, cut into blocks of ``max_length - 2`` and framed by [CLS] ... [SEP]."""
-    ids: list[int] = []
-    for enc in tokenizer(lines, add_special_tokens=False)["input_ids"]:
-        ids += enc
-    size = max_length - 2
-    cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
-    if cls is None:
-        cls, sep = tokenizer.bos_token_id, tokenizer.eos_token_id
-    blocks = [ids[i:i + size] for i in range(0, max(len(ids) - size + 1, 1), size)]
-    return [[cls] + b + [sep] for b in blocks if b]
-
-
-def mask_tokens(ids: torch.Tensor, tokenizer, probability: float, generator: torch.Generator):
-    """BERT masking: ``probability`` of the non-special tokens are predicted; of them 80 % become
-    [MASK], 10 % a random token, 10 % stay."""
-    labels = ids.clone()
-    special = torch.zeros_like(ids, dtype=torch.bool)
-    for token in tokenizer.all_special_ids:
-        special |= ids == token
-    chosen = (torch.rand(ids.shape, generator=generator) < probability) & ~special
-    labels[~chosen] = -100
-    inputs = ids.clone()
-    replace = chosen & (torch.rand(ids.shape, generator=generator) < 0.8)
-    inputs[replace] = tokenizer.mask_token_id
-    random_ = chosen & ~replace & (torch.rand(ids.shape, generator=generator) < 0.5)
-    inputs[random_] = torch.randint(len(tokenizer), ids.shape, generator=generator)[random_]
-    return inputs, labels
-
-
-def mlm_train(model, tokenizer, blocks, *, steps: int, learning_rate: float, batch_size: int,
-              seed: int, probability: float, params, device, weight_decay: float = 0.0) -> dict:
-    """``steps`` MLM steps (AdamW, linear decay, no warm-up) on ``params``; seeded batches and masks."""
-    if not blocks:
-        raise ConfigError("no MLM text after tokenisation")
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-    params = list(params)
-    opt = torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, (steps - s) / steps))
-    pad = tokenizer.pad_token_id
-    order: list[int] = []
-    model.train()
-    tokens, losses, start = 0, [], time.perf_counter()
-    for _ in range(steps):
-        if len(order) < batch_size:
-            order += torch.randperm(len(blocks), generator=generator).tolist() * \
-                max(1, math.ceil(batch_size / len(blocks)))
-        idx, order = order[:batch_size], order[batch_size:]
-        width = max(len(blocks[i]) for i in idx)
-        ids = torch.full((len(idx), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(idx), width), dtype=torch.long)
-        for row, i in enumerate(idx):
-            ids[row, :len(blocks[i])] = torch.tensor(blocks[i])
-            mask[row, :len(blocks[i])] = 1
-        inputs, labels = mask_tokens(ids, tokenizer, probability, generator)
-        labels[mask == 0] = -100
-        out = model(input_ids=inputs.to(device), attention_mask=mask.to(device), labels=labels.to(device))
-        loss = out.loss
-        if torch.isfinite(loss):  # a batch without a masked token has no loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
-        tokens += int(mask.sum())
-        losses.append(float(loss.detach()))
-    model.eval()
-    seconds = time.perf_counter() - start
-    finite = [x for x in losses if math.isfinite(x)]
-    return {"steps": steps, "tokens": tokens, "sequences": steps * batch_size, "seconds": seconds,
-            "tokens_per_s": tokens / seconds if seconds > 0 else float("nan"),
-            "loss": sum(finite[-10:]) / max(1, len(finite[-10:]))}
 
 
 # --------------------------------------------------------------------------- models
@@ -262,11 +145,6 @@ def _head(model) -> torch.nn.Module:
     return head
 
 
-def _adapter_config(spec: dict) -> A.AdapterConfig:
-    return A.AdapterConfig(**{k: spec[k] for k in ("reduction_factor", "non_linearity", "inv_adapter",
-                                                   "inv_adapter_reduction_factor", "init_weights")})
-
-
 def _prefix(model) -> str:
     return getattr(model, "base_model_prefix", "bert")
 
@@ -305,14 +183,13 @@ def example_stats(task, gold_examples, predictions) -> list[list[int]]:
 # --------------------------------------------------------------------------- the jobs
 
 class _Run:
-    def __init__(self, study, job: AdapterJob, journal: Journal, progress: bool, runner):
+    def __init__(self, study, job: AdapterJob, journal: Journal, progress: bool):
         self.study, self.job, self.journal, self.progress = study, job, journal, progress
-        self.load_examples = runner.load_examples
         self.a = study.adapter_study
         self.hp = study.hyperparameters
         self.device = T.pick_device()
         T.setup_torch(self.hp, self.device)
-        self.tokenizer = runner.study_tokenizer(study)
+        self.tokenizer = study_tokenizer(study)
         self.written = 0
 
     def run(self) -> int:
@@ -338,7 +215,7 @@ class _Run:
 
         task, spec = self._task()
         if examples is None:
-            examples = self.load_examples(self.study, task.name, lang, split)
+            examples = load_examples(self.study, task.name, lang, split)
         arch = T.architecture(self.study.model)
         feats = T.cached_encode(self.study.cache_dir, task, spec.data, lang,
                                 split if split == "test" else f"{split}-{len(examples)}", arch,
@@ -399,7 +276,8 @@ class _Run:
         lang = self.job.source
         spec = self.a.language_adapter
         model = load_mlm_model(self.study, self.device)
-        A.add_adapter(model, lang, _adapter_config(spec), seed=int(spec["seed"]))
+        config = A.AdapterConfig(**self.a.adapter_config("language"))
+        A.add_adapter(model, lang, config, seed=int(spec["seed"]))
         A.set_active(model, lang)
         params = A.trainable_only(model, lang)
         lines, blocks = self._texts(lang)
@@ -418,7 +296,7 @@ class _Run:
         pooled, counts = [], {}
         cap = self.hp.get("max_train_examples")
         for lang in self.study.sources:
-            examples = self.load_examples(self.study, task.name, lang, "train")
+            examples = load_examples(self.study, task.name, lang, "train")
             if cap and cap < len(examples):
                 keep = sample_indices(len(examples), cap, self.job.seed, task.name, lang, "source")
                 examples = [examples[i] for i in keep]
@@ -441,7 +319,8 @@ class _Run:
             for module in _head(model).modules():
                 if isinstance(module, torch.nn.Linear):
                     module.reset_parameters()
-            A.add_adapter(model, TASK_ADAPTER, _adapter_config(self.a.task_adapter), seed=self.job.seed)
+            config = A.AdapterConfig(**self.a.adapter_config("task"))
+            A.add_adapter(model, TASK_ADAPTER, config, seed=self.job.seed)
             if stack_lang:
                 load_language_adapter(self.study, model, stack_lang)
                 A.set_active(model, A.Stack(stack_lang, TASK_ADAPTER))
@@ -524,7 +403,8 @@ class _Run:
         load_task_adapter(self.study, model, ta)
         states = {lang: load_language_adapter(self.study, model, lang) for lang in members}
         baseline = self._baseline_scores(ta)
-        lines = {lang: int(_adapter_meta(self.study, lang).get("lines", 0)) for lang in members}
+        lines = {lang: int(_stored_meta(self.study, f"lang_adapter-{lang}").get("lines", 0))
+                 for lang in members}
         for unit in self._pending():
             names = list(members)
             with_target = dict(unit.condition).get("with_target_adapter") == "true"
@@ -573,11 +453,11 @@ class _Run:
         load_task_adapter(self.study, model, ta)
         s1 = A.read_adapter(checkpoint_dir(self.study, f"lang_adapter-{a1}"), name=a1)
         s2 = A.read_adapter(checkpoint_dir(self.study, f"lang_adapter-{a2}"), name=a2)
-        n_source = sum(_task_meta(self.study, ta).get("languages", {}).values())
+        n_source = sum(_stored_meta(self.study, ta).get("languages", {}).values())
         val_units = [u for u in self.job.units if u.split == "validation"]
         test_units = [u for u in self.job.units if u.split == "test"]
         val_lang = val_units[0].target
-        pool = self.load_examples(self.study, task.name, val_lang, "train")
+        pool = load_examples(self.study, task.name, val_lang, "train")
         keep = sample_indices(len(pool), ar["validation_examples"], self.job.seed, task.name, val_lang,
                               "validation")
         validation = [pool[i] for i in keep]
@@ -615,12 +495,8 @@ class _Run:
             self.written += 1
 
 
-def _adapter_meta(study, lang) -> dict:
-    path = checkpoint_dir(study, f"lang_adapter-{lang}") / A.CONFIG_NAME
-    return json.loads(path.read_text(encoding="utf-8")).get("xltstats", {})
-
-
-def _task_meta(study, job_id) -> dict:
+def _stored_meta(study, job_id) -> dict:
+    """What the adapter job ``job_id`` recorded in its checkpoint (``save_adapter``'s meta)."""
     path = checkpoint_dir(study, job_id) / A.CONFIG_NAME
     return json.loads(path.read_text(encoding="utf-8")).get("xltstats", {})
 
@@ -635,13 +511,10 @@ def load_encoder(model, encoder: dict) -> None:
 
 
 def _save_tensors(folder: Path, files: dict, meta: dict) -> None:
-    from .._io import make_temp_dir
+    def write(tmp: Path) -> None:
+        for name, tensors in files.items():
+            torch.save(tensors, tmp / name)
+        (tmp / "meta.json").write_text(json.dumps(meta, sort_keys=True, default=str) + "\n")
 
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = make_temp_dir(folder.name + ".tmp", folder.parent)
-    for name, tensors in files.items():
-        torch.save(tensors, tmp / name)
-    (tmp / "meta.json").write_text(json.dumps(meta, sort_keys=True, default=str) + "\n")
-    (tmp / "COMPLETE").write_text("ok\n")
-    T._replace_dir(tmp, folder)
+    T.write_checkpoint(folder, write)
 

@@ -14,7 +14,8 @@ Two published studies run through this section (see ``experiments/README.md``):
   ``lambda * A1 + (1 - lambda) * A2`` evaluated on validation and test data, lambda chosen on the
   validation data only (``select_on``; choosing on test is refused).
 
-Job kinds (each keeps the runner's journal, row keys, locks and atomic checkpoints):
+Job kinds (:mod:`._adapter_jobs` lists them; each keeps the runner's journal, row keys, locks and
+atomic checkpoints):
 
 ``base``            MLM pre-training of a randomly initialised model on the pooled text (tiny
                     studies only: a random encoder has no language knowledge to probe)
@@ -29,14 +30,12 @@ Nothing here imports torch.
 """
 from __future__ import annotations
 
-import hashlib
-import itertools
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..results import format_condition
+from ._adapter_jobs import (AdapterJob, RowUnit, adapter_row_key, adapter_run_id,  # noqa: F401
+                            expand_adapter_study)
 
 COMPOSITIONS = ("stack", "fuse", "outavg", "paramavg")
 SELECT_ON = ("val_target", "val_source")
@@ -157,10 +156,10 @@ def parse_adapter_study(raw, study, v) -> AdapterStudy:
     base = raw.get("base") or {}
     if not isinstance(base, dict) or set(base) - {"mlm_steps", "seed"}:
         v.fail("adapter_study.base", "must be a mapping with mlm_steps (and seed)")
-    base_steps = _int(v, "adapter_study.base.mlm_steps", base.get("mlm_steps", 0), 0)
+    base_steps = v.integer("adapter_study.base.mlm_steps", base.get("mlm_steps", 0), 0)
     if base_steps and "pretrained" in study.model:
         v.fail("adapter_study.base.mlm_steps", "only for randomly initialised models (model.config)")
-    base_seed = _int(v, "adapter_study.base.seed", base.get("seed", 0), 0)
+    base_seed = v.integer("adapter_study.base.seed", base.get("seed", 0), 0)
 
     out = AdapterStudy(text=text, mlm=mlm, language_adapter=la, task_adapter=ta,
                        transfer_languages=transfer, base_mlm_steps=base_steps, base_seed=base_seed,
@@ -186,12 +185,6 @@ def parse_adapter_study(raw, study, v) -> AdapterStudy:
     return out
 
 
-def _int(v, name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        v.fail(name, f"must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
 def _text(raw, v) -> TextSpec:
     if raw is None:
         v.fail("adapter_study.text", "missing: where the MLM text comes from "
@@ -208,45 +201,19 @@ def _text(raw, v) -> TextSpec:
     if source == "dir":
         if not raw.get("path"):
             v.fail("adapter_study.text.path", "missing: a folder of <language>.txt files")
-        path = str(_resolve(v.path, raw["path"]))
+        path = str(v.resolve(raw["path"]))
     return TextSpec(source, path)
 
 
-def _resolve(config_path: Path, value: str) -> Path:
-    p = Path(str(value)).expanduser()
-    return p if p.is_absolute() else (Path(config_path).parent.resolve() / p).resolve()
-
-
 def _numbers(name, given, defaults, v) -> dict:
-    given = given or {}
-    if not isinstance(given, dict):
-        v.fail(name, "must be a mapping")
-    unknown = set(given) - set(defaults)
-    if unknown:
-        v.fail(f"{name}.{sorted(unknown)[0]}", f"unknown field; known: {', '.join(sorted(defaults))}")
-    out = dict(defaults)
-    for key, value in given.items():
-        if isinstance(defaults[key], bool):
-            if not isinstance(value, bool):
-                v.fail(f"{name}.{key}", f"must be true or false, got {value!r}")
-        elif isinstance(defaults[key], (int, float)) and defaults[key] is not None:
-            if isinstance(value, str):
-                try:
-                    value = float(value)
-                except ValueError:
-                    v.fail(f"{name}.{key}", f"must be a number, got {value!r}")
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                v.fail(f"{name}.{key}", f"must be a non-negative number, got {value!r}")
-            if isinstance(defaults[key], int):
-                if value != int(value) or (value < 1 and key != "seed"):
-                    v.fail(f"{name}.{key}", f"must be a positive integer, got {value!r}")
-                value = int(value)
-        out[key] = value
-    return out
+    """The numbers of a section: integer defaults take whole numbers >= 1 (a seed >= 0)."""
+    integers = {k: 0 if k == "seed" else 1 for k, d in defaults.items()
+                if isinstance(d, int) and not isinstance(d, bool)}
+    return v.numbers(name, given, defaults, integers=integers)
 
 
 def _adapter(name, given, defaults, v) -> dict:
-    given = dict(given or {})
+    given = given or {}
     if not isinstance(given, dict):
         v.fail(name, "must be a mapping")
     text_fields = {"non_linearity", "inv_adapter", "init_weights"}
@@ -286,8 +253,8 @@ def _influence(raw, v) -> dict:
     if not isinstance(raw, dict) or set(raw) - {"mlm_steps", "runs", "seed"}:
         v.fail("adapter_study.influence", "must be a mapping with mlm_steps, runs (and seed)")
     steps = v.int_list("adapter_study.influence.mlm_steps", raw.get("mlm_steps"), 1)
-    runs = _int(v, "adapter_study.influence.runs", raw.get("runs", 1), 1)
-    seed = _int(v, "adapter_study.influence.seed", raw.get("seed", 1), 0)
+    runs = v.integer("adapter_study.influence.runs", raw.get("runs", 1), 1)
+    seed = v.integer("adapter_study.influence.seed", raw.get("seed", 1), 0)
     return {"mlm_steps": steps, "runs": runs, "seed": seed}
 
 
@@ -319,7 +286,7 @@ def _compositions(raw, v) -> dict:
     if not isinstance(members, bool):
         v.fail("adapter_study.compositions.triples_members_only", "must be true or false")
     return {"set_sizes": sizes, "compose": list(compose),
-            "fusion_seed": _int(v, "adapter_study.compositions.fusion_seed",
+            "fusion_seed": v.integer("adapter_study.compositions.fusion_seed",
                                 raw.get("fusion_seed", 0), 0),
             "include_target": include, "triples_members_only": members}
 
@@ -348,7 +315,7 @@ def _arithmetic(raw, study, v) -> dict:
             v.fail(f"adapter_study.arithmetic.lambdas[{i}]",
                    f"lambda {lam} listed twice (conflicting conditions: the rows would share a key)")
         clean.append(round(float(lam), 6))
-    n_val = _int(v, "adapter_study.arithmetic.validation_examples", raw.get("validation_examples", 100), 1)
+    n_val = v.integer("adapter_study.arithmetic.validation_examples", raw.get("validation_examples", 100), 1)
     pairs_raw = raw.get("pairs")
     if not isinstance(pairs_raw, list) or not pairs_raw:
         v.fail("adapter_study.arithmetic.pairs", "must be a list of {target, adapters: [a1, a2], scenario}")
@@ -434,172 +401,3 @@ def check_text_files(study) -> None:
         if not path.is_file() or not path.read_text(encoding="utf-8", errors="replace").strip():
             raise ConfigError(f"{study.path}: field 'adapter_study.text.path': language {lang!r} "
                               f"has no text ({path} missing or empty)")
-
-
-# --------------------------------------------------------------------------- jobs
-
-@dataclass(frozen=True)
-class RowUnit:
-    """One results row: a target, the condition (mapping) and the results columns it sets."""
-
-    target: str
-    condition: tuple  # sorted (key, value) pairs
-    split: str = "test"
-
-    @property
-    def condition_text(self) -> str:
-        return format_condition(dict(self.condition))
-
-    @property
-    def n_target(self) -> int:
-        return 0
-
-
-@dataclass(frozen=True)
-class AdapterJob:
-    kind: str  # base | lang_adapter | task_adapter | mlm | compose | sweep
-    name: str
-    task: str | None = None
-    source: str = "mul"
-    seed: int = 0
-    params: tuple = ()  # sorted (key, value) pairs
-    units: tuple[RowUnit, ...] = ()
-    needs: tuple[str, ...] = ()  # ids of jobs whose checkpoints this one reads
-
-    @property
-    def id(self) -> str:
-        return f"{self.kind}-{self.name}"
-
-    @property
-    def few_shot(self) -> tuple:
-        return ()
-
-    @property
-    def zero_shot(self) -> tuple:
-        return self.units
-
-    @property
-    def param(self) -> dict:
-        return dict(self.params)
-
-    @property
-    def stage(self) -> int:
-        return {"base": 0, "lang_adapter": 1, "task_adapter": 2}.get(self.kind, 3)
-
-
-def _cond(**pairs) -> tuple:
-    return tuple(sorted((k, str(v)) for k, v in pairs.items()))
-
-
-def _fmt(x: float) -> str:
-    return format(float(x), ".6g")
-
-
-def expand_adapter_study(study) -> list[AdapterJob]:
-    """The jobs of an adapter study in a fixed order, training stages first."""
-    a = study.adapter_study
-    jobs: list[AdapterJob] = []
-    base_needs: tuple[str, ...] = ()
-    if "config" in study.model:  # a random model: its initial (or MLM-pretrained) weights, once
-        jobs.append(AdapterJob("base", "base", seed=a.base_seed))
-        base_needs = ("base-base",)
-    la_seed = a.language_adapter["seed"]
-    for lang in a.adapter_languages(study):
-        jobs.append(AdapterJob("lang_adapter", lang, source=lang, seed=la_seed, needs=base_needs))
-    stack = a.task_adapter["stack_language_adapter"]
-    for spec in study.tasks:
-        targets = list(study.targets)
-        for seed in study.seeds:
-            ta_name = f"{spec.name}-seed{seed}"
-            source = study.sources[0] if len(study.sources) == 1 else "mul"
-            needs = base_needs + ((f"lang_adapter-{study.sources[0]}",) if stack else ())
-            units = ()
-            if a.influence or a.compositions:
-                units = tuple(RowUnit(t, _cond(method="baseline")) for t in targets)
-            ta = AdapterJob("task_adapter", ta_name, spec.name, source, seed, units=units, needs=needs)
-            jobs.append(ta)
-            if a.influence:
-                inf = a.influence
-                for lang in a.transfer_languages:
-                    for k in inf["mlm_steps"]:
-                        for run in range(1, inf["runs"] + 1):
-                            cond = _cond(method="mlm", mlm_steps=k)
-                            jobs.append(AdapterJob(
-                                "mlm", f"{spec.name}-{lang}-k{k}-run{run}-seed{seed}", spec.name,
-                                lang, seed, _cond(mlm_steps=k, run=run),
-                                tuple(RowUnit(t, cond) for t in targets), base_needs + (ta.id,)))
-            if a.compositions:
-                jobs += _composition_jobs(study, spec.name, seed, ta, base_needs)
-            if a.arithmetic:
-                jobs += _sweep_jobs(study, spec.name, seed, ta, source)
-    return jobs
-
-
-def _composition_jobs(study, task, seed, ta, base_needs) -> list[AdapterJob]:
-    a = study.adapter_study
-    c = a.compositions
-    jobs = []
-    for size in c["set_sizes"]:
-        for members in itertools.combinations(a.transfer_languages, size):
-            kinds = ["stack"] if size == 1 else [k for k in c["compose"] if k != "stack"]
-            if size == 1 and "stack" not in c["compose"]:
-                kinds = []
-            for compose in kinds:
-                targets = list(study.targets)
-                if size == 3 and c["triples_members_only"]:
-                    targets = [t for t in members if t in study.targets]
-                units = []
-                for t in targets:
-                    if c["include_target"]:
-                        if t in members or not a.has_text(t):
-                            continue
-                        cond = _cond(method="adapter", compose=compose, with_target_adapter="true")
-                    else:
-                        cond = _cond(method="adapter", compose=compose)
-                    units.append(RowUnit(t, cond))
-                if not units:
-                    continue
-                needs = base_needs + (ta.id,) + tuple(f"lang_adapter-{m}" for m in members)
-                if c["include_target"]:
-                    needs += tuple(f"lang_adapter-{u.target}" for u in units)
-                source = members[0] if size == 1 else "mul"
-                name = f"{task}-{'_'.join(members)}-{compose}-seed{seed}"
-                params = _cond(members="+".join(members), compose=compose,
-                               fusion_seed=c["fusion_seed"])
-                jobs.append(AdapterJob("compose", name, task, source, seed, params, tuple(units),
-                                       tuple(dict.fromkeys(needs))))
-    return jobs
-
-
-def _sweep_jobs(study, task, seed, ta, source) -> list[AdapterJob]:
-    ar = study.adapter_study.arithmetic
-    jobs = []
-    for pair in ar["pairs"]:
-        a1, a2 = pair["adapters"]
-        units = []
-        for split in ("validation", "test"):
-            # validation rows are scored on the data lambda is chosen on: the target's own
-            # validation split, or the source language's (select_on: val_source)
-            lang = pair["target"] if split == "test" or ar["select_on"] == "val_target" else source
-            for lam in ar["lambdas"]:
-                la = f"{a1}:{_fmt(lam)}+{a2}:{_fmt(1 - lam)}"
-                units.append(RowUnit(lang, _cond(la=la, split=split), split))
-        name = f"{task}-{pair['target']}-{a1}_{a2}-seed{seed}"
-        needs = (ta.id, f"lang_adapter-{a1}", f"lang_adapter-{a2}")
-        params = _cond(a1=a1, a2=a2, scenario=pair["scenario"], select_on=ar["select_on"])
-        jobs.append(AdapterJob("sweep", name, task, source, seed, params, tuple(units), needs))
-    return jobs
-
-
-def _digest(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def adapter_run_id(study, job: AdapterJob) -> str:
-    spec_data = study.task(job.task).data if job.task else None
-    return _digest([study.config_hash, job.kind, job.name, job.task, spec_data, job.source, job.seed,
-                    job.params])
-
-
-def adapter_row_key(study, job: AdapterJob, unit: RowUnit) -> str:
-    return _digest([adapter_run_id(study, job), unit.target, unit.condition, unit.split])

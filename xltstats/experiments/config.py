@@ -123,6 +123,10 @@ class _Validator:
     def fail(self, fieldname: str, message: str):
         raise ConfigError(f"{self.path}: field '{fieldname}': {message}")
 
+    def resolve(self, value) -> Path:
+        """A path given in the config: relative paths are relative to the config's folder."""
+        return _resolve(self.path.parent.resolve(), value)
+
     def languages(self, fieldname: str, values) -> list[str]:
         if isinstance(values, str):
             values = [values]
@@ -145,27 +149,35 @@ class _Validator:
             self.fail(fieldname, "must be a non-empty list of integers")
         out = []
         for i, v in enumerate(values):
-            if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-                self.fail(f"{fieldname}[{i}]", f"must be an integer >= {minimum}, got {v!r}")
+            self.integer(f"{fieldname}[{i}]", v, minimum)
             if v not in out:
                 out.append(v)
         return sorted(out)
 
-    def params(self, fieldname: str, given, defaults: dict) -> dict:
+    def integer(self, fieldname: str, value, minimum: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            self.fail(fieldname, f"must be an integer >= {minimum}, got {value!r}")
+        return value
+
+    def numbers(self, fieldname: str, given, defaults: dict, *, integers: dict[str, int],
+                what: str = "field", none_ok: bool = False) -> dict:
+        """``defaults`` updated with the mapping ``given``: a key not in ``defaults`` is refused
+        ("unknown WHAT"), a key whose default is a bool needs true/false, any other value a
+        non-negative number (a numeric string counts), whole and >= ``integers[key]`` for the keys
+        of ``integers``; ``none_ok``: null is accepted for any number."""
         given = given or {}
         if not isinstance(given, dict):
             self.fail(fieldname, "must be a mapping")
         unknown = set(given) - set(defaults)
         if unknown:
             self.fail(f"{fieldname}.{sorted(unknown)[0]}",
-                      f"unknown hyperparameter; known: {', '.join(sorted(defaults))}")
+                      f"unknown {what}; known: {', '.join(sorted(defaults))}")
         out = dict(defaults)
         for key, value in given.items():
-            default = defaults[key]
-            if isinstance(default, bool):
+            if isinstance(defaults[key], bool):
                 if not isinstance(value, bool):
                     self.fail(f"{fieldname}.{key}", f"must be true or false, got {value!r}")
-            elif value is not None:
+            elif value is not None or not none_ok:
                 if isinstance(value, str):
                     try:
                         value = float(value)
@@ -173,14 +185,18 @@ class _Validator:
                         self.fail(f"{fieldname}.{key}", f"must be a number, got {value!r}")
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                     self.fail(f"{fieldname}.{key}", f"must be a non-negative number, got {value!r}")
-                if key in ("batch_size", "eval_batch_size", "max_length", "max_target_length",
-                           "max_steps", "max_train_examples", "max_test_examples",
-                           "length_group_size", "num_threads"):
-                    if value != int(value) or value < 1:
+                if key in integers:
+                    if value != int(value) or value < integers[key]:
                         self.fail(f"{fieldname}.{key}", f"must be a positive integer, got {value!r}")
                     value = int(value)
             out[key] = value
         return out
+
+
+#: Hyperparameters that are counts (whole numbers >= 1).
+INTEGER_HYPERPARAMETERS = {key: 1 for key in (
+    "batch_size", "eval_batch_size", "max_length", "max_target_length", "max_steps",
+    "max_train_examples", "max_test_examples", "length_group_size", "num_threads")}
 
 
 def load_study(path, *, check_data: bool = True) -> StudyConfig:
@@ -340,9 +356,11 @@ def parse_study(raw, path, *, check_data: bool = True) -> StudyConfig:
     in_language = raw.get("in_language", True)
     if not isinstance(in_language, bool):
         v.fail("in_language", "must be true or false")
-    hp = v.params("hyperparameters", raw.get("hyperparameters"), DEFAULT_HYPERPARAMETERS)
-    fhp = v.params("few_shot_hyperparameters", raw.get("few_shot_hyperparameters"),
-                   DEFAULT_FEW_SHOT_HYPERPARAMETERS)
+    hp = v.numbers("hyperparameters", raw.get("hyperparameters"), DEFAULT_HYPERPARAMETERS,
+                   integers=INTEGER_HYPERPARAMETERS, what="hyperparameter", none_ok=True)
+    fhp = v.numbers("few_shot_hyperparameters", raw.get("few_shot_hyperparameters"),
+                    DEFAULT_FEW_SHOT_HYPERPARAMETERS, integers=INTEGER_HYPERPARAMETERS,
+                    what="hyperparameter", none_ok=True)
     if fhp["learning_rate"] is None:
         fhp["learning_rate"] = hp["learning_rate"]
 

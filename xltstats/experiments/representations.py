@@ -97,7 +97,7 @@ def dump_representations(study, jobs=None, *, progress: bool = False) -> Path | 
     """Dump what is missing, then (re)write the CKA, mingling and t-SNE tables."""
     from ..studies.cka.dumps import done_entries, write_entry
     from . import train as T
-    from .runner import _try_lock_path, study_tokenizer
+    from ._job_resources import _try_lock_path, study_tokenizer
     from .tasks import get_task
 
     spec = study.representations

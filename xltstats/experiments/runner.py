@@ -17,38 +17,20 @@ results file) holding rows of another configuration is refused rather than silen
 """
 from __future__ import annotations
 
-import functools
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError
+from ._job_resources import (_load_cached, _lock_file, _train_study_tokenizer, _try_lock,  # noqa: F401
+                             _try_lock_path, job_log, load_examples, lock_job, study_tokenizer)
 from .config import StudyConfig, load_study
 from .journal import Journal, journal_dir, read_all, read_journal, repair_journal, write_table
 from .plan import Job, expand, row_key, run_id
 from .tasks import get_task
 
 log = logging.getLogger("xltstats.experiments")
-
-
-# ---- data -------------------------------------------------------------------------------------
-def load_examples(study: StudyConfig, task_name: str, lang: str, split: str) -> list[dict]:
-    """Examples of one task, language and split (test sets cut to ``max_test_examples``).
-
-    Kept in memory (a few data sets at a time): a job reads each target's test set and
-    few-shot training set once, not once per few-shot size.
-    """
-    spec = study.task(task_name)
-    cap = study.hyperparameters.get("max_test_examples") if split == "test" else None
-    return _load_cached(task_name, spec.data, lang, split, cap)
-
-
-@functools.lru_cache(maxsize=6)
-def _load_cached(task_name: str, data: str, lang: str, split: str, cap) -> list[dict]:
-    examples = get_task(task_name).load(data, lang, split)
-    return examples[:cap] if cap else examples
 
 
 def preflight(study: StudyConfig, jobs: list[Job] | None = None) -> None:
@@ -61,7 +43,7 @@ def preflight(study: StudyConfig, jobs: list[Job] | None = None) -> None:
     if study.adapter_study is not None:
         from .adapter_runner import preflight as adapter_preflight
 
-        return adapter_preflight(study, jobs, sys.modules[__name__])
+        return adapter_preflight(study, jobs)
     if getattr(study, "reinit", None):
         from .studyspec import check_reinit_range
 
@@ -93,45 +75,6 @@ def preflight(study: StudyConfig, jobs: list[Job] | None = None) -> None:
                     f"training examples of task {job.task} in {unit.target}")
 
 
-def study_tokenizer(study: StudyConfig):
-    """The study's tokenizer; trains (once, saved in the run folder) when asked to."""
-    from . import train as T
-
-    spec = study.model
-    if "pretrained" in spec:
-        return T.load_tokenizer(spec["pretrained"])
-    tok = spec["tokenizer"]
-    if isinstance(tok, dict):
-        path = study.run_dir / "tokenizer"
-        lock = _lock_file(study.run_dir / "locks" / "tokenizer.lock", wait=True)
-        try:
-            _train_study_tokenizer(study, path, tok)
-        finally:
-            lock.close()
-        return T.load_tokenizer(str(path))
-    return T.load_tokenizer(tok)
-
-
-def _train_study_tokenizer(study: StudyConfig, path: Path, tok: dict) -> None:
-    """Train the study's tokenizer unless it exists (the caller holds the tokenizer lock, so two
-    runs of one study do not train it at the same time)."""
-    from . import train as T
-
-    if not (path / "tokenizer.json").is_file():
-        texts = []
-        for task_spec in study.tasks:
-            task = get_task(task_spec.name)
-            for lang in sorted(set(study.sources) | set(study.targets)):
-                split = "train" if task.has_split(task_spec.data, lang, "train") else "test"
-                for e in load_examples(study, task.name, lang, split):
-                    texts.append(" ".join(e["text"]) if "text" in e else " ".join(e["tokens"]))
-        for task_spec in study.tasks:  # verbalised targets must be in the vocabulary
-            task = get_task(task_spec.name)
-            texts += [task.verbalize(i) for i in range(len(task.labels))] + list(task.labels)
-            texts.append(task.prompt)
-        T.train_tokenizer(texts, path, tok["vocab_size"])
-
-
 # ---- one job ----------------------------------------------------------------------------------
 def _row(study, job, unit, score, metric, n_source, n_eval, extra=None) -> dict:
     row = {
@@ -143,16 +86,6 @@ def _row(study, job, unit, score, metric, n_source, n_eval, extra=None) -> dict:
     }
     row.update(extra or {})
     return row
-
-
-def _job_logger(study: StudyConfig, job: Job) -> logging.Handler:
-    path = study.run_dir / "logs" / f"{job.id}.log"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    return handler
 
 
 def run_job(study: StudyConfig, job: Job, *, progress: bool = True, wait: bool = False) -> int:
@@ -170,22 +103,14 @@ def run_job_status(study: StudyConfig, job: Job, *, progress: bool = True,
     if study.adapter_study is not None:
         from .adapter_runner import run_adapter_job
 
-        return run_adapter_job(study, job, sys.modules[__name__], progress=progress, wait=wait)
+        return run_adapter_job(study, job, progress=progress, wait=wait)
     path = journal_dir(study.run_dir) / f"{job.id}.jsonl"
     done = {row["row_key"] for row in read_journal(path)}  # read-only: a torn tail is ignored
     if all(row_key(study, job, u) in done for u in job.units):
         return "done", 0
-    lock = _try_lock(study, job)
-    waited = False
+    lock, waited = lock_job(study, job, wait=wait)
     if lock is None:
-        if not wait:
-            log.warning("%s is running in another process; skipped", job.id)
-            return "locked", 0
-        print(f"xltstats.experiments: job {job.id} is being run by another process; waiting for it "
-              "to finish", file=sys.stderr, flush=True)
-        lock = _lock_file(study.run_dir / "locks" / f"{job.id}.lock", wait=True)
-        waited = True
-    handler = None
+        return "locked", 0
     try:
         # Only the lock holder may cut a torn tail off the journal, and rows written by a process
         # that held the lock until just now must count as done.
@@ -193,42 +118,15 @@ def run_job_status(study: StudyConfig, job: Job, *, progress: bool = True,
         pending = [u for u in job.units if row_key(study, job, u) not in journal.keys]
         if not pending:
             return ("elsewhere" if waited else "done"), 0
-        handler = _job_logger(study, job)
-        written = _run_job(study, job, journal, pending, progress)
-        if not study.keep_checkpoints and all(row_key(study, job, u) in journal.keys for u in job.units):
-            import shutil
+        with job_log(study, job):
+            written = _run_job(study, job, journal, pending, progress)
+            if not study.keep_checkpoints and all(row_key(study, job, u) in journal.keys for u in job.units):
+                import shutil
 
-            shutil.rmtree(study.run_dir / "checkpoints" / job.id, ignore_errors=True)
+                shutil.rmtree(study.run_dir / "checkpoints" / job.id, ignore_errors=True)
         return "ran", written
     finally:
-        if handler is not None:
-            log.removeHandler(handler)
-            handler.close()
         lock.close()
-
-
-def _try_lock(study: StudyConfig, job: Job):
-    """An exclusive lock on the job (released when its file is closed or the process dies)."""
-    return _try_lock_path(study.run_dir / "locks" / f"{job.id}.lock")
-
-
-def _try_lock_path(path: Path):
-    return _lock_file(path, wait=False)
-
-
-def _lock_file(path: Path, *, wait: bool):
-    """An exclusive ``flock`` on ``path``: the open file (close it to release), or None when
-    ``wait`` is false and another process holds it."""
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fh = open(path, "a")
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-    except OSError:
-        fh.close()
-        return None
-    return fh
 
 
 def _run_job(study, job, journal, pending, progress) -> int:

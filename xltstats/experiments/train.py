@@ -15,14 +15,13 @@ import hashlib
 import json
 import math
 import os
-import shutil
 import time
 from functools import lru_cache
 from pathlib import Path
 
 import torch
 
-from .._io import atomic_write_with, make_temp_dir
+from .._io import atomic_write_dir, atomic_write_with
 from .plan import sample_indices  # noqa: F401 - re-exported for callers
 from .tasks import Task
 
@@ -126,12 +125,7 @@ def train_tokenizer(texts, out_dir, vocab_size: int = 2000, *, deterministic: bo
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]",
                                    cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]",
                                    eos_token="[SEP]")
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = make_temp_dir(out_dir.name + ".", out_dir.parent)
-    fast.save_pretrained(tmp)
-    _replace_dir(tmp, out_dir)
-    return out_dir
+    return atomic_write_dir(out_dir, fast.save_pretrained, handle_signals=False)
 
 
 def load_tokenizer(path_or_id: str):
@@ -225,9 +219,9 @@ def save_features(feats: list[dict], path) -> None:
             arrays[f"int.{k}"] = np.array(values, dtype=np.int64)
         else:
             return  # not a shape this cache stores: leave it uncached rather than guess
-    path.parent.mkdir(parents=True, exist_ok=True)
+
     def write(tmp: str) -> None:
-        with open(tmp, "wb") as fh:
+        with open(tmp, "wb") as fh:  # a file object: np.savez would add ".npz" to a name
             np.savez(fh, **arrays)
 
     atomic_write_with(path, write)
@@ -363,24 +357,19 @@ def build_model(model_spec: dict, task: Task, arch: str, tokenizer, seed: int):
     return cls.from_pretrained(model_spec["pretrained"], **extra)
 
 
-def _replace_dir(tmp: Path, target: Path) -> None:
-    """Move directory ``tmp`` to ``target`` (replacing an older one) without a half-written state."""
-    if target.exists():
-        old = target.with_name(target.name + f".old{os.getpid()}")
-        os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, target)
-
-
 def save_checkpoint(model, tokenizer, path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = make_temp_dir(path.name + ".tmp", path.parent)
-    getattr(model, "_orig_mod", model).save_pretrained(tmp)
-    (tmp / "COMPLETE").write_text("ok\n")
-    _replace_dir(tmp, path)
+    write_checkpoint(path, getattr(model, "_orig_mod", model).save_pretrained)
+
+
+def write_checkpoint(path, write) -> Path:
+    """Write the checkpoint folder ``path`` atomically: ``write(folder)`` fills a partial folder,
+    a ``COMPLETE`` marker (:func:`checkpoint_complete`) is added, and the folder is swapped into
+    place (:func:`xltstats._io.atomic_write_dir`; SIGTERM keeps its default)."""
+    def fill(folder: Path) -> None:
+        write(folder)
+        (folder / "COMPLETE").write_text("ok\n")
+
+    return atomic_write_dir(path, fill, handle_signals=False)
 
 
 def load_checkpoint(path, task: Task, arch: str):
