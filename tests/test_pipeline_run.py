@@ -20,7 +20,7 @@ def tiny(tmp_path):
     return data, config
 
 
-def test_the_same_fit_in_memory_and_through_the_cli_gives_equal_tables(tmp_path, monkeypatch):
+def test_the_same_fit_in_memory_and_through_the_cli_gives_equal_tables(tmp_path, monkeypatch, capsys):
     from xltstats import read_results
     from xltstats.fit import main
     from xltstats.models.tables import table_to_csv
@@ -30,7 +30,14 @@ def test_the_same_fit_in_memory_and_through_the_cli_gives_equal_tables(tmp_path,
     monkeypatch.chdir(tmp_path)
     fit = run_fit(load_config(config), data=read_results(data))  # nothing written
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.csv", "tiny.yaml"]
-    assert main(["--data", "tiny.csv", "--config", "tiny.yaml", "--out", "cli", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["--data", "tiny.csv", "--config", "tiny.yaml", "--out", "cli"]) == 0
+    # the fit ends with the rows its models use (and the notes), then the folder it wrote
+    printed = capsys.readouterr().err.splitlines()
+    assert printed[-1] == "xltstats.fit: wrote cli/"
+    closing = printed[-1 - len(fit.closing_lines()):-1]
+    assert closing == [f"xltstats.fit: {line}" for line in fit.closing_lines()]
+    assert closing[0] == f"xltstats.fit: the models use all {len(fit.design.complete)} rows"
     folder = FitFolder(tmp_path / "cli")
     assert {"coef_ols", "coef_mixed", "variance_components", "cv"} <= set(fit.tables)
     for name, table in fit.tables.items():

@@ -100,6 +100,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> Path:
         fit = run_fit(config, mirror=args.mirror, progress=progress)
         FitFolder(out).write(fit, argv=argv, mirror=args.mirror, report=config.report, quiet=args.quiet,
                              progress=progress)
+    for line in fit.closing_lines():
+        progress.info(line)
     progress.info(f"wrote {out}/")
     return out
 

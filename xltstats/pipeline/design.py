@@ -37,6 +37,11 @@ class ModelTable:
     pairs: str = "ordered"  # or "unordered" (xltstats.pipeline.pairs)
     symmetrised: dict[str, list[str]] = field(default_factory=dict)  # directional column -> its min and max
 
+    @property
+    def rows_used(self) -> str:
+        """The rows the models use, and why the others were left out (:func:`rows_used_text`)."""
+        return rows_used_text(self.data, self.used)
+
 
 def apply_subset(data: pd.DataFrame, subset) -> pd.DataFrame:
     """Keep the rows whose columns have the configured value(s)."""
@@ -250,6 +255,42 @@ def alias_hints(data: pd.DataFrame, config: FitConfig, used: list[str], notes: l
                      f"instead of xltstats' own, set 'feature_aliases: {{{mapping}}}' in the fit config")
 
 
+def _share(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "–"
+
+
+def rows_used_text(data: pd.DataFrame, used: list[str], *, most: int = 3) -> str:
+    """How many rows the models use, and which missing columns cost the others.
+
+    A row is left out when its score or any used column is missing.  Each column is named with
+    the rows it lacks and, of those, the rows it alone keeps out (leaving that column out of
+    ``features`` would give them back); the columns that cost the most rows come first.
+    """
+    needed = [c for c in ["score", *used] if c in data.columns]
+    missing = data[needed].isna()
+    kept = int((~missing.any(axis=1)).sum())
+    total = len(data)
+    if kept == total:
+        return f"the models use all {total:,} rows"
+    left = total - kept
+    alone = missing[missing.sum(axis=1) == 1]
+    costs = sorted(((int(missing[c].sum()), int(alone[c].sum()), c) for c in needed if missing[c].any()),
+                   key=lambda cost: (-cost[0], -cost[1], cost[2]))
+    named = []
+    for lacking, only, column in costs[:most]:
+        what = "the score" if column == "score" else column
+        part = f"{what} is missing in {lacking:,} rows ({_share(lacking, total)})"
+        if only and column != "score":
+            part += f", {only:,} of them lack nothing else (left out of 'features', {column} would give them back)"
+        elif only:
+            part += f", {only:,} of them lack nothing else"
+        named.append(part)
+    more = f"; {len(costs) - most} more column(s) miss fewer rows" if len(costs) > most else ""
+    return (f"the models use {kept:,} of {total:,} rows ({_share(kept, total)}); the other {left:,} "
+            f"({_share(left, total)}) were left out because a value they need is missing: "
+            + "; ".join(named) + more)
+
+
 def complete_rows(data: pd.DataFrame, used: list[str], notes: list[str]) -> tuple[pd.DataFrame, list[str]]:
     """The rows with the score and every used column; columns constant there are left out.
 
@@ -266,9 +307,8 @@ def complete_rows(data: pd.DataFrame, used: list[str], notes: list[str]) -> tupl
             notes.append(f"{col} is constant in {where} and was skipped")
         used = [c for c in used if c not in constant]
     complete = complete.reset_index(drop=True)
-    dropped = len(data) - len(complete)
-    if dropped:
-        notes.append(f"{dropped} of {len(data)} rows miss at least one used feature and were left out of the model fits")
+    if len(complete) < len(data):
+        notes.append(rows_used_text(data, used))
     if not used:
         pairs = data[["source", "target"]].drop_duplicates()
         languages = sorted(set(pairs["source"]) | set(pairs["target"]))
@@ -464,4 +504,5 @@ def sorted_results(data: pd.DataFrame) -> pd.DataFrame:
 
 
 __all__ = ["ModelTable", "model_table", "prediction_table", "add_features", "add_pair_features", "apply_subset", "complete_rows",
+           "rows_used_text",
            "default_formula", "dataset_covariates", "sorted_results"]

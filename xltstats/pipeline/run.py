@@ -74,14 +74,18 @@ class Fit:
         intervals = portable.prediction_interval(table, alpha=alpha, include_random=include_random)
         return pd.concat([table.reset_index(drop=True), intervals.reset_index(drop=True)], axis=1)
 
+    def closing_lines(self) -> list[str]:
+        """What the fit prints at its end: the rows the models use (and why the others were left
+        out), then every other note."""
+        rows = self.design.rows_used
+        return [rows] + [f"note: {n}" for n in self.notes if n != rows]
+
     def summary(self) -> str:
         """A few lines: data, models, the tables made, and the notes."""
-        lines = [f"xltstats fit of {self.config.data}: {len(self.data):,} rows, {len(self.design.complete):,} used "
-                 f"by the models; features: {', '.join(self.used)}",
+        lines = [f"xltstats fit of {self.config.data}: features: {', '.join(self.used)}",
                  f"mixed model: {self.formula}",
                  f"tables: {', '.join(self.tables)}"]
-        lines += [f"note: {n}" for n in self.notes]
-        return "\n".join(lines)
+        return "\n".join(lines + self.closing_lines())
 
     def __repr__(self) -> str:
         return f"<Fit of {self.config.data}: {len(self.design.complete)} rows, {len(self.tables)} tables>"
@@ -130,7 +134,7 @@ def _run(config: FitConfig, data, mirror, progress: Progress) -> Fit:
 
         data = apply_subset(validate_results(data), config.subset)
     check_one_condition(data)
-    progress.info(f"{len(data):,} rows, {data['source'].nunique()} sources, {data['target'].nunique()} targets, "
+    progress.info(f"read {len(data):,} rows: {data['source'].nunique()} sources, {data['target'].nunique()} targets, "
                   f"{data['task'].nunique()} task(s), {data['model'].nunique()} model(s)")
     with progress.step("computing pair features"):
         design = model_table(data, config, mirror=mirror)
