@@ -47,3 +47,56 @@ def test_only_the_costliest_columns_are_named():
     text = rows_used_text(data, ["a", "b", "c", "d"], most=2)
     assert "c is missing in 50 rows" in text and "a is missing in 40 rows" in text
     assert "b is missing" not in text and text.endswith("; 3 more column(s) miss fewer rows")
+
+
+def cv_metrics() -> pd.DataFrame:
+    """langrank-el's case: OLS far below the mean baseline under leave-one-target-out."""
+    return pd.DataFrame({
+        "estimator": ["ols", "mixed", "mean", "gbt", "ols", "mean"],
+        "scheme": ["leave-one-target-out"] * 4 + ["random"] * 2,
+        "rmse": [3.2, 0.21, 0.30, 0.31, 0.10, 0.30],
+        "r2": [-103.0, 0.40, -0.02, 0.05, 0.90, 0.0],
+        "mean_interval_width": [2064.0, 0.8, 1.0, np.nan, 0.4, 1.0]})
+
+
+def test_a_model_failing_cross_validation_is_marked_by_the_documented_rule():
+    from xltstats.pipeline.run import mark_failed_cv
+
+    table, notes = mark_failed_cv(cv_metrics())
+    # ols: R² < 0 and RMSE above the mean's; gbt: R² > 0 but RMSE above the mean's; the mean itself never
+    assert table["failed"].tolist() == [True, False, False, True, False, False]
+    assert table.loc[0, "failed_because"] == "held-out R² -103 < 0; RMSE 3.2 > 0.3 of the mean baseline"
+    assert table.loc[3, "failed_because"] == "RMSE 0.31 > 0.3 of the mean baseline"
+    assert table.loc[2, "failed_because"] == ""
+    assert len(notes) == 2 and notes[0].startswith("cross-validation failed: ols under leave-one-target-out (")
+    assert "prediction intervals 2.06e+03 wide on average" in notes[0]
+    assert "prediction intervals" not in notes[1]  # gbt has no intervals
+
+
+def test_the_fits_mixed_table_carries_the_satterthwaite_df_and_p_values():
+    """tables/coef_mixed: lmerTest's df and Pr(>|t|) (checked against lmerTest in test_mixed_satterthwaite)
+    for the fixed effects; missing, with the reason, for an ML fit."""
+    import warnings
+
+    from xltstats.models.mixed import fit_mixed
+    from xltstats.pipeline.run import mixed_coefficients
+
+    rng = np.random.default_rng(0)
+    data = pd.DataFrame({"source": rng.integers(0, 10, 200).astype(str),
+                         "target": rng.integers(0, 8, 200).astype(str), "x": rng.normal(size=200)})
+    data["score"] = data["x"] + rng.normal(size=200) + data["target"].astype(int) * 0.3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reml = fit_mixed("score ~ x + (1 | source) + (1 | target)", data)
+        ml = fit_mixed("score ~ x + (1 | source) + (1 | target)", data, reml=False)
+    table, why = mixed_coefficients(reml)
+    assert why == "" and list(table.columns[:8]) == ["effect", "group", "term", "estimate", "std_error",
+                                                     "statistic", "df", "p_value"]
+    fixed = table[table["effect"] == "fixed"].set_index("term")
+    expected = reml.satterthwaite()
+    np.testing.assert_allclose(fixed["df"], expected["df"], rtol=0)
+    np.testing.assert_allclose(fixed["p_value"], expected["p_value"], rtol=0)
+    assert table.loc[table["effect"] != "fixed", ["df", "p_value"]].isna().all().all()
+    assert 1 < fixed.loc["Intercept", "df"] < 8  # about the number of targets, not the 200 rows
+    table, why = mixed_coefficients(ml)
+    assert table["p_value"].isna().all() and "REML" in why

@@ -667,3 +667,68 @@ def test_an_empty_table_does_not_hide_the_rest_of_the_appendix(tmp_path):
     pd.DataFrame({"x": [1, 2]}).to_csv(fit / "tables" / "zzz_extra.csv", index=False)
     text = FitReport(fit).other_tables()
     assert "**`tables/aaa_empty.csv`** is empty." in text and "**`tables/zzz_extra.csv`**" in text
+
+
+def _add_notes(fit: Path, *notes: str) -> None:
+    import json
+
+    manifest = json.loads((fit / "manifest.json").read_text())
+    manifest["notes"] = list(manifest.get("notes") or []) + list(notes)
+    (fit / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_collinearity_is_flagged_in_the_overview_and_beside_the_vif_table(tmp_path):
+    from test_models_collinearity import simulated
+
+    from xltstats.models.collinearity import collinearity_notes, collinearity_table
+
+    fit = make_fit(tmp_path / "fit")
+    frame = simulated()
+    table = collinearity_table(frame, ["a", "b", "d"])
+    table.to_csv(fit / "tables" / "vif.csv", index=False)
+    [note] = collinearity_notes(table, frame, ["a", "b", "d"])
+    _add_notes(fit, note, "the models use 300 of 400 rows (75.0%); the other 100 (25.0%) were left out")
+    report = FitReport(fit)
+    overview = report.overview()
+    assert "The models use 300 of 400 rows (75.0%)" in overview
+    assert "**Read with care.** Collinear features (VIF \\> 10)" in overview
+    groups = report.group_comparison()
+    assert "**Collinearity.** Collinear features" in groups and "leave " in groups
+    assert "VIF above 10 is flagged `collinear`" in groups
+    clean = FitReport(make_fit(tmp_path / "clean"))
+    assert "Read with care" not in clean.overview() and "**Collinearity.**" not in clean.group_comparison()
+
+
+def test_a_model_that_fails_cross_validation_is_marked_in_the_report(tmp_path):
+    from test_pipeline_design import cv_metrics
+
+    from xltstats.pipeline.run import mark_failed_cv
+
+    fit = make_fit(tmp_path / "fit")
+    table, notes = mark_failed_cv(cv_metrics().assign(n=100, n_predicted=100, mae=0.2, coverage=0.9))
+    for path in (fit / "cv.csv", fit / "tables" / "cv.csv"):
+        table.to_csv(path, index=False)
+    _add_notes(fit, *notes)
+    report = FitReport(fit)
+    assert "**Read with care.** Cross-validation failed\\: ols under leave-one-target-out" in report.overview()
+    cv = report.cross_validation()
+    assert cv.count("**Failed cross-validation.**") == 2
+    assert "A model **fails** a scheme" in cv and "FAILED" in cv
+    row = next(line for line in cv.splitlines() if line.startswith("| leave-one-target-out") and "| ols" in line)
+    assert "FAILED" in row and "held-out R² -103 \\< 0" in row
+    recommendations = report.recommendations()
+    assert "`gbt`, `ols` failed leave-one-target-out cross-validation" in recommendations
+
+
+def test_mixed_table_shows_satterthwaite_df_and_p_values(tmp_path):
+    fit = make_fit(tmp_path / "fit")
+    path = fit / "tables" / "coef_mixed.csv"
+    table = pd.read_csv(path)
+    fixed = table["effect"] == "fixed"
+    table.insert(table.columns.get_loc("statistic") + 1, "df", np.where(fixed, 6.5, np.nan))
+    table.insert(table.columns.get_loc("df") + 1, "p_value", np.where(fixed, 0.0004, np.nan))
+    table.to_csv(path, index=False)
+    text = FitReport(fit).coefficient_section("coef_mixed", "Mixed-model")
+    assert "Satterthwaite's degrees of freedom" in text
+    header = next(line for line in text.splitlines() if line.startswith("| term"))
+    assert "| df " in header and "| p_value " in header

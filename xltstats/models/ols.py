@@ -351,24 +351,20 @@ class OLSResults:
 
     # -- diagnostics -------------------------------------------------------------------------------
     def vif(self) -> pd.DataFrame:
-        """Variance inflation factors: ``1 / (1 - R²_j)`` regressing each feature on the others.
+        """Variance inflation factors ``1 / (1 - R²_j)`` (regressing each feature on the others), each
+        feature's largest ``|r|`` with another one, whether it is collinear (VIF > 10) and whether its
+        coefficient's sign is opposite to its correlation with the response
+        (:func:`xltstats.models.collinearity.collinearity_table`)."""
+        from .collinearity import collinearity_table
 
-        From the centred cross-product matrix ``C`` of the features: ``1 - R²_j = 1 / (C_jj (C^-1)_jj)``
-        (one small inverse instead of one least-squares fit on all rows per feature)."""
-        x = self._frame[self.features].to_numpy(float)
-        xc = x - x.mean(axis=0)
-        cross = xc.T @ xc
-        rows = []
-        if len(self.features) == 1:
-            return pd.DataFrame([{"feature": self.features[0], "vif": 1.0}])
-        for j, name in enumerate(self.features):
-            others = [i for i in range(len(self.features)) if i != j]
-            sub = cross[np.ix_(others, others)]
-            beta = np.linalg.lstsq(sub, cross[others, j], rcond=None)[0]
-            rss = cross[j, j] - beta @ cross[others, j]
-            r2 = 1 - rss / cross[j, j]
-            rows.append({"feature": name, "vif": float(1 / (1 - r2)) if r2 < 1 else float("inf")})
-        return pd.DataFrame(rows)
+        return collinearity_table(self._frame, self.features, response=self.response, coefficients=self.params)
+
+    def collinearity_notes(self) -> list[str]:
+        """A note naming the collinear features (VIF > 10), the most correlated pair and the feature to
+        leave out; empty when none is collinear (:func:`xltstats.models.collinearity.collinearity_notes`)."""
+        from .collinearity import collinearity_notes
+
+        return collinearity_notes(self.vif(), self._frame, self.features)
 
     # -- feature groups ----------------------------------------------------------------------------
     def _moments(self, weights: np.ndarray | None = None) -> np.ndarray:

@@ -180,6 +180,7 @@ def _fit_ols(fit: Fit) -> None:
     fit.ols = ols
     fit.tables["coef_ols"] = ols.table()
     fit.tables["vif"] = ols.vif()
+    fit.notes += ols.collinearity_notes()
     if design.groups:
         fit.tables["group_comparison"] = ols.group_comparison()
         fit.tables["dominance"] = ols.dominance()
@@ -195,7 +196,10 @@ def _fit_mixed(fit: Fit) -> None:
     config, design = fit.config, fit.design
     mixed = fit_mixed(design.formula, design.complete, reml=config.mixed.reml)
     fit.mixed = mixed
-    fit.tables["coef_mixed"] = mixed.table()
+    fit.tables["coef_mixed"], why = mixed_coefficients(mixed)
+    if why:
+        fit.notes.append(f"mixed model: Satterthwaite df and p-values "
+                         + (why if why.startswith("computed") else f"not computed: {why}"))
     fit.tables["variance_components"] = variance_table(mixed, config.mixed.ci_boot, config.seed)
     fit.tables["mixed_fit"] = mixed_fit_statistics(mixed)
     if design.groups:
@@ -242,8 +246,9 @@ def _cross_validate(fit: Fit, progress: Progress) -> None:
             comparisons.append(result.comparison().assign(scheme=scheme))
         summaries.append(str(result.summary()))
     if metrics:
-        fit.cv_table = pd.concat(metrics, ignore_index=True)
+        fit.cv_table, failed = mark_failed_cv(pd.concat(metrics, ignore_index=True))
         fit.tables["cv"] = fit.cv_table
+        fit.notes += failed
     if comparisons:
         fit.tables["cv_comparison"] = pd.concat(comparisons, ignore_index=True)
     if summaries:
@@ -266,6 +271,72 @@ def _rank(fit: Fit, single: pd.DataFrame, progress: Progress) -> None:
 
 
 # ---------------------------------------------------------------------- pieces
+
+#: the baseline whose held-out RMSE a model must not exceed (the training mean of the target, source or all)
+FAIL_BASELINE = "mean"
+
+
+def mixed_coefficients(mixed) -> tuple[pd.DataFrame, str]:
+    """The mixed model's table with lmerTest's Satterthwaite ``df`` and ``p_value`` (``Pr(>|t|)``)
+    for the fixed effects, and an empty reason; where they cannot be computed (an ML fit, the
+    statsmodels path, a Hessian that is not positive definite) both stay missing and the reason says
+    why.  The Wald intervals (normal quantiles, as lme4's ``confint(method="Wald")``) are kept."""
+    from ..errors import InputError
+
+    table = mixed.table()
+    try:
+        tests = mixed.satterthwaite()
+    except InputError as exc:
+        tests, why = None, str(exc)
+    else:
+        why = ""
+        if tests.attrs.get("note"):  # Hessian directions left out of the inverse, as lmerTest does
+            why = f"computed, but {tests.attrs['note']}"
+    fixed = table["effect"] == "fixed"
+    df = pd.Series(np.nan, index=table.index)
+    p = pd.Series(np.nan, index=table.index)
+    if tests is not None:
+        by_term = tests.set_index("term") if "term" in tests.columns else tests
+        df[fixed] = table.loc[fixed, "term"].map(by_term["df"]).to_numpy(float)
+        p[fixed] = table.loc[fixed, "term"].map(by_term["p_value"]).to_numpy(float)
+    at = list(table.columns).index("statistic") + 1
+    table.insert(at, "df", df)
+    table.insert(at + 1, "p_value", p)
+    return table, why
+
+
+def mark_failed_cv(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Add ``failed`` (and ``failed_because``) to the cross-validation table; one note per failure.
+
+    The rule: a model (any estimator but the ``mean`` baseline itself) **fails** a scheme when its
+    held-out R² is below 0 (its predictions are further from the scores than their own mean is) or
+    its RMSE is above the ``mean`` baseline's under the same scheme (the features make the
+    predictions worse than knowing nothing about the pair).  Such a model's coefficients do not
+    carry over to the languages that scheme holds out, and its intervals say little.
+    """
+    table = table.copy()
+    failed, because, notes = [], [], []
+    baseline = table[table["estimator"] == FAIL_BASELINE].set_index("scheme")["rmse"]
+    for row in table.itertuples(index=False):
+        reasons = []
+        if row.estimator != FAIL_BASELINE:
+            if np.isfinite(row.r2) and row.r2 < 0:
+                reasons.append(f"held-out R² {row.r2:.3g} < 0")
+            base = baseline.get(row.scheme, np.nan)
+            if np.isfinite(base) and np.isfinite(row.rmse) and row.rmse > base:
+                reasons.append(f"RMSE {row.rmse:.3g} > {base:.3g} of the {FAIL_BASELINE} baseline")
+        failed.append(bool(reasons))
+        because.append("; ".join(reasons))
+        if reasons:
+            width = getattr(row, "mean_interval_width", np.nan)
+            notes.append(f"cross-validation failed: {row.estimator} under {row.scheme} ({'; '.join(reasons)}"
+                         + (f"; prediction intervals {width:.3g} wide on average" if np.isfinite(width) else "")
+                         + f"): its coefficients and predictions do not carry over to the languages "
+                           f"{row.scheme} holds out")
+    table["failed"] = failed
+    table["failed_because"] = because
+    return table, notes
+
 
 def variance_table(mixed, n_boot: int | None, seed: int) -> pd.DataFrame:
     """Variance components with intervals (profile likelihood, or a parametric bootstrap of

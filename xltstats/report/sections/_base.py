@@ -40,6 +40,9 @@ SOURCE_COLUMN = ("source", "source_language")
 RANK = ("rank",)
 
 
+# Notes of the fit (manifest['notes']) that the report's overview repeats as warnings, by their start.
+WARNING_NOTES = ("collinear features", "cross-validation failed")
+
 # What each cross-validation baseline of xltstats.models.validation predicts.
 BASELINES = {
     "mean": "`mean`, the target's mean score in training (the source's mean when the target is held out, "
@@ -267,6 +270,11 @@ class ReportBase:
         except InputError:  # an unreadable manifest: the sections that need it say so
             return {}
 
+    def fit_notes(self, *starts: str) -> list[str]:
+        """The fit's notes (``manifest['notes']``) that begin with one of ``starts``."""
+        notes = self.manifest.get("notes") or []
+        return [n for n in notes if isinstance(n, str) and n.startswith(starts)]
+
     @cached_property
     def svg(self) -> bool:
         """Whether figures are also saved as SVG (``report: {svg: true}`` in the fit configuration)."""
@@ -351,4 +359,4 @@ def _references_text(manifest: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ['_references_text', 'BASELINES', 'CI_HIGH', 'CI_LOW', 'ESTIMATE', 'ESTIMATOR', 'F', 'FitFolder', 'InputError', 'MAX_HEATMAPS', 'MAX_TABLE_ROWS', 'PREDICTED', 'Path', 'RANK', 'ReportBase', 'SCHEME', 'SOURCE_COLUMN', 'STD_ERROR', 'SectionUnavailable', 'TERM', '_estimator_label', '_fitted_rows', '_format_value', '_guard', '_integer_valued', '_mixed_model_text', '_note', '_shell_quote', '_shorten', '_slug', '_wide_prediction_columns', 'atomic_write_text', 'cached_property', 'find_column', 'format_frame', 'json', 'language_label', 'latex_table', 'markdown_table', 'math', 'md_code', 'md_code_block', 'md_escape', 'np', 'pd', 'read_table']
+__all__ = ['_references_text', 'BASELINES', 'WARNING_NOTES', 'CI_HIGH', 'CI_LOW', 'ESTIMATE', 'ESTIMATOR', 'F', 'FitFolder', 'InputError', 'MAX_HEATMAPS', 'MAX_TABLE_ROWS', 'PREDICTED', 'Path', 'RANK', 'ReportBase', 'SCHEME', 'SOURCE_COLUMN', 'STD_ERROR', 'SectionUnavailable', 'TERM', '_estimator_label', '_fitted_rows', '_format_value', '_guard', '_integer_valued', '_mixed_model_text', '_note', '_shell_quote', '_shorten', '_slug', '_wide_prediction_columns', 'atomic_write_text', 'cached_property', 'find_column', 'format_frame', 'json', 'language_label', 'latex_table', 'markdown_table', 'math', 'md_code', 'md_code_block', 'md_escape', 'np', 'pd', 'read_table']

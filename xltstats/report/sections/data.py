@@ -22,7 +22,15 @@ class DataSections(ReportBase):
             lines.append("The fit folder has no readable `results.csv`.")
         if not manifest:
             lines.append("There is no readable `manifest.json`, so the methods section is incomplete.")
-        return "\n\n".join(lines) + "\n"
+        rows = self.fit_notes("the models use")
+        if rows:
+            lines.append(md_escape(rows[0][:1].upper() + rows[0][1:]) + ".")
+        warnings = self.fit_notes(*WARNING_NOTES)
+        text = "\n\n".join(lines) + "\n"
+        if warnings:
+            text += "\n" + _note("**Read with care.** " + " ".join(
+                md_escape(w[:1].upper() + w[1:]) + "." for w in warnings))
+        return text
 
     @_guard
     def data_summary(self) -> str:

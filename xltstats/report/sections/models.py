@@ -44,7 +44,11 @@ class ModelSections(ReportBase):
                                  xlabel=xlabel)
         out = [self.figure(fig, f"coefficients_{name}", f"{label} coefficients and 95% confidence intervals "
                                                         "(intercept omitted).")]
-        out.append(self.table(table, f"report_{name}", f"{label} coefficients (`tables/{name}.csv`)."))
+        caption = f"{label} coefficients (`tables/{name}.csv`)."
+        if "df" in table.columns and "p_value" in table.columns and name == "coef_mixed":
+            caption += (" `p_value`: t tests on Satterthwaite's degrees of freedom (`df`), as lmerTest's; "
+                        "intervals: Wald (normal quantiles), as lme4's `confint(method = \"Wald\")`.")
+        out.append(self.table(table, f"report_{name}", caption))
         return "\n".join(out)
 
     @_guard
@@ -83,7 +87,14 @@ class ModelSections(ReportBase):
                                                                "(`tables/group_tests.csv`)."))
         vif = self.optional_table("tables/vif.csv")
         if vif is not None:
-            out.append(self.table(vif, "report_vif", "Variance inflation factors (`tables/vif.csv`)."))
+            out.extend(_note("**Collinearity.** " + md_escape(n[:1].upper() + n[1:]) + ".")
+                       for n in self.fit_notes("collinear features"))
+            out.append(self.table(vif, "report_vif", "Variance inflation factors (`tables/vif.csv`): a feature "
+                                                     "with VIF above 10 is flagged `collinear` (the other "
+                                                     "features explain over 90% of its variance); `max_abs_r` "
+                                                     "is its largest correlation with another feature; "
+                                                     "`sign_flip`: its OLS coefficient has the opposite sign "
+                                                     "of its correlation with the score."))
         if not out:
             raise SectionUnavailable("the fit folder has no `tables/group_comparison.csv`, "
                                      "`tables/dominance.csv` or `tables/vif.csv`")

@@ -84,9 +84,22 @@ class ValidationSections(ReportBase):
                              file=relative)
         keys = [c for c in (scheme, predictor) if c is not None]
         summary = table.groupby(keys, sort=True, as_index=False)[numeric].mean()
+        if "failed" in table.columns:  # the fit's rule (pipeline.run.mark_failed_cv), shown beside the numbers
+            marks = table.groupby(keys, sort=True, as_index=False).agg(
+                failed=("failed", lambda v: bool(v.astype(str).str.lower().eq("true").any())),
+                **({"failed_because": ("failed_because", lambda v: "; ".join(sorted({str(x) for x in v
+                                                                                      if isinstance(x, str) and x})))}
+                   if "failed_because" in table.columns else {}))
+            summary = summary.merge(marks, on=keys, how="left")
+            summary["failed"] = summary["failed"].map({True: "FAILED", False: ""})
         comparison = self.optional_table("tables/cv_comparison.csv")
         design = self.cv_design() if scheme else {}
-        out = []
+        out = [_note("**Failed cross-validation.** " + md_escape(n[:1].upper() + n[1:]) + ".")
+               for n in self.fit_notes("cross-validation failed")]
+        if "failed" in table.columns:
+            out.append("A model **fails** a scheme (`failed` below) when its held-out R² is below 0 or its RMSE "
+                       "is above the `mean` baseline's: its features then predict the held-out languages worse "
+                       "than their mean score does.\n")
         if design:
             out.append("Each scheme splits the rows the models were fitted on into folds; every fold is "
                        "predicted by models fitted on the other folds:\n")
@@ -125,6 +138,7 @@ class ValidationSections(ReportBase):
                                      "another, so there are no sources to recommend")
         ranking = self.optional_table("tables/ranking.csv")
         origin = "`tables/ranking.csv`"
+        method = None
         if ranking is not None:
             source = find_column(ranking, SOURCE_COLUMN, required=True, what="source", file="tables/ranking.csv")
             rank = find_column(ranking, RANK)
@@ -196,7 +210,17 @@ class ValidationSections(ReportBase):
             rows.append(row)
         if not rows:
             raise SectionUnavailable(f"no ranked sources in {origin}")
-        out = [self.table(pd.DataFrame(rows), "report_recommendations",
+        failed = self.failed_estimators("leave-one-target-out")
+        used = method or (origin.split("(")[-1].split()[0] if "(" in origin else "")  # `mixed` of "(mixed predictions)"
+        out = []
+        if failed:
+            trusted = ("" if used not in failed else
+                       f" The recommendations below follow the {used} model's scores: do not rely on them.")
+            out.append(_note(f"**Failed cross-validation.** {', '.join(md_code(f) for f in failed)} "
+                             f"failed leave-one-target-out cross-validation (see Cross-validation): "
+                             f"{'its' if len(failed) == 1 else 'their'} predictions for a target left out of "
+                             f"the fit are worse than that target's mean score.{trusted}"))
+        out += [self.table(pd.DataFrame(rows), "report_recommendations",
                           f"Top {k} source languages per target other than the target itself, from {origin} "
                           "(the ranker's score after the name; the best observed source also excludes the "
                           "target).",
@@ -206,6 +230,14 @@ class ValidationSections(ReportBase):
             out.append(self.table(evaluation, "report_ranking_ndcg",
                                   "How well each ranker orders the sources (`tables/ranking_ndcg.csv`)."))
         return "\n".join(out)
+
+    def failed_estimators(self, scheme: str) -> list[str]:
+        """The estimators the fit marked as failing ``scheme`` (``failed`` in ``cv.csv``)."""
+        cv = self.optional_table("cv.csv")
+        if cv is None or not {"failed", "estimator", "scheme"} <= set(cv.columns):
+            return []
+        flagged = cv[(cv["scheme"].astype(str) == scheme) & cv["failed"].astype(str).str.lower().eq("true")]
+        return sorted(set(flagged["estimator"].astype(str)))
 
     def _best_ranker(self, ranking: pd.DataFrame) -> str | None:
         """The ranker with the best mean NDCG (``tables/ranking_ndcg.csv``), else the first ``*_rank`` column."""
