@@ -52,25 +52,28 @@ def test_only_the_costliest_columns_are_named():
 def cv_metrics() -> pd.DataFrame:
     """langrank-el's case: OLS far below the mean baseline under leave-one-target-out."""
     return pd.DataFrame({
-        "estimator": ["ols", "mixed", "mean", "gbt", "ols", "mean"],
-        "scheme": ["leave-one-target-out"] * 4 + ["random"] * 2,
-        "rmse": [3.2, 0.21, 0.30, 0.31, 0.10, 0.30],
-        "r2": [-103.0, 0.40, -0.02, 0.05, 0.90, 0.0],
-        "mean_interval_width": [2064.0, 0.8, 1.0, np.nan, 0.4, 1.0]})
+        "estimator": ["ols", "mixed", "mean", "gbt", "ols", "mean", "ols"],
+        "scheme": ["leave-one-target-out"] * 4 + ["random"] * 2 + ["leave-one-source-out"],
+        "rmse": [3.2, 0.21, 0.30, 0.29, 0.40, 0.30, 0.5],
+        "r2": [-103.0, 0.40, -0.33, -0.2, 0.60, 0.70, -0.1],
+        "mean_interval_width": [2064.0, 0.8, 1.0, np.nan, 0.4, 1.0, np.nan]})
 
 
 def test_a_model_failing_cross_validation_is_marked_by_the_documented_rule():
     from xltstats.pipeline.run import mark_failed_cv
 
     table, notes = mark_failed_cv(cv_metrics())
-    # ols: R² < 0 and RMSE above the mean's; gbt: R² > 0 but RMSE above the mean's; the mean itself never
-    assert table["failed"].tolist() == [True, False, False, True, False, False]
+    # ols (LOTO): R² < 0 and worse than the mean; gbt: R² < 0 but beats the mean (as the mean is
+    # below 0 too); ols (random): worse than the mean but R² > 0; the mean itself never;
+    # ols (LOSO): R² < 0 and no mean baseline under that scheme
+    assert table["failed"].tolist() == [True, False, False, False, False, False, True]
     assert table.loc[0, "failed_because"] == "held-out R² -103 < 0; RMSE 3.2 > 0.3 of the mean baseline"
-    assert table.loc[3, "failed_because"] == "RMSE 0.31 > 0.3 of the mean baseline"
-    assert table.loc[2, "failed_because"] == ""
+    assert table.loc[6, "failed_because"] == "held-out R² -0.1 < 0"
+    assert table.loc[3, "failed_because"] == "" and table.loc[4, "failed_because"] == ""
     assert len(notes) == 2 and notes[0].startswith("cross-validation failed: ols under leave-one-target-out (")
     assert "prediction intervals 2.06e+03 wide on average" in notes[0]
-    assert "prediction intervals" not in notes[1]  # gbt has no intervals
+    assert notes[0].endswith("do not carry over to the target languages it holds out")
+    assert "prediction intervals" not in notes[1] and notes[1].endswith("the source languages it holds out")
 
 
 def test_the_fits_mixed_table_carries_the_satterthwaite_df_and_p_values():

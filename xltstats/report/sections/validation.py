@@ -97,9 +97,10 @@ class ValidationSections(ReportBase):
         out = [_note("**Failed cross-validation.** " + md_escape(n[:1].upper() + n[1:]) + ".")
                for n in self.fit_notes("cross-validation failed")]
         if "failed" in table.columns:
-            out.append("A model **fails** a scheme (`failed` below) when its held-out R² is below 0 or its RMSE "
-                       "is above the `mean` baseline's: its features then predict the held-out languages worse "
-                       "than their mean score does.\n")
+            out.append("A model **fails** a scheme (`failed` below) when its held-out R² is below 0 (its "
+                       "predictions are further from the held-out scores than their mean is) and it does not beat "
+                       "the `mean` baseline: its coefficients and intervals then do not carry over to what the "
+                       "scheme holds out.\n")
         if design:
             out.append("Each scheme splits the rows the models were fitted on into folds; every fold is "
                        "predicted by models fitted on the other folds:\n")
