@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from .config import StudyConfig
+from .journal import Journal, journal_dir, read_journal
 from .plan import Job
 from .tasks import get_task
 
@@ -71,6 +72,31 @@ def _train_study_tokenizer(study: StudyConfig, path: Path, tok: dict) -> None:
             texts += [task.verbalize(i) for i in range(len(task.labels))] + list(task.labels)
             texts.append(task.prompt)
         T.train_tokenizer(texts, path, tok["vocab_size"])
+
+
+def run_locked(study: StudyConfig, job: Job, *, wait: bool, pending, work) -> tuple[str, int]:
+    """The life cycle of every job: (outcome, rows written).
+
+    ``pending(keys)`` says whether rows are left to write given the row keys in the job's journal;
+    ``work(journal)`` writes them and returns how many.  Nothing pending: ``done``.  Another
+    process holds the job: ``locked`` (skipped), or with ``wait`` its lock is waited for.  Under
+    the lock the journal is opened again (only the lock holder may cut a torn tail off it, and
+    rows of a process that held the lock until just now count): nothing left is ``elsewhere``
+    (after waiting) or ``done``; else ``work`` runs: ``ran``.
+    """
+    path = journal_dir(study.run_dir) / f"{job.id}.jsonl"
+    if not pending({row["row_key"] for row in read_journal(path)}):  # read-only: a torn tail is ignored
+        return "done", 0
+    lock, waited = lock_job(study, job, wait=wait)
+    if lock is None:
+        return "locked", 0
+    try:
+        journal = Journal(path)
+        if not pending(journal.keys):
+            return ("elsewhere" if waited else "done"), 0
+        return "ran", work(journal)
+    finally:
+        lock.close()
 
 
 @contextlib.contextmanager

@@ -22,7 +22,7 @@ from . import adapters as A
 from . import train as T
 from ._adapter_jobs import AdapterJob, expand_adapter_study
 from ._adapter_mlm import mask_tokens, mlm_blocks, mlm_lines, mlm_train  # noqa: F401
-from ._job_resources import job_log, load_examples, lock_job, study_tokenizer
+from ._job_resources import job_log, load_examples, run_locked, study_tokenizer
 from .adapter_study import check_text_files
 from .journal import Journal, journal_dir, read_journal
 from .plan import row_key, run_id, sample_indices
@@ -76,26 +76,16 @@ def run_adapter_job(study, job: AdapterJob, *, progress: bool = True,
 
     Returns (outcome, rows written) as the runner's ``run_job_status``: ``done``, ``ran``,
     ``locked`` (another process holds the job; skipped) or ``elsewhere`` (waited for it)."""
-    path = journal_dir(study.run_dir) / f"{job.id}.jsonl"
-    done = {row["row_key"] for row in read_journal(path)}
-    if not is_pending(study, job, {k: True for k in done}):
-        return "done", 0
-    lock, waited = lock_job(study, job, wait=wait)
-    if lock is None:
-        return "locked", 0
-    try:
-        journal = Journal(path)
-        if not is_pending(study, job, {k: True for k in journal.keys}):
-            return ("elsewhere" if waited else "done"), 0
+    def work(journal) -> int:
         jobs = {j.id: j for j in expand_adapter_study(study)}
         for need in job.needs:
             if is_pending(study, jobs[need], _all_keys(study)):
                 raise ConfigError(f"job {job.id} needs {need}, which has not finished; run the "
                                   f"study (or that job) first")
         with job_log(study, job):
-            return "ran", _Run(study, job, journal, progress).run()
-    finally:
-        lock.close()
+            return _Run(study, job, journal, progress).run()
+
+    return run_locked(study, job, wait=wait, pending=lambda keys: is_pending(study, job, keys), work=work)
 
 
 def _all_keys(study) -> dict:

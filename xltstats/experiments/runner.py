@@ -24,9 +24,9 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ._job_resources import (_load_cached, _lock_file, _train_study_tokenizer, _try_lock,  # noqa: F401
-                             _try_lock_path, job_log, load_examples, lock_job, study_tokenizer)
+                             _try_lock_path, job_log, load_examples, run_locked, study_tokenizer)
 from .config import StudyConfig, load_study
-from .journal import Journal, journal_dir, read_all, read_journal, repair_journal, write_table
+from .journal import journal_dir, read_all, repair_journal, write_table
 from .plan import Job, expand, row_key, run_id
 from .tasks import get_task
 
@@ -104,29 +104,19 @@ def run_job_status(study: StudyConfig, job: Job, *, progress: bool = True,
         from .adapter_runner import run_adapter_job
 
         return run_adapter_job(study, job, progress=progress, wait=wait)
-    path = journal_dir(study.run_dir) / f"{job.id}.jsonl"
-    done = {row["row_key"] for row in read_journal(path)}  # read-only: a torn tail is ignored
-    if all(row_key(study, job, u) in done for u in job.units):
-        return "done", 0
-    lock, waited = lock_job(study, job, wait=wait)
-    if lock is None:
-        return "locked", 0
-    try:
-        # Only the lock holder may cut a torn tail off the journal, and rows written by a process
-        # that held the lock until just now must count as done.
-        journal = Journal(path)
-        pending = [u for u in job.units if row_key(study, job, u) not in journal.keys]
-        if not pending:
-            return ("elsewhere" if waited else "done"), 0
+    def pending(keys) -> list:
+        return [u for u in job.units if row_key(study, job, u) not in keys]
+
+    def work(journal) -> int:
         with job_log(study, job):
-            written = _run_job(study, job, journal, pending, progress)
-            if not study.keep_checkpoints and all(row_key(study, job, u) in journal.keys for u in job.units):
+            written = _run_job(study, job, journal, pending(journal.keys), progress)
+            if not study.keep_checkpoints and not pending(journal.keys):
                 import shutil
 
                 shutil.rmtree(study.run_dir / "checkpoints" / job.id, ignore_errors=True)
-        return "ran", written
-    finally:
-        lock.close()
+        return written
+
+    return run_locked(study, job, wait=wait, pending=pending, work=work)
 
 
 def _run_job(study, job, journal, pending, progress) -> int:
