@@ -88,6 +88,49 @@ def member_labels(data: pd.DataFrame, group: str) -> list[pd.Series]:
     return [group_labels(data, m) for m in members]
 
 
+def numeric_builder(design_info):
+    """A builder of ``design_info``'s model matrix on new data without patsy, made once per fit:
+    ``build(data)`` gives what ``patsy.build_design_matrices([design_info], data)`` gives (the
+    intercept a column of ones, every other column the product of plain numeric data columns, in
+    patsy's order) or None where patsy is needed (a categorical factor, a transform, a column
+    missing or not numeric, a missing value: patsy then evaluates it and names the problem).
+    Returns None when the design has a term of any other kind.
+    """
+    plan = []
+    for term in design_info.terms:
+        codings = design_info.term_codings[term]
+        if len(codings) != 1 or codings[0].num_columns != 1 or codings[0].contrast_matrices:
+            return None
+        names = []
+        for factor in codings[0].factors:
+            info = design_info.factor_infos[factor]
+            code = getattr(factor, "code", None)
+            if info.type != "numerical" or info.num_columns != 1 or not isinstance(code, str) \
+                    or not code.isidentifier():
+                return None
+            names.append(code)
+        plan.append(names)
+    if len(plan) != len(design_info.column_names):
+        return None
+
+    def build(data: pd.DataFrame):
+        if not data.columns.is_unique:
+            return None
+        out = np.empty((len(data), len(plan)))
+        for j, names in enumerate(plan):
+            out[:, j] = 1.0
+            for name in names:            # patsy: column = 1, then *= each factor in turn
+                if name not in data.columns:
+                    return None
+                values = data[name]
+                if not isinstance(values.dtype, np.dtype) or values.dtype.kind not in "fiu":
+                    return None
+                out[:, j] *= values.to_numpy(dtype=float)
+        return None if np.isnan(out).any() else out
+
+    return build
+
+
 def lower_triangle_colwise(k: int):
     rows, cols = [], []
     for j in range(k):

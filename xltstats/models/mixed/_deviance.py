@@ -40,6 +40,9 @@ DENSE_LIMIT = 1500
 DIAGONAL_SCHUR_REST_LIMIT = 6000
 #: The block Schur path refuses models with more columns than this outside its largest term.
 BLOCK_SCHUR_REST_LIMIT = 6000
+#: Up to this random-effect dimension the analytic gradient of the ML criterion is formed (it needs
+#: ``A^{-1} Lambda' Z'Z``, a dense ``q x q`` solve); above it, callers use finite differences.
+GRADIENT_DENSE_LIMIT = 2000
 #: Up to this many columns the largest term's block of ``Z'Z`` is extracted densely; above it,
 #: its level-diagonal blocks are gathered from the sparse matrix.
 BLOCK_DENSE_EXTRACT_LIMIT = 4000
@@ -265,6 +268,8 @@ class ProfiledDeviance:
         self.n, self.p, self.q = design.n, design.p, design.q
         Z, X = design.Z, design.X
         ZtZ = (Z.T @ Z).tocsc()
+        self.ZtZ = ZtZ
+        self._ZtZ_dense = None
         self.ZtX = np.asarray(Z.T @ X)
         self.XtX = X.T @ X
         self.factorisation = choose_factorisation(design, ZtZ)
@@ -325,3 +330,37 @@ class ProfiledDeviance:
         if pls is None:
             return np.inf
         return self.deviance_from(pls)
+
+    @property
+    def has_gradient(self) -> bool:
+        """Whether :meth:`gradient_parts` is available (random-effect dimension up to
+        :data:`GRADIENT_DENSE_LIMIT`)."""
+        return self.q <= GRADIENT_DENSE_LIMIT
+
+    def gradient_parts(self, theta: np.ndarray, pls) -> tuple[np.ndarray, np.ndarray]:
+        """Derivatives in ``theta`` of ``log|A|`` and of the penalised residual sum of squares
+        ``r^2`` at the solution ``pls`` of :meth:`solve_pls` (``beta`` and ``u`` at their optimum).
+
+        With ``A = Lambda' Z'Z Lambda + I`` and ``dLambda_i`` the indicator of the entries of
+        ``Lambda`` that hold ``theta_i``:
+        ``d log|A| / d theta_i = 2 tr(A^{-1} Lambda' Z'Z dLambda_i)``, and, ``beta`` and ``u``
+        being optimal (envelope theorem), ``d r^2 / d theta_i = -2 (Z'r)' dLambda_i u`` with the
+        residual ``r = y - X beta - Z Lambda u``, ``Z'r`` formed from the sufficient statistics.
+        The ML deviance at fixed ``sigma``, ``log|A| + n log(2 pi sigma^2) + r^2 / sigma^2``, has
+        gradient ``dlogdet + dr2 / sigma^2``.
+        """
+        d = self.design
+        if self._ZtZ_dense is None:
+            self._ZtZ_dense = self.ZtZ.toarray()
+        ZtZ = self._ZtZ_dense
+        p = self.p
+        sol = pls["sol"]
+        beta = pls["beta"]
+        u = sol[:, p] - sol[:, :p] @ beta
+        G = pls["solve"](pls["lam_t"](ZtZ))               # A^{-1} Lambda' Z'Z
+        rows, cols, index = d.lambda_rows, d.lambda_cols, d.lambda_theta_index
+        dlogdet = 2.0 * np.bincount(index, weights=G[cols, rows], minlength=d.n_theta)
+        lam_u = np.bincount(rows, weights=theta[index] * u[cols], minlength=self.q)   # Lambda u
+        Zr = self.Zty - self.ZtX @ beta - ZtZ @ lam_u
+        dr2 = -2.0 * np.bincount(index, weights=Zr[rows] * u[cols], minlength=d.n_theta)
+        return dlogdet, dr2

@@ -19,7 +19,8 @@ from xltstats.errors import InputError
 from xltstats.models.formula import ParsedFormula
 from xltstats.models.mixed._inference import variance_components_ci as _variance_components_ci
 from xltstats.models.mixed._deviance import ProfiledDeviance
-from xltstats.models.mixed._design import Design, lower_triangle_colwise, member_labels, prepare
+from xltstats.models.mixed._design import (Design, lower_triangle_colwise, member_labels, numeric_builder,
+                                           prepare)
 from xltstats.models.mixed._linalg import cho_solve
 from xltstats.models.mixed._optimise import SINGULAR_TOL, optimise, single_threaded_blas
 from xltstats.models.summary import Summary
@@ -320,27 +321,41 @@ class MixedResults:
         return blocks
 
     # ---- prediction ----------------------------------------------------------------------------
+    @functools.cached_property
+    def _builders(self):
+        """Builders of the prediction matrices (fixed effects, then each random term), made once
+        per fit (see :func:`~xltstats.models.mixed._design.numeric_builder`; None: patsy builds it)."""
+        d = self._design
+        return numeric_builder(d.x_design_info), [numeric_builder(info) for info in d.term_design_infos]
+
+    @staticmethod
+    def _build(builder, design_info, newdata):
+        import patsy
+
+        X = builder(newdata) if builder is not None else None
+        if X is None:
+            (X,) = patsy.build_design_matrices([design_info], newdata, return_type="matrix",
+                                               NA_action="raise")
+        return np.asarray(X, dtype=float)
+
     def _new_design(self, newdata: pd.DataFrame):
         import patsy
 
         d = self._design
+        x_builder, term_builders = self._builders
         try:
-            (X,) = patsy.build_design_matrices([d.x_design_info], newdata, return_type="matrix",
-                                               NA_action="raise")
+            X = self._build(x_builder, d.x_design_info, newdata)
         except patsy.PatsyError as exc:
             raise InputError(f"cannot build the fixed-effects matrix for new data: {exc}") from None
         term_rows = []
         for t, term in enumerate(d.terms):
-            (Zt,) = patsy.build_design_matrices([d.term_design_infos[t]], newdata,
-                                                return_type="matrix", NA_action="raise")
-            lookup = {lev: i for i, lev in enumerate(term.levels)}
+            Zt = self._build(term_builders[t], d.term_design_infos[t], newdata)
             labels = np.column_stack([m.to_numpy() for m in member_labels(newdata, term.group)])
-            codes = np.vectorize(lambda v: lookup.get(v, -1), otypes=[np.int64])(labels) if labels.size \
-                else np.zeros(labels.shape, dtype=np.int64)
+            codes = pd.Index(term.levels).get_indexer(labels.ravel()).reshape(labels.shape).astype(np.int64)
             # how many members of the row name the same level (2 for mm(source, target) on (a, a))
             shared = (labels[:, :, None] == labels[:, None, :]).sum(axis=2).astype(float)
-            term_rows.append((np.asarray(Zt, dtype=float), codes, shared))  # rows x members
-        return np.asarray(X, dtype=float), term_rows
+            term_rows.append((Zt, codes, shared))  # rows x members
+        return X, term_rows
 
     def predict(self, newdata: pd.DataFrame | None = None, include_random: bool = True) -> pd.Series:
         """Predictions ``X beta (+ Z b)``; levels not seen in fitting get a random effect of 0
@@ -348,7 +363,10 @@ class MixedResults:
         if newdata is None:
             return (self.fittedvalues if include_random else pd.Series(
                 self.fixed_fitted, index=self.data.index)).rename("prediction")
-        X, term_rows = self._new_design(newdata)
+        pred = self._predict_design(*self._new_design(newdata), include_random)
+        return pd.Series(pred, index=newdata.index, name="prediction")
+
+    def _predict_design(self, X, term_rows, include_random):
         pred = X @ self.params.to_numpy()
         if include_random:
             for t, (Zt, members, _shared) in enumerate(term_rows):
@@ -356,7 +374,7 @@ class MixedResults:
                 for codes in members.T:
                     seen = codes >= 0
                     pred[seen] += np.einsum("ij,ij->i", Zt[seen], blups[codes[seen]])
-        return pd.Series(pred, index=newdata.index, name="prediction")
+        return pred
 
     def random_effects_array(self, t):
         d = self._design
@@ -383,7 +401,7 @@ class MixedResults:
         the portable model of :mod:`xltstats.models.persist` ignores it).
         """
         X, term_rows = self._new_design(newdata)
-        pred = self.predict(newdata, include_random=include_random).to_numpy()
+        pred = self._predict_design(X, term_rows, include_random)
         V = self._cov_params.to_numpy()
         fixed_var = np.einsum("ij,jk,ik->i", X, V, X)
         var = fixed_var + self.scale
