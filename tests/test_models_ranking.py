@@ -88,14 +88,9 @@ def test_rank_candidates_orders_by_prediction():
 
 def langrank(name):
     from xltstats.datasets import load_dataset
+    from xltstats.models.ranking import langrank_features
 
-    d = load_dataset(name)
-    d["log_transfer_size"] = np.log(d["transfer_dataset_size"])
-    d["log_target_size"] = np.log(d["target_dataset_size"])
-    feats = ["log_transfer_size", "log_target_size", "uriel_genetic", "uriel_syntactic",
-             "uriel_featural", "uriel_phonological", "uriel_inventory", "uriel_geographic"]
-    feats += [c for c in ("word_overlap", "entity_overlap", "ttr_distance") if c in d.columns]
-    return d, feats
+    return langrank_features(load_dataset(name))
 
 
 @pytest.mark.skipif(not MIRROR, reason="XLTSTATS_MIRROR is not set (shared published data)")
@@ -202,3 +197,59 @@ def test_ranking_folds_in_threads_give_the_same_result():
     one = rank_sources(df, features=["x"], max_folds=4, lambdarank_estimators=20)
     two = rank_sources(df, features=["x"], max_folds=4, lambdarank_estimators=20, n_jobs=2)
     pd.testing.assert_frame_equal(one.candidates, two.candidates)
+
+
+def test_inner_cv_choice_never_sees_the_held_out_target():
+    """select=True: 'best' is, fold by fold, the candidate the inner CV chose; changing a held-out
+    target's scores changes neither that fold's inner NDCGs nor its choice."""
+    df = synthetic(seed=4, n=10)
+    kwargs = dict(k=3, lambdarank_estimators=20, max_folds=3, select=True, inner_folds=2)
+    res = rank_sources(df, ["distance", "size"], **kwargs)
+    sel = res.selection
+    assert len(sel) == 3 and set(sel["chosen"]) <= {"ols", "lambdarank", "ensemble"}
+    assert {"inner_ndcg_ols", "inner_ndcg_lambdarank", "inner_ndcg_ensemble"} <= set(sel.columns)
+    cands = res.candidates
+    for fold, chosen in zip(sel["fold"], sel["chosen"]):
+        targets = fold.split("+")
+        best = cands[(cands.method == "best") & cands.target.isin(targets)].sort_values(["target", "source"])
+        ref = cands[(cands.method == chosen) & cands.target.isin(targets)].sort_values(["target", "source"])
+        np.testing.assert_array_equal(best["predicted"].to_numpy(), ref["predicted"].to_numpy())
+    fold = sel["fold"].iloc[0]
+    changed = df.copy()
+    held = changed["target"].isin(fold.split("+"))
+    changed.loc[held, "score"] = -changed.loc[held, "score"]  # reverses every held-out relevance
+    again = rank_sources(changed, ["distance", "size"], **kwargs).selection
+    pd.testing.assert_series_equal(again.iloc[0], sel.iloc[0])
+    with pytest.raises(InputError, match="needs lambdarank"):
+        rank_sources(df, ["distance", "size"], select=True, lambdarank=False)
+
+
+def test_choice_keeps_lambdarank_unless_beaten_by_more_than_one_standard_error():
+    from xltstats.models.ranking import _choose
+
+    anchor = np.array([0.8, 0.9, 0.7, 0.85])
+    noisy = anchor + np.array([0.2, -0.15, 0.1, -0.1])  # higher mean, difference within one SE
+    clear = anchor + np.array([0.05, 0.04, 0.06, 0.05])
+    assert _choose({"lambdarank": anchor, "noisy": noisy})[0] == "lambdarank"
+    chosen, margin = _choose({"lambdarank": anchor, "noisy": noisy, "clear": clear})
+    assert chosen == "clear" and margin == pytest.approx(0.05)
+
+
+def test_stacked_lambdarank_feature_is_cross_fitted_by_target():
+    """lambdarank_mixed's feature on a training row is the mixed model fitted without that row's target."""
+    from xltstats.models import fit_mixed
+    from xltstats.models.ranking import _Rankers
+    from xltstats.models.validation import MixedEstimator, group_splits
+
+    df = synthetic(seed=5, n=8)
+    df["relevance"] = df.groupby("target")["score"].rank(method="min").astype(int)
+    df["_candidate"] = True
+    formula = "score ~ distance + size + (1|source) + (1|target)"
+    rankers = _Rankers({"mixed": MixedEstimator(formula)}, ["distance", "size"], ["target"], 0, 3, 10, "score",
+                       "mixed", "mixed")
+    splits = group_splits(df["target"].to_numpy(), 2, 0)
+    inner, train = rankers.inner(df, splits)
+    assert set(inner) == {"mixed", "lambdarank", "lambdarank_mixed", "ensemble"}
+    _, mask = splits[0]
+    expected = fit_mixed(formula, df[~mask], warn=False).predict(df[mask]).to_numpy()
+    np.testing.assert_allclose(train.loc[mask, "_stack_score"].to_numpy(), expected, rtol=1e-6)

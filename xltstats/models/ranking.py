@@ -17,11 +17,30 @@ Definitions, documented once:
   source's mean score on the training targets); and a **LambdaRank** baseline (LightGBM ``LGBMRanker``,
   queries = targets, labels = the relevance above, linear label gains to match the metric,
   deterministic single-threaded training).
+* With ``select=True`` three more methods: **lambdarank_mixed**, LambdaRank on the same features plus
+  the crossed mixed model's score for a target it has not seen (fixed part plus the source's BLUP),
+  cross-fitted: a training row's value comes from the mixed model fitted without its target (the inner
+  folds below), a held-out row's from the mixed model of the whole training fold; **ensemble**, the
+  mean within each query of the normalised ranks (rank 1 -> 1, last -> 0) given by the mixed model
+  (the first regression estimator when there is none) and by LambdaRank; and **best**, the ranker chosen per held-out fold by an inner
+  cross-validation on the training targets only: the training targets are split into ``inner_folds``
+  groups (:func:`~xltstats.models.validation.group_splits`), every candidate (each regression
+  estimator, LambdaRank, lambdarank_mixed, ensemble) is fitted without a group and ranks its targets,
+  and the candidate with the highest mean NDCG@k over those inner queries ranks the held-out target
+  -- unless that candidate beats LambdaRank by no more than one standard error of their paired
+  per-query NDCG difference, in which case the anchor LambdaRank is kept (the one-standard-error
+  rule: with few training targets the inner estimates are noisy, and a choice among six rankers by
+  their inner means alone follows the noise). The held-out target is never used to choose; the choice of every
+  fold is in :attr:`RankingResults.selection`. One approximation, the usual one of stacking: in the
+  inner evaluation of lambdarank_mixed, the mixed-model feature of its training rows comes from the
+  same inner folds, so models that saw the inner held-out targets made those features; this can only
+  favour lambdarank_mixed in the choice, not the outer NDCG, which every method earns on targets
+  nothing was fitted on.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -29,7 +48,8 @@ import pandas as pd
 from xltstats.errors import InputError
 
 __all__ = ["relevance_from_scores", "ndcg_at_k", "rank_sources", "RankingResults", "LambdaRankBaseline",
-           "rank_candidates"]
+           "rank_candidates", "normalised_ranks", "ranking_estimators",
+           "langrank_features"]
 
 
 def relevance_from_scores(scores) -> np.ndarray:
@@ -96,6 +116,37 @@ class LambdaRankBaseline:
         return self.model_.predict(data[self.features].to_numpy(float))
 
 
+def langrank_features(data: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """A LangRank table with LangRank's own ranking features added: log dataset sizes, the six URIEL
+    distances, and the overlaps and TTR distance the table has."""
+    data = data.assign(log_transfer_size=np.log(data["transfer_dataset_size"]),
+                       log_target_size=np.log(data["target_dataset_size"]))
+    feats = ["log_transfer_size", "log_target_size", "uriel_genetic", "uriel_syntactic",
+             "uriel_featural", "uriel_phonological", "uriel_inventory", "uriel_geographic"]
+    feats += [c for c in ("word_overlap", "entity_overlap", "ttr_distance") if c in data.columns]
+    return data, feats
+
+
+def ranking_estimators(features, mixed_formula: str | None = None, response: str = "score", seed: int = 0) -> dict:
+    """The regression estimators of :func:`xltstats.models.validation.default_estimators` as rankers
+    (every model the package predicts with, the hybrid included once it is there), without the mean
+    baseline (:func:`rank_sources` has its own source mean) and with the trees uncalibrated: a ranking
+    uses the point predictions only, so the conformal calibration boosters would be wasted."""
+    import copy
+
+    from xltstats.models.validation import GradientBoostingEstimator, default_estimators
+
+    out = {}
+    for name, est in default_estimators(features, mixed_formula, response=response, seed=seed).items():
+        if name == "mean":
+            continue
+        if isinstance(est, GradientBoostingEstimator) and est.interval == "conformal":
+            est = copy.copy(est)
+            est.calibration = "outer"
+        out[name] = est
+    return out
+
+
 def rank_candidates(model, candidates: pd.DataFrame, column: str = "predicted_score") -> pd.DataFrame:
     """Candidates sorted best first by a fitted model's predictions (``predict`` method), with ``rank``."""
     predicted = np.asarray(model.predict(candidates), float)
@@ -115,6 +166,8 @@ class RankingResults:
     query: list
     candidates: pd.DataFrame   # one row per query x source x method
     gain: str = "linear"
+    #: with ``select``: per held-out fold, the inner-CV NDCG@k of every candidate and the one chosen
+    selection: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def table(self) -> pd.DataFrame:
         """Every candidate of every query with observed score, relevance, and each method's score and rank."""
@@ -158,7 +211,8 @@ def rank_sources(data: pd.DataFrame, features, k: int = 3, seed: int = 0, estima
                  query=None, response: str = "score", lambdarank: bool = True, source_mean: bool = True,
                  gain: str = "linear", min_candidates: int = 2, lambdarank_estimators: int = 200,
                  max_folds: int | None = None, mixed_formula: str | None = None,
-                 exclude_self: bool = True, progress=None, n_jobs: int = 1) -> RankingResults:
+                 exclude_self: bool = True, progress=None, n_jobs: int = 1, select: bool = False,
+                 inner_folds: int = 3) -> RankingResults:
     """Leave-one-target-out ranking of source languages (see the module docstring).
 
     ``estimators``: regression estimators (name -> object with ``fit``/``predict_interval``, see
@@ -173,6 +227,8 @@ def rank_sources(data: pd.DataFrame, features, k: int = 3, seed: int = 0, estima
     the models, but are neither ranked nor scored by NDCG). ``progress``: called with each held-out
     fold's label when it is done (see :meth:`xltstats.progress.Progress.counter`). ``n_jobs`` folds run
     at once in threads (LightGBM and BLAS release the GIL); the result is the same for any value.
+    ``select``: add lambdarank_mixed, ensemble and the inner-CV choice ``best`` (``inner_folds``
+    groups of training targets; needs ``lambdarank``), as the module docstring says.
     """
     from xltstats.models.validation import MeanBaseline, MixedEstimator, OLSEstimator, group_splits
 
@@ -182,6 +238,10 @@ def rank_sources(data: pd.DataFrame, features, k: int = 3, seed: int = 0, estima
     query = [query] if isinstance(query, str) else list(query)
     if "target" not in query:
         raise InputError("query must include 'target' (targets are held out one at a time)")
+    if select and not lambdarank:
+        raise InputError("select=True chooses among the regression models and LambdaRank; it needs lambdarank=True")
+    if select and inner_folds < 2:
+        raise InputError(f"inner_folds must be at least 2, not {inner_folds}")
     missing = [c for c in [*query, "source", response, *features] if c not in data.columns]
     if missing:
         raise InputError(f"missing column(s) {missing} for ranking", column=missing[0])
@@ -202,24 +262,33 @@ def rank_sources(data: pd.DataFrame, features, k: int = 3, seed: int = 0, estima
     ranked_scores = frame[candidate].groupby(query, dropna=False)[response]
     frame.loc[candidate, "relevance"] = (ranked_scores.transform("size")
                                          + 1 - ranked_scores.rank(ascending=False, method="min")).astype(int)
+    frame["_candidate"] = candidate.to_numpy()
     if estimators:
         estimators = dict(estimators)
     else:
         estimators = {"ols": OLSEstimator(features, response=response)}
         if mixed_formula:
             estimators["mixed"] = MixedEstimator(mixed_formula)
+    stacked = next((name for name, est in estimators.items() if isinstance(est, MixedEstimator)), None)
+    anchor = stacked or next(iter(estimators), None)
+    rankers = _Rankers(estimators, features, query, seed, k, lambdarank_estimators, response, stacked, anchor)
+
     def run_fold(fold_label, test_mask):
         train, test = frame[~test_mask], frame[test_mask]
-        scores = {}
-        for name, est in estimators.items():
-            scores[name] = est.fit(train).predict_interval(test)["prediction"].to_numpy()
+        choice = None
+        if select:
+            inner_scores, train = rankers.inner(train, group_splits(train["target"].to_numpy(), inner_folds, seed))
+            per_query = {name: _query_ndcg(train, predicted, query, k, gain) for name, predicted in inner_scores.items()}
+            chosen, margin = _choose(per_query)
+            choice = {"fold": fold_label, "chosen": chosen, "margin_over_lambdarank": margin,
+                      **{f"inner_ndcg_{n}": float(np.nanmean(v)) for n, v in per_query.items()}}
+        scores = rankers.outer(train, test, lambdarank=lambdarank, stack=select)
         if source_mean:
             scores["source_mean"] = MeanBaseline(response=response).fit(train).predict_interval(
                 test)["prediction"].to_numpy()
-        if lambdarank:
-            scores["lambdarank"] = LambdaRankBaseline(features, query=query, seed=seed, k=k,
-                                                      n_estimators=lambdarank_estimators).fit(train).score(test)
-        ranked = candidate[test_mask].to_numpy()
+        if select:
+            scores["best"] = scores[choice["chosen"]]
+        ranked = test["_candidate"].to_numpy()
         fold_pieces = []
         for method, predicted in scores.items():
             piece = test.loc[ranked, [*query, "source", response, "relevance"]].rename(
@@ -229,7 +298,7 @@ def rank_sources(data: pd.DataFrame, features, k: int = 3, seed: int = 0, estima
             fold_pieces.append(piece)
         if progress is not None:
             progress(fold_label)
-        return fold_pieces
+        return fold_pieces, choice
 
     splits = group_splits(frame["target"].to_numpy(), max_folds, seed)
     if n_jobs and n_jobs > 1 and len(splits) > 1:
@@ -239,10 +308,94 @@ def rank_sources(data: pd.DataFrame, features, k: int = 3, seed: int = 0, estima
             per_fold = list(pool.map(lambda split: run_fold(*split), splits))
     else:
         per_fold = [run_fold(*split) for split in splits]
-    pieces = [piece for fold_pieces in per_fold for piece in fold_pieces]  # in split order, for any n_jobs
+    pieces = [piece for fold_pieces, _ in per_fold for piece in fold_pieces]  # in split order, for any n_jobs
     candidates = pd.concat(pieces, ignore_index=True)
     candidates["predicted_rank"] = predicted_ranks(candidates, ["method", *query])
-    return RankingResults(k=k, query=query, candidates=candidates, gain=gain)
+    selection = pd.DataFrame([choice for _, choice in per_fold if choice is not None])
+    return RankingResults(k=k, query=query, candidates=candidates, gain=gain, selection=selection)
+
+
+class _Rankers:
+    """Fits every ranking method on a training fold and scores held-out rows (see rank_sources)."""
+
+    def __init__(self, estimators, features, query, seed, k, n_estimators, response, stacked, anchor):
+        self.estimators, self.features, self.query = estimators, features, query
+        self.seed, self.k, self.n_estimators, self.response = seed, k, n_estimators, response
+        self.stacked, self.anchor = stacked, anchor
+
+    def _lambdarank(self, features, train, test):
+        return LambdaRankBaseline(features, query=self.query, seed=self.seed, k=self.k,
+                                  n_estimators=self.n_estimators).fit(train).score(test)
+
+    def _ensemble(self, test, scores):
+        parts = [normalised_ranks(test, scores[name], self.query) for name in (self.anchor, "lambdarank")]
+        return np.mean(parts, axis=0)
+
+    def outer(self, train, test, lambdarank: bool, stack: bool) -> dict:
+        scores = {name: est.fit(train).predict_interval(test)["prediction"].to_numpy()
+                  for name, est in self.estimators.items()}
+        if lambdarank:
+            scores["lambdarank"] = self._lambdarank(self.features, train, test)
+        if stack and self.stacked:
+            # train carries the cross-fitted feature from inner(); held-out rows get the fold's own mixed model
+            scores["lambdarank_mixed"] = self._lambdarank([*self.features, "_stack_score"], train,
+                                                          test.assign(_stack_score=scores[self.stacked]))
+        if stack and self.anchor:
+            scores["ensemble"] = self._ensemble(test, scores)
+        return scores
+
+    def inner(self, train, splits) -> tuple[dict, pd.DataFrame]:
+        """Every candidate's scores of each inner group from fits without it; ``train`` gains the
+        cross-fitted mixed-model score ``_stack_score`` (the stacking feature)."""
+        names = [*self.estimators, "lambdarank"]
+        inner = {name: np.full(len(train), np.nan) for name in names}
+        for _, mask in splits:
+            scores = self.outer(train[~mask], train[mask], lambdarank=True, stack=False)
+            for name in names:
+                inner[name][mask] = scores[name]
+        if self.stacked:
+            train = train.assign(_stack_score=inner[self.stacked])
+            inner["lambdarank_mixed"] = np.full(len(train), np.nan)
+            for _, mask in splits:
+                inner["lambdarank_mixed"][mask] = self._lambdarank([*self.features, "_stack_score"], train[~mask],
+                                                                   train[mask])
+        if self.anchor:
+            inner["ensemble"] = self._ensemble(train, inner)
+        return inner, train
+
+
+def normalised_ranks(frame: pd.DataFrame, predicted, query) -> np.ndarray:
+    """Within each query: 1 for the first of :func:`_order`'s order, 0 for the last (NaN last)."""
+    piece = frame[[*query, "source"]].assign(predicted=np.asarray(predicted, float), method="")
+    ranks = predicted_ranks(piece.reset_index(drop=True), ["method", *query]).astype(float)
+    size = piece.groupby(query, sort=False, dropna=False)["source"].transform("size").to_numpy(float)
+    return np.where(size > 1, 1 - (ranks - 1) / np.maximum(size - 1, 1), 1.0)
+
+
+def _query_ndcg(frame: pd.DataFrame, predicted, query, k: int, gain: str) -> np.ndarray:
+    """NDCG@k of each query of ``frame`` (its candidate rows, queries in sorted order), ranked by ``predicted``."""
+    ranked = frame.assign(_predicted=np.asarray(predicted, float))[frame["_candidate"].to_numpy()]
+    return np.array([ndcg_at_k(g["relevance"], g["_predicted"], k, gain, g["source"].astype(str).to_numpy())
+                     for _, g in ranked.groupby(query, sort=True, dropna=False)])
+
+
+def _choose(per_query: dict) -> tuple[str, float]:
+    """The inner-CV choice: LambdaRank unless a candidate's mean NDCG beats it by more than one
+    standard error of their paired per-query difference (then the candidate with the highest mean
+    among those that do). Returns the choice and its mean difference to LambdaRank."""
+    anchor = per_query["lambdarank"]
+    best, best_mean, best_margin = "lambdarank", float(np.nanmean(anchor)), 0.0
+    for name, values in per_query.items():
+        if name == "lambdarank":
+            continue
+        diff = values - anchor
+        diff = diff[~np.isnan(diff)]
+        if len(diff) < 2:
+            continue
+        margin, se = float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(len(diff)))
+        if margin > se and float(np.nanmean(values)) > best_mean:
+            best, best_mean, best_margin = name, float(np.nanmean(values)), margin
+    return best, best_margin
 
 
 def predicted_ranks(candidates: pd.DataFrame, by: list) -> np.ndarray:

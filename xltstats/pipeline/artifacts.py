@@ -73,6 +73,8 @@ TABLES = dict([
     _schema("cv_comparison", "tables/cv_comparison.csv", "estimator baseline scheme"),
     _schema("ranking", "tables/ranking.csv", "target source"),
     _schema("ranking_ndcg", "tables/ranking_ndcg.csv", "method"),
+    _schema("ranking_selection", "tables/ranking_selection.csv", "fold chosen",
+            "per held-out fold of the ranking, the ranker chosen by inner CV and every candidate's inner NDCG"),
 ])
 MANIFEST = "manifest.json"
 MODEL = "model.json"

@@ -196,12 +196,16 @@ class RankingConfig:
     enabled: bool | str = AUTO  # auto: when targets have at least 3 candidate sources
     k: int = 3  # NDCG@k
     max_folds: int | None = 10  # targets held out in this many groups; None: one at a time
+    select: bool = True  # also lambdarank_mixed, ensemble and 'best' (chosen by inner CV on the training targets)
+    inner_folds: int = 3  # groups of training targets of that inner CV
 
     def __post_init__(self):
         check = _Checker("configuration")
         check.boolean("ranking.enabled", self.enabled, allow_auto=True)
         check.integer("ranking.k", self.k, minimum=1)
         check.integer("ranking.max_folds", self.max_folds, minimum=2, allow_none=True)
+        check.boolean("ranking.select", self.select)
+        check.integer("ranking.inner_folds", self.inner_folds, minimum=2)
 
 
 SECTIONS = {"ols": OLSConfig, "mixed": MixedConfig, "fewshot": FewshotConfig, "cv": CVConfig,

@@ -256,18 +256,24 @@ def _cross_validate(fit: Fit, progress: Progress) -> None:
 
 
 def _rank(fit: Fit, single: pd.DataFrame, progress: Progress) -> None:
-    from ..models.ranking import rank_sources
+    from ..models.ranking import rank_sources, ranking_estimators
     from ..models.validation import group_splits
 
     config = fit.config
     n_folds = len(group_splits(single["target"].to_numpy(), config.ranking.max_folds))
+    # every regression model of the cross-validation ranks (the mixed model, trees, the hybrid), and
+    # with select the ranker chosen by inner CV within each fold ('best') is reported as well
+    estimators = ranking_estimators(fit.used, fit.formula, seed=config.seed)
     ranking = rank_sources(single, features=fit.used, k=config.ranking.k, seed=config.seed,
-                           max_folds=config.ranking.max_folds, mixed_formula=fit.formula,
+                           estimators=estimators, max_folds=config.ranking.max_folds, mixed_formula=fit.formula,
+                           select=config.ranking.select, inner_folds=config.ranking.inner_folds,
                            progress=progress.counter("ranking folds", n_folds),
                            n_jobs=n_jobs(config.cv.n_jobs))  # the same worker threads as the folds of cv
     fit.ranking = ranking
     fit.tables["ranking"] = ranking.table()
     fit.tables["ranking_ndcg"] = ranking.evaluation()
+    if len(ranking.selection):
+        fit.tables["ranking_selection"] = ranking.selection
 
 
 # ---------------------------------------------------------------------- pieces

@@ -273,5 +273,9 @@ class ValidationSections(ReportBase):
         return (f"Every source language is scored for each target by rankers fitted without that target "
                 f"({held_out}); rankings are compared with the observed order by NDCG@{k} (relevance as in "
                 "LangRank: the best observed source of a target gets the most). The rankers are the regression "
-                "models (ranking by predicted score), the source-mean baseline and a LightGBM LambdaRank model; "
-                "the recommendations above follow the ranker with the best mean NDCG.")
+                "models (ranking by predicted score), the source-mean baseline and a LightGBM LambdaRank model"
+                + ("; with selection also LambdaRank with the mixed model's cross-fitted score as a feature, a "
+                   "rank-average ensemble, and 'best': in each held-out fold, the ranker an inner cross-validation "
+                   "on the training targets chose (LambdaRank unless another beats it by more than one standard "
+                   "error; `tables/ranking_selection.csv`)" if config.get("select") else "")
+                + "; the recommendations above follow the ranker with the best mean NDCG.")
