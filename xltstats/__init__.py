@@ -26,6 +26,7 @@ _LAZY = {
     "fit_fewshot": ("xltstats.models.fewshot", "fit_fewshot"),
     "cross_validate": ("xltstats.models.validation", "cross_validate"),
     "rank_sources": ("xltstats.models.ranking", "rank_sources"),
+    "plan_annotation": ("xltstats.models.planner", "plan_annotation"),
     "add_features": ("xltstats.pipeline.design", "add_pair_features"),
     "FitConfig": ("xltstats.pipeline.config", "FitConfig"),
     "load_config": ("xltstats.pipeline.config", "load_config"),

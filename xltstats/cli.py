@@ -9,6 +9,7 @@ import sys
 COMMANDS = {
     "fit": ("xltstats.fit", "analyse a results table: features, OLS, mixed model, CV, report"),
     "predict": ("xltstats.predict", "predict scores for new (source, target) pairs from a fit"),
+    "plan": ("xltstats.plan", "which languages to annotate, and how many examples each, from a fit"),
     "report": ("xltstats.report.__main__", "render a fit folder's HTML report"),
     "reproduce": ("xltstats.reproduce", "rerun a fit from its manifest and compare every table"),
     "features": ("xltstats.features.__main__", "pair features for any languages"),

@@ -362,6 +362,17 @@ class PortableModel:
             columns.append(values)
         return np.column_stack(columns) if columns else np.ones((len(data), 0))
 
+    def fixed_design(self, data: pd.DataFrame) -> np.ndarray:
+        """The fixed-effects design of new rows: ``fixed_design(data) @ params`` is the fixed part of the
+        prediction and ``x' cov_params() x`` its variance (for contrasts between rows)."""
+        return self._fixed_design(data)
+
+    def random_parts(self, data: pd.DataFrame, include_random: bool = True):
+        """Per row, the random effects' part of the prediction and of its variance (as :meth:`prediction_interval`)."""
+        if self.kind != "mixed":
+            return np.zeros(len(data)), np.zeros(len(data))
+        return self._random_parts(data, include_random)
+
     def _random_parts(self, data: pd.DataFrame, include_random: bool):
         mean = np.zeros(len(data))
         var = np.zeros(len(data))
