@@ -81,3 +81,18 @@ def test_a_table_without_its_schema_columns_is_an_error_naming_the_file(tmp_path
     (tmp_path / "tables" / "coef_ols.csv").write_text("name,value_x\na,1\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"coef_ols.csv, column 'term': lacks column\(s\) term, estimate"):
         FitFolder(tmp_path).read_table("coef_ols")
+
+
+def test_ranking_with_inner_cv_selection_writes_its_choices(tmp_path):
+    from xltstats import read_results
+    from xltstats.pipeline import FitFolder, load_config, run_fit
+
+    data, config = tiny(tmp_path)
+    cfg = load_config(config).replace(ranking={"enabled": True, "select": True, "max_folds": 3, "inner_folds": 2})
+    fit = run_fit(cfg, data=read_results(data))
+    methods = set(fit.tables["ranking_ndcg"]["method"])
+    assert {"best", "lambdarank", "lambdarank_mixed", "ensemble", "mixed", "ols", "gbt"} <= methods
+    selection = fit.tables["ranking_selection"]
+    assert len(selection) == 3 and set(selection["chosen"]) <= methods
+    FitFolder(tmp_path / "fit").write(fit)
+    assert FitFolder(tmp_path / "fit").read_table("ranking_selection")["chosen"].tolist() == selection["chosen"].tolist()
