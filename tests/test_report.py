@@ -84,7 +84,8 @@ def test_every_table_has_a_latex_version(rendered):
     for name in ["report_data_counts", "report_languages", "report_feature_coverage", "report_cv",
                  "report_recommendations", "report_versions"]:
         text = (fit / "tables" / f"{name}.tex").read_text(encoding="utf-8")
-        assert text.startswith("\\begin{tabular}") and "\\bottomrule" in text
+        assert text.startswith("\\begin{table}") and "\\begin{tabular}" in text and "\\bottomrule" in text
+        assert "\\caption{" in text and f"\\label{{tab:{name.replace('_', '-')}}}" in text
 
 
 def test_missing_tex_is_written(tmp_path):
@@ -92,7 +93,7 @@ def test_missing_tex_is_written(tmp_path):
     report = FitReport(fit)
     written = report.ensure_latex_tables()
     assert "coef_ols.tex" in written
-    assert "syntactic\\_distance" in (fit / "tables" / "coef_ols.tex").read_text(encoding="utf-8")
+    assert "Syntactic distance" in (fit / "tables" / "coef_ols.tex").read_text(encoding="utf-8")  # readable
 
 
 def test_two_renders_are_byte_identical(rendered, tmp_path):
@@ -267,7 +268,17 @@ def test_recommendations_follow_the_ranker_with_the_best_ndcg(tmp_path):
     line = next(row for row in markdown.splitlines() if "(fin)" in row)
     cells = [c.strip() for c in line.strip("|").split("|")]
     assert [re.search(r"\((\w{3})\)", c).group(1) for c in cells[1:5]] == ["deu", "fra", "spa", "deu"]
-    assert cells[1].endswith(", 4") and cells[4].endswith(", 85")
+    assert cells[4].endswith(", 85")
+    # after each name: a model's predicted score and 95% interval for the pair (not the ranker's unitless
+    # score), averaged over the pair's rows in predictions.csv; the fixture's mixed model has no intervals
+    predictions = pd.read_csv(fit / "predictions.csv")
+    pair = predictions[(predictions["target"] == "fin") & (predictions["source"] == "deu")]
+    mean = pair[["ols_prediction", "ols_lower", "ols_upper"]].mean()
+    from xltstats.report.sections._base import _format_value
+
+    assert re.sub(r"\\(.)", r"\1", cells[1]) == (f"German (deu), {_format_value(mean.iloc[0])} "
+                                                  f"[{_format_value(mean.iloc[1])}, {_format_value(mean.iloc[2])}]")
+    assert "the OLS model's predicted score" in markdown and "95% prediction interval" in markdown
 
 
 def test_quarto_on_path_is_used_with_the_fit_folder_as_parameter(tmp_path, monkeypatch):
@@ -375,7 +386,7 @@ def test_cv_design_is_read_from_the_grouped_fold_labels(tmp_path):
     assert "the 7 target languages dealt at random" in section
     assert "folds_better_list" not in section and "hin+jpn+kor" not in section.split("Each model")[1]
     tex = (fit / "tables" / "report_cv_comparison.tex").read_text(encoding="utf-8")
-    assert "hin+jpn+kor" in tex and tex.index("scheme") < tex.index("estimator")
+    assert "hin+jpn+kor" in tex and tex.index("Scheme") < tex.index("Estimator")
     methods = report.methods()
     assert "**Validation.**" in methods and "into 3 groups of 2–3" in methods
     # The fixture's cv.csv has the mean and gradient-boosting baselines: both are described.
@@ -428,26 +439,42 @@ def test_wide_figures_scroll_at_natural_size_and_narrow_ones_fit_the_page(tmp_pa
     assert "overflow" not in narrow and narrow.startswith("![N.](")
 
 
-def test_mixed_coefficients_are_labelled_in_feature_units(tmp_path, monkeypatch):
+def test_ols_and_mixed_coefficients_are_plotted_on_one_scale_with_readable_labels(tmp_path, monkeypatch):
+    """Both per SD of the feature: the mixed model's raw-unit estimates times the feature's SD in the
+    rows the models use; OLS as fitted when it standardised, else scaled the same way."""
     from xltstats.report import figures as F
 
     fit = make_fit(tmp_path / "fit")
-    _set_config(fit, ols={"standardise": True})
-    labels = {}
+    plotted = {}
     original = F.coefficient_plot
 
     def spy(coefs, **kwargs):
-        labels[kwargs["title"]] = kwargs["xlabel"]
+        plotted[kwargs["title"]] = (coefs.copy(), kwargs)
         return original(coefs, **kwargs)
 
     monkeypatch.setattr(F, "coefficient_plot", spy)
-    report = FitReport(fit)
-    report.coefficient_section("coef_ols", "OLS")
-    report.coefficient_section("coef_mixed", "Mixed-model")
-    metric = report.metric
-    assert labels["OLS coefficients with 95% intervals"] == f"coefficient ({metric} points per SD of feature)"
-    assert labels["Mixed-model coefficients with 95% intervals"] == (
-        f"coefficient ({metric} points per unit of feature)")
+    results = pd.read_csv(fit / "results.csv")
+    mixed = pd.read_csv(fit / "tables" / "coef_mixed.csv").set_index("term")
+    ols = pd.read_csv(fit / "tables" / "coef_ols.csv").set_index("term")
+    for standardise in (True, False):
+        _set_config(fit, ols={"standardise": standardise})
+        report = FitReport(fit)
+        report.coefficient_section("coef_ols", "OLS")
+        text = report.coefficient_section("coef_mixed", "Mixed-model")
+        metric = report.metric
+        for title in ("OLS coefficients with 95% intervals", "Mixed-model coefficients with 95% intervals"):
+            assert plotted[title][1]["xlabel"] == f"coefficient ({metric} points per SD of feature)"
+        coefs, kwargs = plotted["Mixed-model coefficients with 95% intervals"]
+        assert kwargs["group"] == "estimator" and set(coefs["estimator"]) == {"mixed", "OLS"}
+        assert "Syntactic distance" in set(coefs["term"]) and "syntactic_distance" not in set(coefs["term"])
+        used = results.dropna(subset=["score", "syntactic_distance", "genetic_distance", "lexical_overlap"])
+        sd = used["syntactic_distance"].std(ddof=1)
+        row = coefs[(coefs["estimator"] == "mixed") & (coefs["term"] == "Syntactic distance")].iloc[0]
+        assert row["estimate"] == pytest.approx(mixed.loc["syntactic_distance", "estimate"] * sd, rel=1e-12)
+        ols_row = coefs[(coefs["estimator"] == "OLS") & (coefs["term"] == "Syntactic distance")].iloc[0]
+        expected = ols.loc["syntactic_distance", "estimate"] * (1.0 if standardise else sd)
+        assert ols_row["estimate"] == pytest.approx(expected, rel=1e-12)
+        assert "beside the OLS estimates" in text and "per standard deviation of the feature" in text
 
 
 def test_variance_components_are_drawn_with_their_intervals():
@@ -646,7 +673,7 @@ def test_pooled_few_shot_curves_are_plotted_per_task_with_their_table(tmp_path):
     text = report.fewshot_pooled()
     assert "fewshot_pooled_curves.png" in text and (fit / "figures" / "fewshot_pooled_curves.png").is_file()
     assert "| n_for_0.9" in text and "engine" not in text.split("\n\n")[1]
-    assert "engine" in (fit / "tables" / "report_fewshot_pooled.tex").read_text(encoding="utf-8")
+    assert "Engine" in (fit / "tables" / "report_fewshot_pooled.tex").read_text(encoding="utf-8")
 
 
 def test_mixed_model_group_comparison_is_shown(tmp_path):
@@ -658,7 +685,7 @@ def test_mixed_model_group_comparison_is_shown(tmp_path):
     text = FitReport(fit).group_comparison()
     assert "likelihood-ratio test" in text and "| syntax" in text and "12.5" in text
     assert "formula_reduced" not in text
-    assert "formula\\_reduced" in (fit / "tables" / "report_group_comparison_mixed.tex").read_text(encoding="utf-8")
+    assert "Formula reduced" in (fit / "tables" / "report_group_comparison_mixed.tex").read_text(encoding="utf-8")
 
 
 def test_an_empty_table_does_not_hide_the_rest_of_the_appendix(tmp_path):
@@ -732,3 +759,23 @@ def test_mixed_table_shows_satterthwaite_df_and_p_values(tmp_path):
     assert "Satterthwaite's degrees of freedom" in text
     header = next(line for line in text.splitlines() if line.startswith("| term"))
     assert "| df " in header and "| p_value " in header
+
+
+def test_p_values_and_latex_tables_are_ready_for_a_paper():
+    from xltstats.report.labels import format_p, readable
+    from xltstats.report.sections import format_frame, latex_table
+
+    assert [format_p(p) for p in (1e-12, 0.00099, 0.001, 0.012345, 0.5, 1.0, float("nan"))] == [
+        "< 0.001", "< 0.001", "0.001", "0.0123", "0.5", "1", "–"]
+    assert readable("syntactic_distance") == "Syntactic distance" and readable("ldnd").startswith("LDND")
+    assert readable("Intercept") == "Intercept" and readable("std_error") == "SE"
+    frame = pd.DataFrame({"term": ["Intercept", "char_ngram_similarity"], "estimate": [0.123456, -2.5],
+                          "p_value": [2e-9, 0.04321], "df": [7.36421, 194.0], "n": [12.0, 30.0]})
+    assert format_frame(frame)["p_value"].tolist() == ["< 0.001", "0.0432"]
+    tex = latex_table(frame, caption="Coefficients (`tables/coef_ols.csv`), R² and 95% CI.", label="tab:coef")
+    assert "\\begin{tabular}{lrrrr}" in tex
+    assert "Term & Estimate & p & df & n \\\\" in tex
+    assert "Character n-gram similarity & -2.5 & 0.0432 & 194 & 30 \\\\" in tex
+    assert "Intercept & 0.1235 & $<$ 0.001 & 7.364 & 12 \\\\" in tex
+    assert "\\caption{Coefficients (\\texttt{tables/coef\\_ols.csv}), $R^2$ and 95\\% CI.}" in tex
+    assert "\\label{tab:coef}" in tex and "_" not in tex.replace("\\_", "")

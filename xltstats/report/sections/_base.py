@@ -23,6 +23,7 @@ from ...pipeline.artifacts import FitFolder
 from ...results import read_table
 from .. import figures as F
 from ..escape import md_code, md_code_block, md_escape
+from ..labels import format_p, is_p_column, readable
 
 MAX_HEATMAPS = 12
 MAX_TABLE_ROWS = 40
@@ -95,7 +96,9 @@ def format_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """
     columns = {}
     for c in frame.columns:
-        if _integer_valued(frame[c]):
+        if is_p_column(c) and pd.api.types.is_numeric_dtype(frame[c]):
+            columns[str(c)] = [format_p(v) for v in frame[c].tolist()]
+        elif _integer_valued(frame[c]):
             columns[str(c)] = ["–" if pd.isna(v) else str(int(v)) for v in frame[c].tolist()]
         else:
             columns[str(c)] = [_format_value(v) for v in frame[c].tolist()]
@@ -118,8 +121,48 @@ def markdown_table(frame: pd.DataFrame, *, max_rows: int = MAX_TABLE_ROWS, capti
     return text
 
 
-def latex_table(frame: pd.DataFrame) -> str:
-    return format_frame(frame).to_latex(index=False, escape=True)
+# Columns whose values are feature or term names: written readable in the LaTeX tables.
+NAME_COLUMNS = ("term", "feature", "features", "most_correlated_with", "predictor", "variable")
+_LATEX_UNICODE = (("R²", "$R^2$"), ("χ²", "$\\chi^2$"), ("²", "\\textsuperscript{2}"), ("|r|", "$|r|$"),
+                  ("<", "$<$"), (">", "$>$"), ("≤", "$\\leq$"), ("≥", "$\\geq$"), ("×", "$\\times$"),
+                  ("∞", "$\\infty$"), ("→", "$\\to$"))
+
+
+def latex_text(text) -> str:
+    """Text for LaTeX: special characters escaped, ``code`` as \\texttt, and the Unicode the report
+    uses (R², χ², <, –) as pdflatex reads it."""
+    from ...models.tables import _latex_escape
+
+    parts = str(text).split("`")
+    out = []
+    for index, part in enumerate(parts):
+        escaped = _latex_escape(part)
+        for plain, latex in _LATEX_UNICODE:
+            escaped = escaped.replace(plain, latex)
+        out.append(f"\\texttt{{{escaped}}}" if index % 2 and index < len(parts) - 1 else escaped)
+    return "".join(out)
+
+
+def latex_table(frame: pd.DataFrame, *, caption: str | None = None, label: str | None = None) -> str:
+    """A booktabs table for a paper: numbers rounded as in the HTML (p-values ``< 0.001`` or three
+    significant digits, whole numbers as integers), readable column and feature names
+    (``Syntactic distance``, ``SE``, ``95% CI low``), numeric columns right-aligned; wrapped in a
+    ``table`` with ``\\caption`` and ``\\label`` when given."""
+    shown = format_frame(frame)
+    for column in shown.columns:
+        if column.lower() in NAME_COLUMNS:
+            shown[column] = [", ".join(readable(part.strip()) for part in value.split(",")) for value in shown[column]]
+    numeric = [pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+               for c in frame.columns]
+    lines = ["\\begin{tabular}{" + "".join("r" if n else "l" for n in numeric) + "}", "\\toprule",
+             " & ".join(latex_text(readable(c)) for c in shown.columns) + " \\\\", "\\midrule"]
+    lines += [" & ".join(latex_text(v) for v in row) + " \\\\" for row in shown.itertuples(index=False)]
+    lines += ["\\bottomrule", "\\end{tabular}"]
+    if caption is not None or label is not None:
+        lines = (["\\begin{table}[ht]", "\\centering", *lines]
+                 + ([f"\\caption{{{latex_text(caption)}}}"] if caption is not None else [])
+                 + ([f"\\label{{{label}}}"] if label is not None else []) + ["\\end{table}"])
+    return "\n".join(lines) + "\n"
 
 
 def language_label(code) -> str:
@@ -322,7 +365,8 @@ class ReportBase:
 
     def table(self, frame: pd.DataFrame, name: str, caption: str, *, max_rows: int = MAX_TABLE_ROWS) -> str:
         """Markdown for ``frame``; the whole table also goes to ``tables/<name>.tex``."""
-        atomic_write_text(self.tables_dir / f"{name}.tex", latex_table(frame))
+        atomic_write_text(self.tables_dir / f"{name}.tex",
+                          latex_table(frame, caption=caption, label=f"tab:{name.replace('_', '-')}"))
         return markdown_table(frame, max_rows=max_rows, caption=caption) + "\n"
 
     def ensure_latex_tables(self) -> list[str]:
@@ -359,4 +403,4 @@ def _references_text(manifest: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ['_references_text', 'BASELINES', 'WARNING_NOTES', 'CI_HIGH', 'CI_LOW', 'ESTIMATE', 'ESTIMATOR', 'F', 'FitFolder', 'InputError', 'MAX_HEATMAPS', 'MAX_TABLE_ROWS', 'PREDICTED', 'Path', 'RANK', 'ReportBase', 'SCHEME', 'SOURCE_COLUMN', 'STD_ERROR', 'SectionUnavailable', 'TERM', '_estimator_label', '_fitted_rows', '_format_value', '_guard', '_integer_valued', '_mixed_model_text', '_note', '_shell_quote', '_shorten', '_slug', '_wide_prediction_columns', 'atomic_write_text', 'cached_property', 'find_column', 'format_frame', 'json', 'language_label', 'latex_table', 'markdown_table', 'math', 'md_code', 'md_code_block', 'md_escape', 'np', 'pd', 'read_table']
+__all__ = ['_references_text', 'BASELINES', 'WARNING_NOTES', 'CI_HIGH', 'CI_LOW', 'ESTIMATE', 'ESTIMATOR', 'F', 'FitFolder', 'InputError', 'MAX_HEATMAPS', 'MAX_TABLE_ROWS', 'PREDICTED', 'Path', 'RANK', 'ReportBase', 'SCHEME', 'SOURCE_COLUMN', 'STD_ERROR', 'SectionUnavailable', 'TERM', '_estimator_label', '_fitted_rows', '_format_value', '_guard', '_integer_valued', '_mixed_model_text', '_note', '_shell_quote', '_shorten', '_slug', '_wide_prediction_columns', 'atomic_write_text', 'cached_property', 'find_column', 'format_frame', 'json', 'language_label', 'latex_table', 'latex_text', 'markdown_table', 'readable', 'format_p', 'math', 'md_code', 'md_code_block', 'md_escape', 'np', 'pd', 'read_table']

@@ -62,7 +62,10 @@ class DataSections(ReportBase):
             "rows as source": [int(sources.get(c, 0)) for c in codes],
             "rows as target": [int(targets.get(c, 0)) for c in codes],
         })
-        atomic_write_text(self.tables_dir / "report_languages.tex", latex_table(languages))
+        atomic_write_text(self.tables_dir / "report_languages.tex",
+                          latex_table(languages,
+                                      caption="Languages of the data: rows as source and as target",
+                                      label="tab:report-languages"))
         for role, counts in (("Source", sources), ("Target", targets)):
             names = ", ".join(f"{language_label(c)} ({c})" for c in sorted(counts.index))
             out.append(f"**{role} languages ({len(counts)}):** {names}.\n")

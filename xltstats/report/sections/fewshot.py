@@ -60,7 +60,8 @@ class FewshotSections(ReportBase):
                              f"{left_out} more are in `{relative}`."))
         params = self.optional_table("tables/fewshot_params.csv")
         if params is not None:
-            atomic_write_text(self.tables_dir / "report_fewshot_params.tex", latex_table(params))
+            atomic_write_text(self.tables_dir / "report_fewshot_params.tex",
+                              latex_table(params, label="tab:report-fewshot-params"))
             shown_params, note = _fitted_rows(params, ("n_needed", "b"))
             compact = [c for c in ("model", "task", "source", "target", "n_obs", "n_sizes", "max_n", "zero_shot",
                                    "b", "b_low", "b_high", "r2", "reference_score", "status")
@@ -98,7 +99,8 @@ class FewshotSections(ReportBase):
                                        "mixed model with random intercepts and slopes per target, one panel per "
                                        "task, with its 95% confidence band (`tables/fewshot_pooled_curves.csv`)."))
         if table is not None:
-            atomic_write_text(self.tables_dir / "report_fewshot_pooled.tex", latex_table(table))
+            atomic_write_text(self.tables_dir / "report_fewshot_pooled.tex",
+                              latex_table(table, label="tab:report-fewshot-pooled"))
             compact = [c for c in table.columns if c in ("model", "task", "n_groups", "n_obs", "a", "zero_shot_low",
                                                         "zero_shot_high", "b", "b_low", "b_high", "status")
                        or str(c).startswith("n_for_")]
@@ -163,7 +165,8 @@ class FewshotSections(ReportBase):
         if needed is not None and table[needed].isna().all():
             raise SectionUnavailable("no data-demand estimate: no few-shot curve could be fitted"
                                      + self._fewshot_status())
-        atomic_write_text(self.tables_dir / "report_data_demand.tex", latex_table(table))
+        atomic_write_text(self.tables_dir / "report_data_demand.tex",
+                          latex_table(table, label="tab:report-data-demand"))
         shown, note = _fitted_rows(table, ("n_needed",))
         return markdown_table(shown, caption="Data demand: target-language examples needed to reach the given "
                                              f"share of in-language performance.{note}") + "\n"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ._base import *  # noqa: F401,F403  (the helpers every section uses)
 from ._base import ReportBase
+from ..labels import readable
 
 
 class ModelSections(ReportBase):
@@ -29,21 +30,66 @@ class ModelSections(ReportBase):
                 coefs[extra] = table[extra].astype(str)
         return coefs, table
 
+    def feature_sds(self, terms) -> dict[str, float]:
+        """Each term's SD (ddof 1) in the rows the models were fitted on: the rows of ``results.csv``
+        with a score and every term that is a column (as the fit's ``complete`` rows)."""
+        try:
+            results = self.results
+        except SectionUnavailable:
+            return {}
+        columns = [t for t in terms if t in results.columns and pd.api.types.is_numeric_dtype(results[t])]
+        if not columns:
+            return {}
+        rows = results.dropna(subset=[*columns, *(["score"] if "score" in results.columns else [])])
+        return {c: float(rows[c].std(ddof=1)) for c in columns if len(rows) > 1}
+
+    def _per_sd(self, name: str) -> tuple[pd.DataFrame, list[str]]:
+        """The coefficients of ``tables/<name>.csv`` (intercept left out) in score points per SD of
+        their feature, whatever scale the model was fitted on; and the terms that could not be put
+        on that scale (not a column of ``results.csv``: an interaction, a factor level)."""
+        coefs, _table = self._coefficients(name)
+        shown = coefs[~coefs["term"].str.lower().isin(["intercept", "(intercept)", "const"])].copy()
+        if name == "coef_ols" and self.fit_config.ols.standardise:
+            return shown, []
+        sds = self.feature_sds(list(shown["term"]))
+        left_out = [t for t in shown["term"] if not (np.isfinite(sds.get(t, np.nan)) and sds.get(t, 0) > 0)]
+        shown = shown[~shown["term"].isin(left_out)].copy()
+        scale = shown["term"].map(sds).astype(float)
+        for column in ("estimate", "low", "high"):
+            shown[column] = shown[column] * scale
+        return shown, left_out
+
     @_guard
     def coefficient_section(self, name: str, label: str) -> str:
         coefs, table = self._coefficients(name)
-        shown = coefs[~coefs["term"].str.lower().isin(["intercept", "(intercept)", "const"])]
-        if shown.empty:
+        if coefs["term"].str.lower().isin(["intercept", "(intercept)", "const"]).all():
             raise SectionUnavailable(f"`tables/{name}.csv` has only an intercept")
+        shown, left_out = self._per_sd(name)
         group = next((c for c in ("task", "model", "group") if c in shown.columns), None)
-        # fit_ols standardises the features when so configured; the mixed model uses raw feature units.
-        standardised = name == "coef_ols" and self.fit_config.ols.standardise
-        xlabel = (f"coefficient ({self.metric} points per SD of feature)" if standardised
-                  else f"coefficient ({self.metric} points per unit of feature)")
+        compared = ""
+        if name == "coef_mixed" and group is None and (self.fit_dir / "tables" / "coef_ols.csv").is_file():
+            # the OLS estimates beside the mixed ones, both per SD of the feature: one scale for both
+            try:
+                ols, _ = self._per_sd("coef_ols")
+            except SectionUnavailable:
+                ols = None
+            if ols is not None and "task" not in ols.columns and "model" not in ols.columns:
+                shown = pd.concat([shown.assign(estimator="mixed"),
+                                   ols[ols["term"].isin(shown["term"])].assign(estimator="OLS")], ignore_index=True)
+                group, compared = "estimator", " beside the OLS estimates"
+        if shown.empty:
+            raise SectionUnavailable(f"no coefficient of `tables/{name}.csv` is a feature column of `results.csv`")
+        shown = shown.assign(term=shown["term"].map(readable))
+        xlabel = f"coefficient ({self.metric} points per SD of feature)"
         fig = F.coefficient_plot(shown, title=f"{label} coefficients with 95% intervals", group=group,
                                  xlabel=xlabel)
-        out = [self.figure(fig, f"coefficients_{name}", f"{label} coefficients and 95% confidence intervals "
-                                                        "(intercept omitted).")]
+        unscaled = (f" Left out (not a feature column, so without an SD): {', '.join(md_code(t) for t in left_out)}."
+                    if left_out else "")
+        out = [self.figure(fig, f"coefficients_{name}",
+                           f"{label} coefficients{compared} and 95% confidence intervals, in score points per "
+                           "standard deviation of the feature in the rows the models use (the same scale for "
+                           f"the OLS and the mixed model; intercept omitted; the table below is on the scale "
+                           f"the model was fitted on).{unscaled}")]
         caption = f"{label} coefficients (`tables/{name}.csv`)."
         if "df" in table.columns and "p_value" in table.columns and name == "coef_mixed":
             caption += (" `p_value`: t tests on Satterthwaite's degrees of freedom (`df`), as lmerTest's; "
@@ -60,7 +106,8 @@ class ModelSections(ReportBase):
                                   "Feature-group comparison (`tables/group_comparison.csv`)."))
         mixed = self.optional_table("tables/group_comparison_mixed.csv")
         if mixed is not None:
-            atomic_write_text(self.tables_dir / "report_group_comparison_mixed.tex", latex_table(mixed))
+            atomic_write_text(self.tables_dir / "report_group_comparison_mixed.tex",
+                              latex_table(mixed, label="tab:report-group-comparison-mixed"))
             compact = [c for c in ("group", "features", "n_dropped", "chisq", "df", "p_value", "aic_change",
                                    "r2_marginal_drop", "significant", "status") if c in mixed.columns]
             out.append(markdown_table(mixed[compact] if compact else mixed,

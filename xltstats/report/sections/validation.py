@@ -124,7 +124,8 @@ class ValidationSections(ReportBase):
             lists = [c for c in comparison.columns if str(c).endswith("_list")]
             ordered = comparison[[c for c in ("scheme",) if c in comparison.columns]
                                  + [c for c in comparison.columns if c != "scheme"]]
-            atomic_write_text(self.tables_dir / "report_cv_comparison.tex", latex_table(ordered))
+            atomic_write_text(self.tables_dir / "report_cv_comparison.tex",
+                              latex_table(ordered, label="tab:report-cv-comparison"))
             note = (" The lists of folds won and lost are in `tables/cv_comparison.csv`." if lists else "")
             out.append(markdown_table(ordered.drop(columns=lists),
                                       caption="Each model against the strongest baseline, fold by fold "
@@ -192,6 +193,8 @@ class ValidationSections(ReportBase):
             best = ranking.dropna(subset=["observed"])
             best = best.loc[best.groupby([*keys, "target"])["observed"].idxmax()]
             observed_best = {tuple(r[[*keys, "target"]]): r for _, r in best.iterrows()}
+        intervals, interval_model = self._pair_intervals(keys)
+        regression = method in (None, "mixed", "ols")  # a ranker whose score is a predicted score
         rows = []
         for group_key, part in top.groupby([*keys, "target"], sort=True):
             group_key = group_key if isinstance(group_key, tuple) else (group_key,)
@@ -200,7 +203,11 @@ class ValidationSections(ReportBase):
             row["target"] = f"{language_label(target)} ({target})"
             for position, (_, entry) in enumerate(part.iterrows(), start=1):
                 label = f"{language_label(entry[source])} ({entry[source]})"
-                if score is not None and score in entry and pd.notna(entry[score]):
+                interval = intervals.get((*group_key, entry[source]))
+                if interval is not None:
+                    label += ", " + " ".join([_format_value(interval[0]),
+                                              f"[{_format_value(interval[1])}, {_format_value(interval[2])}]"])
+                elif regression and score is not None and score in entry and pd.notna(entry[score]):
                     label += f", {_format_value(float(entry[score]))}"
                 row[f"source {position}"] = label
             if observed_best:
@@ -221,16 +228,34 @@ class ValidationSections(ReportBase):
                              f"failed leave-one-target-out cross-validation (see Cross-validation): "
                              f"{'its' if len(failed) == 1 else 'their'} predictions for a target left out of "
                              f"the fit are worse than that target's mean score.{trusted}"))
+        shown_score = (f"after each name the {interval_model} model's predicted score ({self.metric}) with its 95% "
+                       "prediction interval (`predictions.csv`; the model fitted on all rows)" if intervals else
+                       f"after each name the ranker's predicted score ({self.metric})" if regression and score
+                       else "the ranker's scores are unitless and not shown")
         out += [self.table(pd.DataFrame(rows), "report_recommendations",
-                          f"Top {k} source languages per target other than the target itself, from {origin} "
-                          "(the ranker's score after the name; the best observed source also excludes the "
-                          "target).",
-                          max_rows=500)]
+                           f"Top {k} source languages per target other than the target itself, in the order of "
+                           f"{origin}; {shown_score}. The best observed source also excludes the target.",
+                           max_rows=500)]
         evaluation = self.optional_table("tables/ranking_ndcg.csv")
         if evaluation is not None:
             out.append(self.table(evaluation, "report_ranking_ndcg",
                                   "How well each ranker orders the sources (`tables/ranking_ndcg.csv`)."))
         return "\n".join(out)
+
+    def _pair_intervals(self, keys: list[str]) -> tuple[dict, str]:
+        """(``keys``..., target, source) -> (prediction, lower, upper) of the mixed model (else OLS)
+        from ``predictions.csv``, averaged over the pair's rows (seeds, budgets); and the model's name."""
+        predictions = self.optional_table("predictions.csv")
+        if predictions is None:
+            return {}, ""
+        for model in ("mixed", "ols"):
+            columns = [f"{model}_prediction", f"{model}_lower", f"{model}_upper"]
+            if set(columns) <= set(predictions.columns) and all(k in predictions.columns for k in keys):
+                means = predictions.groupby([*keys, "target", "source"], sort=True)[columns].mean()
+                return ({(index if isinstance(index, tuple) else (index,)): tuple(map(float, values))
+                         for index, values in zip(means.index, means.to_numpy()) if np.isfinite(values).all()},
+                        "mixed" if model == "mixed" else "OLS")
+        return {}, ""
 
     def failed_estimators(self, scheme: str) -> list[str]:
         """The estimators the fit marked as failing ``scheme`` (``failed`` in ``cv.csv``)."""
