@@ -22,6 +22,8 @@ sys.path.insert(0, str(REPO / "tests" / "fixtures" / "fit_small"))
 from make_fit_small import make_fit  # noqa: E402
 
 FIGURES = ["heatmap_ner_mbert", "heatmap_ner_xlmr", "heatmap_pos_mbert", "heatmap_pos_xlmr",
+           "heatmap_ner_mbert_residuals", "heatmap_ner_xlmr_residuals", "heatmap_pos_mbert_residuals",
+           "heatmap_pos_xlmr_residuals",
            "feature_correlation", "coefficients_coef_ols", "coefficients_coef_mixed", "variance_components",
            "dominance", "residual_diagnostics", "fewshot_curves", "cv_error"]
 SECTIONS = ["data", "transfer-scores-by-language-pair", "features", "models", "ols", "mixed-effects-model",
@@ -779,3 +781,59 @@ def test_p_values_and_latex_tables_are_ready_for_a_paper():
     assert "Intercept & 0.1235 & $<$ 0.001 & 7.364 & 12 \\\\" in tex
     assert "\\caption{Coefficients (\\texttt{tables/coef\\_ols.csv}), $R^2$ and 95\\% CI.}" in tex
     assert "\\label{tab:coef}" in tex and "_" not in tex.replace("\\_", "")
+
+
+def test_pair_residuals_remove_source_and_target_effects():
+    from xltstats.report.figures import pair_residuals
+
+    rng = np.random.default_rng(3)
+    rows, cols = rng.normal(size=6), rng.normal(size=5)
+    additive = pd.DataFrame(10 + rows[:, None] + cols[None, :], index=list("abcdef"), columns=list("vwxyz"))
+    additive.iloc[1, 2] = np.nan  # a missing pair stays missing and does not bias the fit
+    residual = pair_residuals(additive)
+    assert np.isnan(residual.iloc[1, 2])
+    np.testing.assert_allclose(residual.to_numpy()[np.isfinite(residual.to_numpy())], 0.0, atol=1e-8)
+    bumped = additive.fillna(10 + rows[1] + cols[2])
+    bumped.iloc[3, 4] += 5.0  # one pair transfers better than its source and target predict
+    residual = pair_residuals(bumped)
+    assert residual.stack().idxmax() == ("d", "z")
+    # least squares on a full table: residuals = x - row mean - column mean + grand mean
+    x = bumped.to_numpy()
+    expected = x - x.mean(axis=1, keepdims=True) - x.mean(axis=0, keepdims=True) + x.mean()
+    np.testing.assert_allclose(residual.to_numpy(), expected, atol=1e-8)
+
+
+def test_heatmaps_by_name_with_one_visible_colour_scale_residuals_and_multi_source(tmp_path, monkeypatch):
+    from xltstats.report import figures as F
+
+    fit = make_fit(tmp_path / "fit")
+    results = pd.read_csv(fit / "results.csv")
+    multi = results[results["source"] == "deu"].copy()
+    multi["source"] = "mul"
+    multi["source_languages"] = '{"deu": 10, "eng": 5}'
+    pd.concat([results, multi], ignore_index=True).to_csv(fit / "results.csv", index=False)
+    drawn = []
+    original = F.transfer_heatmap
+    monkeypatch.setattr(F, "transfer_heatmap",
+                        lambda matrix, **kw: (drawn.append((matrix, kw)), original(matrix, **kw))[1])
+    text = FitReport(fit).transfer_heatmaps()
+    scores = [(m, kw) for m, kw in drawn if "mean score" in kw["title"]]
+    residuals = [(m, kw) for m, kw in drawn if "residuals" in kw["title"]]
+    multis = [(m, kw) for m, kw in drawn if "multi-source" in kw["title"]]
+    assert len(scores) == len(residuals) == len(multis) == 4
+    for matrix, _ in drawn:  # labelled by name, in the alphabet's order
+        assert list(matrix.columns) == sorted(matrix.columns, key=str.casefold)
+        assert list(matrix.index) == sorted(matrix.index, key=str.casefold) and "German" in matrix.index
+    # one colour scale for every score heatmap (and the multi-source ones), one symmetric for residuals
+    # per metric (a scale across accuracy and F1 would mean nothing)
+    for metric in {kw["metric"] for _, kw in drawn}:
+        same = [(m, kw) for m, kw in scores + multis if kw["metric"] == metric]
+        every = pd.concat([m.stack() for m, _ in same])
+        assert {(kw["vmin"], kw["vmax"]) for _, kw in same} == {(every.min(), every.max())}
+        limits = {(kw["vmin"], kw["vmax"]) for _, kw in residuals if kw["metric"] == metric}
+        assert len(limits) == 1 and next(iter(limits))[0] == -next(iter(limits))[1]
+    assert "one colour scale for all" in text and "alphabetical order of their names" in text
+    assert multis[0][0].loc["English"].notna().any()  # eng is in the mixture, never a single source here
+    fig = original(scores[0][0], **scores[0][1])
+    colorbar = [ax for ax in fig.axes if ax is not fig.axes[0]][0]
+    assert colorbar.get_position().y0 > fig.axes[0].get_position().y1  # above the cells, not off to the right

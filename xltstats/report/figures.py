@@ -75,9 +75,9 @@ def new_figure(width: float, height: float, nrows: int = 1, ncols: int = 1, **kw
 
 
 def _heatmap(ax, matrix: pd.DataFrame, *, cmap: str, vmin=None, vmax=None, annotate: bool, fmt: str,
-             colorbar_label: str, shrink: float = 1.0):
+             colorbar_label: str, shrink: float = 1.0, colorbar_location: str = "right"):
     """One ``imshow`` image of ``matrix`` (NaN cells left blank), every row and column labelled,
-    values written in the cells when ``annotate``; the colour bar beside it."""
+    values written in the cells when ``annotate``; the colour bar beside it (``colorbar_location``)."""
     values = matrix.to_numpy(float)
     masked = np.ma.masked_invalid(values)
     if cmap not in matplotlib.colormaps:
@@ -106,37 +106,74 @@ def _heatmap(ax, matrix: pd.DataFrame, *, cmap: str, vmin=None, vmax=None, annot
                     light = 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.408
                     ax.text(j, i, format(v, fmt), ha="center", va="center", fontsize=7,
                             color="0.15" if light else "white")
-    ax.figure.colorbar(image, ax=ax, label=colorbar_label, shrink=shrink)
+    ax.figure.colorbar(image, ax=ax, label=colorbar_label, shrink=shrink, location=colorbar_location,
+                       **({"aspect": 60, "pad": 0.01} if colorbar_location == "top" else {}))
     return image
 
 
-def transfer_heatmap(matrix: pd.DataFrame, *, title: str, metric: str) -> Figure:
+def transfer_heatmap(matrix: pd.DataFrame, *, title: str, metric: str, vmin: float | None = None,
+                     vmax: float | None = None, residual: bool = False) -> Figure:
     """Source (rows) x target (columns) heatmap of mean scores, every language labelled.
 
     Small matrices get the score written in each cell; large ones get narrower cells and a figure
     wide enough to keep one readable label per row and column (the report shows such a figure at
-    its natural size in a horizontally scrolling box, see :data:`WIDE_FIGURE_INCHES`).
+    its natural size in a horizontally scrolling box, see :data:`WIDE_FIGURE_INCHES`).  The colour
+    bar lies above the cells, starting at the left edge, so it is in view however far the box is
+    scrolled to.  ``vmin``/``vmax``: a colour scale shared with other heatmaps.  ``residual``: the
+    values are residuals around 0 (a diverging colour map, symmetric about 0).
     """
     n_rows, n_cols = matrix.shape
     annotate = n_rows * n_cols <= 150
     cell = 0.42 if annotate else 0.2
     label_room = 0.075 * max((len(str(v)) for v in [*matrix.index, *matrix.columns]), default=4)
     width = min(2.2 + label_room + cell * n_cols, MAX_FIGURE_INCHES)
-    height = min(1.6 + label_room + cell * n_rows, MAX_FIGURE_INCHES)
+    height = min(2.2 + label_room + cell * n_rows, MAX_FIGURE_INCHES)
     with _style():
         fig, axes = new_figure(width, height)
         ax = axes[0, 0]
         # Scores on a 0-1 scale need two decimals to differ in the cells; percentages need one.
-        largest = float(np.nanmax(np.abs(matrix.to_numpy(float)))) if matrix.size else 0.0
+        values = matrix.to_numpy(float)
+        largest = float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 0.0
         fmt = ".2f" if largest <= 1.5 else ".1f"
-        _heatmap(ax, matrix, cmap="viridis", annotate=annotate, fmt=fmt, colorbar_label=f"score ({metric})",
-                 shrink=0.6)
+        if residual and (vmin is None or vmax is None):
+            vmax = largest or 1.0
+            vmin = -vmax
+        label = f"residual ({metric}, source and target effects removed)" if residual else f"score ({metric})"
+        _heatmap(ax, matrix, cmap="vlag" if residual else "viridis", vmin=vmin, vmax=vmax, annotate=annotate,
+                 fmt=fmt, colorbar_label=label, shrink=min(1.0, 6.0 / width) if width > 6 else 1.0,
+                 colorbar_location="top")
         ax.set_xlabel("target language")
         ax.set_ylabel("source language")
         ax.set_title(title)
         ax.tick_params(axis="x", labelrotation=90, labelsize=7)
         ax.tick_params(axis="y", labelrotation=0, labelsize=7)
     return fig
+
+
+def pair_residuals(matrix: pd.DataFrame, *, iterations: int = 200, tol: float = 1e-10) -> pd.DataFrame:
+    """``matrix`` minus its additive fit ``mu + a_source + b_target`` (least squares over the
+    observed cells, by alternating row and column means): what is left is pair-specific transfer,
+    neither how good a source is in general nor how easy a target is.  Missing cells stay missing."""
+    values = matrix.to_numpy(float)
+    observed = np.isfinite(values)
+    mu = float(values[observed].mean()) if observed.any() else 0.0
+    rows = np.zeros(values.shape[0])
+    cols = np.zeros(values.shape[1])
+    filled = np.where(observed, values, 0.0)
+    for _ in range(iterations):
+        fitted = mu + rows[:, None] + cols[None, :]
+        residual = np.where(observed, filled - fitted, 0.0)
+        count_rows = np.maximum(observed.sum(axis=1), 1)
+        step_rows = residual.sum(axis=1) / count_rows
+        rows = rows + step_rows
+        fitted = mu + rows[:, None] + cols[None, :]
+        residual = np.where(observed, filled - fitted, 0.0)
+        step_cols = residual.sum(axis=0) / np.maximum(observed.sum(axis=0), 1)
+        cols = cols + step_cols
+        if max(np.abs(step_rows).max(initial=0.0), np.abs(step_cols).max(initial=0.0)) < tol:
+            break
+    residual = np.where(observed, values - (mu + rows[:, None] + cols[None, :]), np.nan)
+    return pd.DataFrame(residual, index=matrix.index, columns=matrix.columns)
 
 
 def correlation_heatmap(corr: pd.DataFrame) -> Figure:

@@ -92,41 +92,103 @@ class DataSections(ReportBase):
                 names = ", ".join(f"{language_label(c)} ({c})" for c in languages)
                 text += (f", in {len(mixes)} distinct mixtures of {min(sizes)}–{max(sizes)} languages drawn from "
                          f"{len(languages)}: {names}")
-        return text + ". They have no single source, so the heatmaps below leave them out.\n"
+        return text + (". They have no single source: their heatmaps below show each language's runs, the "
+                       "mean score of the mixtures that include it.\n")
+
+    @staticmethod
+    def _by_name(matrix: pd.DataFrame) -> pd.DataFrame:
+        """Rows and columns labelled by language name (with the code where two names are the same) and
+        ordered by that label, so that a language is found where the alphabet puts it."""
+        def labels(codes):
+            names = [language_label(c) for c in codes]
+            return [f"{n} ({c})" if names.count(n) > 1 else n for n, c in zip(names, codes)]
+
+        matrix = matrix.copy()
+        matrix.index, matrix.columns = labels(list(matrix.index)), labels(list(matrix.columns))
+        return matrix.loc[sorted(matrix.index, key=str.casefold), sorted(matrix.columns, key=str.casefold)]
+
+    def _multi_source_matrix(self, part: pd.DataFrame) -> pd.DataFrame | None:
+        """Multi-source runs as source (in the mixture) x target: the mean score of the runs whose
+        training mixture includes the row's language."""
+        if "source_languages" not in part.columns:
+            return None
+        from xltstats.results import parse_source_languages
+
+        mixtures = {value: sorted(parse_source_languages(value, file=self.fit_dir / "results.csv"))
+                    for value in part["source_languages"].dropna().astype(str).unique()}
+        rows = [(code, target, score) for value, target, score in
+                zip(part["source_languages"].astype(str), part["target"], part["score"])
+                if value in mixtures for code in mixtures[value]]
+        if not rows:
+            return None
+        long = pd.DataFrame(rows, columns=["source", "target", "score"])
+        return long.pivot_table(index="source", columns="target", values="score", aggfunc="mean")
 
     @_guard
     def transfer_heatmaps(self) -> str:
         results = self.results
         if not {"model", "task", "source", "target", "score"} <= set(results.columns):
             raise SectionUnavailable("`results.csv` lacks model/task/source/target/score columns")
-        data = results[results["source"].astype(str) != "mul"]
+        data = results
         if "n_target_examples" in data:
             # Each target at its own smallest budget: in some datasets (langrank-mt) the number of
             # target examples is a property of the target, so a global minimum would keep one target.
             smallest = data.groupby(["task", "model", "target"])["n_target_examples"].transform("min")
             data = data[data["n_target_examples"] == smallest]
         combos = sorted(data.groupby(["task", "model"]).groups)
-        out = []
+        panels = []  # (task, model, kind, matrix, metric)
         for task, model in combos[:MAX_HEATMAPS]:
             part = data[(data["task"] == task) & (data["model"] == model)]
-            matrix = part.pivot_table(index="source", columns="target", values="score", aggfunc="mean")
-            matrix = matrix.sort_index().sort_index(axis=1)
-            matrix.index = [language_label(c) for c in matrix.index]
-            matrix.columns = [language_label(c) for c in matrix.columns]
             metric = "/".join(sorted(set(map(str, part["metric"])))) if "metric" in part else "score"
-            fig = F.transfer_heatmap(matrix, title=f"{task}, {model}: mean score over seeds", metric=metric)
-            name = f"heatmap_{_slug(task)}_{_slug(model)}"
-            out.append(self.figure(fig, name, f"Transfer scores ({md_escape(metric)}) for {md_escape(task)} "
-                                              f"with {md_escape(model)}, "
-                                              "source language (rows) by target language (columns)."))
-        everything = sorted(results.groupby(["task", "model"]).groups)
-        only_multi = [f"{md_escape(task)} with {md_escape(model)}" for task, model in everything if (task, model) not in set(combos)]
-        if only_multi:
-            out.append(_note(f"No heatmap for {', '.join(only_multi)}: every run there is multi-source."))
+            single = part[part["source"].astype(str) != "mul"]
+            if not single.empty:
+                matrix = single.pivot_table(index="source", columns="target", values="score", aggfunc="mean")
+                panels.append((task, model, "scores", self._by_name(matrix), metric))
+                if min(matrix.shape) >= 3:
+                    panels.append((task, model, "residuals", self._by_name(F.pair_residuals(matrix)), metric))
+            multi = self._multi_source_matrix(part[part["source"].astype(str) == "mul"])
+            if multi is not None:
+                panels.append((task, model, "multi-source", self._by_name(multi), metric))
+        # one colour scale per metric for the scores, one symmetric one for the residuals
+        scales = {}
+        for _task, _model, kind, matrix, metric in panels:
+            key = (metric, kind == "residuals")
+            finite = matrix.to_numpy(float)[np.isfinite(matrix.to_numpy(float))]
+            if finite.size:
+                low, high = scales.get(key, (np.inf, -np.inf))
+                scales[key] = (min(low, float(finite.min())), max(high, float(finite.max())))
+        out = []
+        for task, model, kind, matrix, metric in panels:
+            low, high = scales.get((metric, kind == "residuals"), (None, None))
+            if kind == "residuals" and low is not None:
+                high = max(abs(low), abs(high)) or 1.0
+                low = -high
+            what = {"scores": "mean score over seeds", "residuals": "pair-specific transfer (residuals)",
+                    "multi-source": "multi-source runs"}[kind]
+            fig = F.transfer_heatmap(matrix, title=f"{task}, {model}: {what}", metric=metric, vmin=low, vmax=high,
+                                     residual=kind == "residuals")
+            name = f"heatmap_{_slug(task)}_{_slug(model)}" + {"scores": "", "residuals": "_residuals",
+                                                               "multi-source": "_multisource"}[kind]
+            scale = (f"one colour scale for all {md_escape(metric)} residual heatmaps, symmetric about 0"
+                     if kind == "residuals" else
+                     f"one colour scale for all {md_escape(metric)} heatmaps of this report, "
+                     f"{_format_value(low)} to {_format_value(high)}")
+            lead = {
+                "scores": f"Transfer scores ({md_escape(metric)}) for {md_escape(task)} with {md_escape(model)}, "
+                          "source language (rows) by target language (columns)",
+                "residuals": f"Pair-specific transfer for {md_escape(task)} with {md_escape(model)}: each score "
+                             "minus its additive fit (overall mean + source effect + target effect, least squares "
+                             "over the observed pairs), so a cell shows how much better (red) or worse (blue) the "
+                             "pair transfers than its source and target do on average",
+                "multi-source": f"Multi-source runs for {md_escape(task)} with {md_escape(model)}: mean score "
+                                f"({md_escape(metric)}) of the runs whose training mixture includes the row's "
+                                "language, by target language (columns)",
+            }[kind]
+            out.append(self.figure(fig, name, f"{lead}; languages in alphabetical order of their names; {scale}."))
         if len(combos) > MAX_HEATMAPS:
             out.append(_note(f"{len(combos) - MAX_HEATMAPS} further task/model heatmaps were left out."))
         if not out:
-            raise SectionUnavailable("no single-source rows to plot")
+            raise SectionUnavailable("no rows to plot")
         return "\n".join(out)
 
     @_guard
