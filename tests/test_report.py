@@ -837,3 +837,27 @@ def test_heatmaps_by_name_with_one_visible_colour_scale_residuals_and_multi_sour
     fig = original(scores[0][0], **scores[0][1])
     colorbar = [ax for ax in fig.axes if ax is not fig.axes[0]][0]
     assert colorbar.get_position().y0 > fig.axes[0].get_position().y1  # above the cells, not off to the right
+
+
+def test_figures_and_tables_are_numbered_and_cross_referenced():
+    from xltstats.report.render import number_crossrefs
+
+    markdown = ("See @fig-a, @tbl-x and @fig-gone; not \\@fig-a.\n\n![A [b] caption](a.png){#fig-a}\n\n"
+                "::: {#tbl-x}\n| a |\n|---|\n| 1 |\n\n: The table\n:::\n\n"
+                "::: {.figure-scroll}\n![Wide](b.png){#fig-b width=\"2000\"}\n:::\n")
+    out = number_crossrefs(markdown)
+    assert out.startswith("See [Figure 1](#fig-a), [Table 1](#tbl-x) and ?\\@fig-gone; not \\@fig-a.")
+    assert "![Figure 1: A [b] caption](a.png){#fig-a}" in out
+    assert ": Table 1: The table\n:::" in out and "![Figure 2: Wide](b.png){#fig-b width=\"2000\"}" in out
+
+
+def test_the_rendered_report_numbers_its_figures_and_tables(rendered):
+    _fit, html = rendered
+    text = html.read_text(encoding="utf-8")
+    # each caption stands in the figure's alt text and its caption: the numbers in order of first sight
+    figures = list(dict.fromkeys(int(n) for n in re.findall(r"Figure (\d+): ", text)))
+    tables = list(dict.fromkeys(int(n) for n in re.findall(r"Table (\d+): ", text)))
+    assert figures == list(range(1, len(FIGURES) + 1))
+    assert len(tables) > 10 and tables == list(range(1, len(tables) + 1))
+    assert 'id="tbl-report-cv"' in text and 'id="fig-cv-error"' in text
+    assert "?@" not in text.replace("?\\@", "")  # every reference the report makes is resolved

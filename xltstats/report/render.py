@@ -161,6 +161,56 @@ def _execute_in_kernel(cells: list[Cell], fit_dir: Path, kernel_name: str = "pyt
     return outputs
 
 
+_FIGURE = re.compile(r"!\[(?P<caption>(?:[^\[\]\\]|\\.|\[[^\]]*\])*)\]\((?P<src>[^)\s]+)\)"
+                     r"\{#(?P<id>fig-[\w-]+)(?P<rest>[^}]*)\}")
+_TABLE_DIV = re.compile(r"^::: \{#(?P<id>tbl-[\w-]+)\}\n(?P<body>.*?)^:::$", re.S | re.M)
+_REFERENCE = re.compile(r"(?<![\w#\\])@(?P<id>(?:fig|tbl)-[\w-]*\w)")
+
+
+def number_crossrefs(markdown: str) -> str:
+    """Quarto's figure and table cross-references, for the engine without Quarto.
+
+    The sections write Quarto's syntax -- a figure ``![caption](file.png){#fig-NAME}``, a table
+    inside ``::: {#tbl-NAME}`` with its ``: caption`` line, a reference ``@fig-NAME`` -- which
+    Quarto numbers itself (and restyles as its theme says).  Here each figure's caption becomes
+    ``Figure N: caption`` and each table's ``Table N: caption`` in order of appearance, and every
+    reference a link ``[Figure N](#fig-NAME)``; a reference to a label the report lacks reads
+    ``?@fig-NAME``, as Quarto writes it.
+    """
+    numbers: dict[str, str] = {}
+
+    def figure(match: re.Match) -> str:
+        label = f"Figure {sum(k.startswith('fig-') for k in numbers) + 1}"
+        numbers[match["id"]] = label
+        return f"![{label}: {match['caption']}]({match['src']}){{#{match['id']}{match['rest']}}}"
+
+    def table(match: re.Match) -> str:
+        label = f"Table {sum(k.startswith('tbl-') for k in numbers) + 1}"
+        numbers[match["id"]] = label
+        body = re.sub(r"^: ", f": {label}: ", match["body"], count=1, flags=re.M)
+        return f"::: {{#{match['id']}}}\n{body}:::"
+
+    # figures and tables numbered in the order they appear
+    pieces = sorted([(m.start(), "f") for m in _FIGURE.finditer(markdown)]
+                    + [(m.start(), "t") for m in _TABLE_DIV.finditer(markdown)])
+    if pieces:
+        out, position = [], 0
+        for start, kind in pieces:
+            pattern = _FIGURE if kind == "f" else _TABLE_DIV
+            match = pattern.match(markdown, start) if kind == "f" else pattern.search(markdown, start)
+            out.append(markdown[position:match.start()])
+            out.append(figure(match) if kind == "f" else table(match))
+            position = match.end()
+        out.append(markdown[position:])
+        markdown = "".join(out)
+
+    def reference(match: re.Match) -> str:
+        key = match["id"]
+        return f"[{numbers[key]}](#{key})" if key in numbers else f"?\\@{key}"
+
+    return _REFERENCE.sub(reference, markdown)
+
+
 def render_markdown(fit_dir: str | Path, *, template: str | Path | None = None, engine: str = "python") -> str:
     """Execute the template against ``fit_dir`` and return the resulting Pandoc Markdown."""
     fit_dir = Path(fit_dir).resolve()
@@ -174,7 +224,7 @@ def render_markdown(fit_dir: str | Path, *, template: str | Path | None = None, 
     if front.get("subtitle"):
         metadata["subtitle"] = front["subtitle"]
     header = "---\n" + yaml.safe_dump(metadata, sort_keys=True, allow_unicode=True) + "---\n\n"
-    return header + "\n\n".join(o.strip("\n") for o in outputs if o.strip()) + "\n"
+    return header + number_crossrefs("\n\n".join(o.strip("\n") for o in outputs if o.strip())) + "\n"
 
 
 def _pandoc_html(markdown: str, output: Path, resource_dir: Path) -> None:

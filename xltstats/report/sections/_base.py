@@ -110,15 +110,31 @@ def _shorten(text: str, limit: int = 110) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def markdown_table(frame: pd.DataFrame, *, max_rows: int = MAX_TABLE_ROWS, caption: str | None = None) -> str:
+def markdown_table(frame: pd.DataFrame, *, max_rows: int = MAX_TABLE_ROWS, caption: str | None = None,
+                   label: str | None = None) -> str:
+    """A pipe table with its caption; with ``label``, inside a ``::: {#tbl-LABEL}`` div, Quarto's
+    cross-reference syntax (numbered "Table N", referenced as ``@tbl-LABEL``; see
+    :func:`xltstats.report.render.number_crossrefs` for the engine without Quarto)."""
     shown = format_frame(frame.head(max_rows)).map(_shorten).map(md_escape)
     shown.columns = [md_escape(c) for c in shown.columns]
     text = shown.to_markdown(index=False, tablefmt="pipe", disable_numparse=True)
-    if len(frame) > max_rows:
-        text += f"\n\n*First {max_rows} of {len(frame)} rows; the full table is in the fit folder.*"
+    more = (f"\n\n*First {max_rows} of {len(frame)} rows; the full table is in the fit folder.*"
+            if len(frame) > max_rows else "")
     if caption:
         text += f"\n\n: {caption}"
-    return text
+    if label:
+        text = f"::: {{#{table_id(label)}}}\n{text}\n:::"
+    return text + more
+
+
+def table_id(name: str) -> str:
+    """The cross-reference id of the report table ``name`` (``report_vif`` -> ``tbl-report-vif``)."""
+    return "tbl-" + str(name).replace("_", "-")
+
+
+def figure_id(name: str) -> str:
+    """The cross-reference id of the figure ``name`` (``cv_error`` -> ``fig-cv-error``)."""
+    return "fig-" + str(name).replace("_", "-")
 
 
 # Columns whose values are feature or term names: written readable in the LaTeX tables.
@@ -355,7 +371,7 @@ class ReportBase:
         width = float(fig.get_size_inches()[0])
         png, _svg = F.save_figure(fig, self.figures_dir, name, svg=self.svg)
         self.figure_count += 1
-        attributes = f"#fig-{name.replace('_', '-')}"
+        attributes = f"#{figure_id(name)}"
         if width <= F.WIDE_FIGURE_INCHES:
             return f"![{caption}]({png.as_posix()}){{{attributes}}}\n"
         pixels = int(round(width * F.PNG_DPI))
@@ -367,7 +383,7 @@ class ReportBase:
         """Markdown for ``frame``; the whole table also goes to ``tables/<name>.tex``."""
         atomic_write_text(self.tables_dir / f"{name}.tex",
                           latex_table(frame, caption=caption, label=f"tab:{name.replace('_', '-')}"))
-        return markdown_table(frame, max_rows=max_rows, caption=caption) + "\n"
+        return markdown_table(frame, max_rows=max_rows, caption=caption, label=name) + "\n"
 
     def ensure_latex_tables(self) -> list[str]:
         """Write ``tables/<name>.tex`` for every ``tables/<name>.csv`` that lacks one."""
@@ -403,4 +419,4 @@ def _references_text(manifest: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ['_references_text', 'BASELINES', 'WARNING_NOTES', 'CI_HIGH', 'CI_LOW', 'ESTIMATE', 'ESTIMATOR', 'F', 'FitFolder', 'InputError', 'MAX_HEATMAPS', 'MAX_TABLE_ROWS', 'PREDICTED', 'Path', 'RANK', 'ReportBase', 'SCHEME', 'SOURCE_COLUMN', 'STD_ERROR', 'SectionUnavailable', 'TERM', '_estimator_label', '_fitted_rows', '_format_value', '_guard', '_integer_valued', '_mixed_model_text', '_note', '_shell_quote', '_shorten', '_slug', '_wide_prediction_columns', 'atomic_write_text', 'cached_property', 'find_column', 'format_frame', 'json', 'language_label', 'latex_table', 'latex_text', 'markdown_table', 'readable', 'format_p', 'math', 'md_code', 'md_code_block', 'md_escape', 'np', 'pd', 'read_table']
+__all__ = ['_references_text', 'BASELINES', 'WARNING_NOTES', 'CI_HIGH', 'CI_LOW', 'ESTIMATE', 'ESTIMATOR', 'F', 'FitFolder', 'InputError', 'MAX_HEATMAPS', 'MAX_TABLE_ROWS', 'PREDICTED', 'Path', 'RANK', 'ReportBase', 'SCHEME', 'SOURCE_COLUMN', 'STD_ERROR', 'SectionUnavailable', 'TERM', '_estimator_label', '_fitted_rows', '_format_value', '_guard', '_integer_valued', '_mixed_model_text', '_note', '_shell_quote', '_shorten', '_slug', '_wide_prediction_columns', 'atomic_write_text', 'cached_property', 'find_column', 'format_frame', 'json', 'language_label', 'latex_table', 'latex_text', 'markdown_table', 'table_id', 'figure_id', 'readable', 'format_p', 'math', 'md_code', 'md_code_block', 'md_escape', 'np', 'pd', 'read_table']

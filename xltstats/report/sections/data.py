@@ -28,8 +28,10 @@ class DataSections(ReportBase):
         warnings = self.fit_notes(*WARNING_NOTES)
         text = "\n\n".join(lines) + "\n"
         if warnings:
+            where = {"collinear features": table_id("report_vif"), "cross-validation failed": table_id("report_cv")}
             text += "\n" + _note("**Read with care.** " + " ".join(
-                md_escape(w[:1].upper() + w[1:]) + "." for w in warnings))
+                md_escape(w[:1].upper() + w[1:]) + f" (@{where[next(k for k in where if w.startswith(k))]})."
+                for w in warnings))
         return text
 
     @_guard
@@ -184,7 +186,10 @@ class DataSections(ReportBase):
                                 f"({md_escape(metric)}) of the runs whose training mixture includes the row's "
                                 "language, by target language (columns)",
             }[kind]
-            out.append(self.figure(fig, name, f"{lead}; languages in alphabetical order of their names; {scale}."))
+            scores_of = (f" (the scores are in @{figure_id(f'heatmap_{_slug(task)}_{_slug(model)}')})"
+                         if kind == "residuals" else "")
+            out.append(self.figure(fig, name, f"{lead}{scores_of}; languages in alphabetical order of their names; "
+                                              f"{scale}."))
         if len(combos) > MAX_HEATMAPS:
             out.append(_note(f"{len(combos) - MAX_HEATMAPS} further task/model heatmaps were left out."))
         if not out:

@@ -69,7 +69,8 @@ class FewshotSections(ReportBase):
             out.append(markdown_table(shown_params[compact] if compact else shown_params,
                                       caption="Few-shot curve parameters: zero-shot score $a$ and slope $b$ "
                                               "per unit of $\\log(1 + n)$ with its 95% interval; "
-                                              f"all columns in `tables/fewshot_params.csv`.{note}") + "\n")
+                                              f"all columns in `tables/fewshot_params.csv`.{note}",
+                                      label="report_fewshot_params") + "\n")
         return "\n".join(out)
 
     @_guard
@@ -108,7 +109,8 @@ class FewshotSections(ReportBase):
                                       caption="Pooled few-shot curves: zero-shot score $a$, slope $b$ per unit of "
                                               "$\\log(1 + n)$ with 95% intervals, and the target-language examples "
                                               "needed for the given share of the reference score (`n_for_*`); all "
-                                              "columns in `tables/fewshot_pooled.csv`.") + "\n")
+                                              "columns in `tables/fewshot_pooled.csv`.",
+                                      label="report_fewshot_pooled") + "\n")
         return "\n".join(out)
 
     def _panel_metrics(self, panel_keys) -> dict[str, str]:
@@ -169,4 +171,5 @@ class FewshotSections(ReportBase):
                           latex_table(table, label="tab:report-data-demand"))
         shown, note = _fitted_rows(table, ("n_needed",))
         return markdown_table(shown, caption="Data demand: target-language examples needed to reach the given "
-                                             f"share of in-language performance.{note}") + "\n"
+                                             f"share of in-language performance.{note}",
+                                     label="report_data_demand") + "\n"

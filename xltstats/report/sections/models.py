@@ -114,7 +114,7 @@ class ModelSections(ReportBase):
                                       caption="Feature groups in the mixed model: likelihood-ratio test of "
                                               "dropping each group (maximum likelihood), change in AIC and in "
                                               "marginal R² (`tables/group_comparison_mixed.csv`, with the "
-                                              "reduced formulas).") + "\n")
+                                              "reduced formulas).", label="report_group_comparison_mixed") + "\n")
         dominance = self.optional_table("tables/dominance.csv")
         if dominance is not None:
             label = find_column(dominance, ("group", "feature", "term", "predictor", "name"))
@@ -134,8 +134,8 @@ class ModelSections(ReportBase):
                                                                "(`tables/group_tests.csv`)."))
         vif = self.optional_table("tables/vif.csv")
         if vif is not None:
-            out.extend(_note("**Collinearity.** " + md_escape(n[:1].upper() + n[1:]) + ".")
-                       for n in self.fit_notes("collinear features"))
+            out.extend(_note("**Collinearity.** " + md_escape(n[:1].upper() + n[1:])
+                             + f" (@{table_id('report_vif')}).") for n in self.fit_notes("collinear features"))
             out.append(self.table(vif, "report_vif", "Variance inflation factors (`tables/vif.csv`): a feature "
                                                      "with VIF above 10 is flagged `collinear` (the other "
                                                      "features explain over 90% of its variance); `max_abs_r` "

@@ -94,8 +94,8 @@ class ValidationSections(ReportBase):
             summary["failed"] = summary["failed"].map({True: "FAILED", False: ""})
         comparison = self.optional_table("tables/cv_comparison.csv")
         design = self.cv_design() if scheme else {}
-        out = [_note("**Failed cross-validation.** " + md_escape(n[:1].upper() + n[1:]) + ".")
-               for n in self.fit_notes("cross-validation failed")]
+        out = [_note("**Failed cross-validation.** " + md_escape(n[:1].upper() + n[1:])
+                     + f" (@{table_id('report_cv')}).") for n in self.fit_notes("cross-validation failed")]
         if "failed" in table.columns:
             out.append("A model **fails** a scheme (`failed` below) when its held-out R² is below 0 (its "
                        "predictions are further from the held-out scores than their mean is) and it does not beat "
@@ -129,7 +129,8 @@ class ValidationSections(ReportBase):
             note = (" The lists of folds won and lost are in `tables/cv_comparison.csv`." if lists else "")
             out.append(markdown_table(ordered.drop(columns=lists),
                                       caption="Each model against the strongest baseline, fold by fold "
-                                              f"(`tables/cv_comparison.csv`).{note}") + "\n")
+                                              f"(`tables/cv_comparison.csv`).{note}",
+                                      label="report_cv_comparison") + "\n")
         return "\n".join(out)
 
     @_guard
@@ -225,7 +226,7 @@ class ValidationSections(ReportBase):
             trusted = ("" if used not in failed else
                        f" The recommendations below follow the {used} model's scores: do not rely on them.")
             out.append(_note(f"**Failed cross-validation.** {', '.join(md_code(f) for f in failed)} "
-                             f"failed leave-one-target-out cross-validation (see Cross-validation): "
+                             f"failed leave-one-target-out cross-validation (@{table_id('report_cv')}): "
                              f"{'its' if len(failed) == 1 else 'their'} predictions for a target left out of "
                              f"the fit are worse than that target's mean score.{trusted}"))
         shown_score = (f"after each name the {interval_model} model's predicted score ({self.metric}) with its 95% "
