@@ -71,7 +71,7 @@ def test_a_model_failing_cross_validation_is_marked_by_the_documented_rule():
     assert table.loc[6, "failed_because"] == "held-out R² -0.1 < 0"
     assert table.loc[3, "failed_because"] == "" and table.loc[4, "failed_because"] == ""
     assert len(notes) == 2 and notes[0].startswith("cross-validation failed: ols under leave-one-target-out (")
-    assert "prediction intervals 2.06e+03 wide on average" in notes[0]
+    assert "prediction intervals 2,064 wide on average" in notes[0]
     assert notes[0].endswith("do not carry over to the target languages it holds out")
     assert "prediction intervals" not in notes[1] and notes[1].endswith("the source languages it holds out")
 

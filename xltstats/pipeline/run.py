@@ -311,6 +311,11 @@ def mixed_coefficients(mixed) -> tuple[pd.DataFrame, str]:
     return table, why
 
 
+def _brief(value: float) -> str:
+    """Three significant digits, but thousands written out (``2,403``, not ``2.4e+03``)."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+
+
 def mark_failed_cv(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Add ``failed`` (and ``failed_because``) to the cross-validation table; one note per failure.
 
@@ -332,16 +337,16 @@ def mark_failed_cv(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         reasons = []
         if row.estimator != FAIL_BASELINE and np.isfinite(row.r2) and row.r2 < 0:
             if not np.isfinite(base):
-                reasons = [f"held-out R² {row.r2:.3g} < 0"]
+                reasons = [f"held-out R² {_brief(row.r2)} < 0"]
             elif np.isfinite(row.rmse) and row.rmse > base:
-                reasons = [f"held-out R² {row.r2:.3g} < 0", f"RMSE {row.rmse:.3g} > {base:.3g} of the "
+                reasons = [f"held-out R² {_brief(row.r2)} < 0", f"RMSE {_brief(row.rmse)} > {_brief(base)} of the "
                                                              f"{FAIL_BASELINE} baseline"]
         failed.append(bool(reasons))
         because.append("; ".join(reasons))
         if reasons:
             width = getattr(row, "mean_interval_width", np.nan)
             notes.append(f"cross-validation failed: {row.estimator} under {row.scheme} ({'; '.join(reasons)}"
-                         + (f"; prediction intervals {width:.3g} wide on average" if np.isfinite(width) else "")
+                         + (f"; prediction intervals {_brief(width)} wide on average" if np.isfinite(width) else "")
                          + f"): its coefficients and predictions do not carry over to "
                            f"{held_out.get(row.scheme, 'the rows it holds out')}")
     table["failed"] = failed

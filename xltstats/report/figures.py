@@ -106,8 +106,21 @@ def _heatmap(ax, matrix: pd.DataFrame, *, cmap: str, vmin=None, vmax=None, annot
                     light = 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.408
                     ax.text(j, i, format(v, fmt), ha="center", va="center", fontsize=7,
                             color="0.15" if light else "white")
-    ax.figure.colorbar(image, ax=ax, label=colorbar_label, shrink=shrink, location=colorbar_location,
-                       **({"aspect": 60, "pad": 0.01} if colorbar_location == "top" else {}))
+    if colorbar_location == "top":
+        # a horizontal bar above the cells, from their left edge and at most 4.5 inches long, so that
+        # it is in view wherever a wide figure is scrolled to (the title is moved above it)
+        width, height = ax.figure.get_size_inches()
+        axes_width, axes_height = max(width - 2.0, 1.0), max(height - 2.0, 1.0)
+        cax = ax.inset_axes([0.0, 1.0 + 0.25 / axes_height, min(1.0, 4.5 / axes_width), 0.12 / axes_height])
+        bar = ax.figure.colorbar(image, cax=cax, orientation="horizontal")
+        cax.xaxis.set_ticks_position("top")
+        cax.xaxis.set_label_position("top")
+        bar.set_label(colorbar_label, fontsize=8)
+        cax.tick_params(labelsize=7)
+        for title in (ax.title, ax._left_title, ax._right_title):
+            title.set_y(1.0 + 1.0 / axes_height)
+    else:
+        ax.figure.colorbar(image, ax=ax, label=colorbar_label, shrink=shrink)
     return image
 
 
@@ -144,7 +157,7 @@ def transfer_heatmap(matrix: pd.DataFrame, *, title: str, metric: str, vmin: flo
                  colorbar_location="top")
         ax.set_xlabel("target language")
         ax.set_ylabel("source language")
-        ax.set_title(title)
+        ax.set_title(title, loc="left")  # at the left, as the colour bar, in view in a scrolled figure
         ax.tick_params(axis="x", labelrotation=90, labelsize=7)
         ax.tick_params(axis="y", labelrotation=0, labelsize=7)
     return fig

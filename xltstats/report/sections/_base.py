@@ -193,6 +193,11 @@ def language_label(code) -> str:
     return str(name) if name else code
 
 
+def _sentence(text: str) -> str:
+    """``text`` with its first letter capitalised (a note of the fit starts in lower case)."""
+    return text[:1].upper() + text[1:]
+
+
 def _note(text: str) -> str:
     return f"::: {{.callout-note}}\n{text}\n:::\n"
 
@@ -419,4 +424,4 @@ def _references_text(manifest: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ['_references_text', 'BASELINES', 'WARNING_NOTES', 'CI_HIGH', 'CI_LOW', 'ESTIMATE', 'ESTIMATOR', 'F', 'FitFolder', 'InputError', 'MAX_HEATMAPS', 'MAX_TABLE_ROWS', 'PREDICTED', 'Path', 'RANK', 'ReportBase', 'SCHEME', 'SOURCE_COLUMN', 'STD_ERROR', 'SectionUnavailable', 'TERM', '_estimator_label', '_fitted_rows', '_format_value', '_guard', '_integer_valued', '_mixed_model_text', '_note', '_shell_quote', '_shorten', '_slug', '_wide_prediction_columns', 'atomic_write_text', 'cached_property', 'find_column', 'format_frame', 'json', 'language_label', 'latex_table', 'latex_text', 'markdown_table', 'table_id', 'figure_id', 'readable', 'format_p', 'math', 'md_code', 'md_code_block', 'md_escape', 'np', 'pd', 'read_table']
+__all__ = ['_references_text', 'BASELINES', 'WARNING_NOTES', 'CI_HIGH', 'CI_LOW', 'ESTIMATE', 'ESTIMATOR', 'F', 'FitFolder', 'InputError', 'MAX_HEATMAPS', 'MAX_TABLE_ROWS', 'PREDICTED', 'Path', 'RANK', 'ReportBase', 'SCHEME', 'SOURCE_COLUMN', 'STD_ERROR', 'SectionUnavailable', 'TERM', '_estimator_label', '_fitted_rows', '_format_value', '_guard', '_integer_valued', '_mixed_model_text', '_note', '_sentence', '_shell_quote', '_shorten', '_slug', '_wide_prediction_columns', 'atomic_write_text', 'cached_property', 'find_column', 'format_frame', 'json', 'language_label', 'latex_table', 'latex_text', 'markdown_table', 'table_id', 'figure_id', 'readable', 'format_p', 'math', 'md_code', 'md_code_block', 'md_escape', 'np', 'pd', 'read_table']

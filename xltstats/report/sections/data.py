@@ -24,13 +24,13 @@ class DataSections(ReportBase):
             lines.append("There is no readable `manifest.json`, so the methods section is incomplete.")
         rows = self.fit_notes("the models use")
         if rows:
-            lines.append(md_escape(rows[0][:1].upper() + rows[0][1:]) + ".")
+            lines.append(md_escape(_sentence(rows[0])) + ".")
         warnings = self.fit_notes(*WARNING_NOTES)
         text = "\n\n".join(lines) + "\n"
         if warnings:
             where = {"collinear features": table_id("report_vif"), "cross-validation failed": table_id("report_cv")}
             text += "\n" + _note("**Read with care.** " + " ".join(
-                md_escape(w[:1].upper() + w[1:]) + f" (@{where[next(k for k in where if w.startswith(k))]})."
+                md_escape(_sentence(w)) + f" (@{where[next(k for k in where if w.startswith(k))]})."
                 for w in warnings))
         return text
 

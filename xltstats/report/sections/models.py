@@ -134,7 +134,7 @@ class ModelSections(ReportBase):
                                                                "(`tables/group_tests.csv`)."))
         vif = self.optional_table("tables/vif.csv")
         if vif is not None:
-            out.extend(_note("**Collinearity.** " + md_escape(n[:1].upper() + n[1:])
+            out.extend(_note("**Collinearity.** " + md_escape(_sentence(n))
                              + f" (@{table_id('report_vif')}).") for n in self.fit_notes("collinear features"))
             out.append(self.table(vif, "report_vif", "Variance inflation factors (`tables/vif.csv`): a feature "
                                                      "with VIF above 10 is flagged `collinear` (the other "

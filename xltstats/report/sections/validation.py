@@ -94,7 +94,7 @@ class ValidationSections(ReportBase):
             summary["failed"] = summary["failed"].map({True: "FAILED", False: ""})
         comparison = self.optional_table("tables/cv_comparison.csv")
         design = self.cv_design() if scheme else {}
-        out = [_note("**Failed cross-validation.** " + md_escape(n[:1].upper() + n[1:])
+        out = [_note("**Failed cross-validation.** " + md_escape(_sentence(n.removeprefix("cross-validation failed: ")))
                      + f" (@{table_id('report_cv')}).") for n in self.fit_notes("cross-validation failed")]
         if "failed" in table.columns:
             out.append("A model **fails** a scheme (`failed` below) when its held-out R² is below 0 (its "
