@@ -132,7 +132,7 @@ def test_sections_with_absent_inputs_say_so(tmp_path):
     assert html.count("Not available") >= 8
     assert "the fit folder has no <code>tables/coef_ols.csv</code>" in html
     assert (fit / "figures" / "heatmap_ner_mbert.png").is_file()  # results.csv alone still gives heatmaps
-    assert html.count("<img ") == 4
+    assert html.count("<img ") == 8  # the four score heatmaps and their residual views
 
 
 def test_cli_renders_to_out_and_rejects_a_missing_folder(tmp_path, capsys):
@@ -540,8 +540,14 @@ def test_data_sections_render_for_each_registry_dataset(name, tmp_path):
     assert f"Dataset: **{name}**" in text
     for code in sorted(set(sliced["target"]))[:3]:
         assert f"{language_name(code)} ({code})" in text
-    heatmaps = sorted((fit / "figures").glob("heatmap_*.png"))
-    assert len(heatmaps) == sliced[sliced["source"] != "mul"].groupby(["task", "model"]).ngroups >= 1
+    figures = {p.stem for p in (fit / "figures").glob("heatmap_*.png")}
+    scores = {f for f in figures if not f.endswith(("_residuals", "_multisource"))}
+    assert len(scores) == sliced[sliced["source"] != "mul"].groupby(["task", "model"]).ngroups >= 1
+    # a residual view beside each score heatmap of 3 x 3 pairs or more; multi-source runs get theirs
+    assert {f + "_residuals" for f in scores} >= figures - scores - {f for f in figures if f.endswith("_multisource")}
+    multi = sliced[sliced["source"] == "mul"]
+    if "source_languages" in multi.columns and len(multi):
+        assert len([f for f in figures if f.endswith("_multisource")]) == multi.groupby(["task", "model"]).ngroups
     assert "```bibtex" in text
 
 
