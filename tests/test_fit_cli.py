@@ -73,13 +73,13 @@ def test_fit_end_to_end_on_a_subset_of_xpos(tmp_path):
     pairs = tmp_path / "pairs.csv"
     pd.DataFrame({"source": ["eng", "fin", "eng"], "target": ["fra", "tur", "eng"]}).to_csv(pairs, index=False)
     assert predict_main(["--fit", str(out), "--pairs", str(pairs), "--out", str(tmp_path / "pred.csv"),
-                         "--mirror", MIRROR]) == 0
+                         "--mirror", MIRROR, "--model", "mixed"]) == 0
     pred = pd.read_csv(tmp_path / "pred.csv")
     assert pred["same_language"].tolist() == [0, 0, 1]
     seen = results[(results.source == "eng") & (results.target == "fra")].iloc[0]
     assert pred.loc[0, "ldnd"] == pytest.approx(seen["ldnd"])
     assert pred.loc[0, "source_pretrain_size"] == pytest.approx(seen["source_pretrain_size"])
-    # the same prediction as the fit made for the pair it saw (the saved default model is the mixed one)
+    # the same prediction as the fit made for the pair it saw (load_model's default is the mixed one)
     assert json.loads((out / "model.json").read_text())["default"] == "mixed"
     stored = pd.read_csv(out / "predictions.csv")
     stored = stored[(stored.source == "eng") & (stored.target == "fra")]

@@ -181,3 +181,20 @@ def test_predict_reads_min_nan_as_a_language_not_as_missing(tmp_path):
     new = pd.DataFrame({"source": ["nan", "eng"], "target": ["eng", "nau"], "syntactic_distance": [0.2, 0.5],
                         "genetic_distance": [0.3, 0.9], "task": ["pos", "ner"]})
     np.testing.assert_allclose(got["prediction"], mixed.predict(new), rtol=1e-5)
+
+
+def test_dataset_covariates_of_a_multi_source_row_follow_its_source_set():
+    from xltstats.pipeline.design import dataset_covariates
+
+    fit_table = pd.DataFrame({
+        "source": ["mul", "mul", "eng"], "target": ["fra", "fra", "fra"],
+        "source_languages": ['{"deu": 10, "eng": 10}', '{"hin": 10, "jpn": 10}', None],
+        "ldnd": [0.5, 0.9, 0.7], "source_size": [1.0, 2.0, 3.0], "target_size": [5.0, 5.0, 5.0]})
+    pairs = pd.DataFrame({"source": ["mul", "mul", "mul"], "target": ["fra", "fra", "fra"],
+                          "source_languages": ['{"hin": 10, "jpn": 10}', '{"deu": 10, "eng": 10}',
+                                               '{"eng": 10, "tur": 10}']})
+    got = dataset_covariates(pairs, ["ldnd", "source_size", "target_size"], fit_table)
+    # the pair is (source set, target), not the pseudo-language mul
+    assert got["ldnd"].tolist()[:2] == [0.9, 0.5] and np.isnan(got["ldnd"].iloc[2])
+    assert got["source_size"].tolist()[:2] == [2.0, 1.0] and np.isnan(got["source_size"].iloc[2])
+    assert got["target_size"].tolist() == [5.0, 5.0, 5.0]  # the target side is one language

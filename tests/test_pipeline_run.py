@@ -52,11 +52,14 @@ def test_the_same_fit_in_memory_and_through_the_cli_gives_equal_tables(tmp_path,
     assert folder.read_table("ranking") is None  # ranking disabled: absent, not an error
     # predictions in memory equal predict on the saved model
     pairs = pd.DataFrame({"source": ["eng", "fin"], "target": ["deu", "eng"]})
-    in_memory = fit.predict(pairs)
+    in_memory = fit.predict(pairs, model="mixed")
     from xltstats.models.persist import load_model
 
     saved = load_model(folder.path).prediction_interval(in_memory)
     pd.testing.assert_series_equal(in_memory["prediction"], saved["prediction"], rtol=1e-9, check_names=False)
+    # auto: the estimator with the lowest cross-validated RMSE, as recorded in model.json
+    best = fit.cv_table[fit.cv_table["estimator"].isin(["ols", "mixed", "gbt"])].sort_values("rmse").iloc[0]
+    assert fit.predict(pairs)["model_used"].tolist() == [best["estimator"]] * 2
 
 
 def test_a_formula_naming_a_missing_column_fails_before_any_fitting(tmp_path, monkeypatch):

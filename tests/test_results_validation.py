@@ -192,10 +192,13 @@ def test_non_numeric_score(tmp_path):
     assert "not a number: 'abc'" in str(error)
 
 
-def test_missing_score(tmp_path):
-    path = write_csv(tmp_path, [ROW.format(target="de", score="", seed=1)])
-    error = error_of(read_results, path)
-    assert (error.row, error.column) == (1, "score") and "missing score" in str(error)
+def test_missing_score_is_a_row_to_predict(tmp_path):
+    path = write_csv(tmp_path, [ROW.format(target="de", score="", seed=1), ROW.format(target="nl", score=0.5, seed=1)])
+    table = read_results(path)
+    assert np.isnan(table["score"].iloc[0]) and table["score"].iloc[1] == 0.5 and table["target"].iloc[0] == "deu"
+    infinite = write_csv(tmp_path, [ROW.format(target="de", score="inf", seed=1)])
+    error = error_of(read_results, infinite)
+    assert (error.row, error.column) == (1, "score") and "finite" in str(error)
 
 
 def test_score_above_range(tmp_path):

@@ -1,17 +1,26 @@
 """``python -m xltstats.predict``: predict transfer scores of new language pairs from a saved fit.
 
-    python -m xltstats.predict --fit FIT_DIR --pairs pairs.csv --out predictions.csv [--model mixed|ols]
+    python -m xltstats.predict --fit FIT_DIR --pairs pairs.csv --out predictions.csv [--model auto]
 
 ``--pairs`` is a table (.csv, .tsv, .jsonl or .parquet) with ``source`` and ``target`` columns (any
 language codes :func:`xltstats.languages.to_iso639_3` understands; ``nan`` is Min Nan, not a missing
-value) and optionally the model's feature columns. Missing feature columns are computed as the fit
-computed them (:func:`xltstats.pipeline.design.prediction_table`): pair features with the fit's
-corpus and pre-training table, dataset covariates looked up in the fit's own ``results.csv``;
-columns the model needs beyond the pair (e.g. ``task``) must be in the pairs file. Pairs whose
-features stay missing get a missing prediction and a message. The output has the pairs file's
-columns plus ``prediction``, ``se_mean``, ``se_prediction``, ``lower`` and ``upper`` (a ``1 - alpha``
-prediction interval for a new run), written atomically. Errors in the input are reported with file,
-row and column and exit with status 2.
+value) and optionally the model's feature columns. A multi-source row has ``source`` ``mul`` (or
+empty) and a ``source_languages`` JSON object ``{"eng": 1000, "deu": 500}``: its features are the
+count-weighted features of its sources, as the fit aggregated them. Missing feature columns are
+computed as the fit computed them (:func:`xltstats.pipeline.design.prediction_table`): pair
+features and derived covariates (``same_script``, ...) with the fit's feature builder, corpus and
+pre-training table; the dataset's own covariates looked up in the fit's ``results.csv``.
+
+``--model``: ``mixed``, ``ols``, ``gbt`` (LightGBM trees), ``hybrid`` when the fit saved one, or
+``auto`` (default): the fit's best estimator by cross-validation (``model.json`` ``best``), else
+the mixed model. A pair that lacks features is predicted by the trees (they route missing values)
+or, for the linear models, by the largest nested sub-model the fit saved whose features the pair
+has; nothing is imputed. The output has every column of the pairs file (``source``/``target`` as
+ISO 639-3 codes; the codes as given in ``source_code``/``target_code`` when any differ), the
+computed columns, then ``prediction``, ``se_mean``, ``se_prediction``, ``lower``, ``upper`` (a
+``1 - alpha`` prediction interval for a new run), ``model_used`` and ``model_reason`` (the features
+the pair lacks), written atomically. Errors in the input are reported with file, row and column
+and exit with status 2; so does a run in which no pair could be predicted (nothing is written).
 """
 from __future__ import annotations
 
@@ -33,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fit", required=True, help="fit folder written by `python -m xltstats.fit` (has model.json)")
     parser.add_argument("--pairs", required=True, help="table of pairs: source, target (+ feature columns)")
     parser.add_argument("--out", required=True, help="output table (.csv, .tsv, .jsonl or .parquet)")
-    parser.add_argument("--model", default=None, help="which saved model: mixed or ols (default: the fit's default)")
+    parser.add_argument("--model", default="auto", choices=("auto", "mixed", "ols", "gbt", "hybrid"),
+                        help="which saved model (default auto: the fit's best by cross-validation, else mixed)")
     parser.add_argument("--alpha", type=float, default=0.05, help="1 - level of the prediction intervals (0.05)")
     parser.add_argument("--no-random", action="store_true",
                         help="mixed model: ignore the fitted language effects (predict as for unseen languages)")
@@ -46,9 +56,17 @@ def read_pairs(path: Path) -> pd.DataFrame:
 
 
 def normalise_codes(table: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """``source``/``target`` as ISO 639-3 codes (the given codes kept in ``source_code``/``target_code``
+    when any differ); ``source_languages`` canonical as in a results table, an empty ``source`` of a
+    row that has one read as ``mul``."""
     from xltstats.languages import to_iso639_3
+    from xltstats.results import MULTI_SOURCE, SOURCE_LANGUAGES, _Reporter, _source_languages_column
 
     table = table.copy()
+    given = {}
+    if SOURCE_LANGUAGES in table.columns:
+        blank = table["source"].isna() & table[SOURCE_LANGUAGES].notna()
+        table["source"] = table["source"].where(~blank, MULTI_SOURCE)
     for col in ("source", "target"):
         codes = []
         for i, value in enumerate(table[col]):
@@ -58,38 +76,57 @@ def normalise_codes(table: pd.DataFrame, path: Path) -> pd.DataFrame:
                 codes.append(to_iso639_3(str(value)))
             except ValueError as exc:
                 raise InputError(str(exc), file=path, row=i + 1, column=col) from None
+        given[col] = table[col]
         table[col] = codes
+    for col, values in given.items():
+        if f"{col}_code" not in table.columns and (values.astype(str) != table[col]).any():
+            table.insert(table.columns.get_loc(col) + 1, f"{col}_code", values)
+    if SOURCE_LANGUAGES in table.columns:
+        import numpy as np
+
+        table[SOURCE_LANGUAGES] = _source_languages_column(table, _Reporter(path, np.arange(1, len(table) + 1)))
+    elif (table["source"] == MULTI_SOURCE).any():
+        row = int((table["source"] == MULTI_SOURCE).to_numpy().argmax()) + 1
+        raise InputError(f"source is {MULTI_SOURCE!r} (a multi-source run) but the table has no "
+                         f"'{SOURCE_LANGUAGES}' column giving its sources", file=path, row=row, column="source")
     return table
 
 
 def run(args) -> Path:
-    from xltstats.models.persist import load_model
+    from xltstats.languages import language_options
+    from xltstats.models.nested import SavedModels
     from xltstats.pipeline import FitFolder
-    from xltstats.pipeline.design import prediction_table
+    from xltstats.pipeline.predictors import predict_pairs
 
     if not 0 < args.alpha < 1:
         raise InputError(f"--alpha must be between 0 and 1, got {args.alpha}")
     folder = FitFolder(args.fit)
-    model = load_model(folder.path, which=args.model)
+    saved = SavedModels.load(folder.path)
+    family = saved.resolve(args.model)
     pairs_path = Path(args.pairs)
-    from xltstats.languages import language_options
-
     # codes read as the fit read them (individual_languages in its configuration)
     with language_options(individual=bool(folder.config.individual_languages)):
         table = normalise_codes(read_pairs(pairs_path), pairs_path)
-        if any(c not in table.columns for c in model.feature_columns):
-            table = prediction_table(table, model.feature_columns, folder.config, reference=folder.results,
-                                     mirror=args.mirror)
-    lacking = table[model.feature_columns].isna().any(axis=1)
-    if lacking.any():
-        columns = [c for c in model.feature_columns if table[c].isna().any()]
-        print(f"xltstats.predict: {int(lacking.sum())} of {len(table)} pairs lack {', '.join(columns)}; "
-              "their predictions are missing (give the values in the pairs file)", file=sys.stderr)
-    try:
-        intervals = model.prediction_interval(table, alpha=args.alpha, include_random=not args.no_random)
-    except InputError as exc:
-        raise InputError(exc.message, file=pairs_path, row=exc.row, column=exc.column) from None
-    out = pd.concat([table.reset_index(drop=True), intervals.reset_index(drop=True)], axis=1)
+        try:
+            out = predict_pairs(table, saved, folder.config, reference=folder.results, which=family,
+                                alpha=args.alpha, include_random=not args.no_random, mirror=args.mirror)
+        except InputError as exc:
+            raise InputError(exc.message, file=exc.file or pairs_path, row=exc.row, column=exc.column) from None
+    missing = out["prediction"].isna()
+    if missing.all():
+        reasons = out.loc[missing, "model_reason"].value_counts()
+        shown = "; ".join(f"{why or 'no reason recorded'} ({n} pair{'s' if n > 1 else ''})"
+                          for why, n in reasons.head(3).items())
+        raise InputError(f"no pair could be predicted by the {family} model: {shown}; nothing written",
+                         file=pairs_path)
+    if missing.any():
+        reasons = out.loc[missing, "model_reason"].value_counts()
+        print(f"xltstats.predict: {int(missing.sum())} of {len(out)} pairs have no prediction "
+              f"({'; '.join(f'{why} ({n})' for why, n in reasons.head(3).items())})", file=sys.stderr)
+    fallback = (out["model_used"] != family) & ~missing
+    if fallback.any():
+        print(f"xltstats.predict: {int(fallback.sum())} of {len(out)} pairs lack features and were predicted by "
+              f"a nested {family} model without them (column model_used)", file=sys.stderr)
     out_path = Path(args.out)
     write_results(out, out_path, float_format="%.6g")
     return out_path

@@ -7,6 +7,8 @@ Schema (long format)::
 plus any extra columns, which are kept.  :func:`validate_results` turns ``source``/``target`` into
 ISO 639-3 codes (keeping what was given in ``source_code``/``target_code``), coerces ``score`` to
 float and the counts and seed to integers (``n_source_examples`` may be unknown: nullable Int64).
+An empty ``score`` marks a row to predict: a fit leaves it out of every model and cross-validation
+and predicts it in ``predictions.csv``.
 Multi-source runs have ``source == "mul"`` and a ``source_languages`` column holding a JSON object
 ``{"deu": 500, "eng": 1000}`` (ISO 639-3 -> training examples, sorted keys).
 
@@ -523,11 +525,9 @@ def _numbers(series: pd.Series, column: str, fail, *, exact: bool = False):
 
 
 def _score_column(series: pd.Series, fail) -> pd.Series:
+    # an empty score is a row to predict (kept out of every fit, predicted in predictions.csv)
     scores = _numbers(series, "score", fail)
-    missing = scores.isna().to_numpy()
-    if missing.any():
-        fail("missing score", _first(missing), "score")
-    infinite = ~np.isfinite(scores.to_numpy())
+    infinite = np.isinf(scores.to_numpy())
     if infinite.any():
         position = _first(infinite)
         fail(f"score must be finite, got {scores.iloc[position]}", position, "score")
@@ -880,7 +880,7 @@ def _check_lone_percent(out: pd.DataFrame, scores: np.ndarray, grouped, fail) ->
     whole group would otherwise be read as 0-100 and divided by 100 on rescaling."""
     above = pd.Series(scores > 1.0, index=out.index)
     n_above = above.groupby([out["metric"], out["task"], out["model"]], sort=False).transform("sum").to_numpy()
-    n = grouped.transform("size").to_numpy()
+    n = grouped.transform("count").to_numpy()  # scored rows (rows to predict have no score)
     native_unit = out["metric"].map(lambda name: METRICS[name][1] <= 1.0).to_numpy(dtype=bool)
     lone = (native_unit & (scores > 1.0) & (n_above <= np.maximum(1, 0.05 * n))
             & (n - n_above >= np.maximum(2, 2 * n_above)))

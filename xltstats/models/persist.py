@@ -35,7 +35,8 @@ from xltstats.errors import ConfigError, InputError
 from xltstats.models.formula import multi_membership_members
 from xltstats.models.mixed._design import member_labels
 
-__all__ = ["save_model", "load_model", "model_spec", "PortableModel", "MODEL_FILE"]
+__all__ = ["save_model", "load_model", "model_spec", "model_document", "read_document", "portable_model",
+           "PortableModel", "PortableTrees", "MODEL_FILE"]
 
 MODEL_FILE = "model.json"
 FORMAT = "xltstats-model"
@@ -93,15 +94,31 @@ def model_spec(results) -> dict:
     raise ConfigError(f"cannot save a {type(results).__name__} as a model")
 
 
-def save_model(directory, *, ols=None, mixed=None, features=None, formula=None, config=None,
-               default: str | None = None) -> Path:
-    """Write ``<directory>/model.json`` (atomically) with the OLS and/or mixed model; returns its path.
+def _trees_spec(estimator) -> dict:
+    """A fitted :class:`~xltstats.models.validation.GradientBoostingEstimator` with conformal intervals:
+    LightGBM's model string and the calibration residuals (so predictions and intervals are the
+    estimator's own)."""
+    model = getattr(estimator, "model_", None)
+    if model is None:
+        raise ConfigError("this tree model cannot be saved: it is not fitted")
+    if getattr(estimator, "interval", "conformal") != "conformal":
+        raise ConfigError("only trees with conformal intervals can be saved to model.json")
+    residuals = np.asarray(getattr(estimator, "calibration_residuals_", []), float)
+    return {"kind": "gbt", "response": estimator.response, "features": list(estimator.features),
+            "booster": model.booster_.model_to_string(), "calibration_residuals": _floats(residuals),
+            "nobs": getattr(estimator, "nobs_", None),
+            "parameters": {k: v for k, v in sorted(estimator.params.items())}, "seed": int(estimator.seed)}
 
-    ``default`` is the model ``python -m xltstats.predict`` uses unless told otherwise (the mixed model
-    when there is one).
-    """
-    from xltstats.models.tables import atomic_write_text
 
+def nested_name(family: str, dropped) -> str:
+    """The name of the sub-model of ``family`` fitted without the features ``dropped``."""
+    return f"{family} without {'+'.join(dropped)}" if dropped else family
+
+
+def model_document(*, ols=None, mixed=None, gbt=None, nested=None, features=None, formula=None, config=None,
+                   default: str | None = None, best: dict | None = None, provenance: dict | None = None,
+                   extra_models: dict | None = None) -> dict:
+    """The content of ``model.json`` (see :func:`save_model`)."""
     models = {}
     if ols is not None:
         models["ols"] = model_spec(ols)
@@ -114,16 +131,53 @@ def save_model(directory, *, ols=None, mixed=None, features=None, formula=None, 
         raise ConfigError(f"default model {default!r} was not given")
     if features is None:
         features = models.get("ols", {}).get("features") or []
-    document = {"format": FORMAT, "version": VERSION, "default": default, "features": list(features),
+    features = list(features)
+    if gbt is not None:
+        models["gbt"] = _trees_spec(gbt)
+    models.update(extra_models or {})
+    families = {}
+    for family, subs in (nested or {}).items():
+        names = []
+        for subset, results in subs:
+            dropped = [f for f in features if f not in subset]
+            name = nested_name(family, dropped)
+            spec = model_spec(results)
+            spec["features"] = list(subset)
+            spec["nested_in"], spec["dropped"] = family, dropped
+            models[name] = spec
+            names.append(name)
+        families[family] = names
+    document = {"format": FORMAT, "version": VERSION, "default": default, "features": features,
                 "formula": formula, "config": config or {}, "models": models}
+    if families:
+        document["nested"] = families
+    if best:
+        document["best"] = best
+    if provenance:
+        document["provenance"] = dict(provenance)
+    return document
+
+
+def save_model(directory, *, document: dict | None = None, **parts) -> Path:
+    """Write ``<directory>/model.json`` (atomically) and return its path.
+
+    ``parts`` are those of :func:`model_document`: the OLS and/or mixed model (``default`` is the
+    one ``load_model`` returns unless told otherwise: the mixed model when there is one), the tree
+    model ``gbt``, the ``nested`` sub-models of each family (``{"mixed": [(features, results), ...]}``,
+    fitted without some features, for pairs that lack them), the cross-validated ``best`` estimator,
+    and the ``provenance`` of each feature column; or a ready ``document``.
+    """
+    from xltstats.models.tables import atomic_write_text
+
+    document = model_document(**parts) if document is None else document
     text = json.dumps(document, indent=1, sort_keys=True, default=str, allow_nan=False) + "\n"
     path = Path(directory) / MODEL_FILE
     atomic_write_text(path, text)
     return path
 
 
-def load_model(path, which: str | None = None) -> "PortableModel":
-    """Read a fit folder's ``model.json`` (or the file itself) and return the chosen model."""
+def read_document(path) -> tuple[dict, Path]:
+    """``model.json`` of a fit folder (or the file itself) as a checked mapping, and its path."""
     path = Path(path)
     if path.is_dir():
         path = path / MODEL_FILE
@@ -145,14 +199,30 @@ def load_model(path, which: str | None = None) -> "PortableModel":
     models = {} if models is None else models
     if not isinstance(models, dict):
         raise InputError(f"key 'models' must map model names to models, got {_kind(models)}", file=path)
+    document["models"] = models
+    return document, path
+
+
+def portable_model(document: dict, which: str | None = None, file=None):
+    """Model ``which`` (default: the document's default) of a ``model.json`` mapping."""
+    models = document["models"]
     which = which or document.get("default")
     if not isinstance(which, str):
-        raise InputError(f"key 'default' must be a model name, got {_kind(which)}", file=path)
+        raise InputError(f"key 'default' must be a model name, got {_kind(which)}", file=file)
     if which not in models:
-        raise InputError(f"the file has no {which!r} model; it has: {', '.join(sorted(models)) or 'none'}", file=path)
+        raise InputError(f"the file has no {which!r} model; it has: {', '.join(sorted(models)) or 'none'}", file=file)
     if not isinstance(models[which], dict):
-        raise InputError(f"key 'models.{which}' must be a JSON object, got {_kind(models[which])}", file=path)
-    return PortableModel(models[which], name=which, file=path)
+        raise InputError(f"key 'models.{which}' must be a JSON object, got {_kind(models[which])}", file=file)
+    if models[which].get("kind") == "gbt":
+        return PortableTrees(models[which], name=which, file=file)
+    return PortableModel(models[which], name=which, file=file)
+
+
+def load_model(path, which: str | None = None):
+    """Read a fit folder's ``model.json`` (or the file itself) and return the chosen model
+    (a :class:`PortableModel`, or :class:`PortableTrees` for ``gbt``)."""
+    document, path = read_document(path)
+    return portable_model(document, which, file=path)
 
 
 def _kind(value) -> str:
@@ -418,3 +488,63 @@ class PortableModel:
 
     def predict(self, data: pd.DataFrame, include_random: bool = True) -> pd.Series:
         return self.prediction_interval(data, include_random=include_random)["prediction"].rename("prediction")
+
+
+
+class PortableTrees:
+    """The tree model (``kind: gbt``) read from ``model.json``: LightGBM's booster and the conformal
+    calibration residuals of :class:`~xltstats.models.validation.GradientBoostingEstimator`.
+
+    Missing feature values are routed by the trees as in fitting (LightGBM's own rule for NaN);
+    intervals are ``prediction +/- q`` with q the conformal quantile of the saved residuals, as
+    the estimator's ``predict_interval`` gives them; no standard errors (``se_*`` are missing).
+    """
+
+    kind = "gbt"
+
+    def __init__(self, spec: dict, name: str = "gbt", file=None):
+        checker = _SpecChecker(name, file)
+        for key in ("features", "booster", "calibration_residuals"):
+            if key not in spec:
+                checker.fail(key, "missing")
+        self.features = checker.text_list(spec["features"], "features")
+        if not isinstance(spec["booster"], str) or not spec["booster"].strip():
+            checker.fail("booster", f"expected LightGBM's model string, got {_kind(spec['booster'])}")
+        residuals = spec["calibration_residuals"]
+        if not isinstance(residuals, list):
+            checker.fail("calibration_residuals", f"expected a list of numbers, got {_kind(residuals)}")
+        self.residuals = np.array([checker.number(v, f"calibration_residuals[{i}]", low=0)
+                                   for i, v in enumerate(residuals)], float)
+        self.spec, self.name, self.file = spec, name, file
+        self.nobs = spec.get("nobs")
+        self.formula = None
+        try:
+            import lightgbm
+
+            self.booster = lightgbm.Booster(model_str=spec["booster"])
+        except Exception as exc:  # noqa: BLE001 - LightGBM's own parse error, reported with the key
+            checker.fail("booster", f"LightGBM cannot read the model string: {exc}")
+        if self.booster.num_feature() != len(self.features):
+            checker.fail("features", f"{len(self.features)} names for a booster of {self.booster.num_feature()} features")
+
+    @property
+    def feature_columns(self) -> list[str]:
+        return list(self.features)
+
+    required_columns = feature_columns
+
+    def prediction_interval(self, data: pd.DataFrame, alpha: float = 0.05, include_random: bool = True) -> pd.DataFrame:
+        """Prediction and the ``1 - alpha`` conformal interval of each row (``include_random`` is
+        accepted for the common interface: trees have no random effects)."""
+        from xltstats.models.validation import conformal_quantile
+
+        columns = [PortableModel._numeric(self, data, c) for c in self.features]
+        x = np.column_stack(columns) if columns else np.zeros((len(data), 0))
+        pred = self.booster.predict(x) if len(x) else np.zeros(0)
+        q = conformal_quantile(self.residuals, alpha)
+        nan = np.full(len(data), np.nan)
+        return pd.DataFrame({"prediction": pred, "se_mean": nan, "se_prediction": nan,
+                             "lower": pred - q, "upper": pred + q}, index=data.index)
+
+    def predict(self, data: pd.DataFrame, include_random: bool = True) -> pd.Series:
+        return self.prediction_interval(data)["prediction"].rename("prediction")

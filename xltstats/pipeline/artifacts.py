@@ -4,7 +4,8 @@ A fit folder holds::
 
     results.csv            the results with every feature joined (ROOT_TABLES)
     features.csv           pair features            feature_coverage.csv   their coverage
-    predictions.csv        both models' predictions cv.csv                 cross-validation metrics
+    predictions.csv        every saved model's predictions of every row (rows without a score: targets)
+    cv.csv                 cross-validation metrics
     cv_summary.txt         cross-validation in words
     tables/NAME.csv|md|tex every model table (TABLES)
     model.json             the saved models, for ``python -m xltstats.predict`` (data only)
@@ -50,7 +51,9 @@ ROOT_TABLES = dict([
     _schema("features", "features.csv", "source target", "pair features"),
     _schema("feature_coverage", "feature_coverage.csv", "feature coverage", "pairs with a value, per feature"),
     _schema("predictions", "predictions.csv", "source target score",
-            "predictions of the models (ols_prediction, mixed_prediction, ...) for the rows they were fitted on"),
+            "predictions of the saved models (ols_prediction, mixed_prediction, gbt_prediction, ...) for every "
+            "row of the fit's table; in_fit: the row was used by the full models; a row without a score is a "
+            "prediction target"),
     _schema("cv", "cv.csv", "estimator scheme rmse", "cross-validation metrics"),
 ])
 #: Tables under ``tables/`` (each also as .md and .tex).
@@ -146,8 +149,11 @@ class FitFolder:
         if fit.cv_summary:
             atomic_write_text(work / CV_SUMMARY, fit.cv_summary)
         write_table(fit.predictions, work, "predictions", formats=("csv",))
-        save_model(work, ols=fit.ols, mixed=fit.mixed, features=fit.used, formula=fit.formula,
-                   config=fit.config.to_dict())
+        if fit.saved is not None:  # every saved predictor (full, nested, trees) of pipeline.predictors
+            save_model(work, document=fit.saved)
+        else:
+            save_model(work, ols=fit.ols, mixed=fit.mixed, features=fit.used, formula=fit.formula,
+                       config=fit.config.to_dict())
         from ..references import write_references
 
         manifest = {**manifest, "references": write_references(work, manifest)}  # references.bib beside it

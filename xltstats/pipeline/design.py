@@ -36,6 +36,9 @@ class ModelTable:
     notes: list[str] = field(default_factory=list)
     pairs: str = "ordered"  # or "unordered" (xltstats.pipeline.pairs)
     symmetrised: dict[str, list[str]] = field(default_factory=dict)  # directional column -> its min and max
+    #: where each used column came from: "builder" (computed by the feature builder), "dataset"
+    #: (the dataset's own column) or "pair" (``same_language``, from the codes); predict follows it
+    provenance: dict[str, str] = field(default_factory=dict)
 
     @property
     def rows_used(self) -> str:
@@ -117,12 +120,14 @@ def add_pair_features(results: pd.DataFrame, features=None, *, on_unknown: str =
     return join_pair_features(results, table, columns)
 
 
-def add_features(data: pd.DataFrame, config: FitConfig, *, mirror=None, notes: list[str] | None = None):
+def add_features(data: pd.DataFrame, config: FitConfig, *, mirror=None, notes: list[str] | None = None,
+                 provenance: dict[str, str] | None = None):
     """Join pair features and covariates onto a results table.
 
     Returns ``(data, features, coverage, used)``: the table with the columns joined, the pair
     features, their coverage, and the columns that have values (in the order features, the
-    dataset's own features, covariates).  What is skipped and why goes to ``notes``.
+    dataset's own features, covariates).  What is skipped and why goes to ``notes``; where each
+    column came from (see :attr:`ModelTable.provenance`) to ``provenance``.
     """
     from ..features import feature_coverage
     from ..features.build import DEFAULT_FEATURES
@@ -142,8 +147,11 @@ def add_features(data: pd.DataFrame, config: FitConfig, *, mirror=None, notes: l
     # Covariates the dataset does not ship but that follow from the pair alone (same_script,
     # target_in_pretraining, ...: no corpus, no tokenizer) are computed.
     wanted += [c for c in config.covariates if c not in data.columns and c in DEFAULT_FEATURES and c not in wanted]
+    provenance = {} if provenance is None else provenance
+    provenance.update({c: "dataset" for c in list(shipped) + list(config.covariates) if c in data.columns})
     if "same_language" in config.covariates and "same_language" not in data.columns:
         data = data.assign(same_language=(data["source"] == data["target"]).astype(float))
+        provenance["same_language"] = "pair"
     from ..features.data_sizes import pretraining_note
 
     note = pretraining_note(data["model"].unique())
@@ -155,6 +163,7 @@ def add_features(data: pd.DataFrame, config: FitConfig, *, mirror=None, notes: l
     for missing in sorted(set(wanted) - set(feature_cols)):
         notes.append(f"feature {missing} is not available and was skipped")
     data = join_pair_features(data, features, feature_cols)
+    provenance.update({c: "builder" for c in feature_cols})
     covariates = [c for c in config.covariates if c in data.columns]
     used = []
     for col in feature_cols + shipped + covariates:
@@ -362,7 +371,8 @@ def model_table(results: pd.DataFrame, config: FitConfig, *, mirror=None) -> Mod
     results = apply_aliases(results, config, notes)
     if kind == "unordered":
         results = unordered.canonicalise(results, notes)
-    data, features, coverage, used = add_features(results, config, mirror=mirror, notes=notes)
+    provenance: dict[str, str] = {}
+    data, features, coverage, used = add_features(results, config, mirror=mirror, notes=notes, provenance=provenance)
     alias_hints(data, config, used, notes)
     used = prune_default_columns(data, used, config, notes)
     renamed: dict[str, list[str]] = {}
@@ -370,6 +380,8 @@ def model_table(results: pd.DataFrame, config: FitConfig, *, mirror=None) -> Mod
         data, used, renamed = unordered.symmetrise(
             data, used, notes, computed=set(features.columns) - {"source", "target"},
             reversed_values=lambda column: reversed_feature(data, column, config, mirror))
+    # a symmetric <stem>_min/_max column comes from where its directional column came from
+    origins = {**provenance, **{n: provenance.get(c, "dataset") for c, names in renamed.items() for n in names}}
     complete, used = complete_rows(data, used, notes)
     groups = {g: [n for c in cols for n in renamed.get(c, [c]) if n in used] for g, cols in config.groups.items()}
     groups = {g: list(dict.fromkeys(cols)) for g, cols in groups.items() if cols}
@@ -383,7 +395,8 @@ def model_table(results: pd.DataFrame, config: FitConfig, *, mirror=None) -> Mod
         if kind == "unordered":
             formula = unordered.unordered_formula(formula)
     return ModelTable(data=data, complete=complete, features=features, coverage=coverage, used=used,
-                      groups=groups, formula=formula, notes=notes, pairs=kind, symmetrised=renamed)
+                      groups=groups, formula=formula, notes=notes, pairs=kind, symmetrised=renamed,
+                      provenance={c: origins.get(c, "dataset") for c in [*used, *renamed]})
 
 
 def reversed_feature(data: pd.DataFrame, column: str, config: FitConfig, mirror=None) -> pd.Series:
@@ -403,38 +416,64 @@ def reversed_feature(data: pd.DataFrame, column: str, config: FitConfig, mirror=
 
 # ---------------------------------------------------------------------- prediction
 
+def column_origin(column: str, config: FitConfig, provenance: dict[str, str] | None = None) -> str:
+    """Where a fit took a model column from: ``"builder"``, ``"dataset"`` or ``"pair"``.
+
+    A fit folder records it (``model.json`` ``provenance``); for a folder written before that, a
+    column the feature builder computes is taken as computed (the fit computes a covariate with the
+    builder whenever the dataset lacks it), other covariates as the dataset's own.
+    """
+    from ..features.build import ALL_FEATURES
+
+    if provenance and column in provenance:
+        return provenance[column]
+    if column == "same_language":
+        return "pair"
+    if column in config.features or column in ALL_FEATURES:
+        return "builder"
+    return "dataset"
+
+
 def prediction_table(pairs: pd.DataFrame, columns: list[str], config: FitConfig, *, reference: pd.DataFrame | None,
-                     mirror=None) -> pd.DataFrame:
+                     mirror=None, provenance: dict[str, str] | None = None) -> pd.DataFrame:
     """New pairs with the model's ``columns`` they lack, computed as the fit computed them.
 
-    A covariate the fit took from its dataset is looked up in the fit's own table ``reference``
-    (see :func:`dataset_covariates`); pair features are computed by the same builder with the fit's
-    corpus, tokenizer and pre-training table.  What cannot be computed stays missing.
+    Each column is made where the fit took it from (:func:`column_origin`): pair features and the
+    covariates the fit computed (``same_script``, ``target_in_pretraining``, ...) by the same
+    builder with the fit's corpus, tokenizer and pre-training table, source-weighted over the
+    ``source_languages`` of a multi-source row as in the fit; ``same_language`` from the codes; the
+    dataset's own columns looked up in the fit's table ``reference`` (:func:`dataset_covariates`).
+    What cannot be computed stays missing.
     """
     pairs = apply_aliases(pairs, config, required=False)
     if config.pairs == "unordered":
-        return _unordered_prediction_table(pairs, columns, config, reference=reference, mirror=mirror)
+        return _unordered_prediction_table(pairs, columns, config, reference=reference, mirror=mirror,
+                                           provenance=provenance)
     missing = [c for c in columns if c not in pairs.columns]
     if not missing:
         return pairs
-    covariates = set(config.covariates) | {"same_language"}
-    from_dataset = [c for c in missing if c in covariates and c not in config.features]
-    table = dataset_covariates(pairs, from_dataset, reference) if from_dataset else pairs
-    missing = [c for c in missing if c not in from_dataset]
-    if not missing:
+    origin = {c: column_origin(c, config, provenance) for c in missing}
+    table = pairs
+    if any(o == "pair" for o in origin.values()):
+        table = table.assign(**{c: (table["source"] == table["target"]).astype(float)
+                                for c, o in origin.items() if o == "pair"})
+    from_dataset = [c for c in missing if origin[c] == "dataset"]
+    if from_dataset:
+        table = dataset_covariates(table, from_dataset, reference)
+    built = [c for c in missing if origin[c] == "builder"]
+    if not built:
         return table
     models = reference["model"].unique() if reference is not None and "model" in reference.columns else ["xlm-r"]
-    features = compute_pair_features(feature_pairs(table), missing, config, models, mirror)
-    lacking = [c for c in missing if c not in features.columns]
+    features = compute_pair_features(feature_pairs(table), built, config, models, mirror)
+    lacking = [c for c in built if c not in features.columns]
     if lacking:
         raise InputError(f"feature(s) {lacking} are neither in the pairs file nor computable by build_pair_features",
                          column=lacking[0])
-    if (table["source"] == "mul").any():
-        return join_pair_features(table, features, missing)
-    return table.merge(features[["source", "target", *missing]], on=["source", "target"], how="left", validate="m:1")
+    return join_pair_features(table, features, built)
 
 
-def _unordered_prediction_table(pairs: pd.DataFrame, columns: list[str], config: FitConfig, *, reference, mirror):
+def _unordered_prediction_table(pairs: pd.DataFrame, columns: list[str], config: FitConfig, *, reference, mirror,
+                                provenance=None):
     """New pairs of an unordered fit: codes sorted as the fit sorted them, and each symmetric
     ``<stem>_min``/``<stem>_max`` column made from the directional columns it came from."""
     from . import pairs as unordered
@@ -449,7 +488,8 @@ def _unordered_prediction_table(pairs: pd.DataFrame, columns: list[str], config:
     plain = [c for c in wanted if not any(c in (f"{unordered.directional_stem(d)[1]}_min",
                                                 f"{unordered.directional_stem(d)[1]}_max") for d in directional)]
     config = config.replace(pairs="ordered")
-    table = prediction_table(table, plain + directional, config, reference=reference, mirror=mirror)
+    table = prediction_table(table, plain + directional, config, reference=reference, mirror=mirror,
+                             provenance=provenance)
     from ..features.build import FEATURES
 
     table, _used, _renamed = unordered.symmetrise(
@@ -462,15 +502,32 @@ def _first_per(frame: pd.DataFrame, keys: list[str], column: str) -> pd.Series:
     return frame.dropna(subset=[column]).groupby(keys, sort=True)[column].first()
 
 
+def _source_key(frame: pd.DataFrame) -> pd.Series:
+    """The source side of a row's pair: the language, or for a multi-source row its source set
+    (``mul {"deu": 500, "eng": 1000}``), so that two source sets of one target are two pairs."""
+    from ..results import MULTI_SOURCE, SOURCE_LANGUAGES
+
+    source = frame["source"].astype(str)
+    if SOURCE_LANGUAGES not in frame.columns:
+        return source
+    multi = (source == MULTI_SOURCE) & frame[SOURCE_LANGUAGES].notna()
+    return source.where(~multi, MULTI_SOURCE + " " + frame[SOURCE_LANGUAGES].astype(str))
+
+
 def dataset_covariates(table: pd.DataFrame, columns: list[str], data: pd.DataFrame | None) -> pd.DataFrame:
     """Fill dataset covariates (columns the fit took from the dataset, not from the feature builder).
 
     ``same_language`` is ``source == target``. Otherwise the value comes from the fit's own table
-    (``results.csv``): the pair's value when the fit saw the pair; else, for a per-language column
+    (``results.csv``): the pair's value when the fit saw the pair (for a multi-source row: the same
+    target and the same ``source_languages``); else, for a per-language column
     ``source_X``/``target_X``, the language's value on either side; for ``same_X``, whether the two
-    languages' ``X`` agree. What none of these gives stays missing (and so does the prediction).
+    languages' ``X`` agree (neither for the source side of a multi-source row, which is no one
+    language). What none of these gives stays missing (and so does the prediction).
     """
+    from ..results import MULTI_SOURCE
+
     table = table.copy()
+    multi = (table["source"].astype(str) == MULTI_SOURCE).to_numpy()
     for col in columns:
         if col == "same_language":
             table[col] = (table["source"] == table["target"]).astype(float)
@@ -478,19 +535,23 @@ def dataset_covariates(table: pd.DataFrame, columns: list[str], data: pd.DataFra
         if data is None or col not in data.columns:
             raise InputError(f"column {col!r} came from the fit's dataset and the fit folder has no results.csv with "
                              "it: give it in the pairs file", column=col)
-        by_pair = _first_per(data, ["source", "target"], col)
-        values = pd.Series(by_pair.reindex(pd.MultiIndex.from_frame(table[["source", "target"]])).to_numpy(),
-                           index=table.index)
+        keyed = data.assign(_source_key=_source_key(data))
+        by_pair = _first_per(keyed, ["_source_key", "target"], col)
+        index = pd.MultiIndex.from_arrays([_source_key(table), table["target"]])
+        values = pd.Series(by_pair.reindex(index).to_numpy(), index=table.index)
         side, _, stem = col.partition("_")
         if side in ("source", "target", "same") and {f"source_{stem}", f"target_{stem}"} <= set(data.columns):
             per_language = pd.concat([_first_per(data, ["source"], f"source_{stem}"),
                                       _first_per(data, ["target"], f"target_{stem}")])
             per_language = per_language[~per_language.index.duplicated()]
+            per_language = per_language[per_language.index != MULTI_SOURCE]
             if side == "same":
                 left, right = table["source"].map(per_language), table["target"].map(per_language)
                 guess = (left == right).astype(float).where(left.notna() & right.notna())
             else:
                 guess = table[side].map(per_language)
+            if side != "target":
+                guess = guess.where(~multi)
             values = values.where(values.notna(), guess)
         table[col] = pd.to_numeric(values, errors="coerce") if values.map(
             lambda v: v is None or isinstance(v, (bool, int, float))).all() else values
@@ -503,6 +564,6 @@ def sorted_results(data: pd.DataFrame) -> pd.DataFrame:
     return data.sort_values(keys).reset_index(drop=True)
 
 
-__all__ = ["ModelTable", "model_table", "prediction_table", "add_features", "add_pair_features", "apply_subset", "complete_rows",
-           "rows_used_text",
+__all__ = ["ModelTable", "model_table", "prediction_table", "column_origin", "add_features", "add_pair_features",
+           "apply_subset", "complete_rows", "rows_used_text",
            "default_formula", "dataset_covariates", "sorted_results"]

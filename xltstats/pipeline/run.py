@@ -25,6 +25,7 @@ from ..errors import ConfigError
 from ..progress import Progress
 from .config import FitConfig
 from .design import ModelTable, apply_subset, model_table
+from .predictors import fit_predictions, fit_predictors
 
 
 @dataclass
@@ -44,6 +45,9 @@ class Fit:
     fewshot: Any = None
     ranking: Any = None
     notes: list[str] = field(default_factory=list)
+    gbt: Any = None  # the trees fitted on every scored row (see pipeline.predictors)
+    nested: dict = field(default_factory=dict)  # family -> [(features, results)]: sub-models for pairs lacking features
+    saved: dict | None = None  # model.json's document
 
     @property
     def data(self) -> pd.DataFrame:
@@ -58,21 +62,18 @@ class Fit:
     def formula(self) -> str:
         return self.design.formula
 
-    def predict(self, pairs: pd.DataFrame, *, model: str = "mixed", alpha: float = 0.05, mirror=None,
+    def predict(self, pairs: pd.DataFrame, *, model: str = "auto", alpha: float = 0.05, mirror=None,
                 include_random: bool = True) -> pd.DataFrame:
         """Scores and prediction intervals for new pairs, as ``python -m xltstats.predict`` gives them
-        from this fit's folder: missing columns computed as in the fit, a pair whose features stay
-        missing gets a missing prediction."""
-        from ..models.persist import PortableModel, model_spec
-        from .design import prediction_table
+        from this fit's folder (:func:`~xltstats.pipeline.predictors.predict_pairs`): missing columns
+        computed as in the fit, a pair that lacks features predicted by the largest nested model it
+        has the features of (``model_used``, ``model_reason``). ``model``: mixed, ols, gbt or auto
+        (the best by cross-validation)."""
+        from ..models.nested import SavedModels
+        from .predictors import predict_pairs
 
-        fitted = {"mixed": self.mixed, "ols": self.ols}.get(model)
-        if fitted is None:
-            raise ValueError(f"model must be 'mixed' or 'ols', got {model!r}")
-        portable = PortableModel(model_spec(fitted), name=model)
-        table = prediction_table(pairs, portable.feature_columns, self.config, reference=self.data, mirror=mirror)
-        intervals = portable.prediction_interval(table, alpha=alpha, include_random=include_random)
-        return pd.concat([table.reset_index(drop=True), intervals.reset_index(drop=True)], axis=1)
+        return predict_pairs(pairs, SavedModels(self.saved), self.config, reference=self.data, which=model,
+                             alpha=alpha, include_random=include_random, mirror=mirror)
 
     def closing_lines(self) -> list[str]:
         """What the fit prints at its end: the rows the models use (and why the others were left
@@ -143,7 +144,7 @@ def _run(config: FitConfig, data, mirror, progress: Progress) -> Fit:
         _fit_ols(fit)
     with progress.step("fitting the crossed mixed-effects model"):
         _fit_mixed(fit)
-    if config.fewshot.enabled is True or (config.fewshot.enabled == "auto" and _has_fewshot_curves(design.data)):
+    if config.fewshot.enabled is True or (config.fewshot.enabled == "auto" and _has_fewshot_curves(_scored(design.data))):
         with progress.step("fitting few-shot curves"):
             _fit_fewshot(fit)
     with progress.step("cross-validating against baselines"):
@@ -155,8 +156,10 @@ def _run(config: FitConfig, data, mirror, progress: Progress) -> Fit:
     elif config.ranking.enabled is True or (config.ranking.enabled == "auto" and _ranking_possible(single)):
         with progress.step("ranking source languages"):
             _rank(fit, single, progress)
+    with progress.step("fitting the saved predictors (trees, nested models)"):
+        fit_predictors(fit)
     with progress.step("predicting"):
-        fit.predictions = _predictions(fit.ols, fit.mixed, design.complete)
+        fit.predictions = fit_predictions(fit)
     return fit
 
 
@@ -210,7 +213,7 @@ def _fit_mixed(fit: Fit) -> None:
 def _fit_fewshot(fit: Fit) -> None:
     from ..models.fewshot import fit_fewshot
 
-    curves = fit_fewshot(fit.design.data, seed=fit.config.seed)
+    curves = fit_fewshot(_scored(fit.design.data), seed=fit.config.seed)
     shares = list(fit.config.fewshot.target_shares)
     fit.fewshot = curves
     fit.tables["fewshot_params"] = curves.table()
@@ -419,17 +422,6 @@ def _ranking_possible(data: pd.DataFrame) -> bool:
     return bool(len(counts)) and counts.median() >= 3
 
 
-def _predictions(ols, mixed, complete: pd.DataFrame) -> pd.DataFrame:
-    keys = [c for c in ["model", "task", "source", "target", "n_source_examples", "n_target_examples", "seed"]
-            if c in complete.columns]
-    pred = complete[keys + ["score"]].copy()
-    ols_pi = ols.prediction_interval(complete)
-    pred["ols_prediction"] = ols_pi["prediction"].to_numpy()
-    pred["ols_lower"] = ols_pi["lower"].to_numpy()
-    pred["ols_upper"] = ols_pi["upper"].to_numpy()
-    if mixed is not None:
-        mpi = mixed.prediction_interval(complete)
-        pred["mixed_prediction"] = mpi["prediction"].to_numpy()
-        pred["mixed_lower"] = mpi["lower"].to_numpy()
-        pred["mixed_upper"] = mpi["upper"].to_numpy()
-    return pred.sort_values(keys).reset_index(drop=True)
+def _scored(data: pd.DataFrame) -> pd.DataFrame:
+    """The rows with a score (rows without one are prediction targets, kept out of every fit)."""
+    return data[data["score"].notna()].reset_index(drop=True)
