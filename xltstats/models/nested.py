@@ -78,6 +78,9 @@ class SavedModels:
     """Every model of a ``model.json`` document, predicting rows with the nested fallbacks."""
 
     def __init__(self, document: dict, file=None):
+        from xltstats.models.persist import check_document_extras
+
+        check_document_extras(document, file)
         self.document = document
         self.file = file
         self.models = document.get("models") or {}
@@ -104,11 +107,13 @@ class SavedModels:
     def resolve(self, which: str | None) -> str:
         """The family ``which`` names; ``auto`` (or None): the fit's best estimator by cross-validation
         when recorded and saved, else the mixed model, else the file's default."""
+        from xltstats.models.persist import model_name
+
         if which in (None, "auto"):
             best = (self.document.get("best") or {}).get("model")
             if best in self.models:
                 return best
-            return "mixed" if "mixed" in self.models else str(self.document.get("default"))
+            return "mixed" if "mixed" in self.models else model_name(self.document, None, self.file)
         if which not in self.models:
             raise InputError(f"the fit has no {which!r} model; it has: {', '.join(self.families) or 'none'}"
                              + ("" if which != "gbt" else " (a fit folder written before trees were saved has no "

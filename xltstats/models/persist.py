@@ -206,9 +206,7 @@ def read_document(path) -> tuple[dict, Path]:
 def portable_model(document: dict, which: str | None = None, file=None):
     """Model ``which`` (default: the document's default) of a ``model.json`` mapping."""
     models = document["models"]
-    which = which or document.get("default")
-    if not isinstance(which, str):
-        raise InputError(f"key 'default' must be a model name, got {_kind(which)}", file=file)
+    which = model_name(document, which, file)
     if which not in models:
         raise InputError(f"the file has no {which!r} model; it has: {', '.join(sorted(models)) or 'none'}", file=file)
     if not isinstance(models[which], dict):
@@ -216,6 +214,44 @@ def portable_model(document: dict, which: str | None = None, file=None):
     if models[which].get("kind") == "gbt":
         return PortableTrees(models[which], name=which, file=file)
     return PortableModel(models[which], name=which, file=file)
+
+
+def model_name(document: dict, which: str | None = None, file=None) -> str:
+    """``which``, or the document's ``default`` (checked to be a name)."""
+    which = which or document.get("default")
+    if not isinstance(which, str):
+        raise InputError(f"key 'default' must be a model name, got {_kind(which)}", file=file)
+    return which
+
+
+def check_document_extras(document: dict, file=None) -> None:
+    """The keys beside ``models`` that predict reads: ``features``, ``nested``, ``best``, ``provenance``."""
+    def fail(key, message):
+        raise InputError(f"key '{key}': {message}", file=file)
+
+    features = document.get("features")
+    if features is not None and (not isinstance(features, list) or not all(isinstance(f, str) for f in features)):
+        fail("features", f"expected a list of column names, got {_kind(features)}")
+    nested = document.get("nested", {})
+    if not isinstance(nested, dict):
+        fail("nested", f"expected an object mapping a model to its sub-models, got {_kind(nested)}")
+    for family, names in nested.items():
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            fail(f"nested.{family}", f"expected a list of model names, got {_kind(names)}")
+        for name in names:
+            if name not in document["models"]:
+                fail(f"nested.{family}", f"names {name!r}, which is not in 'models'")
+            if not isinstance(document["models"][name], dict):
+                fail(f"models.{name}", f"expected a JSON object, got {_kind(document['models'][name])}")
+            sub = document["models"][name].get("features")
+            if not isinstance(sub, list) or not all(isinstance(f, str) for f in sub):
+                fail(f"models.{name}.features", f"expected a list of column names, got {_kind(sub)}")
+    best = document.get("best")
+    if best is not None and (not isinstance(best, dict) or not isinstance(best.get("model"), str)):
+        fail("best", f"expected an object with the model's name under 'model', got {_kind(best)}")
+    provenance = document.get("provenance", {})
+    if not isinstance(provenance, dict) or not all(v in ("builder", "dataset", "pair") for v in provenance.values()):
+        fail("provenance", "expected an object mapping each column to builder, dataset or pair")
 
 
 def load_model(path, which: str | None = None):
