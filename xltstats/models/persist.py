@@ -4,7 +4,17 @@
 
     {"format": "xltstats-model", "version": 1, "default": "mixed",
      "features": [...], "formula": "...", "config": {...},
-     "models": {"ols": {...}, "mixed": {...}}}
+     "models": {"ols": {...}, "mixed": {...}, "gbt": {...},
+                "mixed without morphological_distance": {...}, ...},
+     "nested": {"mixed": ["mixed without morphological_distance", ...], "ols": [...]},
+     "best": {"model": "gbt", "scheme": "...", "rmse": ...}, "provenance": {"same_script": "builder", ...}}
+
+``nested`` lists, per family, the sub-models fitted without some features (each entry adds its
+``features``, ``dropped`` and ``nested_in``; :mod:`xltstats.models.nested` picks one per row);
+``best`` is the estimator with the lowest cross-validated RMSE (``--model auto``); ``provenance``
+says where each feature column came from (:func:`xltstats.pipeline.design.column_origin`). A
+``gbt`` entry (:class:`~xltstats.models.portable_trees.PortableTrees`) holds LightGBM's model string (``booster``), its
+``features`` and the conformal ``calibration_residuals``.
 
 Each model entry has ``kind``, ``response``, the fixed-effect ``terms`` with their ``coefficients`` and
 ``covariance``, the ``residual_variance`` and ``df_inference`` (null: normal quantiles). OLS entries add
@@ -23,7 +33,6 @@ Fixed-effect terms must be plain numeric columns, or treatment dummies written `
 from __future__ import annotations
 
 import json
-import math
 import re
 from pathlib import Path
 
@@ -32,24 +41,18 @@ import pandas as pd
 from scipy import stats
 
 from xltstats.errors import ConfigError, InputError
+from xltstats.models._portable import _floats, _kind, _matrix, _SpecChecker, numeric_column
 from xltstats.models.formula import multi_membership_members
 from xltstats.models.mixed._design import member_labels
+from xltstats.models.portable_trees import PortableTrees, trees_spec
 
 __all__ = ["save_model", "load_model", "model_spec", "model_document", "read_document", "portable_model",
-           "PortableModel", "PortableTrees", "MODEL_FILE"]
+           "PortableModel", "MODEL_FILE"]
 
 MODEL_FILE = "model.json"
 FORMAT = "xltstats-model"
 VERSION = 1
 _DUMMY = re.compile(r"^(?:C\((?P<c1>[^,()]+)(?:,[^()]*)?\)|(?P<c2>[A-Za-z_][A-Za-z0-9_]*))\[T\.(?P<level>.*)\]$")
-
-
-def _floats(values) -> list:
-    return [None if not math.isfinite(v) else float(v) for v in np.asarray(values, float).ravel()]
-
-
-def _matrix(values) -> list:
-    return [_floats(row) for row in np.asarray(values, float)]
 
 
 def _mixed_spec(res) -> dict:
@@ -94,22 +97,6 @@ def model_spec(results) -> dict:
     raise ConfigError(f"cannot save a {type(results).__name__} as a model")
 
 
-def _trees_spec(estimator) -> dict:
-    """A fitted :class:`~xltstats.models.validation.GradientBoostingEstimator` with conformal intervals:
-    LightGBM's model string and the calibration residuals (so predictions and intervals are the
-    estimator's own)."""
-    model = getattr(estimator, "model_", None)
-    if model is None:
-        raise ConfigError("this tree model cannot be saved: it is not fitted")
-    if getattr(estimator, "interval", "conformal") != "conformal":
-        raise ConfigError("only trees with conformal intervals can be saved to model.json")
-    residuals = np.asarray(getattr(estimator, "calibration_residuals_", []), float)
-    return {"kind": "gbt", "response": estimator.response, "features": list(estimator.features),
-            "booster": model.booster_.model_to_string(), "calibration_residuals": _floats(residuals),
-            "nobs": getattr(estimator, "nobs_", None),
-            "parameters": {k: v for k, v in sorted(estimator.params.items())}, "seed": int(estimator.seed)}
-
-
 def nested_name(family: str, dropped) -> str:
     """The name of the sub-model of ``family`` fitted without the features ``dropped``."""
     return f"{family} without {'+'.join(dropped)}" if dropped else family
@@ -133,7 +120,7 @@ def model_document(*, ols=None, mixed=None, gbt=None, nested=None, features=None
         features = models.get("ols", {}).get("features") or []
     features = list(features)
     if gbt is not None:
-        models["gbt"] = _trees_spec(gbt)
+        models["gbt"] = trees_spec(gbt)
     models.update(extra_models or {})
     families = {}
     for family, subs in (nested or {}).items():
@@ -261,121 +248,6 @@ def load_model(path, which: str | None = None):
     return portable_model(document, which, file=path)
 
 
-def _kind(value) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"a boolean ({str(value).lower()})"
-    if isinstance(value, str):
-        return f"a string ({value[:40]!r})"
-    if isinstance(value, (int, float)):
-        return f"a number ({value!r})"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
-
-
-class _SpecChecker:
-    """Checks a hand-edited model entry field by field; errors name the key (``models.ols.x``)."""
-
-    def __init__(self, name: str, file):
-        self.prefix = f"models.{name}"
-        self.file = file
-
-    def fail(self, key: str, message: str):
-        raise InputError(f"key '{self.prefix}.{key}': {message}", file=self.file)
-
-    def number(self, value, key: str, *, allow_null=False, low=None) -> float:
-        if value is None and allow_null:
-            return float("nan")
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.fail(key, f"expected a number, got {_kind(value)}")
-        if not math.isfinite(float(value)):
-            self.fail(key, f"expected a finite number, got {value!r}")
-        if low is not None and value < low:
-            self.fail(key, f"must be at least {low}, got {value!r}")
-        return float(value)
-
-    def vector(self, value, key: str, length: int) -> np.ndarray:
-        if not isinstance(value, list):
-            self.fail(key, f"expected a list of {length} numbers, got {_kind(value)}")
-        if len(value) != length:
-            self.fail(key, f"expected {length} numbers (one per term), got {len(value)}")
-        return np.array([self.number(v, f"{key}[{i}]", allow_null=True) for i, v in enumerate(value)], float)
-
-    def matrix(self, value, key: str, size: int) -> np.ndarray:
-        if not isinstance(value, list) or len(value) != size:
-            self.fail(key, f"expected a {size} x {size} matrix (a list of {size} lists), got "
-                           f"{_kind(value) if not isinstance(value, list) else f'{len(value)} rows'}")
-        return np.vstack([self.vector(row, f"{key}[{i}]", size) for i, row in enumerate(value)]) \
-            if size else np.zeros((0, 0))
-
-    def text_list(self, value, key: str) -> list:
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.fail(key, f"expected a list of names, got {_kind(value)}")
-        return list(value)
-
-    def check(self, spec: dict) -> None:
-        kind = spec["kind"]
-        if kind not in ("ols", "mixed"):
-            self.fail("kind", f"expected 'ols' or 'mixed', got {_kind(kind)}")
-        terms = self.text_list(spec["terms"], "terms")
-        self.vector(spec["coefficients"], "coefficients", len(terms))
-        self.matrix(spec["covariance"], "covariance", len(terms))
-        self.number(spec["residual_variance"], "residual_variance", low=0)
-        if spec.get("df_inference") is not None:
-            self.number(spec["df_inference"], "df_inference", low=1)
-        for key in ("df_resid", "nobs"):
-            if key in spec and spec[key] is not None:
-                self.number(spec[key], key, low=0)
-        if "features" in spec and spec["features"] is not None:
-            self.text_list(spec["features"], "features")
-        if kind == "ols":
-            standardise = spec.get("standardise", True)
-            if not isinstance(standardise, bool):
-                self.fail("standardise", f"expected true or false, got {_kind(standardise)}")
-            if standardise:
-                for key in ("means", "sds"):
-                    table = spec.get(key)
-                    if not isinstance(table, dict):
-                        self.fail(key, f"expected an object mapping each feature to a number, got {_kind(table)}")
-                    for term in terms:
-                        if term == "Intercept":
-                            continue
-                        if term not in table:
-                            self.fail(f"{key}.{term}", "missing (every feature term needs one)")
-                        self.number(table[term], f"{key}.{term}", low=0 if key == "sds" else None)
-                        if key == "sds" and not table[term] > 0:
-                            self.fail(f"{key}.{term}", f"must be positive, got {table[term]!r}")
-        random = spec.get("random", [])
-        if kind == "mixed" and not isinstance(random, list):
-            self.fail("random", f"expected a list of random terms, got {_kind(random)}")
-        for r, entry in enumerate(random or []):
-            key = f"random[{r}]"
-            if not isinstance(entry, dict):
-                self.fail(key, f"expected an object, got {_kind(entry)}")
-            for field in ("group", "columns", "covariance", "levels"):
-                if field not in entry:
-                    self.fail(f"{key}.{field}", "missing")
-            if not isinstance(entry["group"], str) or not entry["group"].strip():
-                self.fail(f"{key}.group", f"expected a column name, got {_kind(entry['group'])}")
-            columns = self.text_list(entry["columns"], f"{key}.columns")
-            self.matrix(entry["covariance"], f"{key}.covariance", len(columns))
-            levels = entry["levels"]
-            if not isinstance(levels, dict):
-                self.fail(f"{key}.levels", f"expected an object mapping levels to effects, got {_kind(levels)}")
-            for level, effect in levels.items():
-                self.vector(effect, f"{key}.levels.{level}", len(columns))
-            condvar = entry.get("conditional_covariance")
-            if condvar is not None:
-                if not isinstance(condvar, dict):
-                    self.fail(f"{key}.conditional_covariance", f"expected an object, got {_kind(condvar)}")
-                for level, block in condvar.items():
-                    self.matrix(block, f"{key}.conditional_covariance.{level}", len(columns))
-
-
 class PortableModel:
     """A model read from ``model.json``: ``predict`` and ``prediction_interval`` for new rows.
 
@@ -440,14 +312,7 @@ class PortableModel:
         return list(dict.fromkeys(cols))
 
     def _numeric(self, data: pd.DataFrame, col: str) -> np.ndarray:
-        if col not in data.columns:
-            raise InputError(f"new data lacks column {col!r} needed by the {self.name} model", column=col)
-        values = pd.to_numeric(data[col], errors="coerce")
-        bad = values.isna() & data[col].notna()
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0]) + 1
-            raise InputError(f"value {data[col].iloc[row - 1]!r} is not a number", row=row, column=col)
-        return values.to_numpy(float)
+        return numeric_column(data, col, self.name)
 
     def _fixed_design(self, data: pd.DataFrame) -> np.ndarray:
         columns = []
@@ -526,61 +391,3 @@ class PortableModel:
         return self.prediction_interval(data, include_random=include_random)["prediction"].rename("prediction")
 
 
-
-class PortableTrees:
-    """The tree model (``kind: gbt``) read from ``model.json``: LightGBM's booster and the conformal
-    calibration residuals of :class:`~xltstats.models.validation.GradientBoostingEstimator`.
-
-    Missing feature values are routed by the trees as in fitting (LightGBM's own rule for NaN);
-    intervals are ``prediction +/- q`` with q the conformal quantile of the saved residuals, as
-    the estimator's ``predict_interval`` gives them; no standard errors (``se_*`` are missing).
-    """
-
-    kind = "gbt"
-
-    def __init__(self, spec: dict, name: str = "gbt", file=None):
-        checker = _SpecChecker(name, file)
-        for key in ("features", "booster", "calibration_residuals"):
-            if key not in spec:
-                checker.fail(key, "missing")
-        self.features = checker.text_list(spec["features"], "features")
-        if not isinstance(spec["booster"], str) or not spec["booster"].strip():
-            checker.fail("booster", f"expected LightGBM's model string, got {_kind(spec['booster'])}")
-        residuals = spec["calibration_residuals"]
-        if not isinstance(residuals, list):
-            checker.fail("calibration_residuals", f"expected a list of numbers, got {_kind(residuals)}")
-        self.residuals = np.array([checker.number(v, f"calibration_residuals[{i}]", low=0)
-                                   for i, v in enumerate(residuals)], float)
-        self.spec, self.name, self.file = spec, name, file
-        self.nobs = spec.get("nobs")
-        self.formula = None
-        try:
-            import lightgbm
-
-            self.booster = lightgbm.Booster(model_str=spec["booster"])
-        except Exception as exc:  # noqa: BLE001 - LightGBM's own parse error, reported with the key
-            checker.fail("booster", f"LightGBM cannot read the model string: {exc}")
-        if self.booster.num_feature() != len(self.features):
-            checker.fail("features", f"{len(self.features)} names for a booster of {self.booster.num_feature()} features")
-
-    @property
-    def feature_columns(self) -> list[str]:
-        return list(self.features)
-
-    required_columns = feature_columns
-
-    def prediction_interval(self, data: pd.DataFrame, alpha: float = 0.05, include_random: bool = True) -> pd.DataFrame:
-        """Prediction and the ``1 - alpha`` conformal interval of each row (``include_random`` is
-        accepted for the common interface: trees have no random effects)."""
-        from xltstats.models.validation import conformal_quantile
-
-        columns = [PortableModel._numeric(self, data, c) for c in self.features]
-        x = np.column_stack(columns) if columns else np.zeros((len(data), 0))
-        pred = self.booster.predict(x) if len(x) else np.zeros(0)
-        q = conformal_quantile(self.residuals, alpha)
-        nan = np.full(len(data), np.nan)
-        return pd.DataFrame({"prediction": pred, "se_mean": nan, "se_prediction": nan,
-                             "lower": pred - q, "upper": pred + q}, index=data.index)
-
-    def predict(self, data: pd.DataFrame, include_random: bool = True) -> pd.Series:
-        return self.prediction_interval(data)["prediction"].rename("prediction")
