@@ -16,7 +16,8 @@ lexical measures on PUD, ``*_ud`` morphology     Universal Dependencies (de Marn
 pre-training shares (xlm-r, mt5 tables)          CC-100 (Conneau et al. 2020), mC4 (Xue et al.
                                                  2021)
 OLS with HC3 / two-way clustered errors          MacKinnon & White 1985 / Cameron, Gelbach &
-                                                 Miller 2011; statsmodels
+                                                 Miller 2011 and Cameron & Miller 2015 (too few
+                                                 clusters: HC3); statsmodels
 dominance analysis                               Budescu 1993
 mixed model                                      lme4 (Bates et al. 2015); Nakagawa &
                                                  Schielzeth 2013, Nakagawa et al. 2017 (R²)
@@ -107,7 +108,8 @@ def used_keys(manifest: dict, *, models=None, trees: bool | None = None) -> list
         if cov == "HC3":
             add("mackinnon-white-1985")
         elif cov == "cluster2":
-            add("cameron-gelbach-miller-2011")
+            # and the rule that few clusters fall back to HC3
+            add("cameron-gelbach-miller-2011", "cameron-miller-2015")
         if config.get("groups"):
             add("budescu-1993-dominance")
     if formulas.get("mixed"):

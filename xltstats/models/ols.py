@@ -25,6 +25,12 @@ Choices, documented here once:
     language), which counts two rows of the same pair twice, and ``V_pair`` (pairs of two different
     languages) takes that out; each with the factor ``G/(G-1) * (n-1)/(n-p)``, negative
     eigenvalues clipped as for cluster2; t tests on ``G_language - 1`` df.
+  Cluster-robust errors need many clusters: with few, the sandwich is biased downwards and Wald tests
+  over-reject even on ``G - 1`` df (Cameron & Miller 2015, section VI, who call anything below 20-50
+  clusters "few").  ``fit_ols`` therefore falls back to HC3 when there are fewer than ``min_clusters``
+  (default 10) sources or targets (languages for ``dyadic``), and says so in ``notes``: 10 is a floor
+  below which each variance rests on fewer than ten cluster sums, not a guarantee above it; one
+  cluster (a single source language) cannot be clustered at all.
 * Feature groups: every feature belongs to at most one group; features in no group form the group
   ``"other"``. :meth:`OLSResults.group_comparison` drops one group at a time (nested OLS on the same rows):
   R² drop, the classical nested F test and a Wald test of the group's coefficients with the fitted
@@ -54,6 +60,8 @@ __all__ = ["fit_ols", "OLSResults", "cluster2_covariance", "dyadic_covariance", 
 
 INTERCEPT = "Intercept"
 COV_TYPES = ("HC3", "cluster2", "dyadic", "nonrobust")
+#: Fewest clusters (sources and targets each) two-way clustering is used with (Cameron & Miller 2015).
+MIN_CLUSTERS = 10
 
 
 def _prepare(data: pd.DataFrame, response: str, features: list[str], extra: list[str]) -> tuple[pd.DataFrame, int]:
@@ -273,6 +281,7 @@ class OLSResults:
     sds: pd.Series
     groups: dict[str, list[str]]
     cluster_info: dict = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # what the fit did differently from what was asked, and why
     _frame: pd.DataFrame | None = field(default=None, repr=False)
     _fitted: np.ndarray | None = field(default=None, repr=False)
 
@@ -618,7 +627,7 @@ def _normalise_groups(groups, features) -> dict[str, list[str]]:
 
 def fit_ols(data: pd.DataFrame | str, response: str = "score", features=None, groups: dict | None = None,
             cov_type: str = "HC3", standardise: bool = True, source: str = "source",
-            target: str = "target", *, formula: str | None = None) -> OLSResults:
+            target: str = "target", *, formula: str | None = None, min_clusters: int = MIN_CLUSTERS) -> OLSResults:
     """Fit ``response ~ features`` by OLS; see the module docstring for every choice made.
 
     The model is given either as ``response`` and ``features`` or as a formula,
@@ -629,7 +638,8 @@ def fit_ols(data: pd.DataFrame | str, response: str = "score", features=None, gr
     ``groups`` maps a group name (e.g. ``"syntax"``) to its feature columns; groups may name columns
     that are not among ``features`` (they are ignored), so one dict can serve several fits.
     ``source``/``target`` name the clustering columns used by ``cov_type="cluster2"`` and by
-    :meth:`OLSResults.compare_groups`.
+    :meth:`OLSResults.compare_groups`; with fewer than ``min_clusters`` distinct sources or targets
+    (languages for ``dyadic``) clustering falls back to HC3 (``notes`` says so; see the module docstring).
     """
     if isinstance(data, str):
         if formula is not None or not isinstance(response, pd.DataFrame):
@@ -681,6 +691,20 @@ def fit_ols(data: pd.DataFrame | str, response: str = "score", features=None, gr
     tss = float(((y - y.mean()) ** 2).sum())
     r2 = 1 - float(resid @ resid) / tss
     cluster_info = {}
+    notes = []
+    if cov_type in ("cluster2", "dyadic"):
+        if cov_type == "cluster2":
+            counts = {c: int(frame[c].astype(str).nunique()) for c in (source, target)}
+        else:
+            counts = {"language": len(set(frame[source].astype(str)) | set(frame[target].astype(str)))}
+        few = {c: g for c, g in counts.items() if g < min_clusters}
+        if few:
+            asked, cov_type = cov_type, "HC3"
+            told = " and ".join(f"{g} {c} cluster{'s' if g != 1 else ''}" for c, g in few.items())
+            what = "two-way clustered" if asked == "cluster2" else "language-clustered"
+            notes.append(f"{what} errors (cov_type {asked}) need at least {min_clusters} clusters "
+                         f"per dimension and the {n} rows have {told}: too few for cluster-robust "
+                         "inference (Cameron & Miller 2015), so HC3 errors and normal tests are used instead")
     if cov_type == "nonrobust":
         cov = sigma2 * xtx_inv
         df_inf = df_resid
@@ -701,4 +725,5 @@ def fit_ols(data: pd.DataFrame | str, response: str = "score", features=None, gr
         cov=pd.DataFrame(cov, index=terms, columns=terms), cov_type=cov_type, nobs=n, n_dropped=n_dropped,
         df_resid=df_resid, df_inference=df_inf, scale=sigma2, rsquared=r2,
         rsquared_adj=1 - (1 - r2) * (n - 1) / df_resid, standardise=standardise, means=means, sds=sds,
-        groups=_normalise_groups(groups, features), cluster_info=cluster_info, _frame=frame, _fitted=fitted)
+        groups=_normalise_groups(groups, features), cluster_info=cluster_info, notes=tuple(notes), _frame=frame,
+        _fitted=fitted)

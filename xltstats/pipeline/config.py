@@ -125,19 +125,24 @@ class OLSConfig:
     cov_type: str = "cluster2"  # HC3, cluster2 (two-way clustered by source and target), dyadic, nonrobust
     standardise: bool = True
     n_boot: int = 500  # cluster-bootstrap draws for the group-against-group tests
+    # cluster2 with fewer sources or targets than this falls back to HC3, with a note (Cameron & Miller 2015)
+    min_clusters: int = 10
 
     def __post_init__(self):
         check = _Checker("configuration")
         check.choice("ols.cov_type", self.cov_type, COV_TYPES)
+        check.integer("ols.min_clusters", self.min_clusters, minimum=2)
         check.boolean("ols.standardise", self.standardise)
         check.integer("ols.n_boot", self.n_boot, minimum=1)
 
 
 @dataclass(frozen=True)
 class MixedConfig:
-    formula: str | None = None  # None: every used feature + random intercepts (see design.default_formula)
+    formula: str | None = None  # None: every used feature + random intercepts (see pipeline.factors)
     reml: bool = True
     ci_boot: int | None = None  # None: profile-likelihood intervals; a number: parametric bootstrap draws
+    # grouping factors with fewer levels are fixed effects (one level: left out), with a note
+    min_levels: int = 3
 
     def __post_init__(self):
         check = _Checker("configuration")
@@ -153,6 +158,7 @@ class MixedConfig:
                 raise ConfigError(f"{check.source}: 'mixed.formula': {exc}") from None
         check.boolean("mixed.reml", self.reml)
         check.integer("mixed.ci_boot", self.ci_boot, minimum=1, allow_none=True)
+        check.integer("mixed.min_levels", self.min_levels, minimum=2)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..errors import ConfigError, InputError
 from .config import FitConfig
+from .factors import check_random_terms, default_formula
 
 #: Pre-training size columns a dataset may ship; when it does, our pre-training shares are not added.
 DATASET_SIZE_COLUMNS = {"source_pretrain_size", "target_pretrain_size"}
@@ -32,7 +33,7 @@ class ModelTable:
     coverage: pd.DataFrame  # their coverage (feature_coverage.csv)
     used: list[str]  # the model's columns
     groups: dict[str, list[str]] = field(default_factory=dict)  # feature groups over the used columns
-    formula: str = ""  # the mixed model's formula
+    formula: str | None = ""  # the mixed model's formula (None: no mixed model, the notes say why)
     notes: list[str] = field(default_factory=list)
     pairs: str = "ordered"  # or "unordered" (xltstats.pipeline.pairs)
     symmetrised: dict[str, list[str]] = field(default_factory=dict)  # directional column -> its min and max
@@ -340,18 +341,6 @@ def complete_rows(data: pd.DataFrame, used: list[str], notes: list[str]) -> tupl
     return complete, used
 
 
-def default_formula(used: list[str], data: pd.DataFrame) -> str:
-    """Every used column as a fixed effect; random intercepts for source and target, and for task
-    and model when the data pools several."""
-    random = ["(1 | source)", "(1 | target)"]
-    if data["task"].nunique() > 1:
-        random.append("(1 | task)")
-    if data["model"].nunique() > 1:
-        random.append("(1 | model)")
-    fixed = " + ".join(used) if used else "1"
-    return f"score ~ {fixed} + {' + '.join(random)}"
-
-
 def check_formula_columns(formula: str, data: pd.DataFrame, source: str = "configuration") -> None:
     """A configured formula naming a column the model table lacks is an error before any fitting."""
     from ..models.formula import referenced_columns
@@ -389,10 +378,10 @@ def model_table(results: pd.DataFrame, config: FitConfig, *, mirror=None) -> Mod
         check_formula_columns(config.mixed.formula, complete)
         if kind == "unordered":
             unordered.check_unordered_formula(config.mixed.formula)
-        formula = config.mixed.formula
+        formula = check_random_terms(config.mixed.formula, complete, min_levels=config.mixed.min_levels, notes=notes)
     else:
-        formula = default_formula(used, complete)
-        if kind == "unordered":
+        formula = default_formula(used, complete, min_levels=config.mixed.min_levels, notes=notes)
+        if kind == "unordered" and formula is not None:
             formula = unordered.unordered_formula(formula)
     return ModelTable(data=data, complete=complete, features=features, coverage=coverage, used=used,
                       groups=groups, formula=formula, notes=notes, pairs=kind, symmetrised=renamed,

@@ -84,7 +84,7 @@ class Fit:
     def summary(self) -> str:
         """A few lines: data, models, the tables made, and the notes."""
         lines = [f"xltstats fit of {self.config.data}: features: {', '.join(self.used)}",
-                 f"mixed model: {self.formula}",
+                 f"mixed model: {self.formula or 'none (see the notes)'}",
                  f"tables: {', '.join(self.tables)}"]
         return "\n".join(lines + self.closing_lines())
 
@@ -179,8 +179,9 @@ def _fit_ols(fit: Fit) -> None:
         if design.groups:
             fit.notes.append("group tests resample rows, not target languages: unordered pairs have no targets")
     ols = fit_ols(design.complete, response="score", features=design.used, groups=design.groups,
-                  cov_type=cov_type, standardise=config.ols.standardise)
+                  cov_type=cov_type, standardise=config.ols.standardise, min_clusters=config.ols.min_clusters)
     fit.ols = ols
+    fit.notes += [f"OLS: {n}" for n in ols.notes]
     fit.tables["coef_ols"] = ols.table()
     fit.tables["vif"] = ols.vif()
     fit.notes += ols.collinearity_notes()
@@ -197,6 +198,8 @@ def _fit_mixed(fit: Fit) -> None:
     from ..models.mixed import compare_feature_groups, fit_mixed
 
     config, design = fit.config, fit.design
+    if design.formula is None:
+        return  # no grouping factor has enough levels; the design's notes say why
     mixed = fit_mixed(design.formula, design.complete, reml=config.mixed.reml)
     fit.mixed = mixed
     fit.tables["coef_mixed"], why = mixed_coefficients(mixed)

@@ -147,11 +147,17 @@ def _profile_value(fit, index, sd, warm=None):
         bounds.append((None, None))
     if len(z0) == 0:
         return objective(z0)
+    cold = z0
     if warm is not None and index in warm:
         z0 = warm[index]
     analytic = not fit.reml and fit._dev.has_gradient
-    res = sopt.minimize(objective_and_gradient if analytic else objective, z0, method="L-BFGS-B",
-                        jac=analytic, bounds=bounds, options=dict(maxiter=500, ftol=1e-12, gtol=1e-7))
+    function = objective_and_gradient if analytic else objective
+    options = dict(maxiter=500, ftol=1e-12, gtol=1e-7)
+    res = sopt.minimize(function, z0, method="L-BFGS-B", jac=analytic, bounds=bounds, options=options)
+    if z0 is not cold and not res.fun <= objective(cold):
+        # the warm start led the optimiser astray (worse than the cold start's own value: seen
+        # when the residual SD's search jumps back to the estimate); minimise from the cold start
+        res = sopt.minimize(function, cold, method="L-BFGS-B", jac=analytic, bounds=bounds, options=options)
     if warm is not None and np.all(np.isfinite(res.x)):
         warm[index] = res.x
     return float(res.fun)
