@@ -250,5 +250,6 @@ def test_dyadic_covariance_is_the_sum_over_rows_sharing_a_language():
     np.testing.assert_allclose(cov, expected, rtol=1e-10, atol=1e-14)
     assert info["n_language_clusters"] == 8 and info["n_pair_clusters"] == 28
     fitted = fit_ols(pd.DataFrame({"source": source, "target": target, "x1": x[:, 1], "x2": x[:, 2],
-                                   "score": x[:, 1] + resid}), features=["x1", "x2"], cov_type="dyadic")
+                                   "score": x[:, 1] + resid}), features=["x1", "x2"], cov_type="dyadic",
+                     min_clusters=8)  # 8 languages: below the default floor of 10, which would use HC3
     assert fitted.df_inference == 7 and fitted.cluster_info["n_language_clusters"] == 8

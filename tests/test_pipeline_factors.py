@@ -160,3 +160,11 @@ def test_a_fit_without_any_random_effect_has_no_mixed_model(tmp_path):
     assert "mixed_prediction" not in fit.predictions.columns
     FitFolder(tmp_path / "out").write(fit)
     assert json.loads((tmp_path / "out" / "model.json").read_text())["default"] == "ols"
+
+
+def test_unordered_pairs_get_one_effect_per_language_when_there_are_enough():
+    data = _table(n_sources=1, n_targets=6)
+    assert default_formula(["x"], data, unordered=True) == "score ~ x + (1 | mm(source, target))"
+    notes = []
+    assert default_formula(["x"], _table(n_sources=1, n_targets=1), unordered=True, notes=notes) is None
+    assert notes[0].startswith("the pairs have 2 language(s) (s0, t0), fewer than mixed.min_levels (3)")

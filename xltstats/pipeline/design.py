@@ -380,9 +380,8 @@ def model_table(results: pd.DataFrame, config: FitConfig, *, mirror=None) -> Mod
             unordered.check_unordered_formula(config.mixed.formula)
         formula = check_random_terms(config.mixed.formula, complete, min_levels=config.mixed.min_levels, notes=notes)
     else:
-        formula = default_formula(used, complete, min_levels=config.mixed.min_levels, notes=notes)
-        if kind == "unordered" and formula is not None:
-            formula = unordered.unordered_formula(formula)
+        formula = default_formula(used, complete, min_levels=config.mixed.min_levels, notes=notes,
+                                  unordered=kind == "unordered")
     return ModelTable(data=data, complete=complete, features=features, coverage=coverage, used=used,
                       groups=groups, formula=formula, notes=notes, pairs=kind, symmetrised=renamed,
                       provenance={c: origins.get(c, "dataset") for c in [*used, *renamed]})

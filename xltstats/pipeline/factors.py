@@ -49,12 +49,22 @@ def _full_rank(data: pd.DataFrame, numeric: list[str], factors: list[str]) -> bo
 
 
 def default_formula(used: list[str], data: pd.DataFrame, *, min_levels: int = MIN_LEVELS,
-                    notes: list[str] | None = None) -> str | None:
+                    notes: list[str] | None = None, unordered: bool = False) -> str | None:
     """Every used column as a fixed effect; the grouping factors as the module docstring says.
-    None when no factor has enough levels for a random effect (the notes say why)."""
+    ``unordered``: one effect per language, ``(1 | mm(source, target))``, instead of source and
+    target (:mod:`xltstats.pipeline.pairs`).  None when no factor has enough levels for a random
+    effect (the notes say why)."""
     notes = [] if notes is None else notes
-    candidates = ["source", "target"] + [c for c in ("task", "model") if c in data.columns and data[c].nunique() > 1]
     random, fixed = [], []
+    extra = [c for c in ("task", "model") if c in data.columns and data[c].nunique() > 1]
+    candidates = extra if unordered else ["source", "target"] + extra
+    if unordered:
+        languages = _levels(data, "mm(source, target)")
+        if len(languages) >= min_levels:
+            random.append("(1 | mm(source, target))")
+        else:
+            notes.append(f"the pairs have {len(languages)} language(s) ({_shown(languages)}), fewer than "
+                         f"mixed.min_levels ({min_levels}): no random effect per language")
     for factor in candidates:
         levels = _levels(data, factor)
         if len(levels) < 2:
