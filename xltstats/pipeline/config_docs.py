@@ -54,13 +54,21 @@ KEY_DOCS = {
                     "`cluster2`) or `nonrobust`.",
     "ols.standardise": "Standardise the features (coefficients per SD).",
     "ols.n_boot": "Cluster-bootstrap draws of the group-against-group tests (at least 1).",
+    "ols.min_clusters": "Fewest source and target languages (languages for `dyadic`) clustered errors are "
+                        "used with; below it the fit uses HC3 and says so in the notes (few clusters make "
+                        "cluster-robust tests over-reject: Cameron & Miller 2015).",
     "mixed.formula": "An lme4-style formula (`score ~ x + (1 + x | target) + (1 | source)`); unset: "
                      "every used feature, random intercepts for source and target (one per language, "
                      "`(1 | mm(source, target))`, for unordered pairs), and for task and model when "
-                     "several are pooled.",
+                     "several are pooled; a factor with fewer than `mixed.min_levels` levels is a fixed "
+                     "effect instead, one with a single level is left out (the notes say which).",
     "mixed.reml": "REML (as lme4's default) or maximum likelihood.",
     "mixed.ci_boot": "Variance-component intervals: unset, profile likelihood (lme4's `confint`); a number, "
                      "a parametric bootstrap with that many draws.",
+    "mixed.min_levels": "Grouping factors (source, target, task, model) with fewer levels are not random "
+                        "effects in the default formula: a fixed effect `C(factor)` (2 keeps two-level factors "
+                        "random); with one level the factor is left out. A written formula loses only its "
+                        "one-level terms.",
     "fewshot.enabled": "Few-shot curves: `auto` when some (model, task, target) has several "
                        "`n_target_examples`; true or false.",
     "fewshot.target_shares": "Data demand: the examples needed to reach these shares of in-language "
