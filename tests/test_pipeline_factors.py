@@ -87,6 +87,8 @@ def test_a_written_formula_loses_its_one_level_terms_only():
     assert "(1 | source) was dropped: source has one level" in notes[0]
     assert "(1 | target) is fitted as written, but target has only 2 levels" in notes[1]
     assert check_random_terms("score ~ x + (1 | source)", data, notes=[]) is None
+    # a multi-membership factor counts the languages of all its members
+    assert check_random_terms("score ~ x + (1 | mm(source, target))", data, notes=[]) is not None
     untouched = "score ~ x + (1 | target)"
     assert check_random_terms(untouched, _table(4, 4), notes=[]) is untouched
 

@@ -30,9 +30,10 @@ MIN_LEVELS = 3
 
 
 def _levels(data: pd.DataFrame, group: str) -> list[str]:
-    from ..models.mixed._design import group_labels
+    """The levels of a grouping factor as written (``source``, ``a:b``, ``mm(source, target)``)."""
+    from ..models.mixed._design import member_labels
 
-    return sorted(pd.unique(group_labels(data, group).astype(str)))
+    return sorted(set().union(*(set(labels.astype(str)) for labels in member_labels(data, group))))
 
 
 def _shown(levels: list[str]) -> str:
