@@ -85,6 +85,10 @@ KEY_DOCS = {
                        "(never for unordered pairs); true or false.",
     "ranking.k": "NDCG@k of the rankings.",
     "ranking.max_folds": "Targets held out in this many groups; unset: one at a time.",
+    "ranking.select": "Also rank with `lambdarank_mixed` (LambdaRank on the features plus the mixed model's "
+                      "cross-fitted score), `ensemble` and `best` (the ranker chosen in each fold by an inner "
+                      "cross-validation on the training targets); about four times the ranking's time.",
+    "ranking.inner_folds": "Groups of training targets in the inner cross-validation of `ranking.select`.",
     "report": "Write `report.html` (false: no report; `{svg: true}`: figures also as SVG).",
     "subset": "Keep the rows whose columns have these values (`{task: pos}`, `{model: [a, b]}`).",
     "individual_languages": "true: individual languages stay apart from their macrolanguage (`pes`, `cmn`, "
