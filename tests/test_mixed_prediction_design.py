@@ -80,3 +80,15 @@ def test_missing_value_in_new_data_is_the_same_clear_error():
     new.loc[new.index[2], "x"] = np.nan
     with pytest.raises(InputError, match="fixed-effects matrix for new data"):
         fit.predict(new)
+
+
+@pytest.mark.parametrize("formula", ["score ~ a + b + a:b + k", "score ~ 0 + a", "score ~ a + C(g)",
+                                     "np.log(score) ~ a", "score ~ g + a", "score ~ a - 1 + b"])
+def test_fit_matrices_equal_patsy_dmatrices(formula):
+    from xltstats.models.mixed._design import _fixed_matrices
+
+    frame = _data(2).assign(score=lambda f: 10 + f["a"] ** 2)
+    y, X, info = _fixed_matrices(formula, frame)
+    y_ref, X_ref = patsy.dmatrices(formula, frame, eval_env=formula_env(), return_type="matrix")
+    assert info.column_names == X_ref.design_info.column_names
+    assert y.tobytes() == np.asarray(y_ref, float).tobytes() and X.tobytes() == np.asarray(X_ref, float).tobytes()

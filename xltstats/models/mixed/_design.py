@@ -6,6 +6,8 @@ models of likelihood-ratio tests from a fitted model's parsed formula.
 """
 from __future__ import annotations
 
+import re
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +18,7 @@ from xltstats.errors import ConfigError, InputError
 from xltstats.models.formula import (ParsedFormula, _split_top_level_plus, build_random_terms,
                                      formula_env, multi_membership_members, parse_formula,
                                      referenced_columns)
+from xltstats.models.mixed._optimise import single_threaded_blas
 
 @dataclass
 class Design:
@@ -175,6 +178,54 @@ def build_design(X, y, fixed_names, terms, x_design_info, term_design_infos) -> 
                    x_design_info=x_design_info, term_design_infos=term_design_infos)
 
 
+#: Design infos of fixed parts built of plain numeric columns, by formula and column dtypes (what
+#: patsy's reading of such a formula depends on): cross-validation fits one formula many times.
+_NUMERIC_DESIGNS: dict = {}
+_NUMERIC_DESIGNS_LOCK = threading.Lock()
+_NUMERIC_DESIGNS_MAX = 64
+
+
+def _numeric_design(fixed_formula: str, frame: pd.DataFrame):
+    """``(design info of y, of X)`` when both sides of ``fixed_formula`` are products of plain
+    numeric columns (:func:`numeric_builder`) of ``frame``, else None; patsy reads the formula on
+    the first row, once per formula and column dtypes."""
+    # names, sums, interactions and 0/1/-1 only: no call (a transform would see one row)
+    if not re.fullmatch(r"[\w\s+:~\-]*", fixed_formula):
+        return None
+    import patsy
+
+    key = (fixed_formula, tuple((str(c), str(t)) for c, t in frame.dtypes.items()))
+    with _NUMERIC_DESIGNS_LOCK:
+        if key in _NUMERIC_DESIGNS:
+            return _NUMERIC_DESIGNS[key]
+    head_y, head_X = patsy.dmatrices(fixed_formula, frame.iloc[:1], eval_env=formula_env(),
+                                     return_type="matrix", NA_action="raise")
+    infos = (head_y.design_info, head_X.design_info)
+    if numeric_builder(infos[0]) is None or numeric_builder(infos[1]) is None:
+        infos = None
+    with _NUMERIC_DESIGNS_LOCK:
+        if len(_NUMERIC_DESIGNS) >= _NUMERIC_DESIGNS_MAX:
+            _NUMERIC_DESIGNS.clear()
+        _NUMERIC_DESIGNS[key] = infos
+    return infos
+
+
+def _fixed_matrices(fixed_formula: str, frame: pd.DataFrame):
+    """``(y, X, design info of X)`` of the fixed part on ``frame`` (complete rows), as
+    ``patsy.dmatrices`` builds them: without patsy where both sides are products of plain numeric
+    columns (:func:`_numeric_design`; the same bytes as patsy's), otherwise by patsy on the frame."""
+    import patsy
+
+    infos = _numeric_design(fixed_formula, frame)
+    if infos is not None:
+        y, X = numeric_builder(infos[0])(frame), numeric_builder(infos[1])(frame)
+        if y is not None and X is not None:
+            return y, X, infos[1]
+    y_df, X_df = patsy.dmatrices(fixed_formula, frame, eval_env=formula_env(), return_type="matrix",
+                                 NA_action="raise")
+    return np.asarray(y_df, dtype=float), np.asarray(X_df, dtype=float), X_df.design_info
+
+
 def prepare(formula: str, data: pd.DataFrame):
     """lme4's ``lFormula``: parse ``formula``, keep the complete rows of the columns it uses, and
     build the model matrices; returns (parsed formula, frame used, Design, rows dropped)."""
@@ -199,24 +250,23 @@ def prepare(formula: str, data: pd.DataFrame):
             if col == parsed.response:
                 raise InputError(f"the response {col!r} must be numeric", column=col)
     try:
-        y_df, X_df = patsy.dmatrices(parsed.fixed_formula, frame, eval_env=formula_env(),
-                                     return_type="dataframe", NA_action="raise")
+        y, X, x_info = _fixed_matrices(parsed.fixed_formula, frame)
     except patsy.PatsyError as exc:
         raise ConfigError(f"cannot build the fixed-effects part {parsed.fixed_formula!r}: {exc}") from None
-    if y_df.shape[1] != 1:
+    if y.shape[1] != 1:
         raise InputError(f"the response {parsed.response!r} must be a single numeric column",
                          column=parsed.response)
-    X = X_df.to_numpy(dtype=float)
-    if X.shape[1] and np.linalg.matrix_rank(X) < X.shape[1]:
+    with single_threaded_blas():  # an SVD of n x p: threaded BLAS is many times slower on it under load
+        rank = np.linalg.matrix_rank(X) if X.shape[1] else 0
+    if rank < X.shape[1]:
         raise ConfigError(f"the fixed-effects design of {formula!r} is rank deficient (columns "
-                          f"{list(X_df.columns)}); drop a collinear covariate")
+                          f"{list(x_info.column_names)}); drop a collinear covariate")
     terms = build_random_terms(parsed, frame)
     term_infos = []
     for expr, _group in parsed.random:
         term_infos.append(patsy.dmatrix(expr, frame.iloc[:1], eval_env=formula_env(),
                                         return_type="matrix").design_info)
-    design = build_design(X, y_df.to_numpy(dtype=float).ravel(), list(X_df.columns), terms,
-                           X_df.design_info, term_infos)
+    design = build_design(X, y.ravel(), list(x_info.column_names), terms, x_info, term_infos)
     for t in terms:
         if t.n_levels >= design.n:
             raise InputError(f"the grouping factor {t.group!r} has {t.n_levels} levels for "
