@@ -89,6 +89,8 @@ def test_fit_matrices_equal_patsy_dmatrices(formula):
 
     frame = _data(2).assign(score=lambda f: 10 + f["a"] ** 2)
     y, X, info = _fixed_matrices(formula, frame)
-    y_ref, X_ref = patsy.dmatrices(formula, frame, eval_env=formula_env(), return_type="matrix")
-    assert info.column_names == X_ref.design_info.column_names
-    assert y.tobytes() == np.asarray(y_ref, float).tobytes() and X.tobytes() == np.asarray(X_ref, float).tobytes()
+    y_ref, X_ref = patsy.dmatrices(formula, frame, eval_env=formula_env(), return_type="dataframe")
+    assert info.column_names == list(X_ref.columns)
+    # the same bytes in the same (column-major) layout: X'X sums in the same order
+    assert y.tobytes() == y_ref.to_numpy(float).tobytes() and X.tobytes(order="A") == X_ref.to_numpy(float).tobytes(order="A")
+    assert X.flags["F_CONTIGUOUS"] == X_ref.to_numpy(float).flags["F_CONTIGUOUS"]

@@ -220,10 +220,11 @@ def _fixed_matrices(fixed_formula: str, frame: pd.DataFrame):
     if infos is not None:
         y, X = numeric_builder(infos[0])(frame), numeric_builder(infos[1])(frame)
         if y is not None and X is not None:
-            return y, X, infos[1]
-    y_df, X_df = patsy.dmatrices(fixed_formula, frame, eval_env=formula_env(), return_type="matrix",
+            # column-major, as DataFrame.to_numpy gives it: the same layout, the same BLAS sums
+            return y, np.asfortranarray(X), infos[1]
+    y_df, X_df = patsy.dmatrices(fixed_formula, frame, eval_env=formula_env(), return_type="dataframe",
                                  NA_action="raise")
-    return np.asarray(y_df, dtype=float), np.asarray(X_df, dtype=float), X_df.design_info
+    return y_df.to_numpy(dtype=float), X_df.to_numpy(dtype=float), X_df.design_info
 
 
 def prepare(formula: str, data: pd.DataFrame):
