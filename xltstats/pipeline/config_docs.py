@@ -81,6 +81,13 @@ KEY_DOCS = {
                     "by models that never saw it); unset: one fold per language.",
     "cv.n_jobs": "Folds run at once in threads (`auto`: the CPUs available, at most 8); the output is the "
                  "same for any value.",
+    "cv.select": "Model choice by inner cross-validation: in every outer fold the training part alone is "
+                 "split again by the same scheme; the estimator (or convex stack) with the lowest inner "
+                 "RMSE gives the fold's `chosen` prediction, so `chosen` in `cv.csv` is the nested RMSE of "
+                 "choosing. `tables/cv_choice.csv` names per scheme the estimator a prediction should use "
+                 "(`stacked` only if it beats every single estimator on the held-out folds). false: none.",
+    "cv.inner_folds": "Folds of that inner cross-validation (an estimator 50% worse than the best after an "
+                      "inner fold is not fitted on the later ones).",
     "ranking.enabled": "Source ranking per target: `auto` when targets have 3 or more candidate sources "
                        "(never for unordered pairs); true or false.",
     "ranking.k": "NDCG@k of the rankings.",

@@ -5,11 +5,20 @@
 (``same_language``, ``same_script``, ``target_in_pretraining``), source-weighted features for
 multi-source rows; for a fit it then keeps the complete rows, leaves out columns that are constant
 there, builds the feature groups and the default mixed formula.
+
+The trees and OLS of cross-validation see more than the explanatory models: the multi-source and
+few-shot columns of :func:`multisource_features` (LITMUS's log example counts per pivot language,
+the target's own count, the nearest and farthest source's pair features) and, when the mixed model
+has ``model`` or ``task`` as random effects, those grouping columns (:func:`grouping_columns`), so
+that every estimator of a comparison is given the same information (``ModelTable.tree_features``
+and ``ModelTable.categorical``).
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, InputError
@@ -40,6 +49,10 @@ class ModelTable:
     #: where each used column came from: "builder" (computed by the feature builder), "dataset"
     #: (the dataset's own column) or "pair" (``same_language``, from the codes); predict follows it
     provenance: dict[str, str] = field(default_factory=dict)
+    #: the prediction estimators' columns: ``used`` and the multi-source / few-shot columns that vary
+    tree_features: list[str] = field(default_factory=list)
+    #: grouping columns the mixed model has as random effects besides source and target (model, task)
+    categorical: list[str] = field(default_factory=list)
 
     @property
     def rows_used(self) -> str:
@@ -263,6 +276,114 @@ def alias_hints(data: pd.DataFrame, config: FitConfig, used: list[str], notes: l
         mapping = ", ".join(f"{c}: {n}" for c, n in found.items())
         notes.append(f"the dataset's column(s) {listed} look like xltstats features but are not used; to use them "
                      f"instead of xltstats' own, set 'feature_aliases: {{{mapping}}}' in the fit config")
+#: Prefix of LITMUS's per-pivot columns: ``log_examples_eng`` is ``log(1 + examples in eng)``.
+LOG_EXAMPLES = "log_examples_"
+#: ``log(1 + n_target_examples)``: the examples in the target language itself (few-shot).
+TARGET_EXAMPLES = "log_target_examples"
+#: Per-row summaries of the source set (from :func:`xltstats.models.multisource.aggregate_multisource`).
+SOURCE_SET_COLUMNS = ("n_sources", "source_entropy", "log_total_source_examples")
+
+
+def multisource_features(table: pd.DataFrame, columns=None) -> tuple[pd.DataFrame, list[str]]:
+    """Multi-source and few-shot columns for the prediction estimators; the one builder of fit and predict.
+
+    Returns ``(table with the columns, their names)``.  The columns, for any results table (or table
+    of new rows) with ``source``, ``target`` and the optional ``source_languages``,
+    ``n_source_examples`` and ``n_target_examples``:
+
+    * ``log_examples_<lang>`` = ``log(1 + c)`` with ``c`` the examples of pivot language ``lang`` in
+      the row's ``source_languages`` (0 when the row has none in it; a single-source row without
+      ``source_languages`` has ``{source: n_source_examples}``, missing when that count is): the
+      representation of LITMUS (Srinivasan et al. 2021).  Made only when the table has multi-source
+      rows (``source == "mul"``).
+    * ``log_target_examples`` = ``log(1 + n_target_examples)``, missing where the count is.
+    * ``n_sources``, ``source_entropy`` (nats) and ``log_total_source_examples`` (``log(1 +`` total
+      ``)``) of the source set, as :func:`~xltstats.models.multisource.aggregate_multisource` counts
+      them; only for tables with multi-source rows.
+
+    ``columns=None`` (a fit): every column above that the table supports, the pivots being every
+    language with examples in some row.  ``columns`` given (prediction: the fitted model's column
+    names): exactly those of them that this function makes, whatever the new rows hold; other names
+    are ignored (a pivot the new rows lack is 0, a pivot the fit did not have is not made).
+    """
+    from ..models.multisource import aggregate_multisource, parse_source_languages
+    from ..results import MULTI_SOURCE, SOURCE_LANGUAGES
+
+    multi = bool((table["source"].astype(str) == MULTI_SOURCE).any())
+    if columns is None:
+        pivots = None
+        want_target = "n_target_examples" in table.columns and \
+            pd.to_numeric(table["n_target_examples"], errors="coerce").nunique() > 1
+        want_set = list(SOURCE_SET_COLUMNS) if multi else []
+    else:
+        columns = list(columns)
+        pivots = [c[len(LOG_EXAMPLES):] for c in columns if c.startswith(LOG_EXAMPLES)]
+        want_target = TARGET_EXAMPLES in columns
+        want_set = [c for c in SOURCE_SET_COLUMNS if c in columns]
+    out = table.copy()
+    added: list[str] = []
+    if want_target:
+        if "n_target_examples" not in table.columns:
+            raise InputError(f"{TARGET_EXAMPLES} needs column 'n_target_examples'", column="n_target_examples")
+        out[TARGET_EXAMPLES] = np.log1p(pd.to_numeric(table["n_target_examples"], errors="coerce").to_numpy(float))
+        added.append(TARGET_EXAMPLES)
+    if pivots or (pivots is None and multi):
+        cells = table[SOURCE_LANGUAGES] if SOURCE_LANGUAGES in table.columns else pd.Series(None, index=table.index)
+        counts = table["n_source_examples"] if "n_source_examples" in table.columns else pd.Series(np.nan, index=table.index)
+        parsed: dict = {}
+        rows = []
+        for i, (cell, source, n) in enumerate(zip(cells.to_numpy(), table["source"].astype(str), counts.to_numpy())):
+            if isinstance(cell, (str, dict)):
+                key = cell if isinstance(cell, str) else json.dumps(cell, sort_keys=True)
+                if key not in parsed:
+                    parsed[key] = parse_source_languages(cell, row=i + 1, column=SOURCE_LANGUAGES)
+                rows.append(parsed[key])
+            elif source == MULTI_SOURCE:
+                raise InputError(f"a multi-source row needs '{SOURCE_LANGUAGES}'", row=i + 1, column=SOURCE_LANGUAGES)
+            else:
+                n = pd.to_numeric(n, errors="coerce")
+                rows.append({source: float(n) if pd.notna(n) else np.nan})
+        if pivots is None:
+            pivots = sorted({lang for r in rows for lang, c in r.items() if not c <= 0})
+        values = np.array([[r.get(lang, 0.0) for lang in pivots] for r in rows], float).reshape(len(rows), len(pivots))
+        for j, lang in enumerate(pivots):
+            out[LOG_EXAMPLES + lang] = np.log1p(values[:, j])
+        added += [LOG_EXAMPLES + lang for lang in pivots]
+    if want_set:
+        summary = aggregate_multisource(table[[c for c in ("source", "target", SOURCE_LANGUAGES, "n_source_examples")
+                                               if c in table.columns]].reset_index(drop=True),
+                                        pd.DataFrame({"source": [], "target": []}), features=[])
+        summary["log_total_source_examples"] = np.log1p(summary["total_source_examples"].to_numpy(float))
+        for c in want_set:
+            out[c] = summary[c].to_numpy(float)
+        added += want_set
+    return out, added
+
+
+def grouping_columns(formula: str, data: pd.DataFrame, source: str = "source", target: str = "target") -> list[str]:
+    """The grouping columns of ``formula``'s random terms other than source and target (``model``,
+    ``task`` when pooled): the information the other estimators get as categorical features."""
+    from ..models.formula import parse_formula
+
+    groups = []
+    for _, group in parse_formula(formula).random:
+        for g in str(group).split(":"):
+            g = g.strip()
+            if g not in (source, target) and g in data.columns and g not in groups and data[g].nunique() > 1:
+                groups.append(g)
+    return groups
+
+
+def tree_columns(complete: pd.DataFrame, used: list[str], extra: list[str]) -> list[str]:
+    """``used``, then the nearest and farthest source's pair features (``f_min``, ``f_max`` of the
+    multi-source aggregation) and the ``extra`` columns of :func:`multisource_features` that vary
+    in the complete rows: the columns of the prediction estimators."""
+    aggregated = [f"{f}_{side}" for f in used for side in ("min", "max") if f"{f}_{side}" in complete.columns]
+    columns = list(used)
+    for c in aggregated + list(extra):
+        if c not in columns and pd.to_numeric(complete[c], errors="coerce").nunique(dropna=True) > 1:
+            columns.append(c)
+    return columns
 
 
 def _share(part: int, whole: int) -> str:
@@ -371,6 +492,7 @@ def model_table(results: pd.DataFrame, config: FitConfig, *, mirror=None) -> Mod
             reversed_values=lambda column: reversed_feature(data, column, config, mirror))
     # a symmetric <stem>_min/_max column comes from where its directional column came from
     origins = {**provenance, **{n: provenance.get(c, "dataset") for c, names in renamed.items() for n in names}}
+    data, extra = multisource_features(data)
     complete, used = complete_rows(data, used, notes)
     groups = {g: [n for c in cols for n in renamed.get(c, [c]) if n in used] for g, cols in config.groups.items()}
     groups = {g: list(dict.fromkeys(cols)) for g, cols in groups.items() if cols}
@@ -384,7 +506,9 @@ def model_table(results: pd.DataFrame, config: FitConfig, *, mirror=None) -> Mod
                                   unordered=kind == "unordered")
     return ModelTable(data=data, complete=complete, features=features, coverage=coverage, used=used,
                       groups=groups, formula=formula, notes=notes, pairs=kind, symmetrised=renamed,
-                      provenance={c: origins.get(c, "dataset") for c in [*used, *renamed]})
+                      provenance={c: origins.get(c, "dataset") for c in [*used, *renamed]},
+                      tree_features=tree_columns(complete, used, extra),
+                      categorical=grouping_columns(formula, complete))
 
 
 def reversed_feature(data: pd.DataFrame, column: str, config: FitConfig, mirror=None) -> pd.Series:
@@ -431,6 +555,8 @@ def prediction_table(pairs: pd.DataFrame, columns: list[str], config: FitConfig,
     builder with the fit's corpus, tokenizer and pre-training table, source-weighted over the
     ``source_languages`` of a multi-source row as in the fit; ``same_language`` from the codes; the
     dataset's own columns looked up in the fit's table ``reference`` (:func:`dataset_covariates`).
+    The multi-source and few-shot columns come from :func:`multisource_features`, and a source
+    set's ``f_min`` / ``f_max`` (tree features) with their builder feature ``f``.
     What cannot be computed stays missing.
     """
     pairs = apply_aliases(pairs, config, required=False)
@@ -440,6 +566,14 @@ def prediction_table(pairs: pd.DataFrame, columns: list[str], config: FitConfig,
     missing = [c for c in columns if c not in pairs.columns]
     if not missing:
         return pairs
+    pairs, made = multisource_features(pairs, missing)
+    missing = [c for c in missing if c not in made]
+    if not missing:
+        return pairs
+    # f_min / f_max of a source set come with their feature f (aggregate_multisource)
+    aggregated = {c: c[:-4] for c in missing if c.endswith(("_min", "_max")) and not (provenance and c in provenance)
+                  and column_origin(c[:-4], config, provenance) == "builder"}
+    missing = list(dict.fromkeys(aggregated.get(c, c) for c in missing))
     origin = {c: column_origin(c, config, provenance) for c in missing}
     table = pairs
     if any(o == "pair" for o in origin.values()):
@@ -457,6 +591,11 @@ def prediction_table(pairs: pd.DataFrame, columns: list[str], config: FitConfig,
     if lacking:
         raise InputError(f"feature(s) {lacking} are neither in the pairs file nor computable by build_pair_features",
                          column=lacking[0])
+    if aggregated:
+        from ..models.multisource import aggregate_multisource
+
+        return aggregate_multisource(table.drop(columns=[c for c in built if c in table.columns]),
+                                     features[["source", "target", *built]])
     return join_pair_features(table, features, built)
 
 
@@ -552,6 +691,6 @@ def sorted_results(data: pd.DataFrame) -> pd.DataFrame:
     return data.sort_values(keys).reset_index(drop=True)
 
 
-__all__ = ["ModelTable", "model_table", "prediction_table", "column_origin", "add_features", "add_pair_features",
-           "apply_subset", "complete_rows", "rows_used_text",
+__all__ = ["ModelTable", "model_table", "multisource_features", "grouping_columns", "tree_columns", "prediction_table",
+           "column_origin", "add_features", "add_pair_features", "apply_subset", "complete_rows", "rows_used_text",
            "default_formula", "dataset_covariates", "sorted_results"]

@@ -233,20 +233,26 @@ def _cross_validate(fit: Fit, progress: Progress) -> None:
     schemes, estimators = list(config.cv.schemes), None
     if fit.design.pairs == "unordered":
         schemes, estimators = _unordered_schemes(fit, schemes), default_estimators(
-            fit.used, fit.formula, seed=config.seed, symmetric=True)
+            fit.used, fit.formula, seed=config.seed, symmetric=True, tree_features=fit.design.tree_features,
+            categorical=fit.design.categorical)
     possible = [s for s in schemes if _scheme_possible(s, complete)]
     folds = progress.counter("cross-validation folds", sum(
         len(make_splits(complete, s, config.cv.k, config.seed, max_folds=config.cv.max_folds)) for s in possible))
-    metrics, comparisons, summaries = [], [], []
+    metrics, comparisons, summaries, choices, choice_folds = [], [], [], [], []
     for scheme in schemes:
         if not _scheme_possible(scheme, complete):
             fit.notes.append(f"cross-validation {scheme} skipped: too few languages")
             continue
         result = cross_validate(complete, estimators=estimators, features=fit.used, scheme=scheme, k=config.cv.k, seed=config.seed,
                                 mixed_formula=fit.formula, max_folds=config.cv.max_folds,
-                                n_jobs=n_jobs(config.cv.n_jobs), progress=folds)
+                                n_jobs=n_jobs(config.cv.n_jobs), progress=folds,
+                                tree_features=fit.design.tree_features, categorical=fit.design.categorical,
+                                select=config.cv.select, inner_folds=config.cv.inner_folds)
         fit.cv[scheme] = result
         metrics.append(result.metrics())
+        if result.choices:
+            choices.append(result.selection())
+            choice_folds.append(result.choice_folds())
         fit.notes += [f"cross-validation {scheme}: {m}" for m in result.not_converged]
         if result.baseline_name is not None:
             comparisons.append(result.comparison().assign(scheme=scheme))
@@ -257,6 +263,9 @@ def _cross_validate(fit: Fit, progress: Progress) -> None:
         fit.notes += failed
     if comparisons:
         fit.tables["cv_comparison"] = pd.concat(comparisons, ignore_index=True)
+    if choices:  # the estimator a prediction should use, per scheme (predict and the report read it)
+        fit.tables["cv_choice"] = pd.concat(choices, ignore_index=True)
+        fit.tables["cv_choice_folds"] = pd.concat(choice_folds, ignore_index=True)
     if summaries:
         fit.cv_summary = "\n\n".join(summaries) + "\n"
 
