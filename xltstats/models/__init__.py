@@ -7,6 +7,7 @@ from xltstats.models.mixed import (MixedModelWarning, MixedResults, compare_feat
 
 # --- OLS, few-shot curves, validation, ranking, simulation: imports added below this line ---
 from xltstats.models.fewshot import FewShotResults, fit_fewshot
+from xltstats.models.hybrid import HybridEstimator
 from xltstats.models.multisource import aggregate_multisource
 from xltstats.models.ols import OLSResults, fit_ols
 from xltstats.models.persist import PortableModel, load_model, save_model
@@ -19,6 +20,6 @@ from xltstats.models.validation import (CVResults, GradientBoostingEstimator, Me
 __all__ = ["fit_ols", "OLSResults", "fit_fewshot", "FewShotResults", "aggregate_multisource", "save_model",
            "load_model", "PortableModel", "rank_sources", "RankingResults", "ndcg_at_k", "CrossedSimulator",
            "recovery_study", "write_table", "cross_validate", "CVResults", "OLSEstimator", "MixedEstimator",
-           "MeanBaseline", "GradientBoostingEstimator"]
+           "MeanBaseline", "GradientBoostingEstimator", "HybridEstimator"]
 
 __all__ += ["fit_mixed", "MixedResults", "compare_mixed", "compare_feature_groups", "MixedModelWarning"]

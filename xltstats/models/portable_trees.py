@@ -76,7 +76,7 @@ class PortableTrees:
     def prediction_interval(self, data: pd.DataFrame, alpha: float = 0.05, include_random: bool = True) -> pd.DataFrame:
         """Prediction and the ``1 - alpha`` conformal interval of each row (``include_random`` is
         accepted for the common interface: trees have no random effects)."""
-        from xltstats.models.validation import conformal_quantile
+        from xltstats.models.estimators import conformal_quantile
 
         columns = [numeric_column(data, c, self.name) for c in self.features]
         x = np.column_stack(columns) if columns else np.zeros((len(data), 0))

@@ -288,8 +288,9 @@ def _brief_list(labels: list[str], max_listed: int) -> tuple[str, int]:
 
 def default_estimators(features, mixed_formula: str | None = None, response: str = "score", seed: int = 0,
                        symmetric: bool = False, *, tree_features=None, categorical=()) -> dict:
-    """OLS, the crossed mixed model (when a formula is given), the mean baseline and LightGBM trees
-    (``symmetric``: the mean baseline of unordered pairs, see :class:`MeanBaseline`).
+    """OLS, the crossed mixed model (when a formula is given), the mean baseline, LightGBM trees and,
+    with a formula that has random intercepts, the hybrid of trees and random intercepts
+    (:class:`~xltstats.models.hybrid.HybridEstimator`; ``symmetric``: the mean baseline of unordered pairs, see :class:`MeanBaseline`).
 
     ``tree_features``: the trees' columns (default ``features``; a fit gives them the multi-source and
     few-shot columns too, :func:`xltstats.pipeline.design.multisource_features`).  ``categorical``:
@@ -302,6 +303,13 @@ def default_estimators(features, mixed_formula: str | None = None, response: str
     out["mean"] = MeanBaseline(response=response, symmetric=symmetric)
     out["gbt"] = GradientBoostingEstimator(list(tree_features or features), response=response, seed=seed,
                                            categorical=categorical)
+    if mixed_formula:
+        from xltstats.models.hybrid import HybridEstimator, random_intercepts
+
+        random = random_intercepts(mixed_formula)
+        if random:  # the trees and the mixed model's random intercepts together (xltstats.models.hybrid)
+            out["hybrid"] = HybridEstimator(list(tree_features or features), random=random, response=response,
+                                            seed=seed)
     return out
 
 
@@ -358,6 +366,9 @@ def cross_validate(data: pd.DataFrame, estimators: dict | None = None, scheme: s
             elif est.calibration == "auto":
                 est.calibration = "inner"
             estimators[name] = est
+        elif getattr(est, "validation_group", None) == "auto":  # the hybrid's inner folds follow the scheme
+            estimators[name] = copy.copy(est)
+            estimators[name].validation_group = calibration
     frames, failures = [], []
     from xltstats.errors import XltstatsError
 

@@ -91,7 +91,9 @@ def best_estimator(fit) -> dict | None:
     if table is None or not len(table):
         return None
     schemes = list(pd.unique(table["scheme"]))  # in the order the fit ran them (cv.schemes)
-    rows = table[(table["scheme"] == schemes[0]) & table["estimator"].isin(SAVED)].dropna(subset=["rmse"])
+    # the hybrid only when the fit saves one (model.json can hold it through HybridEstimator.to_spec)
+    saved = [f for f in SAVED if f != "hybrid" or getattr(fit, "hybrid", None) is not None]
+    rows = table[(table["scheme"] == schemes[0]) & table["estimator"].isin(saved)].dropna(subset=["rmse"])
     if rows.empty:
         return None
     row = rows.sort_values(["rmse", "estimator"], kind="stable").iloc[0]

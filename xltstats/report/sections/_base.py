@@ -49,6 +49,8 @@ BASELINES = {
     "mean": "`mean`, the target's mean score in training (the source's mean when the target is held out, "
             "the overall mean when both are)",
     "gbt": "`gbt`, LightGBM gradient-boosted trees on the same features (the predictor of LITMUS and ProxyLM)",
+    "hybrid": "`hybrid`, boosted trees on the same features with the mixed model's random intercepts fitted "
+              "together (GPBoost's design; a language not seen in training gets a random effect of 0)",
 }
 
 
