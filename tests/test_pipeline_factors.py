@@ -170,3 +170,53 @@ def test_unordered_pairs_get_one_effect_per_language_when_there_are_enough():
     notes = []
     assert default_formula(["x"], _table(n_sources=1, n_targets=1), unordered=True, notes=notes) is None
     assert notes[0].startswith("the pairs have 2 language(s) (s0, t0), fewer than mixed.min_levels (3)")
+
+
+def _two_model_fit(tmp_path):
+    from xltstats.models import fit_mixed
+    from xltstats.models.persist import save_model
+
+    data = _table(n_sources=5, n_targets=6)
+    data["model"] = np.where(np.arange(len(data)) % 2 == 0, "labse", "laser")
+    formula = default_formula(["x"], data, notes=[])
+    assert "C(model)" in formula
+    fitted = fit_mixed(formula, data, warn=False)
+    save_model(tmp_path, mixed=fitted)
+    return data, fitted
+
+
+def test_a_fixed_factor_level_the_fit_never_saw_gets_no_prediction_from_model_json(tmp_path):
+    from xltstats.models.persist import load_model
+
+    data, fitted = _two_model_fit(tmp_path)
+    portable = load_model(tmp_path)
+    assert portable.spec["factor_levels"] == {"model": ["labse", "laser"]}
+    new = pd.concat([data.head(2), data.head(1).assign(model="laser3")], ignore_index=True)
+    got = portable.prediction_interval(new)
+    np.testing.assert_allclose(got["prediction"][:2], fitted.predict(new.head(2)), rtol=1e-9)
+    # not the reference level's prediction (labse's would be finite): missing, bounds too
+    assert got.iloc[2].isna().all()
+    assert portable.unseen_levels(new) == ["", "", "model 'laser3' was not in the fit (it saw labse, laser)"]
+
+
+def test_saved_models_say_why_an_unseen_fixed_level_has_no_prediction(tmp_path):
+    from xltstats.models.nested import SavedModels
+
+    data, fitted = _two_model_fit(tmp_path)
+    new = pd.concat([data.head(1), data.head(1).assign(model="laser3")], ignore_index=True)
+    out = SavedModels.load(tmp_path).predict(new, which="mixed")
+    assert np.isfinite(out["prediction"][0]) and np.isnan(out["prediction"][1])
+    assert out["model_reason"].tolist() == ["", "model 'laser3' was not in the fit (it saw labse, laser)"]
+
+
+def test_a_hand_edited_factor_levels_entry_is_an_error_naming_the_key(tmp_path):
+    from xltstats.errors import InputError
+    from xltstats.models.persist import load_model
+
+    _two_model_fit(tmp_path)
+    path = tmp_path / "model.json"
+    document = json.loads(path.read_text())
+    document["models"]["mixed"]["factor_levels"] = {"model": "labse"}
+    path.write_text(json.dumps(document))
+    with pytest.raises(InputError, match="factor_levels.model"):
+        load_model(tmp_path)

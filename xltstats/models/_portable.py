@@ -107,6 +107,12 @@ class _SpecChecker:
                         self.number(table[term], f"{key}.{term}", low=0 if key == "sds" else None)
                         if key == "sds" and not table[term] > 0:
                             self.fail(f"{key}.{term}", f"must be positive, got {table[term]!r}")
+        factor_levels = spec.get("factor_levels")
+        if factor_levels is not None:
+            if not isinstance(factor_levels, dict):
+                self.fail("factor_levels", f"expected an object mapping each factor to its levels, got {_kind(factor_levels)}")
+            for col, levels in factor_levels.items():
+                self.text_list(levels, f"factor_levels.{col}")
         random = spec.get("random", [])
         if kind == "mixed" and not isinstance(random, list):
             self.fail("random", f"expected a list of random terms, got {_kind(random)}")

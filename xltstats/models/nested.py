@@ -183,5 +183,8 @@ class SavedModels:
             reason[r] = (f"lacks {', '.join(lacking[r])}; no saved {family} model does without "
                          f"{'it' if len(lacking[r]) == 1 else 'them'}")
         unexplained = out["prediction"].isna().to_numpy() & (chosen >= 0)
-        reason[unexplained] = "a value the model needs besides its features is missing"
+        for r in np.flatnonzero(unexplained):
+            model = self.model(candidates[chosen[r]][0])
+            unseen = model.unseen_levels(table.iloc[[r]])[0] if hasattr(model, "unseen_levels") else ""
+            reason[r] = unseen or "a value the model needs besides its features is missing"
         return out.assign(model_used=used, model_reason=reason)

@@ -28,7 +28,9 @@ Prediction from a mixed entry: ``x'beta + sum_terms z'b_level`` (``b = 0`` for a
 fitting). Variance of a new observation: ``x'V x + sigma^2 + sum_terms`` of ``z' condVar_level z`` for a
 seen level and ``z' Sigma_term z`` for an unseen one (as :meth:`MixedResults.prediction_interval`).
 Fixed-effect terms must be plain numeric columns, or treatment dummies written ``C(col)[T.level]`` /
-``col[T.level]``; other patsy transforms are refused when saving.
+``col[T.level]``; other patsy transforms are refused when saving. A mixed entry with such dummies
+records ``factor_levels``: the levels seen of each factor behind them; a new row with another level
+(a third ``model`` after ``C(model)`` of two) gets a missing prediction, not the reference level's.
 """
 from __future__ import annotations
 
@@ -81,11 +83,16 @@ def _mixed_spec(res) -> dict:
         if condvar[t] is not None:
             entry["conditional_covariance"] = {str(level): _matrix(condvar[t][i]) for i, level in enumerate(term.levels)}
         random.append(entry)
+    # the levels of each factor behind treatment dummies: a new row with another level has no estimate
+    factors = sorted({(m.group("c1") or m.group("c2")).strip() for m in map(_DUMMY.match, res.params.index) if m})
+    factor_levels = {col: sorted(map(str, pd.unique(res.data[col].astype(str)))) for col in factors
+                     if col in data_columns}
     return {"kind": "mixed", "formula": res.formula, "response": res.parsed.response,
             "terms": list(res.params.index), "coefficients": _floats(res.params),
             "covariance": _matrix(res.cov_params()), "residual_variance": float(res.scale),
             "df_inference": None, "random": random, "nobs": int(res.nobs), "reml": bool(res.reml),
-            "converged": bool(res.converged), "singular": bool(res.singular)}
+            "converged": bool(res.converged), "singular": bool(res.singular),
+            **({"factor_levels": factor_levels} if factor_levels else {})}
 
 
 def model_spec(results) -> dict:
@@ -311,6 +318,18 @@ class PortableModel:
             cols += [c for c in entry["columns"] if c != "(Intercept)"]
         return list(dict.fromkeys(cols))
 
+    def unseen_levels(self, data: pd.DataFrame) -> list[str]:
+        """Per row, why the fixed factors give it no prediction ('' when they do): the levels of
+        ``factor_levels`` columns the fit never saw."""
+        out = [[] for _ in range(len(data))]
+        for col, seen in sorted((self.spec.get("factor_levels") or {}).items()):
+            if col not in data.columns:
+                continue
+            labels = data[col].astype(str).to_numpy()
+            for r in np.flatnonzero(~pd.Series(labels).isin(seen).to_numpy()):
+                out[r].append(f"{col} {labels[r]!r} was not in the fit (it saw {', '.join(seen)})")
+        return ["; ".join(parts) for parts in out]
+
     def _numeric(self, data: pd.DataFrame, col: str) -> np.ndarray:
         return numeric_column(data, col, self.name)
 
@@ -325,7 +344,12 @@ class PortableModel:
                 col = (m.group("c1") or m.group("c2")).strip()
                 if col not in data.columns:
                     raise InputError(f"new data lacks column {col!r} needed by the {self.name} model", column=col)
-                columns.append((data[col].astype(str) == m.group("level")).to_numpy(float))
+                labels = data[col].astype(str)
+                dummy = (labels == m.group("level")).to_numpy(float)
+                seen = self.spec.get("factor_levels", {}).get(col)
+                if seen is not None:  # a level the fit never saw has no fixed effect: no prediction
+                    dummy[~labels.isin(seen).to_numpy()] = np.nan
+                columns.append(dummy)
                 continue
             values = self._numeric(data, term)
             if self.kind == "ols" and self.spec.get("standardise", True):
