@@ -360,12 +360,14 @@ def multisource_features(table: pd.DataFrame, columns=None) -> tuple[pd.DataFram
     return out, added
 
 
-def grouping_columns(formula: str, data: pd.DataFrame, source: str = "source", target: str = "target") -> list[str]:
+def grouping_columns(formula: str | None, data: pd.DataFrame, source: str = "source", target: str = "target") -> list[str]:
     """The grouping columns of ``formula``'s random terms other than source and target (``model``,
     ``task`` when pooled): the information the other estimators get as categorical features."""
     from ..models.formula import parse_formula
 
     groups = []
+    if formula is None:  # no random term left (too few levels): no mixed model, no grouping columns
+        return groups
     for _, group in parse_formula(formula).random:
         for g in str(group).split(":"):
             g = g.strip()
