@@ -127,7 +127,8 @@ def langrank_features(data: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return data, feats
 
 
-def ranking_estimators(features, mixed_formula: str | None = None, response: str = "score", seed: int = 0) -> dict:
+def ranking_estimators(features, mixed_formula: str | None = None, response: str = "score", seed: int = 0,
+                       hybrid: bool = True) -> dict:
     """The regression estimators of :func:`xltstats.models.validation.default_estimators` as rankers
     (every model the package predicts with, the hybrid included once it is there), without the mean
     baseline (:func:`rank_sources` has its own source mean) and with the trees uncalibrated: a ranking
@@ -137,7 +138,7 @@ def ranking_estimators(features, mixed_formula: str | None = None, response: str
     from xltstats.models.validation import GradientBoostingEstimator, default_estimators
 
     out = {}
-    for name, est in default_estimators(features, mixed_formula, response=response, seed=seed).items():
+    for name, est in default_estimators(features, mixed_formula, response=response, seed=seed, hybrid=hybrid).items():
         if name == "mean":
             continue
         if isinstance(est, GradientBoostingEstimator) and est.interval == "conformal":

@@ -287,7 +287,7 @@ def _brief_list(labels: list[str], max_listed: int) -> tuple[str, int]:
 
 
 def default_estimators(features, mixed_formula: str | None = None, response: str = "score", seed: int = 0,
-                       symmetric: bool = False, *, tree_features=None, categorical=()) -> dict:
+                       symmetric: bool = False, *, tree_features=None, categorical=(), hybrid: bool = True) -> dict:
     """OLS, the crossed mixed model (when a formula is given), the mean baseline, LightGBM trees and,
     with a formula that has random intercepts, the hybrid of trees and random intercepts
     (:class:`~xltstats.models.hybrid.HybridEstimator`; ``symmetric``: the mean baseline of unordered pairs, see :class:`MeanBaseline`).
@@ -295,7 +295,8 @@ def default_estimators(features, mixed_formula: str | None = None, response: str
     ``tree_features``: the trees' columns (default ``features``; a fit gives them the multi-source and
     few-shot columns too, :func:`xltstats.pipeline.design.multisource_features`).  ``categorical``:
     grouping columns the mixed model has as random effects (``model``, ``task``), given to OLS and
-    the trees as indicators so that every estimator sees the same information."""
+    the trees as indicators so that every estimator sees the same information.  ``hybrid``: include
+    the hybrid (a fit includes it only with ``cv.hybrid: true``, for its cost)."""
     categorical = list(categorical)
     out = {"ols": OLSEstimator(features, response=response, categorical=categorical)}
     if mixed_formula:
@@ -303,7 +304,7 @@ def default_estimators(features, mixed_formula: str | None = None, response: str
     out["mean"] = MeanBaseline(response=response, symmetric=symmetric)
     out["gbt"] = GradientBoostingEstimator(list(tree_features or features), response=response, seed=seed,
                                            categorical=categorical)
-    if mixed_formula:
+    if mixed_formula and hybrid:
         from xltstats.models.hybrid import HybridEstimator, random_intercepts
 
         random = random_intercepts(mixed_formula)
@@ -318,10 +319,12 @@ def cross_validate(data: pd.DataFrame, estimators: dict | None = None, scheme: s
                    target: str = "target", baseline: str | None = None, features=None,
                    mixed_formula: str | None = None, max_folds: int | None = None,
                    n_jobs: int = 1, progress=None, *, tree_features=None, categorical=(), group: str | None = None,
-                   select: bool = False, inner_folds: int = 3, race_margin: float = 0.5) -> CVResults:
+                   select: bool = False, inner_folds: int = 3, race_margin: float = 0.5,
+                   hybrid: bool = True) -> CVResults:
     """Evaluate ``estimators`` (name -> estimator) on the same held-out splits.
 
-    Without ``estimators``, :func:`default_estimators` is used with ``features`` and ``mixed_formula``.
+    Without ``estimators``, :func:`default_estimators` is used with ``features`` and ``mixed_formula``
+    (and the hybrid unless ``hybrid=False``).
 
     ``baseline`` names the estimator the others are compared with in :meth:`CVResults.summary`
     (default: the first :class:`GradientBoostingEstimator`, if any). ``max_folds`` holds languages
@@ -341,7 +344,7 @@ def cross_validate(data: pd.DataFrame, estimators: dict | None = None, scheme: s
     """
     if estimators is None and features:
         estimators = default_estimators(features, mixed_formula, response, seed, tree_features=tree_features,
-                                        categorical=categorical)
+                                        categorical=categorical, hybrid=hybrid)
     if not estimators:
         raise InputError("cross_validate needs estimators, or features for the default ones")
     if response not in data.columns:

@@ -184,12 +184,14 @@ class CVConfig:
     k: int = 5  # folds of the random scheme
     max_folds: int | None = 10  # languages held out in this many groups; None: one fold per language
     n_jobs: int | str = AUTO  # folds at once in threads (auto: the CPUs available, at most 8)
-    select: bool = True  # choose an estimator per outer fold by inner cross-validation (and stack)
+    select: bool = False  # choose an estimator per outer fold by inner cross-validation (and stack); ~2x the CV's time
+    hybrid: bool = False  # also cross-validate the trees + random intercepts hybrid (models/hybrid.py); ~4x the CV's time
     inner_folds: int = 3  # folds of that inner cross-validation
 
     def __post_init__(self):
         check = _Checker("configuration")
         check.boolean("cv.select", self.select)
+        check.boolean("cv.hybrid", self.hybrid)
         check.integer("cv.inner_folds", self.inner_folds, minimum=2)
         schemes = check.names("cv.schemes", self.schemes)
         for index, scheme in enumerate(schemes):

@@ -234,7 +234,7 @@ def _cross_validate(fit: Fit, progress: Progress) -> None:
     if fit.design.pairs == "unordered":
         schemes, estimators = _unordered_schemes(fit, schemes), default_estimators(
             fit.used, fit.formula, seed=config.seed, symmetric=True, tree_features=fit.design.tree_features,
-            categorical=fit.design.categorical)
+            categorical=fit.design.categorical, hybrid=config.cv.hybrid)
     possible = [s for s in schemes if _scheme_possible(s, complete)]
     folds = progress.counter("cross-validation folds", sum(
         len(make_splits(complete, s, config.cv.k, config.seed, max_folds=config.cv.max_folds)) for s in possible))
@@ -247,7 +247,8 @@ def _cross_validate(fit: Fit, progress: Progress) -> None:
                                 mixed_formula=fit.formula, max_folds=config.cv.max_folds,
                                 n_jobs=n_jobs(config.cv.n_jobs), progress=folds,
                                 tree_features=fit.design.tree_features, categorical=fit.design.categorical,
-                                select=config.cv.select, inner_folds=config.cv.inner_folds)
+                                select=config.cv.select, inner_folds=config.cv.inner_folds,
+                                hybrid=config.cv.hybrid)
         fit.cv[scheme] = result
         metrics.append(result.metrics())
         if result.choices:
@@ -278,7 +279,7 @@ def _rank(fit: Fit, single: pd.DataFrame, progress: Progress) -> None:
     n_folds = len(group_splits(single["target"].to_numpy(), config.ranking.max_folds))
     # every regression model of the cross-validation ranks (the mixed model, trees, the hybrid), and
     # with select the ranker chosen by inner CV within each fold ('best') is reported as well
-    estimators = ranking_estimators(fit.used, fit.formula, seed=config.seed)
+    estimators = ranking_estimators(fit.used, fit.formula, seed=config.seed, hybrid=config.cv.hybrid)
     ranking = rank_sources(single, features=fit.used, k=config.ranking.k, seed=config.seed,
                            estimators=estimators, max_folds=config.ranking.max_folds, mixed_formula=fit.formula,
                            select=config.ranking.select, inner_folds=config.ranking.inner_folds,
