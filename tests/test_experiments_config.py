@@ -28,8 +28,11 @@ def write(tmp_path, **fields):
 
 
 def test_import_does_not_load_torch():
+    """Importing the package, the experiment planning modules and the adapter studies loads neither
+    torch nor transformers (only running a job does)."""
     code = ("import sys, xltstats, xltstats.experiments, xltstats.experiments.config, "
-            "xltstats.experiments.plan, xltstats.experiments.journal, xltstats.experiments.tasks\n"
+            "xltstats.experiments.plan, xltstats.experiments.journal, xltstats.experiments.tasks, "
+            "xltstats.experiments.adapter_study, xltstats.studies.influence, xltstats.studies.arithmetic\n"
             "xltstats.experiments.list_tasks()\n"
             "assert 'torch' not in sys.modules and 'transformers' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)

@@ -121,15 +121,20 @@ def test_seq2seq_study_with_verbalised_labels(tmp_path, tokenizer_dir):
     assert df[df.source == df.target]["score"].mean() > 0.4
 
 
-def test_submitit_shards_then_merge(tmp_path, tokenizer_dir):
+def run_submitit(tmp_path, tokenizer_dir, executor, rows, **fields):
+    """Run a one-task (xnli) zero-shot study through a submitit executor; check its table of
+    ``rows`` rows and return the study."""
     pytest.importorskip("submitit")
-    path = study_file(tmp_path, tokenizer_dir, name="shards", few_shot=[0], keep_checkpoints=False,
-                      tasks=[{"name": "xnli", "data": str(FIXTURES / "xnli")}])
-    out = tmp_path / "shards.csv"
-    assert cli(["run", str(path), "--executor", "submitit-debug", "--results", str(out),
-                "--no-progress"]) == 0
-    check_table(out, 4)
-    study = load_study(path)
+    path = study_file(tmp_path, tokenizer_dir, few_shot=[0],
+                      tasks=[{"name": "xnli", "data": str(FIXTURES / "xnli")}], **fields)
+    out = tmp_path / f"{fields['name']}.csv"
+    assert cli(["run", str(path), "--executor", executor, "--results", str(out), "--no-progress"]) == 0
+    check_table(out, rows)
+    return load_study(path)
+
+
+def test_submitit_shards_then_merge(tmp_path, tokenizer_dir):
+    study = run_submitit(tmp_path, tokenizer_dir, "submitit-debug", 4, name="shards", keep_checkpoints=False)
     shards = sorted(p.name for p in journal_dir(study.run_dir).glob("*.jsonl"))
     assert shards == ["xnli-deu-seed3.jsonl", "xnli-eng-seed3.jsonl"]
     assert not any((study.run_dir / "checkpoints").iterdir())  # keep_checkpoints: false
@@ -138,19 +143,10 @@ def test_submitit_shards_then_merge(tmp_path, tokenizer_dir):
 def test_submitit_local_executor(tmp_path, tokenizer_dir):
     """The SLURM path (job array through submitit), with submitit's local executor: one job
     in its own process (a second would only add its start-up time)."""
-    pytest.importorskip("submitit")
-    path = study_file(tmp_path, tokenizer_dir, name="local", few_shot=[0], languages=["eng"],
-                      tasks=[{"name": "xnli", "data": str(FIXTURES / "xnli")}])
-    out = tmp_path / "local.csv"
-    assert cli(["run", str(path), "--executor", "submitit-local", "--results", str(out),
-                "--no-progress"]) == 0
-    check_table(out, 1)
-    study = load_study(path)
+    study = run_submitit(tmp_path, tokenizer_dir, "submitit-local", 1, name="local", languages=["eng"])
     assert [p.name for p in journal_dir(study.run_dir).glob("*.jsonl")] == ["xnli-eng-seed3.jsonl"]
     assert list((study.run_dir / "submitit").rglob("*_result.pkl"))  # ran as a submitit job
-    assert cli(["run", str(path), "--executor", "submitit-local", "--results", str(out),
-                "--no-progress"]) == 0  # nothing pending: nothing submitted
-    check_table(out, 1)
+    run_submitit(tmp_path, tokenizer_dir, "submitit-local", 1, name="local", languages=["eng"])  # nothing pending
 
 
 @pytest.mark.skipif(not os.environ.get("XLTSTATS_MIRROR"), reason="needs XLTSTATS_MIRROR (UD PUD files)")

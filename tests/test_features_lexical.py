@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,8 +18,6 @@ from xltstats.features.lexical import (
     tokenize_words,
 )
 
-MIRROR = os.environ.get("XLTSTATS_MIRROR")
-needs_mirror = pytest.mark.skipif(not MIRROR, reason="XLTSTATS_MIRROR is not set (shared data mirror needed)")
 
 TEXTS = {
     "aaa": {"u1": "The cat sat.", "u2": "A dog"},
@@ -299,7 +296,7 @@ def test_parse_conllu_text(tmp_path):
 
 
 # --------------------------------------------------------------------------- mirror and checksums
-@needs_mirror
+@pytest.mark.needs_mirror
 def test_fetch_from_mirror_verifies_checksum(tmp_path):
     from xltstats.datasets.fetch import fetch, sha256_of
 
@@ -320,7 +317,7 @@ def test_fetch_from_mirror_verifies_checksum(tmp_path):
 
 
 # --------------------------------------------------------------------------- real data
-@needs_mirror
+@pytest.mark.needs_mirror
 def test_udhr_real_data_orderings():
     assert corpora.udhr_version_for("spa") == "spa"
     assert corpora.udhr_version_for("deu") == "deu_1996"
@@ -344,7 +341,7 @@ def test_udhr_real_data_orderings():
     assert "人人生而自由" in chinese["zho"]["article-1"]
 
 
-@needs_mirror
+@pytest.mark.needs_mirror
 def test_udhr_codes_folded_into_a_macrolanguage_keep_their_text_and_script():
     # xltstats.languages folds nob into nor: the Bokmal version answers both
     assert corpora.udhr_version_for("nob") == corpora.udhr_version_for("nor") == "nob"
@@ -365,7 +362,7 @@ def test_udhr_codes_folded_into_a_macrolanguage_keep_their_text_and_script():
     assert df.loc[("aze", "rus"), "char_ngram_similarity"] == 0.0
 
 
-@needs_mirror
+@pytest.mark.needs_mirror
 @pytest.mark.slow
 def test_all_udhr_pairs_word_and_char_measures():
     import time
@@ -384,7 +381,7 @@ def test_all_udhr_pairs_word_and_char_measures():
     assert elapsed < 300
 
 
-@needs_mirror
+@pytest.mark.needs_mirror
 def test_pud_real_data_orderings():
     texts = corpora.load_parallel("pud", ["es", "pt", "fi", "et"])
     assert sorted(texts) == ["fin", "por", "spa"]  # no Estonian PUD
@@ -415,7 +412,6 @@ def test_edit_distance_without_rapidfuzz_matches(monkeypatch):
 # --------------------------------------------------------------------------- offline tokenizer
 def test_tokenizer_with_a_mirror_never_touches_the_network(tmp_path, monkeypatch):
     pytest.importorskip("transformers")
-    import os
     import socket
 
     from xltstats.errors import ConfigError

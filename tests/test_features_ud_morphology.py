@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import os
 
 import conllu
 import numpy as np
@@ -17,8 +16,6 @@ from xltstats.features.ud_morphology import (
     ud_morphology_from_profiles,
 )
 
-MIRROR = os.environ.get("XLTSTATS_MIRROR")
-needs_mirror = pytest.mark.skipif(not MIRROR, reason="XLTSTATS_MIRROR is not set (shared data mirror needed)")
 
 LANG_A = """# sent_id = s1
 # text = a b
@@ -83,7 +80,7 @@ def test_disjoint_distributions_reach_one(tmp_path):
     assert profile_distance(a, b) == pytest.approx(1.0)
 
 
-@needs_mirror
+@pytest.mark.needs_mirror
 def test_pud_real_data_orderings():
     pairs = [("spa", "por"), ("spa", "fin"), ("por", "spa"), ("es", "et")]
     df = ud_morphology_features(pairs)

@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 
 MIRROR = os.environ.get("XLTSTATS_MIRROR")
-needs_mirror = pytest.mark.skipif(not MIRROR, reason="XLTSTATS_MIRROR is not set")
 
 SUBSET_TARGETS = ["deu", "fra", "spa", "ita", "por", "rus", "pol", "ces", "fin", "tur", "jpn", "kor",
                   "zho", "ara", "hin", "ind", "swe", "nld", "heb", "eus"]
@@ -41,7 +40,7 @@ def write_subset_config(path: Path, **extra) -> Path:
     return path
 
 
-@needs_mirror
+@pytest.mark.needs_mirror
 def test_fit_end_to_end_on_a_subset_of_xpos(tmp_path):
     config = write_subset_config(tmp_path / "subset.yaml")
     out = tmp_path / "fit"
@@ -86,7 +85,7 @@ def test_fit_end_to_end_on_a_subset_of_xpos(tmp_path):
     assert pred.loc[0, "prediction"] == pytest.approx(stored["mixed_prediction"].iloc[0], rel=1e-4)
 
 
-@needs_mirror
+@pytest.mark.needs_mirror
 def test_fit_twice_gives_byte_identical_tables(tmp_path):
     config = write_subset_config(tmp_path / "subset.yaml", cv={"schemes": ["random"], "k": 3})
     outs = []
@@ -100,7 +99,7 @@ def test_fit_twice_gives_byte_identical_tables(tmp_path):
         assert (outs[0] / rel).read_bytes() == (outs[1] / rel).read_bytes(), rel
 
 
-@needs_mirror
+@pytest.mark.needs_mirror
 @pytest.mark.slow
 def test_fit_folder_under_umask_077_is_private_and_under_022_readable(tmp_path):
     config = write_subset_config(tmp_path / "subset.yaml", cv={"schemes": ["random"], "k": 3},
@@ -172,7 +171,7 @@ def test_fold_settings_are_validated(tmp_path, setting, message):
     assert load_config().cv.max_folds == 10
 
 
-@needs_mirror
+@pytest.mark.needs_mirror
 def test_covariates_constant_in_complete_rows_skipped_computable_ones_computed(tmp_path):
     # deu and spa have no Grambank description, so rows with them miss morphological_distance; the
     # covariate varies only on those rows and is constant where every used feature is present.
@@ -212,7 +211,7 @@ def test_covariates_constant_in_complete_rows_skipped_computable_ones_computed(t
     assert used.loc[(used.source == "eng") & (used.target == "rus"), "same_script"].iloc[0] == 0
 
 
-@needs_mirror
+@pytest.mark.needs_mirror
 def test_too_few_complete_rows_names_the_feature_that_costs_them(tmp_path):
     langs = ["eng", "deu", "spa", "fra", "afr", "bul", "ron"]  # Grambank describes only eng and fra
     rows = [{"model": "m", "task": "t", "source": s, "target": t, "score": 50.0 + i, "metric": "accuracy",

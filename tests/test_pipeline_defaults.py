@@ -13,7 +13,6 @@ from xltstats.pipeline import FitConfig
 from xltstats.pipeline.config import DEFAULT_COVARIATES, DEFAULT_FEATURES
 from xltstats.pipeline.design import DEFAULT_DROP_LIMIT, apply_aliases, prune_default_columns
 
-needs_mirror = pytest.mark.skipif(not os.environ.get("XLTSTATS_MIRROR"), reason="XLTSTATS_MIRROR is not set")
 
 
 def _table(n=200, missing=None, seed=0):
@@ -67,7 +66,7 @@ def test_features_asked_for_by_name_are_never_dropped():
     assert tuple(FitConfig().features) == DEFAULT_FEATURES and tuple(FitConfig().covariates) == DEFAULT_COVARIATES
 
 
-@needs_mirror
+@pytest.mark.needs_mirror
 def test_registry_default_fits_drop_at_most_ten_percent():
     from xltstats.datasets import load_dataset
     from xltstats.pipeline.design import model_table

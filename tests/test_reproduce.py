@@ -22,7 +22,6 @@ FIXTURE = Path(__file__).resolve().parent / "fixtures" / "fit_small"
 sys.path.insert(0, str(FIXTURE))
 from make_fit_small import make_fit  # noqa: E402
 
-needs_mirror = pytest.mark.skipif(not os.environ.get("XLTSTATS_MIRROR"), reason="XLTSTATS_MIRROR is not set")
 LANGS = ["eng", "deu", "fra", "fin", "tur", "hin", "jpn"]
 
 

@@ -16,7 +16,6 @@ Permissions follow the user's umask, as ``open()`` and ``mkdir`` would give them
 for files, ``0o777 & ~umask`` for folders): ``tempfile.mkstemp``/``mkdtemp`` create ``0600``/``0700``,
 so every temporary file and folder is set to :func:`file_mode` / :func:`dir_mode` before it is
 renamed into place; under umask 022 collaborators can read a fit, under 077 nobody else can.
-:func:`make_temp_dir` is ``mkdtemp`` with that mode, for writers that build a folder themselves.
 """
 from __future__ import annotations
 
@@ -59,13 +58,6 @@ def file_mode() -> int:
 def dir_mode() -> int:
     """The mode ``mkdir`` gives a new folder under the current umask."""
     return 0o777 & ~current_umask()
-
-
-def make_temp_dir(prefix: str, dir) -> Path:
-    """``tempfile.mkdtemp(prefix=, dir=)`` with the umask's folder mode instead of ``0700``."""
-    path = Path(tempfile.mkdtemp(prefix=prefix, dir=dir))
-    os.chmod(path, dir_mode())
-    return path
 
 
 def atomic_write_with(path, write: Callable[[str], None], *, suffix: str = ".tmp") -> Path:

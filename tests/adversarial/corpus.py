@@ -16,6 +16,7 @@ tracebacks, silent acceptances) for the report.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import json
@@ -33,6 +34,7 @@ import pandas as pd
 LANGUAGES = ["eng", "deu", "fra", "spa", "rus", "hin", "fin", "tur"]
 FORMATS = ("csv", "tsv", "jsonl", "parquet")
 MARKER = "PWNED"
+DELETE = object()  # an edit that removes the key
 
 
 # ------------------------------------------------------------------------------------ inputs
@@ -319,48 +321,31 @@ def predict_cases() -> list[Case]:
                     where=list(where), out="pred.csv", area=area)
 
     good = _model_json()
-    m = json.loads(json.dumps(good))
-    del m["models"]["ols"]["coefficients"]
-    c.append(case("missing-coefficients", m, where=[r"model\.json", r"coefficients"]))
-    m = json.loads(json.dumps(good))
-    m["models"]["ols"]["residual_variance"] = "small"
-    c.append(case("string-residual-variance", m, where=[r"model\.json", r"residual_variance"]))
-    m = json.loads(json.dumps(good))
-    m["models"]["ols"]["coefficients"] = [0.5, "x"]
-    c.append(case("string-coefficient", m, where=[r"model\.json", r"coefficients"]))
-    m = json.loads(json.dumps(good))
-    m["models"]["ols"]["covariance"] = [[0.01]]
-    c.append(case("covariance-shape", m, where=[r"model\.json", r"covariance"]))
-    m = json.loads(json.dumps(good))
-    m["models"]["ols"]["terms"] = "Intercept"
-    c.append(case("terms-string", m, where=[r"model\.json", r"terms"]))
-    m = json.loads(json.dumps(good))
-    m["models"]["ols"]["df_resid"] = "many"
-    c.append(case("df-resid-string", m, where=[r"model\.json", r"df_resid"]))
-    m = json.loads(json.dumps(good))
-    m["models"]["ols"]["sds"] = {"syntactic_distance": "x"}
-    c.append(case("sds-string", m, where=[r"model\.json", r"sds"]))
-    m = json.loads(json.dumps(good))
-    m["models"]["ols"]["means"] = {}
-    c.append(case("means-missing-feature", m, where=[r"model\.json", r"means\.syntactic_distance"]))
-    m = json.loads(json.dumps(good))
-    m["models"]["ols"]["standardise"] = "yes"
-    c.append(case("standardise-string", m, where=[r"model\.json", r"standardise"]))
-    m = json.loads(json.dumps(good))
-    m["models"]["ols"]["kind"] = "forest"
-    c.append(case("kind-unknown", m, where=[r"model\.json", r"kind"]))
-    m = json.loads(json.dumps(good))
-    m["default"] = ["ols"]
-    c.append(case("default-list", m, where=[r"model\.json", r"default"]))
-    m = json.loads(json.dumps(good))
-    m["models"]["ols"] = ["not", "a", "dict"]
-    c.append(case("model-array", m, where=[r"model\.json", r"ols"]))
-    m = json.loads(json.dumps(good))
-    m["models"]["ols"]["residual_variance"] = float("nan")
-    c.append(case("nan-variance", json.dumps(m).encode(), where=[r"model\.json", r"residual_variance"]))
-    m = json.loads(json.dumps(good))
-    m["models"] = []
-    c.append(case("models-list", m, where=[r"model\.json", r"models"]))
+    # (case, path of the key in model.json, its new value or DELETE, the key the message names)
+    edits = [
+        ("missing-coefficients", ("models", "ols", "coefficients"), DELETE, "coefficients"),
+        ("string-residual-variance", ("models", "ols", "residual_variance"), "small", "residual_variance"),
+        ("string-coefficient", ("models", "ols", "coefficients"), [0.5, "x"], "coefficients"),
+        ("covariance-shape", ("models", "ols", "covariance"), [[0.01]], "covariance"),
+        ("terms-string", ("models", "ols", "terms"), "Intercept", "terms"),
+        ("df-resid-string", ("models", "ols", "df_resid"), "many", "df_resid"),
+        ("sds-string", ("models", "ols", "sds"), {"syntactic_distance": "x"}, "sds"),
+        ("means-missing-feature", ("models", "ols", "means"), {}, r"means\.syntactic_distance"),
+        ("standardise-string", ("models", "ols", "standardise"), "yes", "standardise"),
+        ("kind-unknown", ("models", "ols", "kind"), "forest", "kind"),
+        ("default-list", ("default",), ["ols"], "default"),
+        ("model-array", ("models", "ols"), ["not", "a", "dict"], "ols"),
+        ("nan-variance", ("models", "ols", "residual_variance"), float("nan"), "residual_variance"),
+        ("models-list", ("models",), [], "models"),
+    ]
+    for name, path, value, key in edits:
+        m = json.loads(json.dumps(good))
+        parent = functools.reduce(dict.__getitem__, path[:-1], m)
+        if value is DELETE:
+            del parent[path[-1]]
+        else:
+            parent[path[-1]] = value
+        c.append(case(name, json.dumps(m).encode(), where=[r"model\.json", key]))
     c.append(case("not-json", b"{not json", where=[r"model\.json"]))
     c.append(case("json-array", b"[1, 2]", where=[r"model\.json"]))
     c.append(case("latin-1", '{"format": "caf\xe9"}'.encode("latin-1"), where=[r"model\.json"]))

@@ -10,27 +10,11 @@ Importing this package does not import torch or transformers; only running jobs 
 """
 from __future__ import annotations
 
-_LAZY = {
-    "load_study": ("xltstats.experiments.config", "load_study"),
-    "StudyConfig": ("xltstats.experiments.config", "StudyConfig"),
-    "expand": ("xltstats.experiments.plan", "expand"),
-    "Job": ("xltstats.experiments.plan", "Job"),
-    "run_study": ("xltstats.experiments.runner", "run_study"),
-    "run_job": ("xltstats.experiments.runner", "run_job"),
-    "status": ("xltstats.experiments.runner", "status"),
-    "merge": ("xltstats.experiments.runner", "merge"),
-    "list_tasks": ("xltstats.experiments.tasks", "list_tasks"),
-    "get_task": ("xltstats.experiments.tasks", "get_task"),
-    "Task": ("xltstats.experiments.tasks", "Task"),
-}
+from xltstats._lazy import lazy_exports
 
-__all__ = list(_LAZY)
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        module, attr = _LAZY[name]
-        return getattr(importlib.import_module(module), attr)
-    raise AttributeError(f"module 'xltstats.experiments' has no attribute {name!r}")
+__all__, __getattr__, __dir__ = lazy_exports("xltstats.experiments", {
+    "xltstats.experiments.config": ("load_study", "StudyConfig"),
+    "xltstats.experiments.plan": ("expand", "Job"),
+    "xltstats.experiments.runner": ("run_study", "run_job", "status", "merge"),
+    "xltstats.experiments.tasks": ("list_tasks", "get_task", "Task"),
+})
