@@ -45,8 +45,14 @@ def pair_table_for(languages, features, **options) -> pd.DataFrame:
     return table[["source", "target", *features]].reset_index(drop=True)
 
 
+@dataclass(kw_only=True)
 class _FixedPart:
-    """What both simulators share: the features, the true fixed effects and ``X beta``."""
+    """What both simulators share: the intercept, the residual SD, the repeated runs of each pair,
+    the features, the true fixed effects and ``X beta``."""
+
+    intercept: float = 50.0
+    sd_residual: float = 2.0
+    n_seeds: int = 1
 
     @property
     def features(self) -> list[str]:
@@ -60,6 +66,19 @@ class _FixedPart:
     def _fixed(self) -> np.ndarray:
         return self.intercept + self.table[self.features].to_numpy() @ np.array(list(self.coefficients.values()), float)
 
+    def _runs(self, rng: np.random.Generator, mean: np.ndarray, seed_column: int, **columns) -> list:
+        """``n_seeds`` copies of the pair table (``seed`` inserted at ``seed_column``, ``columns`` in
+        front), each with ``score = mean + e`` and its own residual draw."""
+        frames = []
+        for seed in range(self.n_seeds):
+            frame = self.table.copy()
+            for position, (name, value) in enumerate(columns.items()):
+                frame.insert(position, name, value)
+            frame.insert(seed_column, "seed", seed)
+            frame["score"] = mean + rng.normal(0, self.sd_residual, len(mean))
+            frames.append(frame)
+        return frames
+
 
 @dataclass
 class CrossedSimulator(_FixedPart):
@@ -67,11 +86,8 @@ class CrossedSimulator(_FixedPart):
 
     pairs: pd.DataFrame
     coefficients: dict
-    intercept: float = 50.0
     sd_source: float = 3.0
     sd_target: float = 5.0
-    sd_residual: float = 2.0
-    n_seeds: int = 1
 
     def __post_init__(self):
         features = list(self.coefficients)
@@ -97,13 +113,7 @@ class CrossedSimulator(_FixedPart):
         u_source = dict(zip(self.sources, rng.normal(0, self.sd_source, len(self.sources))))
         u_target = dict(zip(self.targets, rng.normal(0, self.sd_target, len(self.targets))))
         base = self._fixed() + self.table["source"].map(u_source).to_numpy() + self.table["target"].map(u_target).to_numpy()
-        frames = []
-        for seed in range(self.n_seeds):
-            frame = self.table.copy()
-            frame.insert(2, "seed", seed)
-            frame["score"] = base + rng.normal(0, self.sd_residual, len(base))
-            frames.append(frame)
-        return pd.concat(frames, ignore_index=True)
+        return pd.concat(self._runs(rng, base, 2), ignore_index=True)
 
 
 @dataclass
@@ -118,12 +128,9 @@ class UnorderedSimulator(_FixedPart):
 
     languages: list
     coefficients: dict
-    intercept: float = 50.0
     sd_language: float = 3.0
     sd_task: float = 0.0
-    sd_residual: float = 2.0
     n_tasks: int = 1
-    n_seeds: int = 1
     feature_seed: int = 0
 
     def __post_init__(self):
@@ -145,14 +152,8 @@ class UnorderedSimulator(_FixedPart):
         u = dict(zip(self.languages, rng.normal(0, self.sd_language, len(self.languages))))
         v = rng.normal(0, self.sd_task, self.n_tasks) if self.sd_task > 0 else np.zeros(self.n_tasks)
         base = self._fixed() + self.table["source"].map(u).to_numpy() + self.table["target"].map(u).to_numpy()
-        frames = []
-        for task in range(self.n_tasks):
-            for seed in range(self.n_seeds):
-                frame = self.table.copy()
-                frame.insert(0, "task", f"task{task + 1}")
-                frame.insert(3, "seed", seed)
-                frame["score"] = base + v[task] + rng.normal(0, self.sd_residual, len(base))
-                frames.append(frame)
+        frames = [frame for task in range(self.n_tasks)
+                  for frame in self._runs(rng, base + v[task], 3, task=f"task{task + 1}")]
         return pd.concat(frames, ignore_index=True)
 
 
