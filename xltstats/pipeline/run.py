@@ -206,6 +206,8 @@ def _fit_mixed(fit: Fit) -> None:
     if why:
         fit.notes.append(f"mixed model: Satterthwaite df and p-values "
                          + (why if why.startswith("computed") else f"not computed: {why}"))
+    if fit.tables["coef_mixed"].attrs.get("profile_note"):
+        fit.notes.append(f"mixed model: {fit.tables['coef_mixed'].attrs['profile_note']}")
     fit.tables["variance_components"] = variance_table(mixed, config.mixed.ci_boot, config.seed)
     fit.tables["mixed_fit"] = mixed_fit_statistics(mixed)
     if design.groups:
@@ -302,7 +304,10 @@ def mixed_coefficients(mixed) -> tuple[pd.DataFrame, str]:
     """The mixed model's table with lmerTest's Satterthwaite ``df`` and ``p_value`` (``Pr(>|t|)``)
     for the fixed effects, and an empty reason; where they cannot be computed (an ML fit, the
     statsmodels path, a Hessian that is not positive definite) both stay missing and the reason says
-    why.  The Wald intervals (normal quantiles, as lme4's ``confint(method="Wald")``) are kept."""
+    why.  The Wald intervals (normal quantiles, as lme4's ``confint(method="Wald")``) are kept as
+    ``conf_low``/``conf_high``; ``conf_low_profile``/``conf_high_profile`` are lme4's profile
+    intervals (``confint(method = "profile")``, the ML deviance profiled over each fixed effect),
+    missing where they cannot be computed, with the reason in ``table.attrs["profile_note"]``."""
     from ..errors import InputError
 
     table = mixed.table()
@@ -324,6 +329,15 @@ def mixed_coefficients(mixed) -> tuple[pd.DataFrame, str]:
     at = list(table.columns).index("statistic") + 1
     table.insert(at, "df", df)
     table.insert(at + 1, "p_value", p)
+    low, high = pd.Series(np.nan, index=table.index), pd.Series(np.nan, index=table.index)
+    try:
+        profile = mixed.conf_int(method="profile")
+    except (InputError, ValueError, ArithmeticError, AttributeError) as exc:
+        table.attrs["profile_note"] = f"profile intervals of the fixed effects not computed: {exc}"
+    else:
+        low[fixed] = table.loc[fixed, "term"].map(profile["lower"]).to_numpy(float)
+        high[fixed] = table.loc[fixed, "term"].map(profile["upper"]).to_numpy(float)
+    table["conf_low_profile"], table["conf_high_profile"] = low, high
     return table, why
 
 

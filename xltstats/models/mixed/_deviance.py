@@ -304,12 +304,15 @@ class ProfiledDeviance:
         M = W.T @ sol
         RXtRX = self.XtX - M[:p, :p]
         rhs = self.Xty - M[:p, p]
-        try:
-            cfx = cho_factor(RXtRX)
-        except np.linalg.LinAlgError:
-            return None
-        beta = cho_solve(cfx, rhs)
-        logdet_RX = 2.0 * float(np.sum(np.log(np.diag(cfx))))
+        if p == 0:        # no fixed effect (a profile of the only one holds it fixed)
+            cfx, beta, logdet_RX = None, np.zeros(0), 0.0
+        else:
+            try:
+                cfx = cho_factor(RXtRX)
+            except np.linalg.LinAlgError:
+                return None
+            beta = cho_solve(cfx, rhs)
+            logdet_RX = 2.0 * float(np.sum(np.log(np.diag(cfx))))
         r2 = self.yty - M[p, p] - float(rhs @ beta)
         return dict(logdet_L=logdet_L, logdet_RX=logdet_RX, beta=beta, r2=r2, W=W, sol=sol,
                     solve=solve, lam_t=lam_t, RXtRX=RXtRX, cfx=cfx)

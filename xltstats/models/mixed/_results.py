@@ -18,6 +18,7 @@ from scipy import stats
 from xltstats.errors import InputError
 from xltstats.models.formula import ParsedFormula
 from xltstats.models.mixed._inference import variance_components_ci as _variance_components_ci
+from xltstats.models.mixed._inference import fixed_effects_profile_ci as _fixed_effects_profile_ci
 from xltstats.models.mixed._deviance import ProfiledDeviance
 from xltstats.models.mixed._design import (Design, lower_triangle_colwise, member_labels, numeric_builder,
                                            prepare)
@@ -199,8 +200,15 @@ class MixedResults:
         self.varcorr = pd.DataFrame(rows)
 
     # ---- inference ---------------------------------------------------------------------------
-    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Wald intervals for the fixed effects (normal quantiles, as lme4's confint(method="Wald"))."""
+    def conf_int(self, alpha: float = 0.05, method: str = "Wald") -> pd.DataFrame:
+        """Intervals for the fixed effects (columns lower, upper): ``method="Wald"`` (default) with
+        normal quantiles, as lme4's ``confint(method = "Wald")``; ``method="profile"``
+        profile-likelihood intervals as lme4's ``confint(method = "profile")`` (see
+        :func:`xltstats.models.mixed._inference.fixed_effects_profile_ci`)."""
+        if method == "profile":
+            return _fixed_effects_profile_ci(self, alpha)
+        if method != "Wald":
+            raise InputError(f"method must be 'Wald' or 'profile', got {method!r}")
         z = stats.norm.ppf(1 - alpha / 2)
         return pd.DataFrame({"lower": self.params - z * self.bse, "upper": self.params + z * self.bse})
 

@@ -93,7 +93,11 @@ class ModelSections(ReportBase):
         caption = f"{label} coefficients (`tables/{name}.csv`)."
         if "df" in table.columns and "p_value" in table.columns and name == "coef_mixed":
             caption += (" `p_value`: t tests on Satterthwaite's degrees of freedom (`df`), as lmerTest's; "
-                        "intervals: Wald (normal quantiles), as lme4's `confint(method = \"Wald\")`.")
+                        "intervals: `conf_low`/`conf_high` Wald (normal quantiles), as lme4's "
+                        "`confint(method = \"Wald\")`"
+                        + ("; `conf_low_profile`/`conf_high_profile` profile likelihood (the ML deviance "
+                           "profiled over each fixed effect), as lme4's `confint(method = \"profile\")`"
+                           if "conf_low_profile" in table.columns else "") + ".")
         out.append(self.table(table, f"report_{name}", caption))
         return "\n".join(out)
 
