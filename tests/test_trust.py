@@ -14,7 +14,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -178,10 +177,17 @@ def test_an_interrupted_fit_keeps_the_previous_output_and_leaves_nothing_beside_
     out.mkdir()
     (out / "manifest.json").write_text("{}\n")  # a previous fit
     child = subprocess.Popen([sys.executable, "-m", "xltstats.fit", "--data", "tiny.csv", "--config", "tiny.yaml",
-                              "--out", "fit", "--quiet"], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
-    time.sleep(4)
+                              "--out", "fit"], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    # signal once the fit is at work (its imports done and its handlers installed): a signal during the
+    # interpreter's own start-up is Python's to handle, and a fixed sleep raced it on a loaded machine
+    seen = []
+    for line in child.stderr:
+        seen.append(line)
+        if "computing pair features" in line:
+            break
     child.send_signal(signum)
     _, err = child.communicate(timeout=300)
+    err = "".join(seen) + err
     if child.returncode == 0:  # finished before the signal: the new fit is complete
         assert (out / "model.json").is_file()
     else:
