@@ -17,9 +17,10 @@ pytestmark = pytest.mark.skipif(not os.environ.get("XLTSTATS_MIRROR"), reason="X
 
 LANGS = ["eng", "deu", "fra", "fin", "tur", "hin", "jpn"]
 SETS = [{"eng": 1000, "deu": 1000}, {"fra": 500, "hin": 1500}, {"jpn": 1000, "tur": 1000}]
+EFFECT = {lang: 5.0 * i for i, lang in enumerate(["fin", "eng", "jpn", "deu", "hin", "fra", "tur"])}
 TARGETLESS = [("fin", "tur"), ("hin", "eng")]  # single-source rows without a score
 CONFIG = ("features: [syntactic_distance, genetic_distance, morphological_distance]\n"
-          "covariates: [same_language, same_script]\ncv: {schemes: [random]}\nranking: {enabled: false}\n"
+          "covariates: [same_language, same_script]\ncv: {schemes: [random], hybrid: true}\nranking: {enabled: false}\n"
           "fewshot: {enabled: false}\nreport: false\n")
 
 
@@ -28,11 +29,12 @@ def results_table() -> pd.DataFrame:
     rows = []
     for s in LANGS:
         for t in LANGS:
-            score = np.nan if (s, t) in TARGETLESS else float(rng.uniform(20, 90))
+            # planted language effects, so that the random intercepts are not zero
+            score = np.nan if (s, t) in TARGETLESS else float(rng.uniform(20, 60) + EFFECT[t] - EFFECT[s] / 2)
             rows.append({"source": s, "target": t, "score": score, "n_source_examples": 1000})
     for t in LANGS:
         for k, mix in enumerate(SETS):
-            score = np.nan if (t, k) == ("fin", 2) else float(rng.uniform(20, 90))
+            score = np.nan if (t, k) == ("fin", 2) else float(rng.uniform(20, 60) + EFFECT[t])
             rows.append({"source": "mul", "target": t, "score": score, "n_source_examples": sum(mix.values()),
                          "source_languages": json.dumps(mix)})
     table = pd.DataFrame(rows).assign(model="m", task="t", metric="accuracy", n_target_examples=0, seed=1)
@@ -126,6 +128,53 @@ def test_saved_trees_predict_exactly_as_the_fit(fitted):
     assert got["prediction"].notna().all() and got["se_mean"].isna().all()
 
 
+def test_saved_hybrid_predicts_exactly_as_the_fit(fitted):
+    from xltstats.models.nested import SavedModels
+
+    fit, folder, work = fitted
+    assert fit.hybrid is not None and "hybrid" in json.loads((folder / "model.json").read_text())["models"]
+    table = fit.data.head(30).assign(genetic_distance=lambda d: d["genetic_distance"].where(d.index % 4 > 0))
+    saved = SavedModels.load(folder).predict(table, "hybrid")
+    own = fit.hybrid.predict_interval(table)
+    for column in ("prediction", "lower", "upper"):
+        np.testing.assert_array_equal(saved[column].to_numpy(), own[column].to_numpy())
+    assert saved["model_used"].eq("hybrid").all() and saved["se_mean"].isna().all()
+    assert saved["model_reason"].iloc[0] == "lacks genetic_distance (the trees route missing values)"
+    stored = pd.read_csv(folder / "predictions.csv")
+    assert stored["hybrid_prediction"].notna().all()
+
+
+def test_hybrid_gives_an_unseen_language_random_effect_zero_through_predict(fitted):
+    fit, folder, work = fitted
+    got = predict(folder, work, pd.DataFrame({"source": ["ind", "ind", "eng"], "target": ["eng", "zul", "fra"]}),
+                  "--model", "hybrid")
+    assert got["model_used"].eq("hybrid").all()
+    spec = json.loads((folder / "model.json").read_text())["models"]["hybrid"]["random"]
+    intercept = spec["coefficients"][spec["terms"].index("Intercept")]
+    blup = {entry["group"]: {k: v[0] for k, v in entry["levels"].items()} for entry in spec["random"]}
+    trees = fit.hybrid.booster_.predict(got[fit.hybrid.features].to_numpy(float), raw_score=True)
+    # ind (and zul) never seen: random effect 0; eng and fra seen: their BLUPs
+    expected = trees + intercept + np.array([blup["target"]["eng"], 0.0, blup["source"]["eng"] + blup["target"]["fra"]])
+    assert "ind" not in blup["source"] and "zul" not in blup["target"] and abs(blup["target"]["eng"]) > 1
+    np.testing.assert_allclose(got["prediction"], expected, rtol=1e-5)  # predict writes 6 significant digits
+    # a new language's interval is wider: the whole variance component instead of the BLUP's
+    width = got["upper"] - got["lower"]
+    assert width.iloc[1] > width.iloc[2] and width.iloc[0] > width.iloc[2]
+
+
+def test_auto_uses_the_hybrid_when_the_fit_chose_it(fitted, tmp_path):
+    import shutil
+
+    _, folder, work = fitted
+    chosen = tmp_path / "fit"
+    shutil.copytree(folder, chosen)
+    document = json.loads((chosen / "model.json").read_text())
+    document["best"] = {**document.get("best", {}), "model": "hybrid"}
+    (chosen / "model.json").write_text(json.dumps(document))
+    got = predict(chosen, work, pd.DataFrame({"source": ["ind"], "target": ["eng"]}), name="auto.csv")
+    assert got["model_used"].tolist() == ["hybrid"]
+
+
 def test_every_input_column_is_kept_and_auto_is_the_best_by_cv(fitted):
     fit, folder, work = fitted
     pairs = pd.DataFrame({"note": ["a", "b"], "source": ["en", "mul"], "target": ["fi", "tur"],
@@ -137,7 +186,7 @@ def test_every_input_column_is_kept_and_auto_is_the_best_by_cv(fitted):
     assert got["note"].tolist() == ["a", "b"] and got["config_id"].tolist() == ["x", "y"]
     assert got["source_languages"].iloc[1] == '{"eng": 10, "fin": 30}'
     best = json.loads((folder / "model.json").read_text())["best"]
-    cv = fit.cv_table[fit.cv_table["estimator"].isin(["ols", "mixed", "gbt"])]
+    cv = fit.cv_table[fit.cv_table["estimator"].isin(["ols", "mixed", "gbt", "hybrid"])]
     assert best["model"] == cv.sort_values("rmse")["estimator"].iloc[0]
     assert got["model_used"].str.startswith(best["model"]).all()
 

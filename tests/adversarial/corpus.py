@@ -20,6 +20,7 @@ import functools
 import hashlib
 import io
 import json
+import operator
 import os
 import re
 import subprocess
@@ -308,6 +309,19 @@ def _model_json() -> dict:
         return json.loads(path.read_text())
 
 
+def _hybrid_model_json() -> dict:
+    """A real model.json whose default is a hybrid (trees + random intercepts) on one pair feature."""
+    from xltstats.models.hybrid import HybridEstimator
+
+    document = _model_json()
+    data = good_table()
+    data["syntactic_distance"] = np.random.default_rng(1).uniform(0, 1, len(data))
+    hybrid = HybridEstimator(["syntactic_distance"], n_estimators=30, inner_folds=2).fit(data)
+    document["models"]["hybrid"] = json.loads(json.dumps(hybrid.to_spec()))
+    document["default"] = "hybrid"
+    return document
+
+
 def predict_cases() -> list[Case]:
     c = []
     pairs = b"source,target\neng,deu\nfra,spa\n"
@@ -338,9 +352,24 @@ def predict_cases() -> list[Case]:
         ("nan-variance", ("models", "ols", "residual_variance"), float("nan"), "residual_variance"),
         ("models-list", ("models",), [], "models"),
     ]
+    hybrid = _hybrid_model_json()
+    edits += [("hybrid-" + name, ("models", "hybrid", *path), value, r"models\.hybrid\." + key) for name, path, value, key in [
+        ("trees-garbage", ("trees",), "not a model", "trees"),
+        ("trees-missing", ("trees",), DELETE, "trees"),
+        ("rounds-string", ("n_rounds",), "ten", "n_rounds"),
+        ("rounds-mismatch", ("n_rounds",), hybrid["models"]["hybrid"]["n_rounds"] + 1, "n_rounds"),
+        ("features-count", ("features",), ["a", "b"], "features"),
+        ("scores-negative", ("calibration_scores",), [0.5, -1.0], r"calibration_scores\[1\]"),
+        ("scores-string", ("calibration_scores",), "wide", "calibration_scores"),
+        ("boosted-unknown", ("boosted_random",), "some", "boosted_random"),
+        ("random-missing", ("random",), DELETE, "random"),
+        ("random-kind", ("random", "kind"), "ols", r"random\.kind"),
+        ("random-levels", ("random", "random", 0, "levels"), "x", r"random\.random\[0\]\.levels"),
+        ("random-variance", ("random", "residual_variance"), -1.0, r"random\.residual_variance"),
+    ]]
     for name, path, value, key in edits:
-        m = json.loads(json.dumps(good))
-        parent = functools.reduce(dict.__getitem__, path[:-1], m)
+        m = json.loads(json.dumps(hybrid if name.startswith("hybrid-") else good))
+        parent = functools.reduce(operator.getitem, path[:-1], m)
         if value is DELETE:
             del parent[path[-1]]
         else:

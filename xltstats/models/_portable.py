@@ -140,6 +140,21 @@ class _SpecChecker:
                     self.matrix(block, f"{key}.conditional_covariance.{level}", len(columns))
 
 
+def read_booster(text, key: str, n_features: int, checker: _SpecChecker):
+    """LightGBM's booster from the model string under ``key``, with ``n_features`` feature names."""
+    if not isinstance(text, str) or not text.strip():
+        checker.fail(key, f"expected LightGBM's model string, got {_kind(text)}")
+    try:
+        import lightgbm
+
+        booster = lightgbm.Booster(model_str=text)
+    except Exception as exc:  # noqa: BLE001 - LightGBM's own parse error, reported with the key
+        checker.fail(key, f"LightGBM cannot read the model string: {exc}")
+    if booster.num_feature() != n_features:
+        checker.fail("features", f"{n_features} names for a booster of {booster.num_feature()} features")
+    return booster
+
+
 def numeric_column(data: pd.DataFrame, col: str, model: str) -> np.ndarray:
     """``data[col]`` as floats for the model named ``model``; a lacking column or a value that is
     not a number is an :class:`InputError` naming the row and column."""

@@ -449,7 +449,16 @@ class HybridEstimator:
         fitted.random_part_ = self._random_results(full, full.theta, y - run["F"], optimise=True)
         fitted.calibration_scores_ = np.sort(scores)
         fitted.nobs = int(len(y))
+        fitted._portable_random()
         return fitted
+
+    def _portable_random(self) -> None:
+        """The random part as ``model.json`` holds it, which predictions go through: a fitted
+        estimator and the one :meth:`from_spec` rebuilds predict exactly alike."""
+        from xltstats.models.persist import PortableModel, model_spec
+
+        self.random_spec_ = model_spec(self.random_part_)
+        self.random_predictor_ = PortableModel(self.random_spec_, name="hybrid.random")
 
     # ------------------------------------------------------------------ results
     @property
@@ -478,7 +487,8 @@ class HybridEstimator:
             raise InputError(f"missing column(s) {missing}", column=missing[0])
         x = data[self.features].apply(pd.to_numeric, errors="coerce").to_numpy(float)
         f = self.booster_.predict(x, raw_score=True) if self.n_rounds_ else np.zeros(len(data))
-        pi = self.random_part_.prediction_interval(data.reset_index(drop=True), alpha, include_random=include_random)
+        pi = self.random_predictor_.prediction_interval(data.reset_index(drop=True), alpha,
+                                                        include_random=include_random)
         pred = f + pi["prediction"].to_numpy()
         s = pi["se_prediction"].to_numpy()
         q = (conformal_quantile(self.calibration_scores_, alpha) if len(self.calibration_scores_)
@@ -490,32 +500,67 @@ class HybridEstimator:
         """A JSON-able description of the fitted model (no pickle): the trees as LightGBM's text
         model, the random part as :func:`xltstats.models.persist.model_spec` writes a mixed model,
         and the calibration scores.  :meth:`from_spec` rebuilds a predictor from it."""
-        from xltstats.models.persist import _floats, model_spec
+        from xltstats.models.persist import _floats
 
         return {"kind": "hybrid", "response": self.response, "features": list(self.features),
                 "random_formula": self.random, "n_rounds": int(self.n_rounds_),
                 "boosted_random": self.boosted_random_,
                 "trees": self.booster_.model_to_string() if self.n_rounds_ else None,
-                "random": model_spec(self.random_part_),
+                "random": self.random_spec_,
                 "calibration_scores": _floats(self.calibration_scores_), "nobs": self.nobs}
 
     @classmethod
-    def from_spec(cls, spec: dict) -> "HybridEstimator":
-        """The fitted estimator :meth:`to_spec` described (predictions equal the original's)."""
-        import lightgbm
+    def from_spec(cls, spec: dict, name: str = "hybrid", file=None) -> "HybridEstimator":
+        """The fitted estimator :meth:`to_spec` described (predictions equal the original's).
 
+        Every entry is checked (a hand-edited ``model.json`` is refused with the key named:
+        ``models.<name>.<key>``); the random part as a mixed entry of its own
+        (``models.<name>.random.<key>``)."""
+        from xltstats.models._portable import _kind, _SpecChecker, read_booster
         from xltstats.models.persist import PortableModel
 
-        missing = [k for k in ("kind", "features", "random", "trees", "calibration_scores", "n_rounds") if k not in spec]
-        if missing or spec.get("kind") != "hybrid":
-            raise InputError(f"not a hybrid model description (kind {spec.get('kind')!r}, missing {missing})")
-        fitted = cls(spec["features"], random=spec.get("random_formula", "(1|source) + (1|target)"),
+        checker = _SpecChecker(name, file)
+        if spec.get("kind") != "hybrid":
+            checker.fail("kind", f"expected 'hybrid', got {_kind(spec.get('kind'))}")
+        for key in ("features", "n_rounds", "trees", "random", "calibration_scores"):
+            if key not in spec:
+                checker.fail(key, "missing")
+        features = checker.text_list(spec["features"], "features")
+        n_rounds = spec["n_rounds"]
+        if isinstance(n_rounds, bool) or not isinstance(n_rounds, int) or n_rounds < 0:
+            checker.fail("n_rounds", f"expected a whole number of at least 0, got {_kind(n_rounds)}")
+        for key in ("response", "random_formula"):
+            if key in spec and not (isinstance(spec[key], str) and spec[key].strip()):
+                checker.fail(key, f"expected a name, got {_kind(spec[key])}")
+        if spec.get("boosted_random") not in (None, "auto", "all", "none"):
+            checker.fail("boosted_random", f"expected 'auto', 'all', 'none' or null, got {_kind(spec['boosted_random'])}")
+        if spec.get("nobs") is not None:
+            checker.number(spec["nobs"], "nobs", low=0)
+        scores = spec["calibration_scores"]
+        if not isinstance(scores, list):
+            checker.fail("calibration_scores", f"expected a list of numbers, got {_kind(scores)}")
+        scores = np.array([checker.number(v, f"calibration_scores[{i}]", low=0) for i, v in enumerate(scores)], float)
+        random = spec["random"]
+        if not isinstance(random, dict):
+            checker.fail("random", f"expected a mixed-model entry (an object), got {_kind(random)}")
+        if random.get("kind") != "mixed":
+            checker.fail("random.kind", f"expected 'mixed', got {_kind(random.get('kind'))}")
+        booster = None
+        if n_rounds:
+            booster = read_booster(spec["trees"], "trees", len(features), checker)
+            if booster.num_trees() != n_rounds:
+                checker.fail("n_rounds", f"{n_rounds} rounds for a booster of {booster.num_trees()} trees")
+        elif spec["trees"] is not None:
+            checker.fail("trees", f"expected null for a model of 0 rounds, got {_kind(spec['trees'])}")
+        fitted = cls(features, random=spec.get("random_formula", "(1|source) + (1|target)"),
                      response=spec.get("response", "score"))
-        fitted.n_rounds_ = int(spec["n_rounds"])
-        fitted.booster_ = lightgbm.Booster(model_str=spec["trees"]) if fitted.n_rounds_ else None
-        fitted.random_part_ = PortableModel(spec["random"], name="hybrid.random")
-        fitted.calibration_scores_ = np.asarray(spec["calibration_scores"], float)
+        fitted.n_rounds_ = n_rounds
+        fitted.booster_ = booster
+        fitted.random_spec_ = random
+        fitted.random_predictor_ = fitted.random_part_ = PortableModel(random, name=f"{name}.random", file=file)
+        fitted.calibration_scores_ = scores
         fitted.nobs = spec.get("nobs")
         fitted.inner_ = {}
         fitted.boosted_random_ = spec.get("boosted_random")
         return fitted
+

@@ -10,7 +10,7 @@ model (:func:`xltstats.models.persist.model_document`).
 :class:`SavedModels` predicts a row with the largest saved model of the family whose features the
 row has (ties: the sub-model listed first, i.e. the pattern with more rows); the output says which
 model predicted each row (``model_used``) and why (``model_reason``: the features it lacks). Trees
-(``gbt``) route missing values themselves and need no sub-models. A row no saved model can
+(``gbt``, and the trees of the ``hybrid``) route missing values themselves and need no sub-models. A row no saved model can
 predict keeps a missing prediction, and ``model_reason`` says why.
 """
 from __future__ import annotations
@@ -26,6 +26,8 @@ __all__ = ["nested_subsets", "reduced_formula", "SavedModels", "MAX_PATTERNS", "
 MAX_PATTERNS = 16
 #: the families ``--model`` may name (``auto`` picks one of them)
 FAMILIES = ("mixed", "ols", "gbt", "hybrid")
+#: the kinds whose trees route missing feature values themselves (no nested sub-models)
+TREES = ("gbt", "hybrid")
 OUTPUT_COLUMNS = ("prediction", "se_mean", "se_prediction", "lower", "upper", "model_used", "model_reason")
 
 
@@ -139,7 +141,7 @@ class SavedModels:
         """The features whose absence decides the sub-model: the fit's features (the model's own for
         trees, or for a file that does not list them)."""
         full = self.model(family)
-        return list(self.features) if self.features and full.kind != "gbt" else list(full.feature_columns)
+        return list(self.features) if self.features and full.kind not in TREES else list(full.feature_columns)
 
     def columns_needed(self, family: str) -> list[str]:
         """The feature columns a pairs table needs for ``family`` (computed when absent)."""
@@ -157,8 +159,9 @@ class SavedModels:
         out = pd.DataFrame({c: np.full(len(table), np.nan) for c in OUTPUT_COLUMNS[:5]}, index=table.index)
         used = np.full(len(table), "", dtype=object)
         reason = np.full(len(table), "", dtype=object)
-        if full.kind == "gbt":
-            out.loc[:, list(OUTPUT_COLUMNS[:5])] = full.prediction_interval(table, alpha=alpha).to_numpy()
+        if full.kind in TREES:
+            out.loc[:, list(OUTPUT_COLUMNS[:5])] = full.prediction_interval(
+                table, alpha=alpha, include_random=include_random).to_numpy()
             used[:] = family
             reason[:] = [f"lacks {', '.join(miss)} (the trees route missing values)" if miss else ""
                          for miss in lacking]

@@ -14,7 +14,10 @@
 ``best`` is the estimator with the lowest cross-validated RMSE (``--model auto``); ``provenance``
 says where each feature column came from (:func:`xltstats.pipeline.design.column_origin`). A
 ``gbt`` entry (:class:`~xltstats.models.portable_trees.PortableTrees`) holds LightGBM's model string (``booster``), its
-``features`` and the conformal ``calibration_residuals``.
+``features`` and the conformal ``calibration_residuals``. A ``hybrid`` entry
+(:class:`~xltstats.models.portable_trees.PortableHybrid`, :meth:`~xltstats.models.hybrid.HybridEstimator.to_spec`)
+holds the trees (``trees``, ``n_rounds``, ``features``), the random intercepts of ``y - F`` as a
+mixed entry (``random``) and the normalised conformal ``calibration_scores``.
 
 Each model entry has ``kind``, ``response``, the fixed-effect ``terms`` with their ``coefficients`` and
 ``covariance``, the ``residual_variance`` and ``df_inference`` (null: normal quantiles). OLS entries add
@@ -46,7 +49,7 @@ from xltstats.errors import ConfigError, InputError
 from xltstats.models._portable import _floats, _kind, _matrix, _SpecChecker, numeric_column
 from xltstats.models.formula import multi_membership_members
 from xltstats.models.mixed._design import member_labels
-from xltstats.models.portable_trees import PortableTrees, trees_spec
+from xltstats.models.portable_trees import PortableHybrid, PortableTrees, trees_spec
 
 __all__ = ["save_model", "load_model", "model_spec", "model_document", "read_document", "portable_model",
            "PortableModel", "MODEL_FILE"]
@@ -109,7 +112,7 @@ def nested_name(family: str, dropped) -> str:
     return f"{family} without {'+'.join(dropped)}" if dropped else family
 
 
-def model_document(*, ols=None, mixed=None, gbt=None, nested=None, features=None, formula=None, config=None,
+def model_document(*, ols=None, mixed=None, gbt=None, hybrid=None, nested=None, features=None, formula=None, config=None,
                    default: str | None = None, best: dict | None = None, provenance: dict | None = None,
                    extra_models: dict | None = None) -> dict:
     """The content of ``model.json`` (see :func:`save_model`)."""
@@ -128,6 +131,8 @@ def model_document(*, ols=None, mixed=None, gbt=None, nested=None, features=None
     features = list(features)
     if gbt is not None:
         models["gbt"] = trees_spec(gbt)
+    if hybrid is not None:  # a fitted HybridEstimator (xltstats.models.hybrid)
+        models["hybrid"] = hybrid.to_spec()
     models.update(extra_models or {})
     families = {}
     for family, subs in (nested or {}).items():
@@ -157,7 +162,7 @@ def save_model(directory, *, document: dict | None = None, **parts) -> Path:
 
     ``parts`` are those of :func:`model_document`: the OLS and/or mixed model (``default`` is the
     one ``load_model`` returns unless told otherwise: the mixed model when there is one), the tree
-    model ``gbt``, the ``nested`` sub-models of each family (``{"mixed": [(features, results), ...]}``,
+    model ``gbt``, the fitted ``hybrid`` estimator, the ``nested`` sub-models of each family (``{"mixed": [(features, results), ...]}``,
     fitted without some features, for pairs that lack them), the cross-validated ``best`` estimator,
     and the ``provenance`` of each feature column; or a ready ``document``.
     """
@@ -207,6 +212,8 @@ def portable_model(document: dict, which: str | None = None, file=None):
         raise InputError(f"key 'models.{which}' must be a JSON object, got {_kind(models[which])}", file=file)
     if models[which].get("kind") == "gbt":
         return PortableTrees(models[which], name=which, file=file)
+    if models[which].get("kind") == "hybrid":
+        return PortableHybrid(models[which], name=which, file=file)
     return PortableModel(models[which], name=which, file=file)
 
 
@@ -250,7 +257,7 @@ def check_document_extras(document: dict, file=None) -> None:
 
 def load_model(path, which: str | None = None):
     """Read a fit folder's ``model.json`` (or the file itself) and return the chosen model
-    (a :class:`PortableModel`, or :class:`PortableTrees` for ``gbt``)."""
+    (a :class:`PortableModel`, :class:`PortableTrees` for ``gbt``, :class:`PortableHybrid` for ``hybrid``)."""
     document, path = read_document(path)
     return portable_model(document, which, file=path)
 

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 
 from xltstats.errors import ConfigError
-from xltstats.models._portable import _floats, _kind, _SpecChecker, numeric_column
+from xltstats.models._portable import _floats, _kind, _SpecChecker, numeric_column, read_booster
 
-__all__ = ["trees_spec", "PortableTrees"]
+__all__ = ["trees_spec", "PortableTrees", "PortableHybrid"]
 
 
 def trees_spec(estimator) -> dict:
@@ -48,8 +48,6 @@ class PortableTrees:
             if key not in spec:
                 checker.fail(key, "missing")
         self.features = checker.text_list(spec["features"], "features")
-        if not isinstance(spec["booster"], str) or not spec["booster"].strip():
-            checker.fail("booster", f"expected LightGBM's model string, got {_kind(spec['booster'])}")
         residuals = spec["calibration_residuals"]
         if not isinstance(residuals, list):
             checker.fail("calibration_residuals", f"expected a list of numbers, got {_kind(residuals)}")
@@ -58,14 +56,7 @@ class PortableTrees:
         self.spec, self.name, self.file = spec, name, file
         self.nobs = spec.get("nobs")
         self.formula = None
-        try:
-            import lightgbm
-
-            self.booster = lightgbm.Booster(model_str=spec["booster"])
-        except Exception as exc:  # noqa: BLE001 - LightGBM's own parse error, reported with the key
-            checker.fail("booster", f"LightGBM cannot read the model string: {exc}")
-        if self.booster.num_feature() != len(self.features):
-            checker.fail("features", f"{len(self.features)} names for a booster of {self.booster.num_feature()} features")
+        self.booster = read_booster(spec["booster"], "booster", len(self.features), checker)
 
     @property
     def feature_columns(self) -> list[str]:
@@ -88,3 +79,43 @@ class PortableTrees:
 
     def predict(self, data: pd.DataFrame, include_random: bool = True) -> pd.Series:
         return self.prediction_interval(data)["prediction"].rename("prediction")
+
+
+class PortableHybrid:
+    """The hybrid of trees and random intercepts (``kind: hybrid``) read from ``model.json``:
+    :meth:`HybridEstimator.from_spec <xltstats.models.hybrid.HybridEstimator.from_spec>` checks the
+    entry key by key and predicts exactly as the fitted estimator (its trees route missing feature
+    values; a language not seen in fitting gets a random effect of 0). Intervals are the
+    estimator's normalised conformal ones; no standard errors (``se_*`` are missing)."""
+
+    kind = "hybrid"
+
+    def __init__(self, spec: dict, name: str = "hybrid", file=None):
+        from xltstats.models.hybrid import HybridEstimator
+
+        self.estimator = HybridEstimator.from_spec(spec, name=name, file=file)
+        self.spec, self.name, self.file = spec, name, file
+        self.features = list(self.estimator.features)
+        self.nobs = spec.get("nobs")
+        self.formula = None
+
+    @property
+    def feature_columns(self) -> list[str]:
+        return list(self.features)
+
+    @property
+    def required_columns(self) -> list[str]:
+        return list(dict.fromkeys([*self.features, *self.estimator.random_predictor_.required_columns]))
+
+    def prediction_interval(self, data: pd.DataFrame, alpha: float = 0.05, include_random: bool = True) -> pd.DataFrame:
+        """Prediction and the ``1 - alpha`` interval of each row (``include_random=False``: every
+        language as if not seen)."""
+        for c in self.features:
+            numeric_column(data, c, self.name)  # a value that is not a number names its row and column
+        pi = self.estimator.predict_interval(data, alpha=alpha, include_random=include_random)
+        nan = np.full(len(data), np.nan)
+        return pd.DataFrame({"prediction": pi["prediction"].to_numpy(), "se_mean": nan, "se_prediction": nan,
+                             "lower": pi["lower"].to_numpy(), "upper": pi["upper"].to_numpy()}, index=data.index)
+
+    def predict(self, data: pd.DataFrame, include_random: bool = True) -> pd.Series:
+        return self.prediction_interval(data, include_random=include_random)["prediction"].rename("prediction")

@@ -6,6 +6,8 @@ mixed models what ``python -m xltstats.predict`` needs to predict every pair:
 * ``gbt``: LightGBM trees on the used features, fitted on every row with a score (trees route
   missing feature values themselves), with conformal intervals from a grouped inner calibration
   (:class:`~xltstats.models.validation.GradientBoostingEstimator`);
+* ``hybrid`` (with ``cv.hybrid``): the trees with the mixed model's random intercepts
+  (:class:`~xltstats.models.hybrid.HybridEstimator`), fitted on every scored row;
 * nested OLS and mixed sub-models for pairs that lack features (:mod:`xltstats.models.nested`);
 * ``best``: the estimator with the lowest cross-validated RMSE (first scheme of ``cv.schemes``),
   which ``--model auto`` uses (the first scheme the fit ran);
@@ -26,7 +28,8 @@ SAVED = ("mixed", "ols", "gbt", "hybrid")
 
 
 def fit_predictors(fit) -> None:
-    """Fit the trees and the nested sub-models; set ``fit.gbt``, ``fit.nested`` and ``fit.saved``."""
+    """Fit the trees, the hybrid and the nested sub-models; set ``fit.gbt``, ``fit.hybrid``,
+    ``fit.nested`` and ``fit.saved``."""
     from ..models.persist import model_document
     from ..models.validation import GradientBoostingEstimator
 
@@ -35,10 +38,33 @@ def fit_predictors(fit) -> None:
     gbt = GradientBoostingEstimator(fit.used, seed=config.seed).fit(scored)
     gbt.nobs_ = len(scored)
     fit.gbt = gbt
+    fit.hybrid = fit_hybrid(fit, scored)
     fit.nested = fit_nested(fit, scored)
-    fit.saved = model_document(ols=fit.ols, mixed=fit.mixed, gbt=gbt, nested=fit.nested, features=fit.used,
+    fit.saved = model_document(ols=fit.ols, mixed=fit.mixed, gbt=gbt, hybrid=fit.hybrid, nested=fit.nested,
+                               features=fit.used,
                                formula=fit.formula, config=config.to_dict(), best=best_estimator(fit),
                                provenance=design.provenance)
+
+
+def fit_hybrid(fit, scored: pd.DataFrame):
+    """The hybrid of trees and the mixed model's random intercepts (``cv.hybrid``), fitted on every
+    scored row as the cross-validation fitted it (the trees' columns, inner folds holding out what
+    the first scheme of ``cv.schemes`` holds out, as ``best`` is judged there), or None."""
+    from ..models.hybrid import HybridEstimator, random_intercepts
+
+    config = fit.config
+    random = random_intercepts(fit.formula) if config.cv.hybrid and fit.formula else None
+    if random is None:
+        return None
+    run = list(pd.unique(fit.cv_table["scheme"])) if fit.cv_table is not None and len(fit.cv_table) else []
+    first = (run or list(config.cv.schemes) or ["leave-one-target-out"])[0]
+    group = {"leave-one-source-out": "source", "random": None, "leave-one-language-out": None}.get(first, "target")
+    try:
+        return HybridEstimator(list(fit.design.tree_features or fit.used), random=random, seed=config.seed,
+                               validation_group=group).fit(scored)
+    except (XltstatsError, np.linalg.LinAlgError, ValueError) as exc:
+        fit.notes.append(f"hybrid model not saved: {exc}")
+        return None
 
 
 def fit_nested(fit, scored: pd.DataFrame) -> dict:

@@ -46,6 +46,7 @@ class Fit:
     ranking: Any = None
     notes: list[str] = field(default_factory=list)
     gbt: Any = None  # the trees fitted on every scored row (see pipeline.predictors)
+    hybrid: Any = None  # the trees + random intercepts fitted on every scored row (cv.hybrid; pipeline.predictors)
     nested: dict = field(default_factory=dict)  # family -> [(features, results)]: sub-models for pairs lacking features
     saved: dict | None = None  # model.json's document
 
@@ -67,7 +68,7 @@ class Fit:
         """Scores and prediction intervals for new pairs, as ``python -m xltstats.predict`` gives them
         from this fit's folder (:func:`~xltstats.pipeline.predictors.predict_pairs`): missing columns
         computed as in the fit, a pair that lacks features predicted by the largest nested model it
-        has the features of (``model_used``, ``model_reason``). ``model``: mixed, ols, gbt or auto
+        has the features of (``model_used``, ``model_reason``). ``model``: mixed, ols, gbt, hybrid or auto
         (the best by cross-validation)."""
         from ..models.nested import SavedModels
         from .predictors import predict_pairs
