@@ -60,7 +60,9 @@ def normalise_codes(table: pd.DataFrame, path: Path) -> pd.DataFrame:
     when any differ); ``source_languages`` canonical as in a results table, an empty ``source`` of a
     row that has one read as ``mul``."""
     from xltstats.languages import to_iso639_3
-    from xltstats.results import MULTI_SOURCE, SOURCE_LANGUAGES, _Reporter, _source_languages_column
+    from xltstats.results import MULTI_SOURCE, SOURCE_LANGUAGES
+    from xltstats.results._report import _Reporter
+    from xltstats.results.validation import _source_languages_column
 
     table = table.copy()
     given = {}
