@@ -37,3 +37,37 @@ def test_counter_reports_done_and_time_left(monkeypatch):
     quiet = io.StringIO()
     Progress("prog", quiet=True, stream=quiet).counter("folds", 2)("a")
     assert quiet.getvalue() == ""
+
+
+def _cell_by_cell_csv(df, digits=6):
+    """The CSV as it was written before columns were formatted at once: format_value per cell."""
+    from xltstats.models.tables import _csv_quote, format_value
+
+    rows = [[str(c) for c in df.columns]] + [[format_value(v, digits, "") for v in row]
+                                             for row in df.itertuples(index=False, name=None)]
+    return "".join(",".join(_csv_quote(c) for c in row) + "\n" for row in rows)
+
+
+def test_column_formatting_gives_the_cell_by_cell_text():
+    from xltstats.models.tables import format_value, table_to_latex, table_to_markdown
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=64) * 10.0 ** rng.integers(-12, 12, 64)
+    x[:5] = [np.nan, np.inf, -np.inf, 0.0, -0.0]
+    df = pd.DataFrame({
+        "f": x, "f32": x.astype(np.float32), "i": rng.integers(-5, 5, 64), "u8": np.arange(64, dtype=np.uint8),
+        "b": rng.random(64) > 0.5,
+        "text": [["a,b", 'q"x', "p|q", "a_b&c%$#{}~^\\", None, np.nan, 1.5, "plain"][k % 8] for k in range(64)],
+        "string": pd.array([None if k % 7 == 0 else f"x{k}|,_" for k in range(64)], dtype="string"),
+        "Int64": pd.array([None if k % 5 == 0 else k for k in range(64)], dtype="Int64"),
+        "cat": pd.Categorical(["x", "y"] * 32), "a|b_c": range(64)})
+    for digits in (6, 3):
+        assert table_to_csv(df, digits) == _cell_by_cell_csv(df, digits)
+        cells = [[format_value(v, digits, "NA") for v in row] for row in df.itertuples(index=False, name=None)]
+        md = table_to_markdown(df, digits).splitlines()
+        assert len(md) == 66 and [c.strip().replace("\\|", "|") for c in md[2][2:-2].split(" | ")] == cells[0]
+        tex = table_to_latex(df, digits)
+        assert tex.count("\\\\\n") == 65 and "a\\_b\\&c\\%\\$\\#\\{\\}\\textasciitilde{}" in tex
+    assert table_to_csv(df.iloc[:0]) == _cell_by_cell_csv(df.iloc[:0])
+    assert table_to_csv(pd.DataFrame(index=range(2))) == "\n\n\n"
+    assert table_to_csv(pd.DataFrame({"v": [-0.0, 0.5, np.nan]})) == "v\n0\n0.5\n\n"

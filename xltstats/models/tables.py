@@ -41,12 +41,41 @@ def format_value(value, digits: int = 6, missing: str = "") -> str:
     return str(value)
 
 
-def _cells(df: pd.DataFrame, digits: int, missing: str) -> list[list[str]]:
-    columns = list(df.columns)
-    rows = []
-    for values in df.itertuples(index=False, name=None):
-        rows.append([format_value(v, digits, missing) for v in values])
-    return [[str(c) for c in columns]] + rows
+def _float_texts(values: np.ndarray, digits: int, missing: str) -> list[str]:
+    """``format_value`` of every float of a column at once (the same text, value for value)."""
+    pattern = f"%.{digits}g"
+    texts = [pattern % v for v in values.tolist()]  # '%.6g' % v == format(v, '.6g') for every float
+    for i in np.flatnonzero(np.isnan(values)):
+        texts[i] = missing
+    for i in np.flatnonzero(values == 0):
+        texts[i] = "0"  # avoids "-0"
+    return texts
+
+
+def _column_texts(column: pd.Series, digits: int, missing: str) -> tuple[list[str], bool]:
+    """The texts of one column (as :func:`format_value` gives them) and whether they are plain numbers
+    (numpy floats, ints or bools: no character that CSV, Markdown or LaTeX must escape)."""
+    values = column.to_numpy() if isinstance(column.dtype, np.dtype) else None
+    if values is not None and values.dtype.kind == "f":
+        return _float_texts(values.astype(np.float64, copy=False), digits, missing), True
+    if values is not None and values.dtype.kind in "iu":
+        return [str(v) for v in values.tolist()], True
+    if values is not None and values.dtype.kind == "b":
+        return ["true" if v else "false" for v in values.tolist()], True
+    if isinstance(column.dtype, pd.StringDtype):  # str or missing, as format_value gives them
+        return [missing if v is None else v for v in column.to_numpy(dtype=object, na_value=None)], False
+    return [format_value(v, digits, missing) for v in column], False
+
+
+def _columns(df: pd.DataFrame, digits: int, missing: str) -> tuple[list[str], list[list[str]], list[bool]]:
+    """Header, the texts of each column and whether each column is plain numbers."""
+    header = [str(c) for c in df.columns]
+    texts, plain = [], []
+    for j in range(df.shape[1]):
+        column_texts, is_plain = _column_texts(df.iloc[:, j], digits, missing)
+        texts.append(column_texts)
+        plain.append(is_plain)
+    return header, texts, plain
 
 
 def _csv_quote(text: str) -> str:
@@ -55,43 +84,64 @@ def _csv_quote(text: str) -> str:
     return text
 
 
+def _rows(header: list[str], texts: list[list[str]], n_rows: int, line) -> str:
+    if not texts:
+        return line(header) + line([]) * n_rows
+    return line(header) + "".join(map(line, zip(*texts)))
+
+
 def table_to_csv(df: pd.DataFrame, digits: int = 6) -> str:
     """CSV text (``\\n`` line ends, empty cells for missing values)."""
-    return "".join(",".join(_csv_quote(c) for c in row) + "\n" for row in _cells(df, digits, ""))
+    header, texts, plain = _columns(df, digits, "")
+    texts = [t if is_plain else [_csv_quote(c) for c in t] for t, is_plain in zip(texts, plain)]
+    return _rows([_csv_quote(c) for c in header], texts, len(df), lambda row: ",".join(row) + "\n")
+
+
+def _numeric_columns(df: pd.DataFrame) -> list[bool]:
+    return [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) for c in df.columns]
 
 
 def table_to_markdown(df: pd.DataFrame, digits: int = 6) -> str:
     """A GitHub-flavoured pipe table; numeric columns are right-aligned."""
-    cells = _cells(df, digits, "NA")
-    header, body = cells[0], cells[1:]
-    numeric = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) for c in df.columns]
-    widths = [max([len(header[j])] + [len(r[j]) for r in body] + [3]) for j in range(len(header))]
+    header, texts, plain = _columns(df, digits, "NA")
+    numeric = _numeric_columns(df)
+    widths = [max(len(header[j]), 3, max(map(len, texts[j]), default=0)) for j in range(len(header))]
+    padded = []
+    for j, column in enumerate(texts):
+        pad = str.rjust if numeric[j] else str.ljust
+        column = [pad(c, widths[j]) for c in column]
+        padded.append(column if plain[j] else [c.replace("|", "\\|") for c in column])
 
-    def line(row):
-        parts = [(row[j].rjust(widths[j]) if numeric[j] else row[j].ljust(widths[j])) for j in range(len(row))]
-        return "| " + " | ".join(p.replace("|", "\\|") for p in parts) + " |\n"
+    def line(parts):
+        return "| " + " | ".join(parts) + " |\n"
 
+    head = [(h.rjust(widths[j]) if numeric[j] else h.ljust(widths[j])).replace("|", "\\|") for j, h in enumerate(header)]
     rule = "|" + "|".join((("-" * (widths[j] + 1)) + ":") if numeric[j] else ("-" * (widths[j] + 2))
                           for j in range(len(header))) + "|\n"
-    return line(header) + rule + "".join(line(r) for r in body)
+    body = _rows(head, padded, len(df), line)
+    first = body.index("\n") + 1
+    return body[:first] + rule + body[first:]
 
 
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                   "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
 
 
+_LATEX_TABLE = str.maketrans(_LATEX_SPECIAL)
+
+
 def _latex_escape(text: str) -> str:
-    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+    return text.translate(_LATEX_TABLE)
 
 
 def table_to_latex(df: pd.DataFrame, digits: int = 6, caption: str | None = None, label: str | None = None) -> str:
     """A booktabs ``tabular`` (wrapped in ``table`` when a caption or label is given)."""
-    cells = _cells(df, digits, "NA")
-    numeric = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) for c in df.columns]
-    spec = "".join("r" if n else "l" for n in numeric)
+    header, texts, plain = _columns(df, digits, "NA")
+    spec = "".join("r" if n else "l" for n in _numeric_columns(df))
+    texts = [t if is_plain else [_latex_escape(c) for c in t] for t, is_plain in zip(texts, plain)]
     lines = [f"\\begin{{tabular}}{{{spec}}}", "\\toprule",
-             " & ".join(_latex_escape(c) for c in cells[0]) + " \\\\", "\\midrule"]
-    lines += [" & ".join(_latex_escape(c) for c in row) + " \\\\" for row in cells[1:]]
+             " & ".join(_latex_escape(c) for c in header) + " \\\\", "\\midrule"]
+    lines += [" & ".join(row) + " \\\\" for row in (zip(*texts) if texts else [()] * len(df))]
     lines += ["\\bottomrule", "\\end{tabular}"]
     if caption is not None or label is not None:
         inner = ["\\begin{table}[ht]", "\\centering"] + lines
