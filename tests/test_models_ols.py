@@ -209,7 +209,8 @@ def test_tables_are_deterministic(tmp_path):
 
 
 def test_batched_subset_r2_equals_one_solve_at_a_time_and_singular_draws_fall_back():
-    from xltstats.models.ols import _group_sums, _r2_batch, _r2_from_moments
+    from xltstats.models.dominance import _r2_batch, _r2_from_moments
+    from xltstats.models.robust import _group_sums
 
     rng = np.random.default_rng(3)
     z = np.column_stack([np.ones(40), rng.normal(size=(40, 3)), rng.normal(size=40)])
