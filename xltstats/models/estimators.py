@@ -214,7 +214,28 @@ class MeanBaseline:
         return _interval_frame(pred, pred - half, pred + half, data.index)
 
 
-class GradientBoostingEstimator:
+class TreeSettings:
+    """What the tree estimators share (:class:`GradientBoostingEstimator`, the hybrid of
+    :mod:`xltstats.models.hybrid`): the columns, LightGBM's size parameters, the seed and alpha."""
+
+    def __init__(self, features, response: str, n_estimators: int, learning_rate: float, num_leaves: int,
+                 min_child_samples: int, seed: int, alpha: float):
+        self.features = list(features)
+        self.response = response
+        self.params = dict(n_estimators=n_estimators, learning_rate=learning_rate, num_leaves=num_leaves,
+                           min_child_samples=min_child_samples)
+        self.seed = seed
+        self.alpha = alpha
+
+
+def distinct_rows(x: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
+    """The rows of ``x`` with equal values (NaN equal to NaN), numbered in sorted order: each row's
+    group, the number of groups and each group's first row."""
+    groups = pd.DataFrame(x).groupby(list(range(x.shape[1])), dropna=False, sort=True).ngroup().to_numpy()
+    return groups, int(groups.max()) + 1, np.unique(groups, return_index=True)[1]
+
+
+class GradientBoostingEstimator(TreeSettings):
     """LightGBM regression trees with conformal or quantile intervals (see the module docstring)."""
 
     def __init__(self, features, response: str = "score", interval: str = "conformal", n_estimators: int = 300,
@@ -225,18 +246,13 @@ class GradientBoostingEstimator:
             raise InputError(f"interval must be 'conformal' or 'quantile', not {interval!r}")
         if calibration not in ("auto", "inner", "outer"):
             raise InputError(f"calibration must be 'auto', 'inner' or 'outer', not {calibration!r}")
-        self.features = list(features)
+        super().__init__(features, response, n_estimators, learning_rate, num_leaves, min_child_samples, seed, alpha)
         self.categorical = list(categorical)  # indicators of the training levels (see OLSEstimator)
-        self.response = response
         self.interval = interval
-        self.params = dict(n_estimators=n_estimators, learning_rate=learning_rate, num_leaves=num_leaves,
-                           min_child_samples=min_child_samples)
-        self.seed = seed
         self.calibration_folds = calibration_folds
         self.calibration_group = calibration_group
         self.calibration = calibration
         self.merge_duplicates = merge_duplicates
-        self.alpha = alpha
 
     def _model(self, merged: bool = False, **extra):
         import lightgbm
@@ -256,12 +272,10 @@ class GradientBoostingEstimator:
         """One booster on (x, y); rows with equal features merged when that is worth it (see the module docstring)."""
         merge = self.merge_duplicates
         if merge and not extra.get("objective") and len(y) > 1:  # quantile losses have no sufficient statistics
-            groups = pd.DataFrame(x).groupby(list(range(x.shape[1])), dropna=False, sort=True).ngroup().to_numpy()
-            n_groups = int(groups.max()) + 1
+            groups, n_groups, first = distinct_rows(x)
             if merge is True or n_groups * 2 <= len(y):
                 counts = np.bincount(groups, minlength=n_groups).astype(float)
                 means = np.bincount(groups, weights=y, minlength=n_groups) / counts
-                first = np.unique(groups, return_index=True)[1]
                 return self._model(merged=True, **extra).fit(x[first], means, sample_weight=counts)
         return self._model(**extra).fit(x, y)
 
@@ -269,10 +283,8 @@ class GradientBoostingEstimator:
         """``model.predict(x)``; with many repeated feature rows each distinct row is predicted once
         (a booster's prediction is a function of the features alone, so the values are the same)."""
         if self.merge_duplicates and len(x) > 1:
-            groups = pd.DataFrame(x).groupby(list(range(x.shape[1])), dropna=False, sort=True).ngroup().to_numpy()
-            n_groups = int(groups.max()) + 1
+            groups, n_groups, first = distinct_rows(x)
             if n_groups * 2 <= len(x):
-                first = np.unique(groups, return_index=True)[1]
                 return model.predict(x[first])[groups]
         return model.predict(x)
 

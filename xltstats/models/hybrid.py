@@ -66,8 +66,9 @@ import numpy as np
 import pandas as pd
 
 from xltstats.errors import InputError
+from xltstats.models.estimators import TreeSettings, distinct_rows
 
-__all__ = ["HybridEstimator"]
+__all__ = ["HybridEstimator", "PortableHybrid"]
 
 _RESIDUAL = "_hybrid_residual"
 
@@ -171,7 +172,7 @@ class _NoRandomPart:
         return 0.0
 
 
-class HybridEstimator:
+class HybridEstimator(TreeSettings):
     """Boosted trees for the fixed part with crossed random intercepts (see the module docstring).
 
     ``random``: the random-intercept terms, lme4 syntax (default ``(1|source) + (1|target)``);
@@ -187,12 +188,8 @@ class HybridEstimator:
                  validation_group: str | None = "auto", early_stopping_rounds: int = 25,
                  boosted_random: str = "choose", block: int = 10, cov_every: int = 5, reml: bool = False,
                  tol: float = 1e-7, alpha: float = 0.05):
-        self.features = list(features)
+        super().__init__(features, response, n_estimators, learning_rate, num_leaves, min_child_samples, seed, alpha)
         self.random = random
-        self.response = response
-        self.params = dict(n_estimators=n_estimators, learning_rate=learning_rate, num_leaves=num_leaves,
-                           min_child_samples=min_child_samples)
-        self.seed = seed
         self.inner_folds = inner_folds
         self.validation_group = validation_group
         self.early_stopping_rounds = early_stopping_rounds
@@ -203,7 +200,6 @@ class HybridEstimator:
         self.cov_every = max(1, int(cov_every))
         self.reml = reml
         self.tol = tol
-        self.alpha = alpha
 
     # ------------------------------------------------------------------ boosting
     def _params(self, merged: bool) -> dict:
@@ -239,12 +235,10 @@ class HybridEstimator:
         crit = part.optimise()
         # rows with equal features share every tree's leaf: boost on the distinct rows, with the
         # gradient sums and row counts as hessians (exact for the squared loss)
-        groups = pd.DataFrame(x).groupby(list(range(x.shape[1])), dropna=False, sort=True).ngroup().to_numpy()
-        n_distinct = int(groups.max()) + 1
+        groups, n_distinct, first = distinct_rows(x)
         merged = n_distinct * 2 <= len(y)
         if not merged:
-            groups, n_distinct = np.arange(len(y)), len(y)
-        first = np.unique(groups, return_index=True)[1]
+            groups, n_distinct, first = np.arange(len(y)), len(y), np.arange(len(y))
         counts = np.bincount(groups, minlength=n_distinct).astype(float)
         train_set = lightgbm.Dataset(x[first], label=np.zeros(n_distinct), params={"verbose": -1},
                                      free_raw_data=False)
@@ -564,3 +558,42 @@ class HybridEstimator:
         fitted.boosted_random_ = spec.get("boosted_random")
         return fitted
 
+
+class PortableHybrid:
+    """The hybrid of trees and random intercepts (``kind: hybrid``) read from ``model.json``:
+    :meth:`HybridEstimator.from_spec <xltstats.models.hybrid.HybridEstimator.from_spec>` checks the
+    entry key by key and predicts exactly as the fitted estimator (its trees route missing feature
+    values; a language not seen in fitting gets a random effect of 0). Intervals are the
+    estimator's normalised conformal ones; no standard errors (``se_*`` are missing)."""
+
+    kind = "hybrid"
+
+    def __init__(self, spec: dict, name: str = "hybrid", file=None):
+        self.estimator = HybridEstimator.from_spec(spec, name=name, file=file)
+        self.spec, self.name, self.file = spec, name, file
+        self.features = list(self.estimator.features)
+        self.nobs = spec.get("nobs")
+        self.formula = None
+
+    @property
+    def feature_columns(self) -> list[str]:
+        return list(self.features)
+
+    @property
+    def required_columns(self) -> list[str]:
+        return list(dict.fromkeys([*self.features, *self.estimator.random_predictor_.required_columns]))
+
+    def prediction_interval(self, data: pd.DataFrame, alpha: float = 0.05, include_random: bool = True) -> pd.DataFrame:
+        """Prediction and the ``1 - alpha`` interval of each row (``include_random=False``: every
+        language as if not seen)."""
+        from xltstats.models._portable import numeric_column
+
+        for c in self.features:
+            numeric_column(data, c, self.name)  # a value that is not a number names its row and column
+        pi = self.estimator.predict_interval(data, alpha=alpha, include_random=include_random)
+        nan = np.full(len(data), np.nan)
+        return pd.DataFrame({"prediction": pi["prediction"].to_numpy(), "se_mean": nan, "se_prediction": nan,
+                             "lower": pi["lower"].to_numpy(), "upper": pi["upper"].to_numpy()}, index=data.index)
+
+    def predict(self, data: pd.DataFrame, include_random: bool = True) -> pd.Series:
+        return self.prediction_interval(data, include_random=include_random)["prediction"].rename("prediction")

@@ -126,7 +126,13 @@ class SavedModels:
         from xltstats.models.persist import portable_model
 
         if name not in self._portable:
-            self._portable[name] = portable_model(self.document, name, file=self.file)
+            entry = self.models.get(name)
+            if isinstance(entry, dict) and entry.get("kind") == "hybrid":
+                from xltstats.models.hybrid import PortableHybrid
+
+                self._portable[name] = PortableHybrid(entry, name=name, file=self.file)
+            else:
+                self._portable[name] = portable_model(self.document, name, file=self.file)
         return self._portable[name]
 
     def candidates(self, family: str) -> list[tuple[str, list[str]]]:

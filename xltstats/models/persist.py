@@ -15,7 +15,7 @@
 says where each feature column came from (:func:`xltstats.pipeline.design.column_origin`). A
 ``gbt`` entry (:class:`~xltstats.models.portable_trees.PortableTrees`) holds LightGBM's model string (``booster``), its
 ``features`` and the conformal ``calibration_residuals``. A ``hybrid`` entry
-(:class:`~xltstats.models.portable_trees.PortableHybrid`, :meth:`~xltstats.models.hybrid.HybridEstimator.to_spec`)
+(:class:`~xltstats.models.hybrid.PortableHybrid`, :meth:`~xltstats.models.hybrid.HybridEstimator.to_spec`)
 holds the trees (``trees``, ``n_rounds``, ``features``), the random intercepts of ``y - F`` as a
 mixed entry (``random``) and the normalised conformal ``calibration_scores``.
 
@@ -49,7 +49,7 @@ from xltstats.errors import ConfigError, InputError
 from xltstats.models._portable import _floats, _kind, _matrix, _SpecChecker, numeric_column
 from xltstats.models.formula import multi_membership_members
 from xltstats.models.mixed._design import member_labels
-from xltstats.models.portable_trees import PortableHybrid, PortableTrees, trees_spec
+from xltstats.models.portable_trees import PortableTrees, trees_spec
 
 __all__ = ["save_model", "load_model", "model_spec", "model_document", "read_document", "portable_model",
            "PortableModel", "MODEL_FILE"]
@@ -212,8 +212,10 @@ def portable_model(document: dict, which: str | None = None, file=None):
         raise InputError(f"key 'models.{which}' must be a JSON object, got {_kind(models[which])}", file=file)
     if models[which].get("kind") == "gbt":
         return PortableTrees(models[which], name=which, file=file)
-    if models[which].get("kind") == "hybrid":
-        return PortableHybrid(models[which], name=which, file=file)
+    if models[which].get("kind") == "hybrid":  # its reader is built on this module's (no import circle)
+        raise InputError(f"model {which!r} is a hybrid of trees and random intercepts: read it with "
+                         "xltstats.models.nested.SavedModels (as python -m xltstats.predict does) or "
+                         "xltstats.models.hybrid.PortableHybrid", file=file)
     return PortableModel(models[which], name=which, file=file)
 
 
@@ -257,7 +259,8 @@ def check_document_extras(document: dict, file=None) -> None:
 
 def load_model(path, which: str | None = None):
     """Read a fit folder's ``model.json`` (or the file itself) and return the chosen model
-    (a :class:`PortableModel`, :class:`PortableTrees` for ``gbt``, :class:`PortableHybrid` for ``hybrid``)."""
+    (a :class:`PortableModel`, or :class:`PortableTrees` for ``gbt``; a ``hybrid`` entry is read by
+    :class:`~xltstats.models.hybrid.PortableHybrid`)."""
     document, path = read_document(path)
     return portable_model(document, which, file=path)
 

@@ -12,7 +12,7 @@ import pandas as pd
 from xltstats.errors import ConfigError
 from xltstats.models._portable import _floats, _kind, _SpecChecker, numeric_column, read_booster
 
-__all__ = ["trees_spec", "PortableTrees", "PortableHybrid"]
+__all__ = ["trees_spec", "PortableTrees"]
 
 
 def trees_spec(estimator) -> dict:
@@ -80,42 +80,3 @@ class PortableTrees:
     def predict(self, data: pd.DataFrame, include_random: bool = True) -> pd.Series:
         return self.prediction_interval(data)["prediction"].rename("prediction")
 
-
-class PortableHybrid:
-    """The hybrid of trees and random intercepts (``kind: hybrid``) read from ``model.json``:
-    :meth:`HybridEstimator.from_spec <xltstats.models.hybrid.HybridEstimator.from_spec>` checks the
-    entry key by key and predicts exactly as the fitted estimator (its trees route missing feature
-    values; a language not seen in fitting gets a random effect of 0). Intervals are the
-    estimator's normalised conformal ones; no standard errors (``se_*`` are missing)."""
-
-    kind = "hybrid"
-
-    def __init__(self, spec: dict, name: str = "hybrid", file=None):
-        from xltstats.models.hybrid import HybridEstimator
-
-        self.estimator = HybridEstimator.from_spec(spec, name=name, file=file)
-        self.spec, self.name, self.file = spec, name, file
-        self.features = list(self.estimator.features)
-        self.nobs = spec.get("nobs")
-        self.formula = None
-
-    @property
-    def feature_columns(self) -> list[str]:
-        return list(self.features)
-
-    @property
-    def required_columns(self) -> list[str]:
-        return list(dict.fromkeys([*self.features, *self.estimator.random_predictor_.required_columns]))
-
-    def prediction_interval(self, data: pd.DataFrame, alpha: float = 0.05, include_random: bool = True) -> pd.DataFrame:
-        """Prediction and the ``1 - alpha`` interval of each row (``include_random=False``: every
-        language as if not seen)."""
-        for c in self.features:
-            numeric_column(data, c, self.name)  # a value that is not a number names its row and column
-        pi = self.estimator.predict_interval(data, alpha=alpha, include_random=include_random)
-        nan = np.full(len(data), np.nan)
-        return pd.DataFrame({"prediction": pi["prediction"].to_numpy(), "se_mean": nan, "se_prediction": nan,
-                             "lower": pi["lower"].to_numpy(), "upper": pi["upper"].to_numpy()}, index=data.index)
-
-    def predict(self, data: pd.DataFrame, include_random: bool = True) -> pd.Series:
-        return self.prediction_interval(data, include_random=include_random)["prediction"].rename("prediction")
