@@ -51,6 +51,11 @@ def save_figure(fig: Figure, figures_dir: str | Path, name: str, *, svg: bool = 
     formats = [("png", {"Software": None})] + ([("svg", {"Date": None, "Creator": None})] if svg else [])
     outputs = []
     with _style():
+        if fig.get_layout_engine() is not None:
+            # lay the figure out once and fix it: with a layout engine savefig draws a figure twice
+            # (a dry draw that runs the layout, then the real one, which runs it again) per format
+            fig.get_layout_engine().execute(fig)
+            fig.set_layout_engine(None)
         for fmt, metadata in formats:
             buffer = io.BytesIO()
             fig.savefig(buffer, format=fmt, dpi=PNG_DPI, metadata=metadata)
@@ -60,12 +65,15 @@ def save_figure(fig: Figure, figures_dir: str | Path, name: str, *, svg: bool = 
     return outputs[0], (outputs[1] if svg else None)
 
 
-def new_figure(width: float, height: float, nrows: int = 1, ncols: int = 1, **kwargs):
-    """A figure and its axes under the report style, detached from pyplot."""
+def new_figure(width: float, height: float, nrows: int = 1, ncols: int = 1, *, layout: str | None = "constrained",
+               **kwargs):
+    """A figure and its axes under the report style, detached from pyplot.  ``layout=None``: no
+    layout engine (the caller places the axes); matplotlib then draws the figure once when it is
+    saved instead of twice (a dry draw for the layout, which measures every tick label)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     with _style():
-        fig = Figure(figsize=(width, height), layout="constrained")
+        fig = Figure(figsize=(width, height), layout=layout)
         # An Agg canvas caches its renderer: without one, every text-extent query (seaborn checks
         # each tick label of a heatmap for overlap) builds a new renderer for the whole figure,
         # which took seconds on the 65 x 105 xpos heatmap.
@@ -138,11 +146,17 @@ def transfer_heatmap(matrix: pd.DataFrame, *, title: str, metric: str, vmin: flo
     n_rows, n_cols = matrix.shape
     annotate = n_rows * n_cols <= 150
     cell = 0.42 if annotate else 0.2
-    label_room = 0.075 * max((len(str(v)) for v in [*matrix.index, *matrix.columns]), default=4)
-    width = min(2.2 + label_room + cell * n_cols, MAX_FIGURE_INCHES)
-    height = min(2.2 + label_room + cell * n_rows, MAX_FIGURE_INCHES)
+    row_room = 0.075 * max((len(str(v)) for v in matrix.index), default=4)  # the row labels' width
+    column_room = 0.075 * max((len(str(v)) for v in matrix.columns), default=4)  # the (rotated) column labels'
+    width = min(2.2 + row_room + cell * n_cols, MAX_FIGURE_INCHES)
+    height = min(2.2 + column_room + cell * n_rows, MAX_FIGURE_INCHES)
     with _style():
-        fig, axes = new_figure(width, height)
+        # Fixed margins in inches (the figure's size already holds them): constrained layout measured
+        # every one of the ~170 tick labels in a dry draw before the real one, 1 s of a 65 x 105 map.
+        fig, axes = new_figure(width, height, layout=None)
+        left, bottom = row_room + 0.55, column_room + 0.55
+        fig.subplots_adjust(left=left / width, right=1.0 - 0.3 / width, bottom=bottom / height,
+                            top=1.0 - 1.25 / height)
         ax = axes[0, 0]
         # Scores on a 0-1 scale need two decimals to differ in the cells; percentages need one.
         values = matrix.to_numpy(float)
