@@ -37,23 +37,30 @@ def manifest_without_run_fields(path: Path) -> dict:
     return {k: v for k, v in manifest.items() if k not in RUN_FIELDS}
 
 
-def compare_folders(reference: Path, new: Path) -> tuple[int, list[str]]:
-    """(files compared, descriptions of differences)."""
-    names = sorted(compared_files(reference) | compared_files(new))
-    problems = []
+def differences(reference: Path, new: Path, names, *, sides=("the reference", "the new fit")) -> list[tuple[str, str]]:
+    """(name, how it differs) for each of ``names`` (relative paths) that differs between the two
+    folders: ``only in <side>`` (``sides`` names the reference and the new folder), ``bytes
+    differ``, or for ``manifest.json`` the fields that differ besides the run fields."""
+    out = []
     for name in names:
         a, b = reference / name, new / name
         if not a.is_file() or not b.is_file():
-            problems.append(f"{name}: only in {'the new fit' if b.is_file() else 'the reference'}")
+            out.append((name, f"only in {sides[1] if b.is_file() else sides[0]}"))
             continue
         if name == "manifest.json":
             left, right = manifest_without_run_fields(a), manifest_without_run_fields(b)
             if left != right:
                 keys = sorted(k for k in set(left) | set(right) if left.get(k) != right.get(k))
-                problems.append(f"manifest.json: fields differ: {', '.join(keys)}")
+                out.append((name, f"fields differ: {', '.join(keys)}"))
         elif a.read_bytes() != b.read_bytes():
-            problems.append(f"{name}: bytes differ")
-    return len(names), problems
+            out.append((name, "bytes differ"))
+    return out
+
+
+def compare_folders(reference: Path, new: Path) -> tuple[int, list[str]]:
+    """(files compared, descriptions of differences)."""
+    names = sorted(compared_files(reference) | compared_files(new))
+    return len(names), [f"{name}: {what}" for name, what in differences(reference, new, names)]
 
 
 def main(argv: list[str] | None = None) -> int:

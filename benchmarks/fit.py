@@ -48,6 +48,9 @@ import numpy as np
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+from compare_fit_folders import differences  # noqa: E402  (beside this script)
+
 BASELINE = "db7b87b"
 CASES = ("xpos-report", "xpos", "xpos-full", "synthetic-500k")
 STAGE = re.compile(r"^xltstats\.fit: (?P<name>[^ ].*) \.\.\.$")
@@ -192,13 +195,11 @@ def compare_outputs(old: Path, new: Path) -> list[str]:
                    | {n for n in COMPARED if (old / n).exists() or (new / n).exists()})
     names = [n for n in names if not Path(n).name.startswith("report_")]  # written by the report
     out = []
-    for name in names:
+    for name, what in differences(old, new, names, sides=("the baseline", "ours")):
+        if what.startswith("only in"):
+            out.append(f"  {name}: {what}")
+            continue
         a, b = old / name, new / name
-        if not a.exists() or not b.exists():
-            out.append(f"  {name}: only in {'ours' if b.exists() else 'the baseline'}")
-            continue
-        if a.read_bytes() == b.read_bytes():
-            continue
         if a.suffix == ".json":
             out.append(f"  {name}: differs")
             continue

@@ -7,35 +7,31 @@ Input: a results table (``--data``) or language-arithmetic ``*_results.json`` fi
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-from ...errors import run_command
+from .._cli import study_main
 
 
-def _parser():
-    p = argparse.ArgumentParser(prog="python -m xltstats.studies.arithmetic",
-                                description=__doc__.split("\n")[0])
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--data", help="results table of lambda sweeps")
-    src.add_argument("--la-results", nargs="+", help="language-arithmetic *_results.json files")
-    p.add_argument("--model")
-    p.add_argument("--task")
-    p.add_argument("--target")
-    p.add_argument("--adapters", help="a1,a2")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--path-pattern", help="regex with named groups target, a1, a2, seed, task, model")
-    p.add_argument("--out", required=True)
-    p.add_argument("--baseline-lambda", type=float, default=1.0)
-    p.add_argument("--n-boot", type=int, default=2000)
-    p.add_argument("--bootstrap-seed", type=int, default=0)
-    return p
+#: The inputs (one of them) and the options, as ``add_argument`` keywords.
+INPUTS = {
+    "--data": dict(help="results table of lambda sweeps"),
+    "--la-results": dict(nargs="+", help="language-arithmetic *_results.json files"),
+}
+OPTIONS = {
+    "--model": {}, "--task": {}, "--target": {},
+    "--adapters": dict(help="a1,a2"),
+    "--seed": dict(type=int),
+    "--path-pattern": dict(help="regex with named groups target, a1, a2, seed, task, model"),
+    "--out": dict(required=True),
+    "--baseline-lambda": dict(type=float, default=1.0),
+    "--n-boot": dict(type=int, default=2000),
+    "--bootstrap-seed": dict(type=int, default=0),
+}
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
-    return run_command("xltstats.studies.arithmetic", run, args)
+    return study_main("xltstats.studies.arithmetic", __doc__, INPUTS, OPTIONS, run, argv)
 
 
 def run(args) -> Path:

@@ -9,40 +9,36 @@ mixed model, interference of adapter sets).  Same inputs, same bytes.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-from ...errors import run_command
+from .._cli import study_main
 
 DEFAULT_FEATURES = "syntactic_distance,genetic_distance,target_in_pretraining,source_in_pretraining"
 
-
-def _parser():
-    p = argparse.ArgumentParser(prog="python -m xltstats.studies.influence",
-                                description=__doc__.split("\n")[0])
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--data", help="results table with a 'condition' column")
-    src.add_argument("--neg-inf", nargs="+", help="neg_inf prefix,task,lang,m1,m2 files")
-    p.add_argument("--model", help="model name for neg_inf lines (they do not say)")
-    p.add_argument("--task-languages", help="neg_inf: the task adapter's training languages as "
-                                            "lang=count,lang=count (baselines become rows)")
-    p.add_argument("--out", required=True)
-    p.add_argument("--features", default=DEFAULT_FEATURES,
-                   help=f"pair features of the mixed model (default {DEFAULT_FEATURES})")
-    p.add_argument("--pretraining", help="pre-training table for *_in_pretraining: xlm-r or mt5")
-    p.add_argument("--adapters", help="folder of language-adapter folders (<lang>/ or "
-                                      "lang_adapter-<lang>/): adds adapter_cosine_distance")
-    p.add_argument("--delta-points", type=float, default=1.0)
-    p.add_argument("--n-boot", type=int, default=2000)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--alpha", type=float, default=0.05)
-    return p
+#: The inputs (one of them) and the options, as ``add_argument`` keywords.
+INPUTS = {
+    "--data": dict(help="results table with a 'condition' column"),
+    "--neg-inf": dict(nargs="+", help="neg_inf prefix,task,lang,m1,m2 files"),
+}
+OPTIONS = {
+    "--model": dict(help="model name for neg_inf lines (they do not say)"),
+    "--task-languages": dict(help="neg_inf: the task adapter's training languages as "
+                                  "lang=count,lang=count (baselines become rows)"),
+    "--out": dict(required=True),
+    "--features": dict(default=DEFAULT_FEATURES, help=f"pair features of the mixed model (default {DEFAULT_FEATURES})"),
+    "--pretraining": dict(help="pre-training table for *_in_pretraining: xlm-r or mt5"),
+    "--adapters": dict(help="folder of language-adapter folders (<lang>/ or "
+                            "lang_adapter-<lang>/): adds adapter_cosine_distance"),
+    "--delta-points": dict(type=float, default=1.0),
+    "--n-boot": dict(type=int, default=2000),
+    "--seed": dict(type=int, default=0),
+    "--alpha": dict(type=float, default=0.05),
+}
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
-    return run_command("xltstats.studies.influence", run, args)
+    return study_main("xltstats.studies.influence", __doc__, INPUTS, OPTIONS, run, argv)
 
 
 def _adapter_folders(root: Path) -> dict:
