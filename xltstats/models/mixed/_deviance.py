@@ -367,3 +367,40 @@ class ProfiledDeviance:
         Zr = self.Zty - self.ZtX @ beta - ZtZ @ lam_u
         dr2 = -2.0 * np.bincount(index, weights=Zr[rows] * u[cols], minlength=d.n_theta)
         return dlogdet, dr2
+
+    def logdet_RX_gradient(self, theta: np.ndarray, pls) -> np.ndarray:
+        """Derivative in ``theta`` of ``log|RX'RX|``, the term REML adds to the criterion.
+
+        ``RX'RX = X'X - W' A^{-1} W`` with ``W = Lambda' Z'X``.  With ``S = A^{-1} W`` and
+        ``Q = Z'X - Z'Z Lambda S``, ``d(W' A^{-1} W) = Q' dLambda_i S + (Q' dLambda_i S)'``, so
+        ``d log|RX'RX| / d theta_i = -2 tr((RX'RX)^{-1} Q' dLambda_i S)``: for each entry (r, c) of
+        ``Lambda`` holding ``theta_i``, ``-2 (S (RX'RX)^{-1})[c] . Q[r]``.
+        """
+        d = self.design
+        p = self.p
+        if p == 0:
+            return np.zeros(d.n_theta)
+        if self._ZtZ_dense is None:
+            self._ZtZ_dense = self.ZtZ.toarray()
+        S = pls["sol"][:, :p]
+        Q = self.ZtX - self._ZtZ_dense @ (d.lambda_matrix(theta) @ S)
+        T = cho_solve(pls["cfx"], S.T).T                  # S (RX'RX)^{-1}
+        rows, cols, index = d.lambda_rows, d.lambda_cols, d.lambda_theta_index
+        return -2.0 * np.bincount(index, weights=np.einsum("ij,ij->i", T[cols], Q[rows]), minlength=d.n_theta)
+
+    def value_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """The criterion (as :meth:`__call__`) and its analytic gradient in ``theta`` (ML or REML;
+        needs :attr:`has_gradient`).  sigma profiled out: ``d/dtheta [dof log r^2] = dof dr2 / r^2``
+        with ``dof`` n (ML) or n - p (REML), which adds ``d log|RX'RX|``.  Where the criterion is
+        not finite the gradient is zero."""
+        theta = np.asarray(theta, dtype=float)
+        pls = self.solve_pls(theta)
+        value = np.inf if pls is None else self.deviance_from(pls)
+        if not np.isfinite(value):
+            return np.inf, np.zeros(self.design.n_theta)
+        dlogdet, dr2 = self.gradient_parts(theta, pls)
+        dof = self.n - self.p if self.reml else self.n
+        gradient = dlogdet + dof * dr2 / pls["r2"]
+        if self.reml:
+            gradient = gradient + self.logdet_RX_gradient(theta, pls)
+        return value, gradient
