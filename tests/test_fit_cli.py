@@ -65,6 +65,10 @@ def test_fit_end_to_end_on_a_subset_of_xpos(tmp_path):
     # no temporary folder left beside the output
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     assert_modes_follow_umask(out, os.umask(os.umask(0o022)))
+    from test_latex_tables import latex_problems  # the fit's LaTeX tables are paper-ready
+
+    assert {p.name: latex_problems(p.read_text(encoding="utf-8")) for p in (out / "tables").glob("*.tex")} == {
+        p.with_suffix(".tex").name: [] for p in (out / "tables").glob("*.csv")}
 
     # the saved model predicts new pairs: features computed, dataset covariates looked up in the fit's table
     from xltstats.predict import main as predict_main

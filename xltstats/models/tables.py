@@ -3,7 +3,9 @@
 Every table a fit writes (``tables/<name>.csv|.md|.tex``) goes through :func:`write_table` so that two
 runs on the same input give byte-identical files: floats are printed with a fixed number of
 significant digits (``digits``, default 6) in plain ``%g`` style, missing values are empty in CSV and
-``NA`` in Markdown/LaTeX, and rows keep the order of the DataFrame given (callers sort them).
+``NA`` in Markdown, and rows keep the order of the DataFrame given (callers sort them).  The LaTeX
+file is for a paper (:func:`xltstats.report.latex.latex_table`, the report's own writer): numbers
+rounded, p-values ``< 0.001``, readable names, a caption and a ``tab:<name>`` label.
 Each file is written to a temporary file in the same folder and then moved into place, so an error
 never leaves a half-written table behind.
 """
@@ -16,6 +18,8 @@ import numpy as np
 import pandas as pd
 
 from .._io import atomic_write_text
+from ..report.labels import readable
+from ..report.latex import latex_escape as _latex_escape, latex_table
 
 __all__ = ["format_value", "table_to_csv", "table_to_markdown", "table_to_latex", "write_table", "atomic_write_text"]
 
@@ -123,17 +127,6 @@ def table_to_markdown(df: pd.DataFrame, digits: int = 6) -> str:
     return body[:first] + rule + body[first:]
 
 
-_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
-
-
-_LATEX_TABLE = str.maketrans(_LATEX_SPECIAL)
-
-
-def _latex_escape(text: str) -> str:
-    return text.translate(_LATEX_TABLE)
-
-
 def table_to_latex(df: pd.DataFrame, digits: int = 6, caption: str | None = None, label: str | None = None) -> str:
     """A booktabs ``tabular`` (wrapped in ``table`` when a caption or label is given)."""
     header, texts, plain = _columns(df, digits, "NA")
@@ -189,7 +182,8 @@ def write_table(df: pd.DataFrame, directory, name: str, *, formats=FORMATS, digi
         note = f"First {max_text_rows:,} of {len(df):,} rows; {where}."
     render = {"csv": lambda: table_to_csv(df, digits),
               "md": lambda: table_to_markdown(shown, digits) + (f"\n*{note}*\n" if note else ""),
-              "tex": lambda: _latex_with_note(table_to_latex(shown, digits, caption=caption, label=f"tab:{name}"),
+              "tex": lambda: _latex_with_note(latex_table(shown, caption=caption if caption is not None else readable(name),
+                                                          label=f"tab:{name.replace('_', '-')}"),
                                               note, len(df.columns))}
     texts = {ext: render[ext]() for ext in formats}
     directory = Path(directory)

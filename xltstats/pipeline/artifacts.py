@@ -58,28 +58,47 @@ ROOT_TABLES = dict([
 ])
 #: Tables under ``tables/`` (each also as .md and .tex).
 TABLES = dict([
-    _schema("coef_ols", "tables/coef_ols.csv", "term estimate std_error conf_low conf_high"),
-    _schema("vif", "tables/vif.csv", "feature vif"),
-    _schema("group_comparison", "tables/group_comparison.csv", "group r2_drop"),
-    _schema("dominance", "tables/dominance.csv", "group general_dominance"),
-    _schema("group_tests", "tables/group_tests.csv", "group_a group_b estimate"),
-    _schema("coef_mixed", "tables/coef_mixed.csv", "effect term estimate"),
-    _schema("variance_components", "tables/variance_components.csv", "component variance"),
-    _schema("mixed_fit", "tables/mixed_fit.csv", "statistic value"),
-    _schema("group_comparison_mixed", "tables/group_comparison_mixed.csv", "group p_value"),
-    _schema("fewshot_params", "tables/fewshot_params.csv", "task target a b"),
-    _schema("fewshot_curves", "tables/fewshot_curves.csv", "task target n fit"),
-    _schema("data_demand", "tables/data_demand.csv", "task target n_needed"),
-    _schema("fewshot_pooled", "tables/fewshot_pooled.csv", "task a b"),
-    _schema("fewshot_pooled_curves", "tables/fewshot_pooled_curves.csv", "task n fit"),
-    _schema("cv", "tables/cv.csv", "estimator scheme rmse"),
-    _schema("cv_comparison", "tables/cv_comparison.csv", "estimator baseline scheme"),
+    _schema("coef_ols", "tables/coef_ols.csv", "term estimate std_error conf_low conf_high",
+            "OLS coefficients (features standardised: per SD) with robust SE, p and 95% CI"),
+    _schema("vif", "tables/vif.csv", "feature vif",
+            "variance inflation factors of the OLS features, with each feature's most correlated partner"),
+    _schema("group_comparison", "tables/group_comparison.csv", "group r2_drop",
+            "OLS: R² lost when each feature group is dropped, with F and robust Wald tests"),
+    _schema("dominance", "tables/dominance.csv", "group general_dominance",
+            "dominance analysis of the feature groups (general and conditional dominance, share of R²)"),
+    _schema("group_tests", "tables/group_tests.csv", "group_a group_b estimate",
+            "pairwise comparisons of the feature groups' contributions (paired cluster bootstrap)"),
+    _schema("coef_mixed", "tables/coef_mixed.csv", "effect term estimate",
+            "mixed-model fixed effects (raw units; Satterthwaite df and p, Wald and profile 95% CI) and "
+            "variance parameters"),
+    _schema("variance_components", "tables/variance_components.csv", "component variance",
+            "mixed-model variance components with 95% intervals and their share of the total variance"),
+    _schema("mixed_fit", "tables/mixed_fit.csv", "statistic value",
+            "mixed-model fit statistics"),
+    _schema("group_comparison_mixed", "tables/group_comparison_mixed.csv", "group p_value",
+            "mixed model: likelihood-ratio test and marginal R² lost when each feature group is dropped"),
+    _schema("fewshot_params", "tables/fewshot_params.csv", "task target a b",
+            "few-shot learning curves: fitted parameters per task and target"),
+    _schema("fewshot_curves", "tables/fewshot_curves.csv", "task target n fit",
+            "few-shot learning curves: fitted score per number of target examples"),
+    _schema("data_demand", "tables/data_demand.csv", "task target n_needed",
+            "target examples needed to reach a given score on the few-shot curve, with a 95% interval"),
+    _schema("fewshot_pooled", "tables/fewshot_pooled.csv", "task a b",
+            "few-shot learning curve pooled over targets: fitted parameters per task"),
+    _schema("fewshot_pooled_curves", "tables/fewshot_pooled_curves.csv", "task n fit",
+            "pooled few-shot learning curve: fitted score per number of target examples"),
+    _schema("cv", "tables/cv.csv", "estimator scheme rmse",
+            "cross-validation: error, R² and interval coverage per estimator and scheme"),
+    _schema("cv_comparison", "tables/cv_comparison.csv", "estimator baseline scheme",
+            "cross-validation: each estimator against each baseline, fold by fold"),
     _schema("cv_choice", "tables/cv_choice.csv", "scheme estimator rmse chosen_rmse stacked_rmse",
             "per scheme, the estimator a prediction should use (inner-CV choice, stacking)"),
     _schema("cv_choice_folds", "tables/cv_choice_folds.csv", "scheme fold chosen",
             "per outer fold, the estimator inner cross-validation chose"),
-    _schema("ranking", "tables/ranking.csv", "target source"),
-    _schema("ranking_ndcg", "tables/ranking_ndcg.csv", "method"),
+    _schema("ranking", "tables/ranking.csv", "target source",
+            "source ranking per target: observed score and each ranker's cross-fitted score and rank"),
+    _schema("ranking_ndcg", "tables/ranking_ndcg.csv", "method",
+            "source ranking quality per ranker: NDCG@3 and top-1 accuracy and regret"),
     _schema("ranking_selection", "tables/ranking_selection.csv", "fold chosen",
             "per held-out fold of the ranking, the ranker chosen by inner CV and every candidate's inner NDCG"),
 ])
@@ -87,6 +106,13 @@ MANIFEST = "manifest.json"
 MODEL = "model.json"
 CV_SUMMARY = "cv_summary.txt"
 REPORT = "report.html"
+
+
+def table_caption(name: str) -> str:
+    """The caption of ``tables/<name>.tex``: the table's description and where its data is."""
+    schema = TABLES.get(name)
+    what = schema.description if schema is not None and schema.description else name.replace("_", " ")
+    return f"{what[:1].upper()}{what[1:]} (`tables/{name}.csv`)."
 
 
 def schema_of(name: str) -> TableSchema:
@@ -147,7 +173,7 @@ class FitFolder:
         write_table(fit.design.coverage, work, "feature_coverage", formats=("csv",))
         write_results(sorted_results(fit.data), work / ROOT_TABLES["results"].file)
         for name, table in fit.tables.items():
-            write_table(table, tables, name)
+            write_table(table, tables, name, caption=table_caption(name))
         if fit.cv_table is not None:
             write_table(fit.cv_table, work, "cv", formats=("csv",))
         if fit.cv_summary:

@@ -58,6 +58,26 @@ NAMES = {
     "sd": "SD",
     "n": "n",
     "(intercept)": "Intercept",
+    "conf_low_profile": "Profile 95% CI low",
+    "conf_high_profile": "Profile 95% CI high",
+    "f_p_value": "F-test p",
+    "wald_p_value": "Wald p",
+    "f_statistic": "F",
+    "f_df1": "F df1",
+    "f_df2": "F df2",
+    "n_features": "No. of features",
+    "n_queries": "Queries",
+    "top1_accuracy": "Top-1 accuracy",
+    "mean_top1_regret": "Mean top-1 regret",
+    "log_likelihood": "Log-likelihood",
+    "loglik_full": "Log-likelihood (full)",
+    "loglik_reduced": "Log-likelihood (reduced)",
+    "mean_ndcg_at_3": "Mean NDCG@3",
+    "se_ndcg_at_3": "SE NDCG@3",
+    "gbt": "GBT",
+    "lambdarank": "LambdaRank",
+    "lambdarank_mixed": "LambdaRank (mixed)",
+    "ran_pars": "Random",
 }
 _ACRONYMS = {"sd": "SD", "se": "SE", "ci": "CI", "r2": "R²", "ndcg": "NDCG", "aic": "AIC", "bic": "BIC",
              "ols": "OLS", "rmse": "RMSE", "mae": "MAE", "uriel": "URIEL", "pos": "POS", "ner": "NER",
@@ -70,6 +90,10 @@ def readable(name) -> str:
     text = str(name)
     if text.lower() in NAMES:
         return NAMES[text.lower()]
+    parameter = re.fullmatch(r"(var|sd|cov|cor)__(.+)", text)  # a variance parameter, as broom.mixed names it
+    if parameter:
+        kind, of = parameter.groups()
+        return f"{ {'var': 'Var', 'sd': 'SD', 'cov': 'Cov', 'cor': 'Cor'}[kind]}({of})"
     if not re.fullmatch(r"[a-z0-9]+(_[a-z0-9]+)*", text):
         return text
     words = [_ACRONYMS.get(w, w) for w in text.split("_")]

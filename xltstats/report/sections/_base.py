@@ -23,7 +23,8 @@ from ...pipeline.artifacts import FitFolder
 from ...results import read_table
 from .. import figures as F
 from ..escape import md_code, md_code_block, md_escape
-from ..labels import format_p, is_p_column, readable
+from ..labels import format_p, readable
+from ..latex import _format_value, _integer_valued, format_frame, latex_table, latex_text
 
 MAX_HEATMAPS = 12
 MAX_TABLE_ROWS = 40
@@ -71,42 +72,6 @@ def find_column(frame: pd.DataFrame, candidates, *, required: bool = False, what
     return None
 
 
-def _format_value(value) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-        return "–"
-    if isinstance(value, (float, np.floating)):
-        if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e6):
-            return f"{value:.3g}"
-        return f"{value:.4g}" if abs(value) < 1000 else f"{value:.1f}"
-    return str(value)
-
-
-def _integer_valued(column: pd.Series) -> bool:
-    """A float column whose every value is a whole number (counts read back from CSV as floats)."""
-    if not pd.api.types.is_float_dtype(column):
-        return False
-    values = column.dropna().to_numpy(float)
-    return values.size > 0 and bool(np.all(np.isfinite(values))) and bool(np.all(values == np.round(values))) \
-        and bool(np.all(np.abs(values) < 1e15))
-
-
-def format_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """Every cell as a fixed-precision string (the same text in Markdown and LaTeX).
-
-    Float columns holding only whole numbers (counts such as ``n`` after a CSV round trip) are
-    written as integers, not as ``2180.0``.
-    """
-    columns = {}
-    for c in frame.columns:
-        if is_p_column(c) and pd.api.types.is_numeric_dtype(frame[c]):
-            columns[str(c)] = [format_p(v) for v in frame[c].tolist()]
-        elif _integer_valued(frame[c]):
-            columns[str(c)] = ["–" if pd.isna(v) else str(int(v)) for v in frame[c].tolist()]
-        else:
-            columns[str(c)] = [_format_value(v) for v in frame[c].tolist()]
-    return pd.DataFrame(columns, index=range(len(frame)))
-
-
 def _shorten(text: str, limit: int = 110) -> str:
     """Long cells (lists of folds, feature lists) are cut in the HTML; the LaTeX table keeps them."""
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
@@ -137,50 +102,6 @@ def table_id(name: str) -> str:
 def figure_id(name: str) -> str:
     """The cross-reference id of the figure ``name`` (``cv_error`` -> ``fig-cv-error``)."""
     return "fig-" + str(name).replace("_", "-")
-
-
-# Columns whose values are feature or term names: written readable in the LaTeX tables.
-NAME_COLUMNS = ("term", "feature", "features", "most_correlated_with", "predictor", "variable")
-_LATEX_UNICODE = (("R²", "$R^2$"), ("χ²", "$\\chi^2$"), ("²", "\\textsuperscript{2}"), ("|r|", "$|r|$"),
-                  ("<", "$<$"), (">", "$>$"), ("≤", "$\\leq$"), ("≥", "$\\geq$"), ("×", "$\\times$"),
-                  ("∞", "$\\infty$"), ("→", "$\\to$"))
-
-
-def latex_text(text) -> str:
-    """Text for LaTeX: special characters escaped, ``code`` as \\texttt, and the Unicode the report
-    uses (R², χ², <, –) as pdflatex reads it."""
-    from ...models.tables import _latex_escape
-
-    parts = str(text).split("`")
-    out = []
-    for index, part in enumerate(parts):
-        escaped = _latex_escape(part)
-        for plain, latex in _LATEX_UNICODE:
-            escaped = escaped.replace(plain, latex)
-        out.append(f"\\texttt{{{escaped}}}" if index % 2 and index < len(parts) - 1 else escaped)
-    return "".join(out)
-
-
-def latex_table(frame: pd.DataFrame, *, caption: str | None = None, label: str | None = None) -> str:
-    """A booktabs table for a paper: numbers rounded as in the HTML (p-values ``< 0.001`` or three
-    significant digits, whole numbers as integers), readable column and feature names
-    (``Syntactic distance``, ``SE``, ``95% CI low``), numeric columns right-aligned; wrapped in a
-    ``table`` with ``\\caption`` and ``\\label`` when given."""
-    shown = format_frame(frame)
-    for column in shown.columns:
-        if column.lower() in NAME_COLUMNS:
-            shown[column] = [", ".join(readable(part.strip()) for part in value.split(",")) for value in shown[column]]
-    numeric = [pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
-               for c in frame.columns]
-    lines = ["\\begin{tabular}{" + "".join("r" if n else "l" for n in numeric) + "}", "\\toprule",
-             " & ".join(latex_text(readable(c)) for c in shown.columns) + " \\\\", "\\midrule"]
-    lines += [" & ".join(latex_text(v) for v in row) + " \\\\" for row in shown.itertuples(index=False)]
-    lines += ["\\bottomrule", "\\end{tabular}"]
-    if caption is not None or label is not None:
-        lines = (["\\begin{table}[ht]", "\\centering", *lines]
-                 + ([f"\\caption{{{latex_text(caption)}}}"] if caption is not None else [])
-                 + ([f"\\label{{{label}}}"] if label is not None else []) + ["\\end{table}"])
-    return "\n".join(lines) + "\n"
 
 
 def language_label(code) -> str:
