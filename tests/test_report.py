@@ -809,7 +809,7 @@ def test_pair_residuals_remove_source_and_target_effects():
     np.testing.assert_allclose(residual.to_numpy(), expected, atol=1e-8)
 
 
-def test_heatmaps_by_name_with_one_visible_colour_scale_residuals_and_multi_source(tmp_path, monkeypatch):
+def test_heatmaps_by_family_with_one_visible_colour_scale_residuals_and_multi_source(tmp_path, monkeypatch):
     from xltstats.report import figures as F
 
     fit = make_fit(tmp_path / "fit")
@@ -827,9 +827,12 @@ def test_heatmaps_by_name_with_one_visible_colour_scale_residuals_and_multi_sour
     residuals = [(m, kw) for m, kw in drawn if "residuals" in kw["title"]]
     multis = [(m, kw) for m, kw in drawn if "multi-source" in kw["title"]]
     assert len(scores) == len(residuals) == len(multis) == 4
-    for matrix, _ in drawn:  # labelled by name, in the alphabet's order
-        assert list(matrix.columns) == sorted(matrix.columns, key=str.casefold)
-        assert list(matrix.index) == sorted(matrix.index, key=str.casefold) and "German" in matrix.index
+    for matrix, kw in drawn:  # labelled by name, grouped by family, by name within a family
+        for labels, families in ((matrix.columns, kw["col_groups"]), (matrix.index, kw["row_groups"])):
+            keys = [((1, "") if f == "unknown family" else (0, f.casefold()), n.casefold())
+                    for n, f in zip(labels, families)]
+            assert keys == sorted(keys) and len(families) == len(labels)
+        assert "German" in matrix.index
     # one colour scale for every score heatmap (and the multi-source ones), one symmetric for residuals
     # per metric (a scale across accuracy and F1 would mean nothing)
     for metric in {kw["metric"] for _, kw in drawn}:
@@ -838,12 +841,14 @@ def test_heatmaps_by_name_with_one_visible_colour_scale_residuals_and_multi_sour
         assert {(kw["vmin"], kw["vmax"]) for _, kw in same} == {(every.min(), every.max())}
         limits = {(kw["vmin"], kw["vmax"]) for _, kw in residuals if kw["metric"] == metric}
         assert len(limits) == 1 and next(iter(limits))[0] == -next(iter(limits))[1]
-    assert "one colour scale for all" in text and "alphabetical order of their names" in text
+    assert "one colour scale for all" in text and "languages grouped by family" in text
     assert multis[0][0].loc["English"].notna().any()  # eng is in the mixture, never a single source here
     fig = original(scores[0][0], **scores[0][1])
     fig.canvas.draw()
     cells = fig.axes[0]
-    [colorbar] = cells.child_axes
+    from matplotlib.axes._secondary_axes import SecondaryAxis
+
+    [colorbar] = [a for a in cells.child_axes if not isinstance(a, SecondaryAxis)]  # not the family names
     bar, box = colorbar.get_window_extent(), cells.get_window_extent()
     # above the cells from their left edge (in view in a scrolled figure), not off to the right
     assert bar.y0 > box.y1 and abs(bar.x0 - box.x0) < 1 and bar.width <= box.width + 1
@@ -871,3 +876,34 @@ def test_the_rendered_report_numbers_its_figures_and_tables(rendered):
     assert len(tables) > 10 and tables == list(range(1, len(tables) + 1))
     assert 'id="tbl-report-cv"' in text and 'id="fig-cv-error"' in text
     assert "?@" not in text.replace("?\\@", "")  # every reference the report makes is resolved
+
+
+def test_heatmap_languages_are_ordered_by_family_then_name_unknown_last():
+    from matplotlib.axes._secondary_axes import SecondaryAxis
+
+    from xltstats.report import figures as F
+    from xltstats.report.sections.data import DataSections
+
+    # URIEL: deu/eng Indo-European, jpn Japonic, fin/hun Uralic; eus (an isolate) has no URIEL
+    # family and hyw is not in URIEL: both go last, under "unknown family", never guessed
+    codes = ["hun", "eus", "jpn", "deu", "hyw", "fin", "eng"]
+    matrix = pd.DataFrame(np.arange(49.0).reshape(7, 7), index=codes, columns=codes[::-1])
+    ordered, row_families, col_families = DataSections._by_family(matrix)
+    expected = ["English", "German", "Japanese", "Finnish", "Hungarian", "Basque", "Western Armenian"]
+    families = ["Indo-European"] * 2 + ["Japonic"] + ["Uralic"] * 2 + ["unknown family"] * 2
+    assert list(ordered.index) == list(ordered.columns) == expected
+    assert row_families == col_families == families
+    assert ordered.loc["Basque", "Japanese"] == matrix.loc["eus", "jpn"]  # cells move with their labels
+    fig = F.transfer_heatmap(ordered, title="t", metric="accuracy", row_groups=row_families,
+                             col_groups=col_families)
+    ax = fig.axes[0]
+    # a separator between each two families, on both axes (4 families: 3 lines each way)
+    assert sorted(line.get_xdata()[0] for line in ax.lines if line.get_xdata()[0] == line.get_xdata()[1]) == [
+        1.5, 2.5, 4.5]
+    assert sorted(line.get_ydata()[0] for line in ax.lines if line.get_ydata()[0] == line.get_ydata()[1]) == [
+        1.5, 2.5, 4.5]
+    named = [a for a in ax.child_axes if isinstance(a, SecondaryAxis)]
+    fig.canvas.draw()
+    names = {t.get_text() for a in named for t in [*a.get_xticklabels(), *a.get_yticklabels()]}
+    assert {"Indo-European", "Japonic", "Uralic", "unknown family"} <= names
+    assert {a.get_ylabel() for a in named} | {a.get_xlabel() for a in named} >= {"source language", "target language"}

@@ -132,8 +132,57 @@ def _heatmap(ax, matrix: pd.DataFrame, *, cmap: str, vmin=None, vmax=None, annot
     return image
 
 
+def _group_spans(groups) -> list[tuple[str, int, int]]:
+    """(group, first position, last position + 1) of each run of equal consecutive labels."""
+    spans = []
+    for position, group in enumerate(groups):
+        if spans and spans[-1][0] == group:
+            spans[-1] = (group, spans[-1][1], position + 1)
+        else:
+            spans.append((group, position, position + 1))
+    return spans
+
+
+# Width of one character of a 7-point tick label, in points (DejaVu Sans averages about 0.6 em).
+_TICK_CHAR_POINTS = 4.4
+
+
+def _mark_groups(ax, matrix: pd.DataFrame, row_groups, col_groups, colour: str = "white") -> None:
+    """Separator lines (``colour``) between groups of rows/columns and the group names beyond the
+    tick labels (rows on the left, columns below), out past the longest language label."""
+    for groups, axis, labels in ((row_groups, "y", matrix.index), (col_groups, "x", matrix.columns)):
+        label_points = _TICK_CHAR_POINTS * max((len(str(v)) for v in labels), default=4)
+        if groups is None:
+            continue
+        spans = _group_spans(list(groups))
+        for _group, _start, stop in spans[:-1]:
+            (ax.axhline if axis == "y" else ax.axvline)(stop - 0.5, color=colour, linewidth=1.6)
+        centres = [(start + stop - 1) / 2 for _group, start, stop in spans]
+        names = [group for group, _start, _stop in spans]
+        if axis == "y":
+            secondary = ax.secondary_yaxis("left")
+            secondary.set_yticks(centres, names)
+            secondary.tick_params(length=0, pad=label_points + 6, labelsize=7)
+        else:
+            secondary = ax.secondary_xaxis("bottom")
+            secondary.set_xticks(centres, names)
+            secondary.tick_params(length=0, pad=label_points + 6, labelsize=7, labelrotation=90)
+        for spine in secondary.spines.values():
+            spine.set_visible(False)
+        # the axis title goes outside the family names (it would sit between them and the languages)
+        if axis == "y":
+            secondary.set_ylabel(ax.get_ylabel())
+            ax.set_ylabel("")
+        else:
+            secondary.set_xlabel(ax.get_xlabel())
+            ax.set_xlabel("")
+        for label in (secondary.get_yticklabels() if axis == "y" else secondary.get_xticklabels()):
+            label.set_fontweight("bold")
+
+
 def transfer_heatmap(matrix: pd.DataFrame, *, title: str, metric: str, vmin: float | None = None,
-                     vmax: float | None = None, residual: bool = False) -> Figure:
+                     vmax: float | None = None, residual: bool = False, row_groups=None,
+                     col_groups=None) -> Figure:
     """Source (rows) x target (columns) heatmap of mean scores, every language labelled.
 
     Small matrices get the score written in each cell; large ones get narrower cells and a figure
@@ -141,13 +190,20 @@ def transfer_heatmap(matrix: pd.DataFrame, *, title: str, metric: str, vmin: flo
     its natural size in a horizontally scrolling box, see :data:`WIDE_FIGURE_INCHES`).  The colour
     bar lies above the cells, starting at the left edge, so it is in view however far the box is
     scrolled to.  ``vmin``/``vmax``: a colour scale shared with other heatmaps.  ``residual``: the
-    values are residuals around 0 (a diverging colour map, symmetric about 0).
+    values are residuals around 0 (a diverging colour map, symmetric about 0).  ``row_groups`` /
+    ``col_groups``: a group name per row / column (language families, consecutive), drawn as white
+    separator lines (dark grey on residuals) with the group names beyond the language labels.
     """
     n_rows, n_cols = matrix.shape
     annotate = n_rows * n_cols <= 150
     cell = 0.42 if annotate else 0.2
     row_room = 0.075 * max((len(str(v)) for v in matrix.index), default=4)  # the row labels' width
     column_room = 0.075 * max((len(str(v)) for v in matrix.columns), default=4)  # the (rotated) column labels'
+    # the family names beyond the language labels (bold 7 pt, and a gap)
+    row_room += (0.15 + 0.075 * max(map(len, map(str, row_groups)))
+                 if row_groups is not None and len(row_groups) else 0)
+    column_room += (0.15 + 0.075 * max(map(len, map(str, col_groups)))
+                    if col_groups is not None and len(col_groups) else 0)
     width = min(2.2 + row_room + cell * n_cols, MAX_FIGURE_INCHES)
     height = min(2.2 + column_room + cell * n_rows, MAX_FIGURE_INCHES)
     with _style():
@@ -174,6 +230,9 @@ def transfer_heatmap(matrix: pd.DataFrame, *, title: str, metric: str, vmin: flo
         ax.set_title(title, loc="left")  # at the left, as the colour bar, in view in a scrolled figure
         ax.tick_params(axis="x", labelrotation=90, labelsize=7)
         ax.tick_params(axis="y", labelrotation=0, labelsize=7)
+        if row_groups is not None or col_groups is not None:
+            # white between families on the viridis scores, dark grey on the near-white residuals
+            _mark_groups(ax, matrix, row_groups, col_groups, colour="0.3" if residual else "white")
     return fig
 
 

@@ -116,6 +116,32 @@ def language_label(code) -> str:
     return str(name) if name else code
 
 
+#: The group of languages whose family URIEL does not give (isolates, unclassified, codes URIEL lacks).
+UNKNOWN_FAMILY = "unknown family"
+#: What the captions of the heatmaps say about their order.
+FAMILY_ORDER = ("languages grouped by family (URIEL's top-level Glottolog family, lang2vec's `fam` features; "
+                "white lines and the bold names at the left and bottom mark the families), families in "
+                "alphabetical order and languages by name within each; languages for which URIEL has no family "
+                "(isolates such as Basque, languages it leaves unclassified, codes it lacks) come last, under "
+                f"\"{UNKNOWN_FAMILY}\"")
+
+
+def language_family_name(code) -> str | None:
+    """The top-level family URIEL gives the language ``code`` (ISO 639-3), or None: an isolate or an
+    unclassified language (URIEL has no family for them) or a code URIEL does not have."""
+    from xltstats.features.uriel import language_family
+
+    try:
+        return language_family(str(code))
+    except InputError:  # not in URIEL: no family known, never guessed
+        return None
+
+
+def _family_key(family: str | None) -> tuple[int, str]:
+    """Sort key of a family: alphabetical, the unknown family last."""
+    return (1, "") if family is None else (0, family.casefold())
+
+
 def _sentence(text: str) -> str:
     """``text`` with its first letter capitalised (a note of the fit starts in lower case)."""
     return text[:1].upper() + text[1:]
@@ -347,4 +373,4 @@ def _references_text(manifest: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ['_references_text', 'BASELINES', 'WARNING_NOTES', 'CI_HIGH', 'CI_LOW', 'ESTIMATE', 'ESTIMATOR', 'F', 'FitFolder', 'InputError', 'MAX_HEATMAPS', 'MAX_TABLE_ROWS', 'PREDICTED', 'Path', 'RANK', 'ReportBase', 'SCHEME', 'SOURCE_COLUMN', 'STD_ERROR', 'SectionUnavailable', 'TERM', '_estimator_label', '_fitted_rows', '_format_value', '_guard', '_integer_valued', '_mixed_model_text', '_note', '_sentence', '_shell_quote', '_shorten', '_slug', '_wide_prediction_columns', 'atomic_write_text', 'cached_property', 'find_column', 'format_frame', 'json', 'language_label', 'latex_table', 'latex_text', 'markdown_table', 'table_id', 'figure_id', 'readable', 'format_p', 'math', 'md_code', 'md_code_block', 'md_escape', 'np', 'pd', 'read_table']
+__all__ = ['_references_text', 'UNKNOWN_FAMILY', 'FAMILY_ORDER', 'language_family_name', '_family_key', 'BASELINES', 'WARNING_NOTES', 'CI_HIGH', 'CI_LOW', 'ESTIMATE', 'ESTIMATOR', 'F', 'FitFolder', 'InputError', 'MAX_HEATMAPS', 'MAX_TABLE_ROWS', 'PREDICTED', 'Path', 'RANK', 'ReportBase', 'SCHEME', 'SOURCE_COLUMN', 'STD_ERROR', 'SectionUnavailable', 'TERM', '_estimator_label', '_fitted_rows', '_format_value', '_guard', '_integer_valued', '_mixed_model_text', '_note', '_sentence', '_shell_quote', '_shorten', '_slug', '_wide_prediction_columns', 'atomic_write_text', 'cached_property', 'find_column', 'format_frame', 'json', 'language_label', 'latex_table', 'latex_text', 'markdown_table', 'table_id', 'figure_id', 'readable', 'format_p', 'math', 'md_code', 'md_code_block', 'md_escape', 'np', 'pd', 'read_table']

@@ -98,16 +98,27 @@ class DataSections(ReportBase):
                        "mean score of the mixtures that include it.\n")
 
     @staticmethod
-    def _by_name(matrix: pd.DataFrame) -> pd.DataFrame:
-        """Rows and columns labelled by language name (with the code where two names are the same) and
-        ordered by that label, so that a language is found where the alphabet puts it."""
+    def _by_family(matrix: pd.DataFrame) -> tuple[pd.DataFrame, list[str], list[str]]:
+        """Rows and columns labelled by language name (with the code where two names are the same),
+        ordered by language family (URIEL's top-level Glottolog family, families in alphabetical
+        order) and by name within a family; a language URIEL gives no family (isolates, unclassified,
+        codes URIEL lacks) goes last, under :data:`UNKNOWN_FAMILY`.  Returns the matrix and the family
+        of each row and column, in order."""
         def labels(codes):
             names = [language_label(c) for c in codes]
             return [f"{n} ({c})" if names.count(n) > 1 else n for n, c in zip(names, codes)]
 
-        matrix = matrix.copy()
-        matrix.index, matrix.columns = labels(list(matrix.index)), labels(list(matrix.columns))
-        return matrix.loc[sorted(matrix.index, key=str.casefold), sorted(matrix.columns, key=str.casefold)]
+        def order(codes):
+            keyed = sorted(zip(codes, labels(codes)), key=lambda cl: (
+                _family_key(language_family_name(cl[0])), cl[1].casefold()))
+            return [c for c, _ in keyed], [lab for _, lab in keyed], [
+                language_family_name(c) or UNKNOWN_FAMILY for c, _ in keyed]
+
+        rows, row_labels, row_families = order(list(matrix.index))
+        cols, col_labels, col_families = order(list(matrix.columns))
+        matrix = matrix.loc[rows, cols].copy()
+        matrix.index, matrix.columns = row_labels, col_labels
+        return matrix, row_families, col_families
 
     def _multi_source_matrix(self, part: pd.DataFrame) -> pd.DataFrame | None:
         """Multi-source runs as source (in the mixture) x target: the mean score of the runs whose
@@ -145,22 +156,22 @@ class DataSections(ReportBase):
             single = part[part["source"].astype(str) != "mul"]
             if not single.empty:
                 matrix = single.pivot_table(index="source", columns="target", values="score", aggfunc="mean")
-                panels.append((task, model, "scores", self._by_name(matrix), metric))
+                panels.append((task, model, "scores", self._by_family(matrix), metric))
                 if min(matrix.shape) >= 3:
-                    panels.append((task, model, "residuals", self._by_name(F.pair_residuals(matrix)), metric))
+                    panels.append((task, model, "residuals", self._by_family(F.pair_residuals(matrix)), metric))
             multi = self._multi_source_matrix(part[part["source"].astype(str) == "mul"])
             if multi is not None:
-                panels.append((task, model, "multi-source", self._by_name(multi), metric))
+                panels.append((task, model, "multi-source", self._by_family(multi), metric))
         # one colour scale per metric for the scores, one symmetric one for the residuals
         scales = {}
-        for _task, _model, kind, matrix, metric in panels:
+        for _task, _model, kind, (matrix, _rows, _cols), metric in panels:
             key = (metric, kind == "residuals")
             finite = matrix.to_numpy(float)[np.isfinite(matrix.to_numpy(float))]
             if finite.size:
                 low, high = scales.get(key, (np.inf, -np.inf))
                 scales[key] = (min(low, float(finite.min())), max(high, float(finite.max())))
         out = []
-        for task, model, kind, matrix, metric in panels:
+        for task, model, kind, (matrix, row_families, col_families), metric in panels:
             low, high = scales.get((metric, kind == "residuals"), (None, None))
             if kind == "residuals" and low is not None:
                 high = max(abs(low), abs(high)) or 1.0
@@ -168,7 +179,7 @@ class DataSections(ReportBase):
             what = {"scores": "mean score over seeds", "residuals": "pair-specific transfer (residuals)",
                     "multi-source": "multi-source runs"}[kind]
             fig = F.transfer_heatmap(matrix, title=f"{task}, {model}: {what}", metric=metric, vmin=low, vmax=high,
-                                     residual=kind == "residuals")
+                                     residual=kind == "residuals", row_groups=row_families, col_groups=col_families)
             name = f"heatmap_{_slug(task)}_{_slug(model)}" + {"scores": "", "residuals": "_residuals",
                                                                "multi-source": "_multisource"}[kind]
             scale = (f"one colour scale for all {md_escape(metric)} residual heatmaps, symmetric about 0"
@@ -188,8 +199,7 @@ class DataSections(ReportBase):
             }[kind]
             scores_of = (f" (the scores are in @{figure_id(f'heatmap_{_slug(task)}_{_slug(model)}')})"
                          if kind == "residuals" else "")
-            out.append(self.figure(fig, name, f"{lead}{scores_of}; languages in alphabetical order of their names; "
-                                              f"{scale}."))
+            out.append(self.figure(fig, name, f"{lead}{scores_of}; {FAMILY_ORDER}; {scale}."))
         if len(combos) > MAX_HEATMAPS:
             out.append(_note(f"{len(combos) - MAX_HEATMAPS} further task/model heatmaps were left out."))
         if not out:
