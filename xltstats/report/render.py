@@ -211,8 +211,11 @@ def number_crossrefs(markdown: str) -> str:
     return _REFERENCE.sub(reference, markdown)
 
 
-def render_markdown(fit_dir: str | Path, *, template: str | Path | None = None, engine: str = "python") -> str:
-    """Execute the template against ``fit_dir`` and return the resulting Pandoc Markdown."""
+def quarto_markdown(fit_dir: str | Path, *, template: str | Path | None = None,
+                    engine: str = "python") -> tuple[dict, str]:
+    """Execute the template against ``fit_dir``: its front matter and the Markdown Quarto would
+    receive (figures ``{#fig-...}``, tables in ``::: {#tbl-...}``, references ``@fig-...``, not yet
+    numbered)."""
     fit_dir = Path(fit_dir).resolve()
     text = Path(template or template_path()).read_text(encoding="utf-8")
     front, cells = parse_qmd(text)
@@ -220,11 +223,17 @@ def render_markdown(fit_dir: str | Path, *, template: str | Path | None = None, 
         outputs = _execute_in_kernel(cells, fit_dir)
     else:
         outputs = _execute_in_process(cells, fit_dir)
+    return front, "\n\n".join(o.strip("\n") for o in outputs if o.strip())
+
+
+def render_markdown(fit_dir: str | Path, *, template: str | Path | None = None, engine: str = "python") -> str:
+    """Execute the template against ``fit_dir`` and return the resulting Pandoc Markdown."""
+    front, markdown = quarto_markdown(fit_dir, template=template, engine=engine)
     metadata = {"title": front.get("title", "xltstats report"), "lang": "en"}
     if front.get("subtitle"):
         metadata["subtitle"] = front["subtitle"]
     header = "---\n" + yaml.safe_dump(metadata, sort_keys=True, allow_unicode=True) + "---\n\n"
-    return header + number_crossrefs("\n\n".join(o.strip("\n") for o in outputs if o.strip())) + "\n"
+    return header + number_crossrefs(markdown) + "\n"
 
 
 def _pandoc_html(markdown: str, output: Path, resource_dir: Path) -> None:
