@@ -253,3 +253,32 @@ def test_stacked_lambdarank_feature_is_cross_fitted_by_target():
     _, mask = splits[0]
     expected = fit_mixed(formula, df[~mask], warn=False).predict(df[mask]).to_numpy()
     np.testing.assert_allclose(train.loc[mask, "_stack_score"].to_numpy(), expected, rtol=1e-6)
+
+
+def test_ranking_reuses_the_cross_validation_fits_of_the_same_target_folds(monkeypatch):
+    """Folds that hold out the same targets and train on the same rows predict with the
+    cross-validation's fitted estimators (no second fit) and give the same scores; a fold whose
+    training rows differ (one score changed) fits again."""
+    from xltstats.models.validation import cross_validate, default_estimators
+
+    df = synthetic(seed=4, n=10)
+    features = ["distance", "size"]
+    estimators = {k: v for k, v in default_estimators(features, seed=0, hybrid=False).items() if k in ("ols", "gbt")}
+    ranking_estimators = {"ols": OLSEstimator(features)}
+    cv = cross_validate(df, estimators=estimators, scheme="leave-one-target-out", max_folds=5, keep_models=True)
+    assert len(cv.fold_models) == 5
+    plain = rank_sources(df, features, estimators=ranking_estimators, max_folds=5, lambdarank=False)
+    fits = []
+    original = OLSEstimator.fit
+    monkeypatch.setattr(OLSEstimator, "fit", lambda self, data: fits.append(len(data)) or original(self, data))
+    reused = rank_sources(df, features, estimators=ranking_estimators, max_folds=5, lambdarank=False,
+                          fold_models=cv.fold_models)
+    assert fits == []
+    pd.testing.assert_frame_equal(plain.candidates, reused.candidates, check_exact=False, rtol=1e-12)
+    changed = df.copy()
+    changed.loc[changed["target"] == "l00", "score"] += 1.0  # l00 trains every fold but its own
+    refit = rank_sources(changed, features, estimators=ranking_estimators, max_folds=5, lambdarank=False,
+                         fold_models=cv.fold_models)
+    assert len(fits) == 4  # the fold that holds l00 out has the cross-validation's training rows
+    expected = rank_sources(changed, features, estimators=ranking_estimators, max_folds=5, lambdarank=False)
+    pd.testing.assert_frame_equal(refit.candidates, expected.candidates, check_exact=False, rtol=1e-12)

@@ -213,7 +213,7 @@ def rank_sources(data: pd.DataFrame, features, k: int = 3, seed: int = 0, estima
                  gain: str = "linear", min_candidates: int = 2, lambdarank_estimators: int = 200,
                  max_folds: int | None = None, mixed_formula: str | None = None,
                  exclude_self: bool = True, progress=None, n_jobs: int = 1, select: bool = False,
-                 inner_folds: int = 3) -> RankingResults:
+                 inner_folds: int = 3, fold_models=None) -> RankingResults:
     """Leave-one-target-out ranking of source languages (see the module docstring).
 
     ``estimators``: regression estimators (name -> object with ``fit``/``predict_interval``, see
@@ -230,6 +230,11 @@ def rank_sources(data: pd.DataFrame, features, k: int = 3, seed: int = 0, estima
     at once in threads (LightGBM and BLAS release the GIL); the result is the same for any value.
     ``select``: add lambdarank_mixed, ensemble and the inner-CV choice ``best`` (``inner_folds``
     groups of training targets; needs ``lambdarank``), as the module docstring says.
+    ``fold_models``: the :attr:`~xltstats.models.validation.CVResults.fold_models` of a
+    leave-one-target-out cross-validation (``keep_models=True``); a held-out fold whose targets and
+    training rows (keys and response) are exactly one of those folds' predicts with that fold's
+    fitted estimators where they are configured as ``estimators`` are, instead of fitting them again
+    (the fits are the same up to the order of the training rows).
     """
     from xltstats.models.validation import MeanBaseline, MixedEstimator, OLSEstimator, group_splits
 
@@ -283,7 +288,8 @@ def rank_sources(data: pd.DataFrame, features, k: int = 3, seed: int = 0, estima
             chosen, margin = _choose(per_query)
             choice = {"fold": fold_label, "chosen": chosen, "margin_over_lambdarank": margin,
                       **{f"inner_ndcg_{n}": float(np.nanmean(v)) for n, v in per_query.items()}}
-        scores = rankers.outer(train, test, lambdarank=lambdarank, stack=select)
+        reuse = _reusable(fold_models, estimators, train, test, query, response)
+        scores = rankers.outer(train, test, lambdarank=lambdarank, stack=select, reuse=reuse)
         if source_mean:
             scores["source_mean"] = MeanBaseline(response=response).fit(train).predict_interval(
                 test)["prediction"].to_numpy()
@@ -332,8 +338,9 @@ class _Rankers:
         parts = [normalised_ranks(test, scores[name], self.query) for name in (self.anchor, "lambdarank")]
         return np.mean(parts, axis=0)
 
-    def outer(self, train, test, lambdarank: bool, stack: bool) -> dict:
-        scores = {name: est.fit(train).predict_interval(test)["prediction"].to_numpy()
+    def outer(self, train, test, lambdarank: bool, stack: bool, reuse=None) -> dict:
+        reuse = reuse or {}
+        scores = {name: (reuse[name] if name in reuse else est.fit(train)).predict_interval(test)["prediction"].to_numpy()
                   for name, est in self.estimators.items()}
         if lambdarank:
             scores["lambdarank"] = self._lambdarank(self.features, train, test)
@@ -363,6 +370,43 @@ class _Rankers:
         if self.anchor:
             inner["ensemble"] = self._ensemble(train, inner)
         return inner, train
+
+
+_RANKING_IRRELEVANT = ("calibration", "calibration_group", "validation_group")  # no effect on point predictions
+
+
+def _same_definition(a, b) -> bool:
+    """Whether two unfitted estimators give the same point predictions when fitted on the same rows."""
+    if type(a) is not type(b):
+        return False
+    try:
+        return ({k: v for k, v in vars(a).items() if k not in _RANKING_IRRELEVANT}
+                == {k: v for k, v in vars(b).items() if k not in _RANKING_IRRELEVANT})
+    except (TypeError, ValueError):  # attributes without a plain equality
+        return False
+
+
+def _reusable(fold_models, estimators, train, test, query, response) -> dict:
+    """name -> the fitted estimator of the cross-validation fold that held out exactly ``test``'s
+    targets and was trained on exactly ``train``'s rows (the same query/source keys, each once, and
+    the same response values), for the estimators configured alike (see :func:`rank_sources`)."""
+    if not fold_models:
+        return {}
+    held = frozenset(test["target"].astype(str))
+    keys = [*query, "source"]
+    for models in fold_models:
+        if models.test_targets != held:
+            continue
+        theirs = models.train_keys
+        if len(theirs) != len(train) or not {*keys, response} <= set(theirs.columns):
+            return {}
+        mine = train[[*keys, response]].astype({k: str for k in keys}).sort_values(keys, kind="stable")
+        theirs = theirs[[*keys, response]].astype({k: str for k in keys}).sort_values(keys, kind="stable")
+        if theirs.duplicated(keys).any() or not (mine.to_numpy() == theirs.to_numpy()).all():
+            return {}
+        return {name: fitted for name, (configured, fitted) in models.estimators.items()
+                if name in estimators and _same_definition(estimators[name], configured)}
+    return {}
 
 
 def normalised_ranks(frame: pd.DataFrame, predicted, query) -> np.ndarray:

@@ -116,6 +116,17 @@ def training_mask(data: pd.DataFrame, scheme: str, label: str, test: np.ndarray,
     return ~(data[source].astype(str).isin(held) | data[target].astype(str).isin(held)).to_numpy()
 
 
+class FoldModels:
+    """The estimators one outer fold fitted, and what they were fitted on: ``train_keys`` holds the
+    ``model``/``task``/``source``/``target`` columns (those the data has) and the response of the
+    training rows, in order; ``estimators`` maps a name to ``(estimator as configured, fitted estimator)``."""
+
+    def __init__(self, test_targets: frozenset, train_keys: pd.DataFrame, estimators: dict):
+        self.test_targets = test_targets
+        self.train_keys = train_keys
+        self.estimators = estimators
+
+
 @dataclass(frozen=True)
 class CVResults:
     """Held-out predictions of every estimator on the same splits, with summary metrics."""
@@ -129,6 +140,8 @@ class CVResults:
     not_converged: list = field(default_factory=list)
     #: per outer fold, the inner cross-validation's choice (``select=True``; see :mod:`xltstats.models.selection`)
     choices: list = field(default_factory=list)
+    #: with ``keep_models=True``: per outer fold, a :class:`FoldModels` (the fitted estimators, for reuse)
+    fold_models: list = field(default_factory=list)
 
     @staticmethod
     def _metrics(frame: pd.DataFrame, sst_mean: float) -> dict:
@@ -320,7 +333,7 @@ def cross_validate(data: pd.DataFrame, estimators: dict | None = None, scheme: s
                    mixed_formula: str | None = None, max_folds: int | None = None,
                    n_jobs: int = 1, progress=None, *, tree_features=None, categorical=(), group: str | None = None,
                    select: bool = False, inner_folds: int = 3, race_margin: float = 0.5,
-                   hybrid: bool = True) -> CVResults:
+                   hybrid: bool = True, keep_models: bool = False) -> CVResults:
     """Evaluate ``estimators`` (name -> estimator) on the same held-out splits.
 
     Without ``estimators``, :func:`default_estimators` is used with ``features`` and ``mixed_formula``
@@ -335,7 +348,8 @@ def cross_validate(data: pd.DataFrame, estimators: dict | None = None, scheme: s
     ``not_converged`` (both appear in the summary). ``progress``: called with each fold's label when
     the fold is done (from the worker thread; e.g. :meth:`xltstats.progress.Progress.counter`).
     ``tree_features`` and ``categorical`` go to :func:`default_estimators`; ``group`` is the column of
-    ``scheme="leave-one-group-out"``.
+    ``scheme="leave-one-group-out"``.  ``keep_models``: keep every fold's fitted estimators
+    (:attr:`CVResults.fold_models`; the ranking reuses those of the held-out target folds).
 
     ``select=True``: in every outer fold, inner cross-validation on the training part alone (the
     same scheme, ``inner_folds`` folds, raced with ``race_margin``) chooses an estimator and fits stacking weights; the rows
@@ -378,7 +392,7 @@ def cross_validate(data: pd.DataFrame, estimators: dict | None = None, scheme: s
     def run_fold(label, test):
         train, held = data[training_mask(data, scheme, label, test, source, target)], data[test]
         if len(train) == 0:
-            return [], [], [], None
+            return [], [], [], None, None
         choice = None
         if select:
             from xltstats.models.selection import inner_choice
@@ -392,10 +406,12 @@ def cross_validate(data: pd.DataFrame, estimators: dict | None = None, scheme: s
                 inner = []
             choice = {"fold": label, **inner_choice(train, estimators, inner, alpha=alpha, response=response,
                                                     margin=race_margin)}
-        fold_frames, fold_failures, fold_unconverged = [], [], []
+        fold_frames, fold_failures, fold_unconverged, kept = [], [], [], {}
         for name, estimator in estimators.items():
             try:
                 fitted = estimator.fit(train)
+                if keep_models:
+                    kept[name] = (estimator, fitted)
                 result = getattr(fitted, "result_", None)
                 if result is not None and not getattr(result, "converged", True):
                     fold_unconverged.append(f"{name} on {label}: " + "; ".join(result.warnings))
@@ -410,7 +426,11 @@ def cross_validate(data: pd.DataFrame, estimators: dict | None = None, scheme: s
                                              "lower": pi["lower"].to_numpy(), "upper": pi["upper"].to_numpy()}))
         if progress is not None:
             progress(f"{scheme} {label}")
-        return fold_frames, fold_failures, fold_unconverged, choice
+        models = None
+        if keep_models and target in held:
+            keys = [c for c in ("model", "task", source, target, response) if c in train.columns]
+            models = FoldModels(frozenset(held[target].astype(str)), train[keys].reset_index(drop=True), kept)
+        return fold_frames, fold_failures, fold_unconverged, choice, models
 
     # Folds are independent; threads overlap the parts that release the GIL (LightGBM, BLAS).
     # Results are gathered in split order, so the output does not depend on n_jobs.
@@ -422,7 +442,8 @@ def cross_validate(data: pd.DataFrame, estimators: dict | None = None, scheme: s
     else:
         results = [run_fold(label, test) for label, test in splits]
     unconverged, choices = [], []
-    for fold_frames, fold_failures, fold_unconverged, choice in results:
+    fold_models = [models for *_, models in results if models is not None]
+    for fold_frames, fold_failures, fold_unconverged, choice, _models in results:
         frames.extend(fold_frames)
         failures.extend(fold_failures)
         unconverged.extend(fold_unconverged)
@@ -451,4 +472,4 @@ def cross_validate(data: pd.DataFrame, estimators: dict | None = None, scheme: s
     predictions = predictions.sort_values(["estimator", "row"], key=lambda s: s.map(order) if s.name == "estimator" else s,
                                           kind="stable").reset_index(drop=True)
     return CVResults(scheme=scheme, alpha=alpha, predictions=predictions, baseline_name=baseline, failures=failures,
-                     not_converged=unconverged, choices=choices)
+                     not_converged=unconverged, choices=choices, fold_models=fold_models)

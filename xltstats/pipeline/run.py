@@ -157,6 +157,8 @@ def _run(config: FitConfig, data, mirror, progress: Progress) -> Fit:
     elif config.ranking.enabled is True or (config.ranking.enabled == "auto" and _ranking_possible(single)):
         with progress.step("ranking source languages"):
             _rank(fit, single, progress)
+    for result in fit.cv.values():
+        result.fold_models.clear()  # the cross-validation's fitted models were kept for the ranking only
     with progress.step("fitting the saved predictors (trees, nested models)"):
         fit_predictors(fit)
     with progress.step("predicting"):
@@ -239,6 +241,9 @@ def _cross_validate(fit: Fit, progress: Progress) -> None:
             fit.used, fit.formula, seed=config.seed, symmetric=True, tree_features=fit.design.tree_features,
             categorical=fit.design.categorical, hybrid=config.cv.hybrid)
     possible = [s for s in schemes if _scheme_possible(s, complete)]
+    # the ranking averages the rows of a pair: with one row per pair it trains on the same rows
+    reusable = config.ranking.enabled is not False and fit.design.pairs != "unordered" and not complete.duplicated(
+        [c for c in ("model", "task", "source", "target") if c in complete.columns]).any()
     folds = progress.counter("cross-validation folds", sum(
         len(make_splits(complete, s, config.cv.k, config.seed, max_folds=config.cv.max_folds)) for s in possible))
     metrics, comparisons, summaries, choices, choice_folds = [], [], [], [], []
@@ -251,7 +256,9 @@ def _cross_validate(fit: Fit, progress: Progress) -> None:
                                 n_jobs=n_jobs(config.cv.n_jobs), progress=folds,
                                 tree_features=fit.design.tree_features, categorical=fit.design.categorical,
                                 select=config.cv.select, inner_folds=config.cv.inner_folds,
-                                hybrid=config.cv.hybrid)
+                                hybrid=config.cv.hybrid,
+                                # the ranking holds out the same target groups: it reuses these fits
+                                keep_models=scheme == "leave-one-target-out" and reusable)
         fit.cv[scheme] = result
         metrics.append(result.metrics())
         if result.choices:
@@ -283,7 +290,11 @@ def _rank(fit: Fit, single: pd.DataFrame, progress: Progress) -> None:
     # every regression model of the cross-validation ranks (the mixed model, trees, the hybrid), and
     # with select the ranker chosen by inner CV within each fold ('best') is reported as well
     estimators = ranking_estimators(fit.used, fit.formula, seed=config.seed, hybrid=config.cv.hybrid)
-    ranking = rank_sources(single, features=fit.used, k=config.ranking.k, seed=config.seed,
+    cv = fit.cv.get("leave-one-target-out")
+    # the cross-validation's held-out target folds were fitted on these rows (rank_sources checks it
+    # fold by fold) when the ranking has every row of the cross-validation
+    fold_models = cv.fold_models if cv is not None and len(single) == len(fit.design.complete) else None
+    ranking = rank_sources(single, features=fit.used, k=config.ranking.k, seed=config.seed, fold_models=fold_models,
                            estimators=estimators, max_folds=config.ranking.max_folds, mixed_formula=fit.formula,
                            select=config.ranking.select, inner_folds=config.ranking.inner_folds,
                            progress=progress.counter("ranking folds", n_folds),
