@@ -99,3 +99,34 @@ def test_ranking_with_inner_cv_selection_writes_its_choices(tmp_path):
     assert len(selection) == 3 and set(selection["chosen"]) <= methods
     FitFolder(tmp_path / "fit").write(fit)
     assert FitFolder(tmp_path / "fit").read_table("ranking_selection")["chosen"].tolist() == selection["chosen"].tolist()
+
+
+def test_the_fit_runs_under_one_blas_thread_and_restores_the_setting(tmp_path, monkeypatch):
+    """run_fit holds BLAS to one thread (its folds run in threads of their own) and gives the
+    setting back afterwards, also when the fit fails."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from xltstats import read_results
+    from xltstats.pipeline import load_config, run_fit
+    from xltstats.pipeline import run as run_module
+
+    def blas_threads():  # BLAS libraries loaded so far (a fit may load another one) -> threads
+        return {i["filepath"]: i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+    data, config = tiny(tmp_path)
+    seen = []
+    original = run_module._fit_ols
+    monkeypatch.setattr(run_module, "_fit_ols", lambda fit: seen.append(blas_threads()) or original(fit))
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        run_fit(load_config(config), data=read_results(data))
+        assert seen and set(seen[0].values()) == {1}
+        assert {k: v for k, v in blas_threads().items() if k in before} == before and set(before.values()) == {2}
+
+        def fail(fit):
+            raise ConfigError("stop")
+
+        monkeypatch.setattr(run_module, "_fit_ols", fail)
+        with pytest.raises(ConfigError):
+            run_fit(load_config(config), data=read_results(data))
+        assert {k: v for k, v in blas_threads().items() if k in before} == before

@@ -122,7 +122,12 @@ def run_fit(config: FitConfig | None = None, *, data: pd.DataFrame | None = None
 
     config = FitConfig() if config is None else config
     # individual_languages: keep pes, cmn, arb, nob apart from their macrolanguages
-    with language_options(individual=bool(config.individual_languages)):
+    from ..models.mixed._optimise import single_threaded_blas
+
+    # one BLAS thread: the folds of the cross-validation and the ranking run in threads of their own,
+    # and threaded BLAS on these small matrices mostly waits (an OLS rank check's SVD of 6,363 x 11
+    # took 64 ms wall and 20 CPU-ms with two threads on a loaded machine, 2.5 ms and 0.8 ms with one)
+    with language_options(individual=bool(config.individual_languages)), single_threaded_blas():
         return _run(config, data, mirror, progress or Progress("xltstats.fit", quiet=True))
 
 
