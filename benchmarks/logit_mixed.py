@@ -58,7 +58,7 @@ def export(out: Path = GOLDEN) -> None:
 
 def cross_validate_scales(name: str, schemes: list[str], max_folds: int = 10) -> pd.DataFrame:
     """CV metrics of the Gaussian and the logit-scale mixed model on registry dataset ``name``."""
-    from xltstats.results import METRICS
+    from xltstats.results.metrics import ScoreScale
     from xltstats.models.bounded import LogitMixedEstimator
     from xltstats.models.validation import MixedEstimator, cross_validate
     from xltstats.pipeline import FitConfig
@@ -71,9 +71,8 @@ def cross_validate_scales(name: str, schemes: list[str], max_folds: int = 10) ->
     names = complete["metric"].unique()
     if len(names) != 1:
         raise SystemExit(f"{name}: the scores do not share one metric")
-    native = METRICS[names[0]]  # on the scale the scores are on (0-1 when every score is at most 1)
-    factor = 1.0 if (native[1] <= 1) == (complete["score"].max() <= 1) else (100.0 if native[1] <= 1 else 0.01)
-    low, high = np.full(len(complete), native[0] * factor), np.full(len(complete), native[1] * factor)
+    scale = ScoreScale.of(complete)  # the metric's range on the scale the scores are on, as the fit clips to
+    low, high = np.full(len(complete), scale.low), np.full(len(complete), scale.high)
     rows = []
     for scheme in schemes:
         start = time.perf_counter()

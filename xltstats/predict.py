@@ -129,6 +129,10 @@ def run(args) -> Path:
     if fallback.any():
         print(f"xltstats.predict: {int(fallback.sum())} of {len(out)} pairs lack features and were predicted by "
               f"a nested {family} model without them (column model_used)", file=sys.stderr)
+    if out.attrs.get("clipped") and saved.scale is not None:
+        print(f"xltstats.predict: " + saved.scale.clip_note("predictions and interval bounds", out.attrs["clipped"],
+                                                            int(out[["prediction", "lower", "upper"]].notna().sum().sum())),
+              file=sys.stderr)
     out_path = Path(args.out)
     write_results(out, out_path, float_format="%.6g")
     return out_path

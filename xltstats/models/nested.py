@@ -89,6 +89,10 @@ class SavedModels:
         self.features = list(document.get("features") or [])
         self.nested = document.get("nested") or {}
         self._portable: dict = {}
+        from xltstats.results.metrics import ScoreScale
+
+        #: the scores' range and direction; predictions and bounds are clipped to the range
+        self.scale = ScoreScale.from_dict(document.get("score"), file=file)
 
     @classmethod
     def load(cls, path) -> "SavedModels":
@@ -156,7 +160,17 @@ class SavedModels:
     def predict(self, table: pd.DataFrame, which: str | None = "auto", alpha: float = 0.05,
                 include_random: bool = True) -> pd.DataFrame:
         """``prediction``, ``se_mean``, ``se_prediction``, ``lower``, ``upper``, ``model_used`` and
-        ``model_reason`` for every row of ``table`` (index kept)."""
+        ``model_reason`` for every row of ``table`` (index kept).  With a score range in the document
+        (``score``), ``prediction``, ``lower`` and ``upper`` are clipped to it (the standard errors are
+        the model's) and ``attrs["clipped"]`` counts the values changed."""
+        out = self._predict(table, which, alpha, include_random)
+        if self.scale is None:
+            return out
+        out, clipped = self.scale.clip(out, ("prediction", "lower", "upper"))
+        out.attrs["clipped"] = clipped
+        return out
+
+    def _predict(self, table: pd.DataFrame, which, alpha: float, include_random: bool) -> pd.DataFrame:
         family = self.resolve(which)
         full = self.model(family)
         features = self.family_features(family)

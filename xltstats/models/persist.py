@@ -114,7 +114,7 @@ def nested_name(family: str, dropped) -> str:
 
 def model_document(*, ols=None, mixed=None, gbt=None, hybrid=None, nested=None, features=None, formula=None, config=None,
                    default: str | None = None, best: dict | None = None, provenance: dict | None = None,
-                   extra_models: dict | None = None) -> dict:
+                   extra_models: dict | None = None, score: dict | None = None) -> dict:
     """The content of ``model.json`` (see :func:`save_model`)."""
     models = {}
     if ols is not None:
@@ -154,6 +154,8 @@ def model_document(*, ols=None, mixed=None, gbt=None, hybrid=None, nested=None, 
         document["best"] = best
     if provenance:
         document["provenance"] = dict(provenance)
+    if score:  # the scores' range and direction (xltstats.results.metrics.ScoreScale): predictions are clipped to it
+        document["score"] = dict(score)
     return document
 
 
@@ -228,7 +230,7 @@ def model_name(document: dict, which: str | None = None, file=None) -> str:
 
 
 def check_document_extras(document: dict, file=None) -> None:
-    """The keys beside ``models`` that predict reads: ``features``, ``nested``, ``best``, ``provenance``."""
+    """The keys beside ``models`` that predict reads: ``features``, ``nested``, ``best``, ``provenance``, ``score``."""
     def fail(key, message):
         raise InputError(f"key '{key}': {message}", file=file)
 
@@ -255,6 +257,9 @@ def check_document_extras(document: dict, file=None) -> None:
     provenance = document.get("provenance", {})
     if not isinstance(provenance, dict) or not all(v in ("builder", "dataset", "pair") for v in provenance.values()):
         fail("provenance", "expected an object mapping each column to builder, dataset or pair")
+    from xltstats.results.metrics import ScoreScale
+
+    ScoreScale.from_dict(document.get("score"), file=file)
 
 
 def load_model(path, which: str | None = None):

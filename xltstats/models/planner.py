@@ -20,6 +20,11 @@ predicted gain and its interval.  Definitions, documented once:
   language's count (few-shot curves: each target gains from its own examples with diminishing
   returns); for other predictors the exchange pass is a local search and ``search`` in the result
   says which was used.  Ties go to the allocation found first (candidates in the order given).
+* **Direction and range** (:mod:`xltstats.results.metrics`): for a lower-is-better metric the plan is the
+  allocation with the *lowest* predicted objective (a good gain is then negative), and the
+  :class:`LinearPredictor`'s predicted scores are clipped to the metric's range (``model.json``'s
+  ``score``).  The gain interval is that of the unclipped linear contrast; when a target's planned
+  or base prediction was clipped the note says so.
 * **Predictors** follow a small protocol (:class:`Predictor`): ``predict(targets, configurations)``
   gives the predicted score of each configuration on each target, and ``gain(targets, configuration,
   base, alpha)`` the mean gain with a ``1 - alpha`` interval and a sentence saying what the interval
@@ -100,11 +105,13 @@ class LinearPredictor:
                 "uncertainty, with the two predictions' shared coefficients (their correlation) used exactly; "
                 "random intercepts cancel; run-to-run noise is not included")
 
-    def __init__(self, model, design, context: dict | None = None, multi_source: bool = True):
+    def __init__(self, model, design, context: dict | None = None, multi_source: bool = True, scale=None):
         self.model = model
         self.design = design
         self.context = dict(context or {})
         self.multi_source = multi_source
+        self.scale = scale  # a ScoreScale: predictions clipped to its range, its direction followed
+        self.higher_is_better = True if scale is None else bool(scale.higher_is_better)
 
     @classmethod
     def from_fit(cls, fit, which: str = "mixed", context: dict | None = None, mirror=None) -> "LinearPredictor":
@@ -114,7 +121,8 @@ class LinearPredictor:
         fitted = {"mixed": fit.mixed, "ols": fit.ols}.get(which)
         if fitted is None:
             raise InputError(f"model must be 'mixed' or 'ols' (one the fit has), not {which!r}")
-        return cls._build(PortableModel(model_spec(fitted), name=which), fit.config, fit.data, context, mirror)
+        return cls._build(PortableModel(model_spec(fitted), name=which), fit.config, fit.data, context, mirror,
+                          scale=getattr(fit, "scale", None))
 
     @classmethod
     def from_folder(cls, path, which: str | None = None, context: dict | None = None,
@@ -123,12 +131,15 @@ class LinearPredictor:
         from xltstats.models.persist import load_model
         from xltstats.pipeline import FitFolder
 
+        from xltstats.models.nested import SavedModels
+
         folder = FitFolder(path)
         model = load_model(folder.path, which=which)
-        return cls._build(model, folder.config, folder.results, context, mirror)
+        return cls._build(model, folder.config, folder.results, context, mirror,
+                          scale=SavedModels.load(folder.path).scale)
 
     @classmethod
-    def _build(cls, model, config, reference, context, mirror) -> "LinearPredictor":
+    def _build(cls, model, config, reference, context, mirror, scale=None) -> "LinearPredictor":
         from xltstats.pipeline.design import prediction_table
 
         context = dict(context or {})
@@ -165,7 +176,7 @@ class LinearPredictor:
             joined = join_pair_features(rows, pairs, columns) if columns else rows
             return prediction_table(joined, model.feature_columns, config, reference=reference, mirror=mirror)
 
-        predictor = cls(model, design, context, multi_source=bool(multi))
+        predictor = cls(model, design, context, multi_source=bool(multi), scale=scale)
         predictor._cache = cache
         return predictor
 
@@ -205,11 +216,14 @@ class LinearPredictor:
         table = self.design(rows[~empty].reset_index(drop=True)) if (~empty).any() else rows.iloc[:0]
         return rows, table, empty
 
-    def predict(self, targets, configurations) -> np.ndarray:
+    def predict(self, targets, configurations, clip: bool = True) -> np.ndarray:
+        """Predicted scores (clipped to the score's range unless ``clip=False``)."""
         rows, table, empty = self._table(targets, configurations)
         out = np.full(len(rows), np.nan)  # a run without training data is not predicted
         if len(table):
             out[~empty] = self._complete(table, self.model.predict(table).to_numpy())
+        if clip and self.scale is not None:
+            out = self.scale.clip_values(out)
         return out.reshape(len(configurations), len(targets))
 
     def _complete(self, table, values):
@@ -344,6 +358,7 @@ class AnnotationPlan:
     interval: str = ""
     per_target: pd.DataFrame = field(default_factory=pd.DataFrame)
     note: str = ""
+    higher_is_better: bool = True  # False: the plan minimised the mean predicted score
 
     def table(self) -> pd.DataFrame:
         """One row per candidate: examples to annotate and its share of the budget, with the plan's totals."""
@@ -366,7 +381,13 @@ class AnnotationPlan:
                 f"annotate: {chosen or 'nothing (no allocation is predicted to help)'}\n"
                 f"mean predicted score {self.base_objective:.4g} -> {self.objective:.4g}; gain {self.gain:.4g} "
                 f"({level} interval {self.gain_lower:.4g} to {self.gain_upper:.4g})\n"
-                f"interval: {self.interval}" + (f"\nnote: {self.note}" if self.note else ""))
+                f"interval: {self.interval}" + (f"\nnote: {self.note}" if self.note else "")
+                + ("" if self.higher_is_better else "\nlower is better: the plan minimises the mean predicted score "
+                   "(a negative gain is an improvement)"))
+
+
+def _higher_is_better(predictor) -> bool:
+    return bool(getattr(predictor, "higher_is_better", True))
 
 
 def _objective(predictor, targets, base, candidates, allocations, step) -> np.ndarray:
@@ -376,6 +397,8 @@ def _objective(predictor, targets, base, candidates, allocations, step) -> np.nd
         raise InputError(f"the predictor returned shape {scores.shape}, not {(len(configurations), len(targets))}")
     with np.errstate(invalid="ignore"):
         mean = scores.mean(axis=1)
+    if not _higher_is_better(predictor):  # a lower-is-better metric: the plan minimises the mean score
+        mean = -mean
     return np.where(np.isnan(mean), -np.inf, mean)
 
 
@@ -486,6 +509,14 @@ def plan_annotation(predictor, targets, candidates, budget, step=None, *, base: 
     per_target = pd.DataFrame({"target": targets, "base_score": scores[1], "planned_score": scores[0],
                                "gain": scores[0] - scores[1]})
     note = gain.get("note", "")
+    scale = getattr(predictor, "scale", None)
+    if scale is not None and scale.bounded:
+        raw = np.asarray(predictor.predict(targets, [planned, base], clip=False), float)
+        moved = int((np.isfinite(raw) & (raw != scores)).sum())
+        if moved:
+            note = (note + "; " if note else "") + (
+                f"{moved} of {scores.size} planned or base predictions were past the range {scale.range_text()} "
+                f"of {scale.label} and are clipped to it; the gain interval is that of the unclipped linear contrast")
     if np.isnan(scores[1]).any():
         note = (note + "; " if note else "") + "the base configuration has no prediction (no training data?): " \
             "the gain is missing; give the data you have with base"
@@ -494,4 +525,4 @@ def plan_annotation(predictor, targets, candidates, budget, step=None, *, base: 
                           base_objective=float(np.mean(scores[1])), gain=float(gain["gain"]),
                           gain_lower=float(gain["lower"]), gain_upper=float(gain["upper"]), alpha=alpha,
                           search=used, n_evaluated=count, interval=gain.get("interval", ""), per_target=per_target,
-                          note=note)
+                          note=note, higher_is_better=_higher_is_better(predictor))

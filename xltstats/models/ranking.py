@@ -36,6 +36,13 @@ Definitions, documented once:
   same inner folds, so models that saw the inner held-out targets made those features; this can only
   favour lambdarank_mixed in the choice, not the outer NDCG, which every method earns on targets
   nothing was fitted on.
+* **Direction.** With ``higher_is_better=False`` (a declared lower-is-better metric, see
+  :mod:`xltstats.results.metrics`) every method works on the negated score: relevance, NDCG, LambdaRank's
+  labels, the regression models' order and the source mean all rank the lowest score first, and the
+  regret is how much higher the chosen source's score is than the best one's.  The results show
+  scores in the metric's own units (the ``observed`` column and the regression methods'
+  ``*_score``), those clipped to the metric's range when ``scale`` is given; the order is the one of
+  the unclipped predictions (clipping would tie the candidates past a bound).
 """
 from __future__ import annotations
 
@@ -169,10 +176,25 @@ class RankingResults:
     gain: str = "linear"
     #: with ``select``: per held-out fold, the inner-CV NDCG@k of every candidate and the one chosen
     selection: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: False: the lowest score is the best; ``candidates`` then hold negated scores (see the module docstring)
+    higher_is_better: bool = True
+    #: the methods whose ``predicted`` is a predicted score (not a ranker's unitless score)
+    score_methods: tuple = ()
+    scale: object = None  # a ScoreScale: the shown scores are clipped to its range
 
     def table(self) -> pd.DataFrame:
-        """Every candidate of every query with observed score, relevance, and each method's score and rank."""
-        wide = self.candidates.pivot_table(index=[*self.query, "source", "observed", "relevance"], columns="method",
+        """Every candidate of every query with observed score, relevance, and each method's score and rank
+        (scores in the metric's units; the regression methods' clipped to its range)."""
+        candidates = self.candidates
+        if not self.higher_is_better or self.scale is not None:
+            sign = 1.0 if self.higher_is_better else -1.0
+            scored = candidates["method"].isin(list(self.score_methods)).to_numpy()
+            predicted = candidates["predicted"].to_numpy(float).copy()
+            predicted[scored] = sign * predicted[scored]
+            if self.scale is not None:
+                predicted[scored] = self.scale.clip_values(predicted[scored])
+            candidates = candidates.assign(observed=sign * candidates["observed"], predicted=predicted)
+        wide = candidates.pivot_table(index=[*self.query, "source", "observed", "relevance"], columns="method",
                                            values=["predicted", "predicted_rank"], aggfunc="first")
         wide.columns = [f"{m}_{'score' if v == 'predicted' else 'rank'}" for v, m in wide.columns]
         wide = wide.reset_index().sort_values([*self.query, "relevance", "source"], ascending=[True] * len(self.query)
@@ -213,7 +235,8 @@ def rank_sources(data: pd.DataFrame, features, k: int = 3, seed: int = 0, estima
                  gain: str = "linear", min_candidates: int = 2, lambdarank_estimators: int = 200,
                  max_folds: int | None = None, mixed_formula: str | None = None,
                  exclude_self: bool = True, progress=None, n_jobs: int = 1, select: bool = False,
-                 inner_folds: int = 3, fold_models=None) -> RankingResults:
+                 inner_folds: int = 3, fold_models=None, higher_is_better: bool = True, scale=None
+                 ) -> RankingResults:
     """Leave-one-target-out ranking of source languages (see the module docstring).
 
     ``estimators``: regression estimators (name -> object with ``fit``/``predict_interval``, see
@@ -235,6 +258,8 @@ def rank_sources(data: pd.DataFrame, features, k: int = 3, seed: int = 0, estima
     training rows (keys and response) are exactly one of those folds' predicts with that fold's
     fitted estimators where they are configured as ``estimators`` are, instead of fitting them again
     (the fits are the same up to the order of the training rows).
+    ``higher_is_better=False``: the lowest score is the best source; ``scale`` (a
+    :class:`~xltstats.results.metrics.ScoreScale`): the table's scores clipped to its range (see the module docstring).
     """
     from xltstats.models.validation import MeanBaseline, MixedEstimator, OLSEstimator, group_splits
 
@@ -256,6 +281,8 @@ def rank_sources(data: pd.DataFrame, features, k: int = 3, seed: int = 0, estima
     # average repeated runs; features are per pair (and per query) so 'first' keeps them
     agg = {response: "mean", **{f: "first" for f in features}}
     frame = frame.groupby([*query, "source"], sort=True, as_index=False, dropna=False).agg(agg)
+    if not higher_is_better:  # every method ranks the negated score (undone in RankingResults.table)
+        frame[response] = -frame[response]
     candidate = (frame["source"].astype(str) != frame["target"].astype(str)) if exclude_self else \
         pd.Series(True, index=frame.index)
     sizes = candidate.groupby([frame[q] for q in query]).transform("sum")
@@ -319,7 +346,8 @@ def rank_sources(data: pd.DataFrame, features, k: int = 3, seed: int = 0, estima
     candidates = pd.concat(pieces, ignore_index=True)
     candidates["predicted_rank"] = predicted_ranks(candidates, ["method", *query])
     selection = pd.DataFrame([choice for _, choice in per_fold if choice is not None])
-    return RankingResults(k=k, query=query, candidates=candidates, gain=gain, selection=selection)
+    return RankingResults(k=k, query=query, candidates=candidates, gain=gain, selection=selection,
+                          higher_is_better=higher_is_better, score_methods=(*estimators, "source_mean"), scale=scale)
 
 
 class _Rankers:

@@ -29,6 +29,8 @@ __all__ = ["OLSEstimator", "MixedEstimator", "MeanBaseline", "GradientBoostingEs
 SCHEMES = ("leave-one-target-out", "leave-one-source-out", "random", "leave-one-language-out")
 #: Held-out values of a column given as ``group=`` (not a configuration scheme).
 GROUP_SCHEME = "leave-one-group-out"
+#: The columns of held-out predictions clipped to the score's range.
+CLIPPED_COLUMNS = ("prediction", "lower", "upper", "conformal_lower", "conformal_upper")
 
 
 def _outer_conformal(frame: pd.DataFrame, alpha: float) -> pd.DataFrame:
@@ -142,6 +144,8 @@ class CVResults:
     choices: list = field(default_factory=list)
     #: with ``keep_models=True``: per outer fold, a :class:`FoldModels` (the fitted estimators, for reuse)
     fold_models: list = field(default_factory=list)
+    #: predictions and interval bounds clipped to the score's range (``scale=`` of cross_validate)
+    clipped: int = 0
 
     @staticmethod
     def _metrics(frame: pd.DataFrame, sst_mean: float) -> dict:
@@ -333,7 +337,7 @@ def cross_validate(data: pd.DataFrame, estimators: dict | None = None, scheme: s
                    mixed_formula: str | None = None, max_folds: int | None = None,
                    n_jobs: int = 1, progress=None, *, tree_features=None, categorical=(), group: str | None = None,
                    select: bool = False, inner_folds: int = 3, race_margin: float = 0.5,
-                   hybrid: bool = True, keep_models: bool = False) -> CVResults:
+                   hybrid: bool = True, keep_models: bool = False, scale=None) -> CVResults:
     """Evaluate ``estimators`` (name -> estimator) on the same held-out splits.
 
     Without ``estimators``, :func:`default_estimators` is used with ``features`` and ``mixed_formula``
@@ -355,6 +359,10 @@ def cross_validate(data: pd.DataFrame, estimators: dict | None = None, scheme: s
     same scheme, ``inner_folds`` folds, raced with ``race_margin``) chooses an estimator and fits stacking weights; the rows
     ``chosen`` and ``stacked`` hold their outer predictions (see :mod:`xltstats.models.selection`).
     Every estimator also gets cross-conformal bounds (``conformal_lower`` / ``conformal_upper``).
+
+    ``scale`` (a :class:`~xltstats.results.metrics.ScoreScale`): the held-out predictions and every interval
+    bound are clipped to its range, after the conformal bounds are computed from the unclipped
+    residuals (``CVResults.clipped`` counts the values changed).
     """
     if estimators is None and features:
         estimators = default_estimators(features, mixed_formula, response, seed, tree_features=tree_features,
@@ -471,5 +479,8 @@ def cross_validate(data: pd.DataFrame, estimators: dict | None = None, scheme: s
         predictions = add_conformal(predictions, alpha)
     predictions = predictions.sort_values(["estimator", "row"], key=lambda s: s.map(order) if s.name == "estimator" else s,
                                           kind="stable").reset_index(drop=True)
+    clipped = 0
+    if scale is not None:
+        predictions, clipped = scale.clip(predictions, CLIPPED_COLUMNS)
     return CVResults(scheme=scheme, alpha=alpha, predictions=predictions, baseline_name=baseline, failures=failures,
-                     not_converged=unconverged, choices=choices, fold_models=fold_models)
+                     not_converged=unconverged, choices=choices, fold_models=fold_models, clipped=clipped)

@@ -52,8 +52,8 @@ ROOT_TABLES = dict([
     _schema("feature_coverage", "feature_coverage.csv", "feature coverage", "pairs with a value, per feature"),
     _schema("predictions", "predictions.csv", "source target score",
             "predictions of the saved models (ols_prediction, mixed_prediction, gbt_prediction, ...) for every "
-            "row of the fit's table; in_fit: the row was used by the full models; a row without a score is a "
-            "prediction target"),
+            "row of the fit's table, predictions and interval bounds clipped to the metric's range; in_fit: the "
+            "row was used by the full models; a row without a score is a prediction target"),
     _schema("cv", "cv.csv", "estimator scheme rmse", "cross-validation metrics"),
 ])
 #: Tables under ``tables/`` (each also as .md and .tex).

@@ -223,7 +223,9 @@ class RankingConfig:
 SECTIONS = {"ols": OLSConfig, "mixed": MixedConfig, "fewshot": FewshotConfig, "cv": CVConfig,
             "ranking": RankingConfig}
 #: Top-level keys written to the saved configuration only when set (older fits lack them).
-_OPTIONAL_KEYS = ("variant", "tokenizer", "subset", "individual_languages")
+_OPTIONAL_KEYS = ("variant", "tokenizer", "subset", "individual_languages", "metrics")
+#: The settings of one declared metric (see xltstats.results.metrics).
+METRIC_KEYS = ("range", "higher_is_better", "label", "override")
 
 
 @dataclass(frozen=True)
@@ -256,6 +258,9 @@ class FitConfig:
     # true: individual languages stay apart from their macrolanguage (pes, cmn, arb, nob are not
     # read as fas, zho, ara, nor); null/false: folded (xltstats.languages)
     individual_languages: bool | None = None
+    # metrics the results table may use besides the built-in ones (xltstats.results.metrics):
+    # {gh_distance: {range: [0, null], higher_is_better: false, label: "Gromov-Hausdorff distance"}}
+    metrics: Mapping[str, Mapping[str, Any]] | None = None
 
     def __post_init__(self):
         self._validate(_Checker("configuration"))
@@ -346,6 +351,8 @@ class FitConfig:
             check.boolean("report", self.report)
         if self.individual_languages is not None:
             check.boolean("individual_languages", self.individual_languages)
+        if self.metrics is not None:
+            object.__setattr__(self, "metrics", _check_metrics(check, self.metrics))
         if self.subset is not None:
             subset = check.mapping("subset", self.subset)
             for column, keep in subset.items():
@@ -369,6 +376,50 @@ class FitConfig:
                     hint = f"; did you mean {', '.join(near)}?" if near else ""
                     check.fail(f"groups.{group}", f"names {column!r}, which is neither in 'features' nor in "
                                                   f"'covariates' nor a feature xltstats computes{hint}")
+
+
+def _check_metrics(check: _Checker, value) -> dict[str, dict]:
+    """``metrics``: name -> {range: [low, high] (null: unbounded side), higher_is_better, label,
+    override}, normalised (names lower-cased, bounds as floats, label and override filled in)."""
+    import math
+
+    from ..results import METRIC_ALIASES, METRICS
+
+    out: dict[str, dict] = {}
+    for raw, entry in check.mapping("metrics", value).items():
+        if not isinstance(raw, str) or not raw.strip() or raw != raw.strip():
+            check.fail(f"metrics.{raw}", "is not a metric name (a non-empty string without surrounding spaces)")
+        name, key = raw.lower(), f"metrics.{raw}"
+        if name in out:
+            check.fail(key, f"declares {name!r} twice (names are compared lower-cased)")
+        entry = check.mapping(key, entry)
+        check.keys(key, entry, METRIC_KEYS)
+        if "higher_is_better" not in entry:
+            check.fail(f"{key}.higher_is_better", "must be given (true or false): the ranking, the report's "
+                                                  "colours and the planner follow it")
+        higher = check.boolean(f"{key}.higher_is_better", entry["higher_is_better"])
+        bounds = entry.get("range", [None, None])
+        if not isinstance(bounds, (list, tuple)) or len(bounds) != 2:
+            check.fail(f"{key}.range", "must be a list [low, high] (null for an unbounded side)", bounds)
+        for index, bound in enumerate(bounds):
+            if bound is not None and (isinstance(bound, bool) or not isinstance(bound, (int, float))
+                                      or not math.isfinite(bound)):
+                check.fail(f"{key}.range[{index}]", "must be a finite number or null (unbounded)", bound)
+        low, high = (None if b is None else float(b) for b in bounds)
+        if low is not None and high is not None and not low < high:
+            check.fail(f"{key}.range", "must be ordered, low < high", list(bounds))
+        label = check.text(f"{key}.label", entry.get("label"))
+        override = check.boolean(f"{key}.override", entry.get("override", False))
+        builtin = METRIC_ALIASES.get(name, name)
+        if builtin in METRICS and not override:
+            alias = f" (an alias of {builtin!r})" if builtin != name else ""
+            check.fail(key, f"is a built-in metric{alias} with range {METRICS[builtin][0]:g}-{METRICS[builtin][1]:g}, "
+                            "higher is better; add 'override: true' to replace it with this declaration, or "
+                            "choose another name")
+        if override and builtin not in METRICS:
+            check.fail(f"{key}.override", "is only for a built-in metric's name; this one is not built in", True)
+        out[name] = {"range": [low, high], "higher_is_better": higher, "label": label, "override": override}
+    return out
 
 
 # ---------------------------------------------------------------------- helpers

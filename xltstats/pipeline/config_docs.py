@@ -104,6 +104,15 @@ KEY_DOCS = {
     "individual_languages": "true: individual languages stay apart from their macrolanguage (`pes`, `cmn`, "
                             "`arb`, `nob` are not read as `fas`, `zho`, `ara`, `nor`); unset or false: "
                             "folded.",
+    "metrics": "Metrics besides the built-in ones (`xltstats.results.metrics`): `{gh_distance: {range: [0, null], "
+               "higher_is_better: false, label: \"Gromov-Hausdorff distance\"}}`. `range` is `[low, high]` "
+               "(null: that side unbounded; default unbounded), `higher_is_better` must be given, `label` is "
+               "what the report writes (default the name). A built-in name (or alias) is refused unless the "
+               "entry says `override: true`. Scores outside the range are an error naming the row; "
+               "predictions and interval bounds (cross-validation, `predictions.csv`, "
+               "`xltstats.predict`, recommendations, the planner) are clipped to the range, with a note "
+               "counting them (built-in metrics too, to their range on the table's scale); ranking, "
+               "recommendations, report colours and the planner follow the direction.",
 }
 
 

@@ -103,6 +103,7 @@ def build_manifest(fit, *, argv: list[str] | None = None, mirror=None, in_memory
                       f"{'REML' if config.mixed.reml else 'ML'}, profiled deviance (lme4's formulation), "
                       "features in their own units"),
         },
+        "score": fit.scale.to_dict() if getattr(fit, "scale", None) is not None else None,
         "notes": fit.notes,
         "versions": package_versions(),
     }

@@ -43,7 +43,8 @@ def fit_predictors(fit) -> None:
     fit.saved = model_document(ols=fit.ols, mixed=fit.mixed, gbt=gbt, hybrid=fit.hybrid, nested=fit.nested,
                                features=fit.used,
                                formula=fit.formula, config=config.to_dict(), best=best_estimator(fit),
-                               provenance=design.provenance)
+                               provenance=design.provenance,
+                               score=fit.scale.to_dict() if fit.scale is not None else None)
 
 
 def fit_hybrid(fit, scored: pd.DataFrame):
@@ -131,7 +132,8 @@ def fit_predictions(fit) -> pd.DataFrame:
     """``predictions.csv``: every row of the fit's table (its input columns, ``score``, ``in_fit``:
     the row was used by the full models) with each saved family's ``F_prediction``, ``F_lower``,
     ``F_upper`` and, for the linear families, ``F_model_used`` (the nested sub-model for a row that
-    lacks features). Rows without a score are prediction targets."""
+    lacks features). Rows without a score are prediction targets.  Predictions and bounds are clipped
+    to the score's range (``model.json``'s ``score``), with a note counting the values changed."""
     from ..models.nested import SavedModels
     from ..results import key_columns
 
@@ -140,13 +142,19 @@ def fit_predictions(fit) -> pd.DataFrame:
     columns = [c for c in fit.results.columns if c in data.columns]
     pred = data[columns].copy()
     pred["in_fit"] = data[[*fit.used, "score"]].notna().all(axis=1).to_numpy()
+    clipped = 0
     for family in saved.families:
         pi = saved.predict(data, family)
+        clipped += pi.attrs.get("clipped", 0)
         pred[f"{family}_prediction"] = pi["prediction"].to_numpy()
         pred[f"{family}_lower"] = pi["lower"].to_numpy()
         pred[f"{family}_upper"] = pi["upper"].to_numpy()
         if family in ("ols", "mixed"):
             pred[f"{family}_model_used"] = pi["model_used"].to_numpy()
+    if clipped:
+        bounds = sum(int(np.isfinite(pred[f"{f}_{c}"].to_numpy(float)).sum())
+                     for f in saved.families for c in ("prediction", "lower", "upper"))
+        fit.notes.append(saved.scale.clip_note("predictions.csv: predictions and interval bounds", clipped, bounds))
     keys = [c for c in key_columns(pred) if c in pred.columns]
     return pred.sort_values(keys, kind="stable").reset_index(drop=True)
 
@@ -155,7 +163,8 @@ def predict_pairs(pairs: pd.DataFrame, saved, config, *, reference: pd.DataFrame
                   alpha: float = 0.05, include_random: bool = True, mirror=None) -> pd.DataFrame:
     """Predictions for new pairs: every column of ``pairs``, the model columns it lacks (computed as
     the fit computed them, :func:`~xltstats.pipeline.design.prediction_table`), then
-    ``prediction``, ``se_mean``, ``se_prediction``, ``lower``, ``upper``, ``model_used``, ``model_reason``."""
+    ``prediction``, ``se_mean``, ``se_prediction``, ``lower``, ``upper``, ``model_used``, ``model_reason``
+    (``prediction``, ``lower`` and ``upper`` clipped to the score's range; ``attrs["clipped"]`` counts them)."""
     from ..errors import InputError
     from ..models.nested import OUTPUT_COLUMNS
     from .design import prediction_table
@@ -168,4 +177,6 @@ def predict_pairs(pairs: pd.DataFrame, saved, config, *, reference: pd.DataFrame
     table = prediction_table(pairs.reset_index(drop=True), saved.columns_needed(family), config,
                              reference=reference, mirror=mirror, provenance=saved.provenance)
     intervals = saved.predict(table, family, alpha=alpha, include_random=include_random)
-    return pd.concat([table.reset_index(drop=True), intervals.reset_index(drop=True)], axis=1)
+    out = pd.concat([table.reset_index(drop=True), intervals.reset_index(drop=True)], axis=1)
+    out.attrs["clipped"] = intervals.attrs.get("clipped", 0)  # values clipped to the score's range
+    return out

@@ -49,6 +49,7 @@ class Fit:
     hybrid: Any = None  # the trees + random intercepts fitted on every scored row (cv.hybrid; pipeline.predictors)
     nested: dict = field(default_factory=dict)  # family -> [(features, results)]: sub-models for pairs lacking features
     saved: dict | None = None  # model.json's document
+    scale: Any = None  # the scores' range, direction and label (xltstats.results.metrics.ScoreScale)
 
     @property
     def data(self) -> pd.DataFrame:
@@ -119,15 +120,18 @@ def run_fit(config: FitConfig | None = None, *, data: pd.DataFrame | None = None
             progress: Progress | None = None) -> Fit:
     """Fit everything ``config`` asks for; ``data`` (a validated results table) replaces ``config.data``."""
     from ..languages import language_options
+    from ..results.metrics import declared_from_config, metric_options
 
     config = FitConfig() if config is None else config
-    # individual_languages: keep pes, cmn, arb, nob apart from their macrolanguages
+    # individual_languages: keep pes, cmn, arb, nob apart from their macrolanguages; metrics: the
+    # declared ones are known to results validation
     from ..models.mixed._optimise import single_threaded_blas
 
     # one BLAS thread: the folds of the cross-validation and the ranking run in threads of their own,
     # and threaded BLAS on these small matrices mostly waits (an OLS rank check's SVD of 6,363 x 11
     # took 64 ms wall and 20 CPU-ms with two threads on a loaded machine, 2.5 ms and 0.8 ms with one)
-    with language_options(individual=bool(config.individual_languages)), single_threaded_blas():
+    with language_options(individual=bool(config.individual_languages)), single_threaded_blas(), \
+            metric_options(declared_from_config(config.metrics)):
         return _run(config, data, mirror, progress or Progress("xltstats.fit", quiet=True))
 
 
@@ -141,18 +145,25 @@ def _run(config: FitConfig, data, mirror, progress: Progress) -> Fit:
 
         data = apply_subset(validate_results(data), config.subset)
     check_one_condition(data)
+    from ..results.metrics import ScoreScale
+
+    scale = ScoreScale.of(data, source=str(config.data))
     progress.info(f"read {len(data):,} rows: {data['source'].nunique()} sources, {data['target'].nunique()} targets, "
                   f"{data['task'].nunique()} task(s), {data['model'].nunique()} model(s)")
     with progress.step("computing pair features"):
         design = model_table(data, config, mirror=mirror)
-    fit = Fit(config=config, results=data, design=design, ols=None, mixed=None, notes=list(design.notes))
+    fit = Fit(config=config, results=data, design=design, ols=None, mixed=None, notes=list(design.notes), scale=scale)
     with progress.step("fitting OLS"):
         _fit_ols(fit)
     with progress.step("fitting the crossed mixed-effects model"):
         _fit_mixed(fit)
     if config.fewshot.enabled is True or (config.fewshot.enabled == "auto" and _has_fewshot_curves(_scored(design.data))):
-        with progress.step("fitting few-shot curves"):
-            _fit_fewshot(fit)
+        if not scale.higher_is_better:
+            fit.notes.append(f"few-shot curves not fitted: they model a score that rises with the target's examples "
+                             f"toward a plateau (and data demand as a share of it), and lower {scale.label} is better")
+        else:
+            with progress.step("fitting few-shot curves"):
+                _fit_fewshot(fit)
     with progress.step("cross-validating against baselines"):
         _cross_validate(fit, progress)
     single = design.complete[design.complete["source"] != "mul"]  # candidates are languages, not source sets
@@ -247,7 +258,9 @@ def _cross_validate(fit: Fit, progress: Progress) -> None:
             categorical=fit.design.categorical, hybrid=config.cv.hybrid)
     possible = [s for s in schemes if _scheme_possible(s, complete)]
     # the ranking averages the rows of a pair: with one row per pair it trains on the same rows
-    reusable = config.ranking.enabled is not False and fit.design.pairs != "unordered" and not complete.duplicated(
+    # (a lower-is-better ranking fits on the negated score: nothing to reuse)
+    reusable = config.ranking.enabled is not False and fit.design.pairs != "unordered" and fit.scale.higher_is_better \
+        and not complete.duplicated(
         [c for c in ("model", "task", "source", "target") if c in complete.columns]).any()
     folds = progress.counter("cross-validation folds", sum(
         len(make_splits(complete, s, config.cv.k, config.seed, max_folds=config.cv.max_folds)) for s in possible))
@@ -261,10 +274,13 @@ def _cross_validate(fit: Fit, progress: Progress) -> None:
                                 n_jobs=n_jobs(config.cv.n_jobs), progress=folds,
                                 tree_features=fit.design.tree_features, categorical=fit.design.categorical,
                                 select=config.cv.select, inner_folds=config.cv.inner_folds,
-                                hybrid=config.cv.hybrid,
+                                hybrid=config.cv.hybrid, scale=fit.scale,
                                 # the ranking holds out the same target groups: it reuses these fits
                                 keep_models=scheme == "leave-one-target-out" and reusable)
         fit.cv[scheme] = result
+        if result.clipped:
+            fit.notes.append(f"cross-validation {scheme}: " + fit.scale.clip_note(
+                "held-out predictions and interval bounds", result.clipped, _bound_count(result.predictions)))
         metrics.append(result.metrics())
         if result.choices:
             choices.append(result.selection())
@@ -303,7 +319,11 @@ def _rank(fit: Fit, single: pd.DataFrame, progress: Progress) -> None:
                            estimators=estimators, max_folds=config.ranking.max_folds, mixed_formula=fit.formula,
                            select=config.ranking.select, inner_folds=config.ranking.inner_folds,
                            progress=progress.counter("ranking folds", n_folds),
-                           n_jobs=n_jobs(config.cv.n_jobs))  # the same worker threads as the folds of cv
+                           n_jobs=n_jobs(config.cv.n_jobs),  # the same worker threads as the folds of cv
+                           higher_is_better=fit.scale.higher_is_better, scale=fit.scale)
+    if not fit.scale.higher_is_better:
+        fit.notes.append(f"source ranking: lower {fit.scale.label} is better, so the best source is the one "
+                         "with the lowest score (relevance, NDCG and LambdaRank's labels follow)")
     fit.ranking = ranking
     fit.tables["ranking"] = ranking.table()
     fit.tables["ranking_ndcg"] = ranking.evaluation()
@@ -464,6 +484,13 @@ def _scheme_possible(scheme: str, data: pd.DataFrame) -> bool:
 def _ranking_possible(data: pd.DataFrame) -> bool:
     counts = data[data["source"] != data["target"]].groupby("target")["source"].nunique()
     return bool(len(counts)) and counts.median() >= 3
+
+
+def _bound_count(frame: pd.DataFrame) -> int:
+    """The finite values of the columns clipped to the score's range."""
+    from ..models.validation import CLIPPED_COLUMNS
+
+    return int(sum(np.isfinite(frame[c].to_numpy(float)).sum() for c in CLIPPED_COLUMNS if c in frame.columns))
 
 
 def _scored(data: pd.DataFrame) -> pd.DataFrame:

@@ -182,7 +182,7 @@ def _mark_groups(ax, matrix: pd.DataFrame, row_groups, col_groups, colour: str =
 
 def transfer_heatmap(matrix: pd.DataFrame, *, title: str, metric: str, vmin: float | None = None,
                      vmax: float | None = None, residual: bool = False, row_groups=None,
-                     col_groups=None) -> Figure:
+                     col_groups=None, higher_is_better: bool = True) -> Figure:
     """Source (rows) x target (columns) heatmap of mean scores, every language labelled.
 
     Small matrices get the score written in each cell; large ones get narrower cells and a figure
@@ -193,6 +193,8 @@ def transfer_heatmap(matrix: pd.DataFrame, *, title: str, metric: str, vmin: flo
     values are residuals around 0 (a diverging colour map, symmetric about 0).  ``row_groups`` /
     ``col_groups``: a group name per row / column (language families, consecutive), drawn as white
     separator lines (dark grey on residuals) with the group names beyond the language labels.
+    ``higher_is_better=False`` (a lower-is-better metric): the colour maps are reversed, so that a
+    better score has the same colour whatever the metric's direction (bright, or red for residuals).
     """
     n_rows, n_cols = matrix.shape
     annotate = n_rows * n_cols <= 150
@@ -222,7 +224,10 @@ def transfer_heatmap(matrix: pd.DataFrame, *, title: str, metric: str, vmin: flo
             vmax = largest or 1.0
             vmin = -vmax
         label = f"residual ({metric}, source and target effects removed)" if residual else f"score ({metric})"
-        _heatmap(ax, matrix, cmap="vlag" if residual else "viridis", vmin=vmin, vmax=vmax, annotate=annotate,
+        if not higher_is_better:
+            label = label[:-1] + ", lower is better)"
+        cmap = ("vlag" if residual else "viridis") + ("" if higher_is_better else "_r")
+        _heatmap(ax, matrix, cmap=cmap, vmin=vmin, vmax=vmax, annotate=annotate,
                  fmt=fmt, colorbar_label=label, shrink=min(1.0, 6.0 / width) if width > 6 else 1.0,
                  colorbar_location="top")
         ax.set_xlabel("target language")

@@ -35,6 +35,10 @@ one) unless ``rescale=True``, which puts every metric on its native scale, keeps
 given in ``score_original`` and records the conversions in ``df.attrs["rescaled"]``.  The scale of
 each metric in the returned table is in ``df.attrs["score_scales"]``.  Known limit: a 0-100 group
 in which every score is at most 1 (say BLEU of a model that never works) reads as 0-1.
+Other metrics are declared in the fit config (``metrics:``, with range, direction and label) and
+known to validation within :func:`xltstats.results.metrics.metric_options`; their scores are
+checked against the declared range only.  What a fit's scores mean downstream (range to clip
+predictions to, direction of the ranking) is :class:`xltstats.results.metrics.ScoreScale`.
 
 Row numbers in errors are data rows as a user counts them in the file: 1-based, header not
 counted, blank lines counted as the rows they are in the file; for JSON lines the line number.

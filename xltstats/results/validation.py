@@ -14,7 +14,7 @@ from xltstats.errors import InputError
 from xltstats.languages import normalise_codes
 
 from ._report import _first, _kind_of, _plain, _Reporter, _show
-from .metrics import METRIC_ALIASES, METRICS, _check_scales
+from .metrics import DECLARE_HINT, METRIC_ALIASES, METRICS, _check_scales, declared_metrics
 from .schema import (CONDITION, KEY_COLUMNS, MULTI_SOURCE, REQUIRED_COLUMNS, SOURCE_LANGUAGES,
                      _condition_value, key_columns, parse_condition, parse_source_languages)
 
@@ -109,15 +109,17 @@ def _text_column(series: pd.Series, column: str, fail) -> pd.Series:
 
 
 def _metric_column(series: pd.Series, fail) -> pd.Series:
+    declared = declared_metrics()  # a fit config's metrics (metrics.metric_options)
     text = _text_column(series, "metric", fail).str.lower()
-    text = text.replace(METRIC_ALIASES)
-    unknown = ~text.isin(list(METRICS)).to_numpy()
+    text = text.where(text.isin(list(declared)), text.replace(METRIC_ALIASES))
+    known = [*declared, *(m for m in METRICS if m not in declared)]
+    unknown = ~text.isin(known).to_numpy()
     if unknown.any():
         position = _first(unknown)
         value = series.iloc[position]
-        close = difflib.get_close_matches(text.iloc[position], list(METRICS), n=3, cutoff=0.5)
+        close = difflib.get_close_matches(text.iloc[position], known, n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
-        fail(f"unknown metric {value!r}; known metrics: {', '.join(METRICS)}{hint}",
+        fail(f"unknown metric {value!r}; known metrics: {', '.join(known)}{hint}; {DECLARE_HINT}",
              position, "metric")
     return text
 

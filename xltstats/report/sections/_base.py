@@ -307,11 +307,29 @@ class ReportBase:
 
     @cached_property
     def metric(self) -> str:
+        """The scores' label: the fit's metrics by name, or by the labels the fit config declares."""
         try:
             metrics = sorted(set(self.results["metric"].astype(str))) if "metric" in self.results else []
         except SectionUnavailable:
             metrics = []
-        return "/".join(metrics) if metrics else "score units"
+        return self.metric_label(metrics) if metrics else "score units"
+
+    @cached_property
+    def score_scale(self):
+        """The fit's :class:`~xltstats.results.metrics.ScoreScale` (range, direction; ``manifest.json``'s
+        ``score``), None for a fit folder that records none."""
+        from xltstats.results.metrics import ScoreScale
+
+        return ScoreScale.from_dict(self.manifest.get("score"), file=self.fit_dir / "manifest.json", key="score")
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.score_scale is None or self.score_scale.higher_is_better
+
+    def metric_label(self, names) -> str:
+        """``names`` (metric names) as the report writes them: a declared metric's ``label``."""
+        declared = self.fit_config.metrics or {}
+        return "/".join((declared.get(name) or {}).get("label") or name for name in names)
 
     # ------------------------------------------------------------------ outputs
 

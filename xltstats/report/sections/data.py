@@ -152,7 +152,7 @@ class DataSections(ReportBase):
         panels = []  # (task, model, kind, matrix, metric)
         for task, model in combos[:MAX_HEATMAPS]:
             part = data[(data["task"] == task) & (data["model"] == model)]
-            metric = "/".join(sorted(set(map(str, part["metric"])))) if "metric" in part else "score"
+            metric = self.metric_label(sorted(set(map(str, part["metric"])))) if "metric" in part else "score"
             single = part[part["source"].astype(str) != "mul"]
             if not single.empty:
                 matrix = single.pivot_table(index="source", columns="target", values="score", aggfunc="mean")
@@ -179,7 +179,8 @@ class DataSections(ReportBase):
             what = {"scores": "mean score over seeds", "residuals": "pair-specific transfer (residuals)",
                     "multi-source": "multi-source runs"}[kind]
             fig = F.transfer_heatmap(matrix, title=f"{task}, {model}: {what}", metric=metric, vmin=low, vmax=high,
-                                     residual=kind == "residuals", row_groups=row_families, col_groups=col_families)
+                                     residual=kind == "residuals", row_groups=row_families, col_groups=col_families,
+                                     higher_is_better=self.higher_is_better)
             name = f"heatmap_{_slug(task)}_{_slug(model)}" + {"scores": "", "residuals": "_residuals",
                                                                "multi-source": "_multisource"}[kind]
             scale = (f"one colour scale for all {md_escape(metric)} residual heatmaps, symmetric about 0"
@@ -199,7 +200,10 @@ class DataSections(ReportBase):
             }[kind]
             scores_of = (f" (the scores are in @{figure_id(f'heatmap_{_slug(task)}_{_slug(model)}')})"
                          if kind == "residuals" else "")
-            out.append(self.figure(fig, name, f"{lead}{scores_of}; {FAMILY_ORDER}; {scale}."))
+            direction = "" if self.higher_is_better else (
+                f"; lower {md_escape(metric)} is better, so the colours are reversed: "
+                + ("red is still better than expected" if kind == "residuals" else "brighter cells are better"))
+            out.append(self.figure(fig, name, f"{lead}{scores_of}; {FAMILY_ORDER}; {scale}{direction}."))
         if len(combos) > MAX_HEATMAPS:
             out.append(_note(f"{len(combos) - MAX_HEATMAPS} further task/model heatmaps were left out."))
         if not out:

@@ -142,6 +142,7 @@ class ValidationSections(ReportBase):
         ranking = self.optional_table("tables/ranking.csv")
         origin = "`tables/ranking.csv`"
         method = None
+        higher = self.higher_is_better  # a lower-is-better metric: the lowest predicted score first
         if ranking is not None:
             source = find_column(ranking, SOURCE_COLUMN, required=True, what="source", file="tables/ranking.csv")
             rank = find_column(ranking, RANK)
@@ -155,7 +156,7 @@ class ValidationSections(ReportBase):
                 if score is None:
                     raise SectionUnavailable("`tables/ranking.csv` has neither a rank nor a predicted score")
                 ranking = ranking.sort_values([*keys, "target", score, source],
-                                              ascending=[*[True] * len(keys), True, False, True])
+                                              ascending=[*[True] * len(keys), True, not higher, True])
                 ranking["rank"] = ranking.groupby([*keys, "target"]).cumcount() + 1
                 rank = "rank"
         else:
@@ -182,7 +183,7 @@ class ValidationSections(ReportBase):
             candidates = predictions[predictions["source"].astype(str) != predictions["target"].astype(str)]
             ranking = candidates.groupby([*keys, "target", "source"], as_index=False)[score].mean()
             ranking = ranking.sort_values([*keys, "target", score, "source"],
-                                          ascending=[*[True] * len(keys), True, False, True])
+                                          ascending=[*[True] * len(keys), True, not higher, True])
             ranking["rank"] = ranking.groupby([*keys, "target"]).cumcount() + 1
             rank = "rank"
         # Transfer from a language to itself is not a recommendation: rank the other sources only.
@@ -192,7 +193,7 @@ class ValidationSections(ReportBase):
         observed_best = {}
         if "observed" in ranking.columns and ranking["observed"].notna().any():
             best = ranking.dropna(subset=["observed"])
-            best = best.loc[best.groupby([*keys, "target"])["observed"].idxmax()]
+            best = best.loc[best.groupby([*keys, "target"])["observed"].agg("idxmax" if higher else "idxmin")]
             observed_best = {tuple(r[[*keys, "target"]]): r for _, r in best.iterrows()}
         intervals, interval_model = self._pair_intervals(keys)
         regression = method in (None, "mixed", "ols")  # a ranker whose score is a predicted score
@@ -209,7 +210,10 @@ class ValidationSections(ReportBase):
                     label += ", " + " ".join([_format_value(interval[0]),
                                               f"[{_format_value(interval[1])}, {_format_value(interval[2])}]"])
                 elif regression and score is not None and score in entry and pd.notna(entry[score]):
-                    label += f", {_format_value(float(entry[score]))}"
+                    shown = float(entry[score])
+                    if self.score_scale is not None:  # clipped to the metric's range
+                        shown = float(self.score_scale.clip_values(shown))
+                    label += f", {_format_value(shown)}"
                 row[f"source {position}"] = label
             if observed_best:
                 entry = observed_best.get(tuple(group_key))
@@ -233,9 +237,14 @@ class ValidationSections(ReportBase):
                        "prediction interval (`predictions.csv`; the model fitted on all rows)" if intervals else
                        f"after each name the ranker's predicted score ({self.metric})" if regression and score
                        else "the ranker's scores are unitless and not shown")
+        clipped = ("" if self.score_scale is None or not self.score_scale.bounded else
+                   f" Predicted scores and interval bounds are clipped to the range {self.score_scale.range_text()} "
+                   f"of {md_escape(self.metric)}.")
+        direction = "" if higher else f" Lower {md_escape(self.metric)} is better: the best source has the lowest score."
         out += [self.table(pd.DataFrame(rows), "report_recommendations",
                            f"Top {k} source languages per target other than the target itself, in the order of "
-                           f"{origin}; {shown_score}. The best observed source also excludes the target.",
+                           f"{origin}; {shown_score}. The best observed source also excludes the target."
+                           f"{direction}{clipped}",
                            max_rows=500)]
         evaluation = self.optional_table("tables/ranking_ndcg.csv")
         if evaluation is not None:
