@@ -83,7 +83,7 @@ def _columns(df: pd.DataFrame, digits: int, missing: str) -> tuple[list[str], li
 
 
 def _csv_quote(text: str) -> str:
-    if any(ch in text for ch in [",", '"', "\n", "\r"]):
+    if "," in text or '"' in text or "\n" in text or "\r" in text:
         return '"' + text.replace('"', '""') + '"'
     return text
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -129,12 +129,23 @@ FAMILY_ORDER = ("languages grouped by family (URIEL's top-level Glottolog family
 def language_family_name(code) -> str | None:
     """The top-level family URIEL gives the language ``code`` (ISO 639-3), or None: an isolate or an
     unclassified language (URIEL has no family for them) or a code URIEL does not have."""
-    from xltstats.features.uriel import language_family
+    return _family_name(str(code))
 
-    try:
-        return language_family(str(code))
-    except InputError:  # not in URIEL: no family known, never guessed
+
+@lru_cache(maxsize=None)
+def _family_name(code: str) -> str | None:
+    from xltstats.features.uriel import language_family, uriel_languages
+
+    # not in URIEL: no family known, never guessed (checked first: the error language_family raises
+    # searches for near codes, 5 ms a code; the heatmaps sort 170 languages by family)
+    if code not in _uriel_codes(uriel_languages()):
         return None
+    return language_family(code)
+
+
+@lru_cache(maxsize=1)
+def _uriel_codes(codes: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(codes)
 
 
 def _family_key(family: str | None) -> tuple[int, str]:
