@@ -40,20 +40,26 @@ def _central(f, x, h):
     return out
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_gradient_of_ml_criterion_matches_finite_differences(case, monkeypatch):
+def _fit_away_from_optimum(case, reml, monkeypatch, seed):
+    """The case's fit (with the factorisation it names) and a theta away from its optimum (where
+    the gradient is ~0), every coordinate moved."""
     table, formula, strategy = CASES[case]
     if strategy is _deviance.BlockSchur:
         monkeypatch.setattr(_deviance, "DENSE_LIMIT", 0)
     data = pd.read_csv(GOLDEN / f"lme4_data_{table}.csv")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MixedModelWarning)
-        fit = fit_mixed(formula, data, reml=False)
-    assert isinstance(fit._dev.factorisation, strategy) and fit._dev.has_gradient
-    # away from the optimum (where the gradient in theta is ~0), every coordinate moved
-    rng = np.random.default_rng(3)
+        fit = fit_mixed(formula, data, reml=reml)
+    assert isinstance(fit._dev.factorisation, strategy)
+    rng = np.random.default_rng(seed)
     lower = fit._design.theta_lower
-    theta = fit.theta + rng.uniform(0.05, 0.2, fit.theta.size) * np.where(np.isfinite(lower), 1.0, -1.0)
+    return fit, fit.theta + rng.uniform(0.05, 0.2, fit.theta.size) * np.where(np.isfinite(lower), 1.0, -1.0)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_gradient_of_ml_criterion_matches_finite_differences(case, monkeypatch):
+    fit, theta = _fit_away_from_optimum(case, False, monkeypatch, seed=3)
+    assert fit._dev.has_gradient
     log_sigma = math.log(fit.sigma) + 0.1
     value, g_theta, g_log_sigma = _full_criterion(fit, theta, log_sigma, gradient=True)
     assert value == _full_criterion(fit, theta, log_sigma)
@@ -87,18 +93,9 @@ def test_gradient_is_zero_at_the_ml_optimum():
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_gradient_of_profiled_criterion_matches_finite_differences(case, reml, monkeypatch):
     """The gradient the main optimiser uses (sigma profiled out; REML adds d log|RX'RX|)."""
-    table, formula, strategy = CASES[case]
-    if strategy is _deviance.BlockSchur:
-        monkeypatch.setattr(_deviance, "DENSE_LIMIT", 0)
-    data = pd.read_csv(GOLDEN / f"lme4_data_{table}.csv")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", MixedModelWarning)
-        fit = fit_mixed(formula, data, reml=reml)
+    fit, theta = _fit_away_from_optimum(case, reml, monkeypatch, seed=5)
     dev = fit._dev
-    assert isinstance(dev.factorisation, strategy) and dev.reml == reml
-    rng = np.random.default_rng(5)
-    lower = fit._design.theta_lower
-    theta = fit.theta + rng.uniform(0.05, 0.2, fit.theta.size) * np.where(np.isfinite(lower), 1.0, -1.0)
+    assert dev.reml == reml
     value, gradient = dev.value_and_gradient(theta)
     assert value == dev(theta)
     h = 1e-4
