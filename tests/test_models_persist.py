@@ -198,3 +198,33 @@ def test_dataset_covariates_of_a_multi_source_row_follow_its_source_set():
     assert got["ldnd"].tolist()[:2] == [0.9, 0.5] and np.isnan(got["ldnd"].iloc[2])
     assert got["source_size"].tolist()[:2] == [2.0, 1.0] and np.isnan(got["source_size"].iloc[2])
     assert got["target_size"].tolist() == [5.0, 5.0, 5.0]  # the target side is one language
+
+
+@pytest.mark.filterwarnings("ignore:boundary")
+@pytest.mark.parametrize("formula", ["score ~ syntactic_distance + (1|source) + (1|target) + (1|source:task)",
+                                     "score ~ syntactic_distance + (1|mm(source, target))"])
+def test_random_intercepts_of_all_rows_at_once_equal_the_row_by_row_sums(tmp_path, formula):
+    """The portable model's random intercepts are summed for all rows at once; the numbers are
+    those of the row-by-row rule of the module docstring exactly (same sums, same order)."""
+    res = fit_mixed(formula, data())
+    save_model(tmp_path, mixed=res)
+    model = load_model(tmp_path)
+    new = pd.concat([NEW, NEW.assign(target=NEW["source"]), data().head(30)], ignore_index=True)
+    for include in (True, False):
+        mean, var = model.random_parts(new, include_random=include)
+        want_mean, want_var = np.zeros(len(new)), np.zeros(len(new))
+        for entry in model.spec["random"]:
+            from xltstats.models.mixed._design import member_labels
+
+            members = np.column_stack([m.to_numpy() for m in member_labels(new, entry["group"])])
+            for i, labels in enumerate(members):
+                for label in labels:
+                    weight = float(np.sum(labels == label))
+                    if include and label in entry["levels"]:
+                        want_mean[i] += 1.0 * entry["levels"][label][0]
+                        want_var[i] += weight * entry["conditional_covariance"][label][0][0]
+                    else:
+                        want_var[i] += weight * entry["covariance"][0][0]
+        np.testing.assert_array_equal(mean, want_mean)
+        np.testing.assert_array_equal(var, want_var)
+        assert (want_mean != 0).any() == include

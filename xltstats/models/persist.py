@@ -390,6 +390,9 @@ class PortableModel:
             # one label per member: [source, target] for mm(source, target), each loading with
             # weight 1 (a level named by w members of a row has w^2 times its variance)
             members = np.column_stack([m.to_numpy() for m in member_labels(data, entry["group"])])
+            if list(entry["columns"]) == ["(Intercept)"]:
+                self._add_intercepts(entry, members, include_random, mean, var)
+                continue
             z = np.column_stack([np.ones(len(data)) if c == "(Intercept)" else self._numeric(data, c)
                                  for c in entry["columns"]])
             sigma = np.asarray(entry["covariance"], float)
@@ -405,6 +408,27 @@ class PortableModel:
                     else:
                         var[i] += weight * full[i]
         return mean, var
+
+    @staticmethod
+    def _add_intercepts(entry: dict, members: np.ndarray, include_random: bool, mean: np.ndarray,
+                        var: np.ndarray) -> None:
+        """:meth:`_random_parts` of a random intercept, for all rows at once: the same sums in the
+        same order (with ``z = 1`` every product is exact), so the same numbers as row by row."""
+        levels = entry["levels"]
+        keys = list(levels)
+        effect = np.array([np.asarray(levels[k], float)[0] for k in keys] or [0.0])
+        condvar = entry.get("conditional_covariance")
+        full = float(np.asarray(entry["covariance"], float)[0, 0])
+        cond = np.array([np.asarray(condvar[k], float)[0, 0] for k in keys] or [0.0]) if condvar else None
+        position = {k: i for i, k in enumerate(keys)}
+        for j in range(members.shape[1]):
+            labels = members[:, j]
+            weight = (members == labels[:, None]).sum(axis=1).astype(float)
+            codes = pd.Series(labels).map(position).to_numpy(float)
+            seen = ~np.isnan(codes) & include_random
+            at = np.where(seen, codes, 0).astype(np.int64)
+            mean += np.where(seen, effect[at], 0.0)
+            var += weight * (np.where(seen, cond[at], full) if cond is not None else full)
 
     def prediction_interval(self, data: pd.DataFrame, alpha: float = 0.05, include_random: bool = True) -> pd.DataFrame:
         """Prediction, its SEs and the ``1 - alpha`` interval for a new observation of each row:
