@@ -157,3 +157,16 @@ def test_constant_features_leave_the_random_part(simulated):
     assert model.n_rounds_ == 0 and model.booster_ is None
     mixed = fit_mixed("score ~ 1 + (1|source) + (1|target)", data, reml=False, warn=False)
     np.testing.assert_allclose(model.predict(data.iloc[:10]), mixed.predict(data.iloc[:10]), rtol=1e-6)
+
+
+def test_inner_candidates_are_raced(simulated, fitted):
+    # inner folds of rows: boosting on y alone ("none") is far worse after the first inner fold
+    # (the languages recur), so it is not boosted on the other folds; the choice is the same
+    assert set(fitted.inner_) == {"auto"} and fitted.boosted_random_ == "auto"
+    unraced = HybridEstimator(FEATURES, seed=0, validation_group=None, race_margin=100).fit(simulated)
+    assert set(unraced.inner_) == {"auto", "none"} and unraced.boosted_random_ == "auto"
+    assert unraced.inner_["none"]["mse"] > 1.2 * unraced.inner_["auto"]["mse"]
+    # held-out targets: the two are close, both go through every inner fold
+    test = simulated["target"].isin([f"l{i:02d}" for i in range(6)])
+    held = HybridEstimator(FEATURES, seed=0).fit(simulated[~test])
+    assert set(held.inner_) == {"auto", "none"}

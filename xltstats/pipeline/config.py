@@ -185,7 +185,7 @@ class CVConfig:
     max_folds: int | None = 10  # languages held out in this many groups; None: one fold per language
     n_jobs: int | str = AUTO  # folds at once in threads (auto: the CPUs available, at most 8)
     select: bool = False  # choose an estimator per outer fold by inner cross-validation (and stack); ~2x the CV's time
-    hybrid: bool = False  # also cross-validate the trees + random intercepts hybrid (models/hybrid.py); ~4x the CV's time
+    hybrid: bool = False  # also cross-validate the trees + random intercepts hybrid (models/hybrid.py), saved for predict; ~2.5x the fit's CPU time
     inner_folds: int = 3  # folds of that inner cross-validation
 
     def __post_init__(self):

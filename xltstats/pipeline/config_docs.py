@@ -87,8 +87,9 @@ KEY_DOCS = {
                  "choosing. `tables/cv_choice.csv` names per scheme the estimator a prediction should use "
                  "(`stacked` only if it beats every single estimator on the held-out folds). false: none.",
     "cv.hybrid": "Also cross-validate (and rank with) the hybrid of boosted trees and crossed random "
-                 "intercepts (`xltstats.models.hybrid`); off by default for its cost (on xpos about four "
-                 "times the fit's CPU time).",
+                 "intercepts (`xltstats.models.hybrid`), and save it in `model.json` for `xltstats.predict "
+                 "--model hybrid`; off by default for its cost (the default xpos fit takes about 2.5 times "
+                 "the CPU time with it).",
     "cv.inner_folds": "Folds of that inner cross-validation (an estimator 50% worse than the best after an "
                       "inner fold is not fitted on the later ones).",
     "ranking.enabled": "Source ranking per target: `auto` when targets have 3 or more candidate sources "
