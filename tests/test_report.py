@@ -767,6 +767,14 @@ def test_mixed_table_shows_satterthwaite_df_and_p_values(tmp_path):
     assert "Satterthwaite's degrees of freedom" in text
     header = next(line for line in text.splitlines() if line.startswith("| term"))
     assert "| df " in header and "| p_value " in header
+    import json
+
+    # a fit with mixed.ddf: kenward-roger says so in the caption
+    manifest = json.loads((fit / "manifest.json").read_text())
+    manifest.setdefault("config", {}).setdefault("mixed", {})["ddf"] = "kenward-roger"
+    (fit / "manifest.json").write_text(json.dumps(manifest))
+    text = FitReport(fit).coefficient_section("coef_mixed", "Mixed-model")
+    assert "Kenward-Roger degrees of freedom" in text and "Satterthwaite" not in text
 
 
 def test_p_values_and_latex_tables_are_ready_for_a_paper():

@@ -136,6 +136,10 @@ class OLSConfig:
         check.integer("ols.n_boot", self.n_boot, minimum=1)
 
 
+#: Denominator degrees of freedom of the mixed model's fixed-effect tests (``mixed.ddf``).
+DDF_METHODS = ("satterthwaite", "kenward-roger")
+
+
 @dataclass(frozen=True)
 class MixedConfig:
     formula: str | None = None  # None: every used feature + random intercepts (see pipeline.factors)
@@ -143,6 +147,7 @@ class MixedConfig:
     ci_boot: int | None = None  # None: profile-likelihood intervals; a number: parametric bootstrap draws
     # grouping factors with fewer levels are fixed effects (one level: left out), with a note
     min_levels: int = 3
+    ddf: str = "satterthwaite"  # denominator df of the fixed-effect t tests (or "kenward-roger")
 
     def __post_init__(self):
         check = _Checker("configuration")
@@ -159,6 +164,7 @@ class MixedConfig:
         check.boolean("mixed.reml", self.reml)
         check.integer("mixed.ci_boot", self.ci_boot, minimum=1, allow_none=True)
         check.integer("mixed.min_levels", self.min_levels, minimum=2)
+        check.choice("mixed.ddf", self.ddf, DDF_METHODS)
 
 
 @dataclass(frozen=True)

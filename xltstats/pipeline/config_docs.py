@@ -65,6 +65,10 @@ KEY_DOCS = {
     "mixed.reml": "REML (as lme4's default) or maximum likelihood.",
     "mixed.ci_boot": "Variance-component intervals: unset, profile likelihood (lme4's `confint`); a number, "
                      "a parametric bootstrap with that many draws.",
+    "mixed.ddf": "Denominator degrees of freedom of the mixed model's fixed-effect t tests in "
+                 "`coef_mixed`: `satterthwaite` (lmerTest's default) or `kenward-roger` (pbkrtest's: "
+                 "`std_error` from the Kenward-Roger adjusted covariance, an ML fit refitted with REML "
+                 "for it; up to 4,000 random-effect columns).",
     "mixed.min_levels": "Grouping factors (source, target, task, model) with fewer levels are not random "
                         "effects in the default formula: a fixed effect `C(factor)` (2 keeps two-level factors "
                         "random); with one level the factor is left out. A written formula loses only its "

@@ -221,9 +221,10 @@ def _fit_mixed(fit: Fit) -> None:
         return  # no grouping factor has enough levels; the design's notes say why
     mixed = fit_mixed(design.formula, design.complete, reml=config.mixed.reml)
     fit.mixed = mixed
-    fit.tables["coef_mixed"], why = mixed_coefficients(mixed)
+    fit.tables["coef_mixed"], why = mixed_coefficients(mixed, config.mixed.ddf)
     if why:
-        fit.notes.append(f"mixed model: Satterthwaite df and p-values "
+        method = "Kenward-Roger" if config.mixed.ddf == "kenward-roger" else "Satterthwaite"
+        fit.notes.append(f"mixed model: {method} df and p-values "
                          + (why if why.startswith("computed") else f"not computed: {why}"))
     if fit.tables["coef_mixed"].attrs.get("profile_note"):
         fit.notes.append(f"mixed model: {fit.tables['coef_mixed'].attrs['profile_note']}")
@@ -337,26 +338,34 @@ def _rank(fit: Fit, single: pd.DataFrame, progress: Progress) -> None:
 FAIL_BASELINE = "mean"
 
 
-def mixed_coefficients(mixed) -> tuple[pd.DataFrame, str]:
+def mixed_coefficients(mixed, ddf: str = "satterthwaite") -> tuple[pd.DataFrame, str]:
     """The mixed model's table with lmerTest's Satterthwaite ``df`` and ``p_value`` (``Pr(>|t|)``)
     for the fixed effects, and an empty reason; where they cannot be computed (an ML fit, the
     statsmodels path, a Hessian that is not positive definite) both stay missing and the reason says
-    why.  The Wald intervals (normal quantiles, as lme4's ``confint(method="Wald")``) are kept as
+    why.  ``ddf="kenward-roger"``: pbkrtest's Kenward-Roger df and ``p_value`` instead, with
+    ``std_error`` and ``statistic`` from its adjusted covariance ``Phi_A`` (an ML fit is refitted
+    with REML for them, as pbkrtest does; a model too large for it keeps lme4's standard errors,
+    df and p missing, with the reason).  The Wald intervals (normal quantiles, as lme4's
+    ``confint(method="Wald")``, on lme4's standard errors) are kept as
     ``conf_low``/``conf_high``; ``conf_low_profile``/``conf_high_profile`` are lme4's profile
     intervals (``confint(method = "profile")``, the ML deviance profiled over each fixed effect),
     missing where they cannot be computed, with the reason in ``table.attrs["profile_note"]``."""
     from ..errors import InputError
 
     table = mixed.table()
+    kr = ddf == "kenward-roger"
     try:
-        tests = mixed.satterthwaite()
+        tests = mixed.kenward_roger() if kr else mixed.satterthwaite()
     except InputError as exc:
         tests, why = None, str(exc)
     else:
         why = ""
-        if tests.attrs.get("note"):  # Hessian directions left out of the inverse, as lmerTest does
+        if tests.attrs.get("note"):  # directions left out of an inverse, as lmerTest / pbkrtest do
             why = f"computed, but {tests.attrs['note']}"
     fixed = table["effect"] == "fixed"
+    if kr and tests is not None:  # the KR standard errors and t values: Phi_A, lme4's vcov adjusted
+        for column in ("std_error", "statistic"):
+            table.loc[fixed, column] = table.loc[fixed, "term"].map(tests[column]).to_numpy(float)
     df = pd.Series(np.nan, index=table.index)
     p = pd.Series(np.nan, index=table.index)
     if tests is not None:

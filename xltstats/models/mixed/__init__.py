@@ -22,6 +22,7 @@ The stages are lme4's (``R/modular.R``), one module each:
 ``_results``     ``mkMerMod``: :class:`MixedResults`, built once;
 ``_inference``   profile / bootstrap intervals, likelihood-ratio tests, feature-group drops;
 ``_satterthwaite`` Satterthwaite df of the fixed effects of REML fits (lmerTest's method);
+``_kenward_roger`` Kenward-Roger adjusted covariance, df and F tests of the fixed effects (pbkrtest);
 ``_statsmodels`` statsmodels' MixedLM as an independent reference (``method="statsmodels"``).
 
 Variance components are reported as variances (``sigma^2 T T'``), not standard deviations.

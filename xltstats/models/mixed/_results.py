@@ -20,6 +20,7 @@ from xltstats.models.formula import ParsedFormula
 from xltstats.models.mixed._inference import variance_components_ci as _variance_components_ci
 from xltstats.models.mixed._inference import fixed_effects_profile_ci as _fixed_effects_profile_ci
 from xltstats.models.mixed._deviance import ProfiledDeviance
+from xltstats.models.mixed._kenward_roger import KenwardRogerParts, kenward_roger as _kenward_roger_table
 from xltstats.models.mixed._design import (Design, lower_triangle_colwise, member_labels, numeric_builder,
                                            prepare)
 from xltstats.models.mixed._linalg import cho_solve
@@ -215,7 +216,7 @@ class MixedResults:
     @property
     def df_inference(self) -> None:
         """Degrees of freedom of the t tests and intervals: None, normal quantiles (as lme4's
-        Wald intervals; no Satterthwaite or Kenward-Roger correction)."""
+        Wald intervals; :meth:`satterthwaite` and :meth:`kenward_roger` give the corrected tests)."""
         return None
 
     @functools.cached_property
@@ -229,6 +230,25 @@ class MixedResults:
         statistic, p_value``; see :mod:`xltstats.models.mixed._satterthwaite`.  Computed on first
         use and kept.  :attr:`pvalues` and :meth:`table` stay the normal approximation."""
         return self._satterthwaite.copy()
+
+    @functools.cached_property
+    def _kenward_roger_parts(self):
+        return KenwardRogerParts(self)
+
+    def kenward_roger(self) -> pd.DataFrame:
+        """Kenward-Roger t tests of the fixed effects, as pbkrtest (lmerTest's ``summary(m, ddf =
+        "Kenward-Roger")``), columns as :meth:`satterthwaite`'s, ``std_error`` from
+        :meth:`cov_params_kenward_roger`; an ML fit is refitted with REML first, as pbkrtest does."""
+        return _kenward_roger_table(self._kenward_roger_parts)
+
+    def cov_params_kenward_roger(self) -> pd.DataFrame:
+        """Kenward & Roger's adjusted covariance ``Phi_A`` of the fixed effects (pbkrtest's ``vcovAdj``)."""
+        return pd.DataFrame(self._kenward_roger_parts.vcov_adj, index=self.params.index, columns=self.params.index)
+
+    def kenward_roger_test(self, contrast, rhs=None) -> dict:
+        """Kenward-Roger F test of ``contrast @ beta = rhs`` (rows of ``contrast``: contrasts; default
+        ``rhs`` 0), as pbkrtest's ``KRmodcomp``: ``ndf, ddf, F_scaling, F, p_value, F_unscaled``."""
+        return self._kenward_roger_parts.f_test(contrast, rhs)
 
     def cov_params(self) -> pd.DataFrame:
         """Covariance of the fixed effects (lme4's ``vcov``)."""

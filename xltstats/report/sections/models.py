@@ -92,9 +92,12 @@ class ModelSections(ReportBase):
                            f"the model was fitted on).{unscaled}")]
         caption = f"{label} coefficients (`tables/{name}.csv`)."
         if "df" in table.columns and "p_value" in table.columns and name == "coef_mixed":
-            caption += (" `p_value`: t tests on Satterthwaite's degrees of freedom (`df`), as lmerTest's; "
-                        "intervals: `conf_low`/`conf_high` Wald (normal quantiles), as lme4's "
-                        "`confint(method = \"Wald\")`"
+            kr = getattr(self.fit_config.mixed, "ddf", "satterthwaite") == "kenward-roger"
+            tests = (" `p_value`: t tests on Kenward-Roger degrees of freedom (`df`), as pbkrtest's, with "
+                     "`std_error` and `statistic` from its adjusted covariance; " if kr else
+                     " `p_value`: t tests on Satterthwaite's degrees of freedom (`df`), as lmerTest's; ")
+            caption += (tests + "intervals: `conf_low`/`conf_high` Wald (normal quantiles), as lme4's "
+                        "`confint(method = \"Wald\")`" + (" (lme4's unadjusted standard errors)" if kr else "")
                         + ("; `conf_low_profile`/`conf_high_profile` profile likelihood (the ML deviance "
                            "profiled over each fixed effect), as lme4's `confint(method = \"profile\")`"
                            if "conf_low_profile" in table.columns else "") + ".")
