@@ -41,16 +41,17 @@ from xltstats.errors import InputError
 from xltstats.models.mixed._design import lower_triangle_colwise
 
 #: Above this random-effect dimension (columns of Z) Kenward-Roger is refused: it needs about
-#: eight dense q x q matrices (q = 4000: 128 MB each).
+#: eight dense q x q matrices (q = 4000: 128 MB each), whatever the number of rows.
 KR_MAX_Q = 4000
 #: pbkrtest inverts the information matrix with a generalised inverse below this eigenvalue.
 KR_EIGEN_TOL = 1e-10
 
 
 def _parameter_patterns(design):
-    """Per covariance parameter (pbkrtest's order) the sparse ``q x q`` ``I_L x E_ij`` of its term."""
+    """Per covariance parameter (pbkrtest's order) the sparse ``q x q`` ``I_L x E_ij`` of its term,
+    the columns of that term (outside them the pattern is zero) and the parameter's name."""
     q = design.q
-    out, names = [], []
+    out, columns, names = [], [], []
     for t, term in enumerate(design.terms):
         k, L = term.n_columns, term.n_levels
         base = design.offsets[t] + np.arange(L) * k
@@ -58,20 +59,15 @@ def _parameter_patterns(design):
             rows = np.concatenate([base + i, base + j]) if i != j else base + i
             cols = np.concatenate([base + j, base + i]) if i != j else base + i
             out.append(sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(q, q)))
+            columns.append(np.arange(design.offsets[t], design.offsets[t] + k * L))
             names.append((term.group, term.column_names[i], term.column_names[j]))
-    return out, names
+    return out, columns, names
 
 
 class KenwardRogerParts:
     """What every Kenward-Roger test of one REML fit needs: ``Phi``, ``P_r``, ``W`` and ``Phi_A``."""
 
     def __init__(self, results):
-        self.refitted = not results.reml
-        if self.refitted:  # as pbkrtest's vcovAdj: an ML fit is refitted with REML
-            results = results.refit(reml=True)
-        if results.method != "fast":
-            raise InputError("Kenward-Roger inference needs the fast path's factorisation "
-                             f"(this fit used method={results.method!r})")
         d = results._design
         n, p, q = d.n, d.p, d.q
         if q > KR_MAX_Q:
@@ -79,6 +75,12 @@ class KenwardRogerParts:
                              f"columns (it forms dense q x q matrices); this model has q = {q} "
                              "(the levels of its random terms times their columns): use "
                              "mixed.ddf: satterthwaite")
+        self.refitted = not results.reml
+        if self.refitted:  # as pbkrtest's vcovAdj: an ML fit is refitted with REML
+            results = results.refit(reml=True)
+        if results.method != "fast":
+            raise InputError("Kenward-Roger inference needs the fast path's factorisation "
+                             f"(this fit used method={results.method!r})")
         s2 = results.scale
         X = d.X
         Z = d.Z.tocsr()
@@ -99,10 +101,11 @@ class KenwardRogerParts:
         X3X = (TtT - U.T @ K @ U) / s2                             # X' Sigma^{-3} X
         trace_S2 = (n - q + float(np.sum(Ainv * Ainv))) / (s2 * s2)
 
-        patterns, self.parameter_names = _parameter_patterns(d)
+        patterns, support, self.parameter_names = _parameter_patterns(d)
         self.parameter_names.append(("Residual", "", ""))
         m = len(patterns) + 1
-        EM = [E @ M for E in patterns]
+        # E_r M is zero outside the rows of r's term: only those rows are kept
+        EM = [E[idx] @ M for E, idx in zip(patterns, support)]
         EU = [E @ U for E in patterns]
         P = [-U.T @ EUr for EUr in EU] + [-TtT]
         Q = {}
@@ -110,7 +113,7 @@ class KenwardRogerParts:
         for r in range(m - 1):
             for s in range(r, m - 1):
                 Q[r, s] = EU[r].T @ M @ EU[s]
-                Kt[r, s] = Kt[s, r] = float(np.sum(EM[r] * EM[s].T))
+                Kt[r, s] = Kt[s, r] = float(np.sum(EM[r][:, support[s]] * EM[s][:, support[r]].T))
             Q[r, m - 1] = EU[r].T @ Y
             Kt[r, m - 1] = Kt[m - 1, r] = float(patterns[r].multiply(N).sum())
         Q[m - 1, m - 1] = X3X
