@@ -327,3 +327,62 @@ def test_the_planner_minimises_a_lower_is_better_score():
     higher.higher_is_better = True  # the same scores read as higher-is-better: spend nothing
     assert plan_annotation(higher, ["deu", "fra"], ["deu", "fra", "eng"], budget=1000, step=500).allocation == \
         {"deu": 0.0, "fra": 0.0, "eng": 0.0}
+
+
+# ---------------------------------------------------------------------- mixed.scale: logit
+
+def _logit_config(**extra) -> FitConfig:
+    return FitConfig.from_dict({"features": [], "covariates": ["x1", "x2"], "groups": {"x": ["x1", "x2"]},
+                                "compare": [], "cv": {"schemes": ["random"], "k": 3}, "ranking": {"max_folds": 3},
+                                "report": False, "ols": {"n_boot": 5}, "mixed": {"scale": "logit"}, **extra})
+
+
+def test_logit_scale_mixed_model_through_the_fit(tmp_path):
+    from xltstats.models.bounded import LogitMixedResults, fit_logit_mixed
+    from xltstats.models.nested import SavedModels
+    from xltstats.pipeline import FitFolder, run_fit
+
+    data = _accuracy_table().assign(metric="accuracy")
+    data["score"] = data["score"].clip(0, 100)  # accuracy in percent, some exactly 100
+    fit = run_fit(_logit_config(), data=data)
+    assert isinstance(fit.mixed, LogitMixedResults) and (fit.mixed.scale.low, fit.mixed.scale.high) == (0.0, 100.0)
+    assert any(n.startswith("mixed model on the logit scale (mixed.scale: logit)") for n in fit.notes)
+    # the tables are the logit-scale model's, as fitting it directly gives them
+    direct = fit_logit_mixed(fit.formula, fit.design.complete, 0.0, 100.0)
+    np.testing.assert_allclose(fit.tables["coef_mixed"]["estimate"], direct.inner.table()["estimate"], rtol=1e-6)
+    assert "group_comparison_mixed" in fit.tables
+    # model.json transforms back exactly as the in-memory model, and stays inside 0-100 without clipping
+    FitFolder(tmp_path / "fit").write(fit)
+    saved = SavedModels.load(tmp_path / "fit").predict(fit.design.complete, "mixed")
+    own = fit.mixed.prediction_interval(fit.design.complete)
+    np.testing.assert_allclose(saved[["prediction", "lower", "upper"]].to_numpy(),
+                               own[["prediction", "lower", "upper"]].to_numpy(), rtol=1e-9)
+    assert saved.attrs["clipped"] == 0 and own["upper"].max() <= 100 and own["lower"].min() >= 0
+    assert ((own["upper"] - own["prediction"]) - (own["prediction"] - own["lower"])).abs().max() > 1  # asymmetric
+    # the cross-validated mixed model is the logit one too: asymmetric held-out intervals
+    cv = fit.cv["random"].predictions
+    mixed = cv[cv["estimator"] == "mixed"]
+    assert ((mixed["upper"] - mixed["prediction"]) - (mixed["prediction"] - mixed["lower"])).abs().max() > 1
+    # the planner: predictions on the score scale; the gain is their difference, without a linear-contrast interval
+    from xltstats.models.planner import LinearPredictor
+
+    planner = LinearPredictor.from_fit(fit, "mixed")
+    scores = planner.predict(["deu"], [{"eng": 1000}, {"fra": 1000}])
+    gain = planner.gain(["deu"], {"eng": 1000}, {"fra": 1000})
+    assert 0 <= scores.min() and scores.max() <= 100
+    assert gain["gain"] == pytest.approx(scores[0, 0] - scores[1, 0]) and np.isnan(gain["lower"])
+    assert "logit scale" in gain["note"]
+
+
+def test_logit_scale_needs_a_finite_range(tmp_path, capsys):
+    from xltstats.fit import main
+
+    gh_table().to_csv(tmp_path / "gh.csv", index=False)
+    (tmp_path / "c.yaml").write_text(CONFIG + GH_YAML + "mixed: {scale: logit}\n", encoding="utf-8")
+    code = main(["--data", str(tmp_path / "gh.csv"), "--config", str(tmp_path / "c.yaml"),
+                 "--out", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "'mixed.scale' is logit, which needs a metric with a finite range on both sides" in err
+    assert "[0, inf]" in err and not (tmp_path / "out").exists()
+    with pytest.raises(ConfigError, match="'mixed.scale' must be one of gaussian, logit"):
+        FitConfig.from_dict({"mixed": {"scale": "probit"}})

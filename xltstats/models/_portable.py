@@ -1,14 +1,17 @@
 """Helpers shared by the portable models of ``model.json`` (:mod:`xltstats.models.persist`,
 :mod:`xltstats.models.portable_trees`): JSON-safe numbers, the field checker of a hand-edited
-entry, numeric columns of new rows."""
+entry, numeric columns of new rows, and the logit response scale of :mod:`xltstats.models.bounded`
+(here so that a saved logit-scale model is read without importing the estimators)."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
-from xltstats.errors import InputError
+from xltstats.errors import ConfigError, InputError
 
 
 def _floats(values) -> list:
@@ -166,3 +169,58 @@ def numeric_column(data: pd.DataFrame, col: str, model: str) -> np.ndarray:
         row = int(np.flatnonzero(bad.to_numpy())[0]) + 1
         raise InputError(f"value {data[col].iloc[row - 1]!r} is not a number", row=row, column=col)
     return values.to_numpy(float)
+
+
+@dataclass(frozen=True)
+class LogitScale:
+    """The transformation of scores in ``[low, high]`` fitted on ``n`` rows (module docstring)."""
+
+    low: float
+    high: float
+    n: int
+
+    def __post_init__(self):
+        if not (math.isfinite(self.low) and math.isfinite(self.high) and self.low < self.high):
+            raise ConfigError(f"the logit scale needs a finite range low < high, got {self.low} to {self.high}")
+        if self.n < 2:
+            raise ConfigError(f"the logit scale needs at least 2 rows, got {self.n}")
+
+    def forward(self, y) -> np.ndarray:
+        p = (np.asarray(y, float) - self.low) / (self.high - self.low)
+        p = (p * (self.n - 1) + 0.5) / self.n
+        return np.log(p / (1 - p))
+
+    def inverse(self, z) -> np.ndarray:
+        p = (self.n * expit(np.asarray(z, float)) - 0.5) / (self.n - 1)
+        return np.clip(self.low + (self.high - self.low) * p, self.low, self.high)
+
+    def slope(self, z) -> np.ndarray:
+        """d score / d logit at ``z`` (for the delta-method standard errors)."""
+        e = expit(np.asarray(z, float))
+        return (self.high - self.low) * self.n / (self.n - 1) * e * (1 - e)
+
+    def to_spec(self) -> dict:
+        return {"transform": "logit", "low": float(self.low), "high": float(self.high), "n": int(self.n)}
+
+    @classmethod
+    def from_spec(cls, spec) -> "LogitScale":
+        if not isinstance(spec, dict) or spec.get("transform") != "logit":
+            raise ConfigError(f"unknown response scale {spec!r}; expected {{transform: logit, low, high, n}}")
+        try:
+            return cls(float(spec["low"]), float(spec["high"]), int(spec["n"]))
+        except (KeyError, TypeError, ValueError):
+            raise ConfigError(f"a logit response scale needs numbers low, high and n, got {spec!r}") from None
+
+
+def back_transform(interval: pd.DataFrame, scale: LogitScale) -> pd.DataFrame:
+    """A logit-scale prediction-interval table (``prediction``, ``se_mean``, ``se_prediction``,
+    ``lower``, ``upper``) on the score scale."""
+    out = interval.copy()
+    z = interval["prediction"].to_numpy(float)
+    slope = scale.slope(z)
+    for column in ("se_mean", "se_prediction"):
+        if column in out.columns:
+            out[column] = slope * interval[column].to_numpy(float)
+    for column in ("prediction", "lower", "upper"):
+        out[column] = scale.inverse(interval[column].to_numpy(float))
+    return out

@@ -21,73 +21,15 @@ errors on the score scale, ``(high - low) n / (n - 1) p (1 - p)`` times those on
 from __future__ import annotations
 
 import copy
-import math
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 
-from xltstats.errors import ConfigError
+from xltstats.models._portable import LogitScale, back_transform  # noqa: F401  (model.json reads them there)
 
 __all__ = ["LogitScale", "LogitMixedResults", "LogitMixedEstimator", "fit_logit_mixed", "RESPONSE"]
 
 RESPONSE = "logit_score"
-
-
-@dataclass(frozen=True)
-class LogitScale:
-    """The transformation of scores in ``[low, high]`` fitted on ``n`` rows (module docstring)."""
-
-    low: float
-    high: float
-    n: int
-
-    def __post_init__(self):
-        if not (math.isfinite(self.low) and math.isfinite(self.high) and self.low < self.high):
-            raise ConfigError(f"the logit scale needs a finite range low < high, got {self.low} to {self.high}")
-        if self.n < 2:
-            raise ConfigError(f"the logit scale needs at least 2 rows, got {self.n}")
-
-    def forward(self, y) -> np.ndarray:
-        p = (np.asarray(y, float) - self.low) / (self.high - self.low)
-        p = (p * (self.n - 1) + 0.5) / self.n
-        return np.log(p / (1 - p))
-
-    def inverse(self, z) -> np.ndarray:
-        p = (self.n * expit(np.asarray(z, float)) - 0.5) / (self.n - 1)
-        return np.clip(self.low + (self.high - self.low) * p, self.low, self.high)
-
-    def slope(self, z) -> np.ndarray:
-        """d score / d logit at ``z`` (for the delta-method standard errors)."""
-        e = expit(np.asarray(z, float))
-        return (self.high - self.low) * self.n / (self.n - 1) * e * (1 - e)
-
-    def to_spec(self) -> dict:
-        return {"transform": "logit", "low": float(self.low), "high": float(self.high), "n": int(self.n)}
-
-    @classmethod
-    def from_spec(cls, spec) -> "LogitScale":
-        if not isinstance(spec, dict) or spec.get("transform") != "logit":
-            raise ConfigError(f"unknown response scale {spec!r}; expected {{transform: logit, low, high, n}}")
-        try:
-            return cls(float(spec["low"]), float(spec["high"]), int(spec["n"]))
-        except (KeyError, TypeError, ValueError):
-            raise ConfigError(f"a logit response scale needs numbers low, high and n, got {spec!r}") from None
-
-
-def back_transform(interval: pd.DataFrame, scale: LogitScale) -> pd.DataFrame:
-    """A logit-scale prediction-interval table (``prediction``, ``se_mean``, ``se_prediction``,
-    ``lower``, ``upper``) on the score scale."""
-    out = interval.copy()
-    z = interval["prediction"].to_numpy(float)
-    slope = scale.slope(z)
-    for column in ("se_mean", "se_prediction"):
-        if column in out.columns:
-            out[column] = slope * interval[column].to_numpy(float)
-    for column in ("prediction", "lower", "upper"):
-        out[column] = scale.inverse(interval[column].to_numpy(float))
-    return out
 
 
 def _logit_formula(formula: str) -> str:
@@ -121,6 +63,12 @@ class LogitMixedResults:
                             include_random: bool = True) -> pd.DataFrame:
         return back_transform(self.inner.prediction_interval(newdata, alpha, include_random=include_random),
                               self.scale)
+
+    def to_spec(self) -> dict:
+        """``model.json``'s entry: the inner (logit-scale) model's, with ``response_scale`` to transform back."""
+        from xltstats.models.persist import model_spec
+
+        return {**model_spec(self.inner), "response_scale": self.scale.to_spec()}
 
     def __repr__(self) -> str:
         return f"<LogitMixedResults on {self.scale.low:g}..{self.scale.high:g}, n={self.scale.n}: {self.inner!r}>"

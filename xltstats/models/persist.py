@@ -46,7 +46,7 @@ import pandas as pd
 from scipy import stats
 
 from xltstats.errors import ConfigError, InputError
-from xltstats.models._portable import _floats, _kind, _matrix, _SpecChecker, numeric_column
+from xltstats.models._portable import LogitScale, _floats, _kind, _matrix, _SpecChecker, back_transform, numeric_column
 from xltstats.models.formula import multi_membership_members
 from xltstats.models.mixed._design import member_labels
 from xltstats.models.portable_trees import PortableTrees, trees_spec
@@ -290,6 +290,11 @@ class PortableModel:
         _SpecChecker(name, file).check(spec)
         self.spec = spec
         self.kind = spec["kind"]
+        try:  # the response's transformation of a logit-scale mixed model (mixed.scale: logit), or None
+            self.response_scale = None if spec.get("response_scale") is None else LogitScale.from_spec(
+                spec["response_scale"])
+        except ConfigError as exc:
+            raise InputError(f"key 'models.{name}.response_scale': {exc}", file=file) from None
         self.terms = list(spec["terms"])
         beta = np.asarray(spec["coefficients"], float)
         cov = np.asarray(spec["covariance"], float)
@@ -447,8 +452,11 @@ class PortableModel:
         df = self.df_inference
         crit = stats.norm.ppf(1 - alpha / 2) if df is None else stats.t.ppf(1 - alpha / 2, df)
         se = np.sqrt(var)
-        return pd.DataFrame({"prediction": pred, "se_mean": np.sqrt(var_mean), "se_prediction": se,
-                             "lower": pred - crit * se, "upper": pred + crit * se}, index=data.index)
+        out = pd.DataFrame({"prediction": pred, "se_mean": np.sqrt(var_mean), "se_prediction": se,
+                            "lower": pred - crit * se, "upper": pred + crit * se}, index=data.index)
+        if self.response_scale is not None:  # a logit-scale mixed model (xltstats.models.bounded): on the score scale
+            out = back_transform(out, self.response_scale)
+        return out
 
     def predict(self, data: pd.DataFrame, include_random: bool = True) -> pd.Series:
         return self.prediction_interval(data, include_random=include_random)["prediction"].rename("prediction")

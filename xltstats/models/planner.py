@@ -237,6 +237,12 @@ class LinearPredictor:
             return {"gain": float("nan"), "lower": float("nan"), "upper": float("nan"), "interval": self.interval,
                     "note": "a configuration without training data or with missing features has no prediction"}
         new, old = table.iloc[:n].reset_index(drop=True), table.iloc[n:].reset_index(drop=True)
+        if getattr(self.model, "response_scale", None) is not None:  # mixed.scale: logit: not a linear contrast
+            diff = float((self.model.predict(new).to_numpy() - self.model.predict(old).to_numpy()).mean())
+            return {"gain": diff, "lower": float("nan"), "upper": float("nan"), "interval": self.interval,
+                    "note": "the mixed model is on the logit scale (mixed.scale: logit): the gain is the difference "
+                            "of the back-transformed predictions, and its interval (that of a linear contrast) is "
+                            "not computed; plan with --which ols for one"}
         x_new, x_old = self.model.fixed_design(new), self.model.fixed_design(old)
         diff = (self.model.predict(new).to_numpy() - self.model.predict(old).to_numpy()).mean()
         d = (x_new - x_old).mean(axis=0)

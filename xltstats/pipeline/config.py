@@ -30,6 +30,7 @@ UNORDERED_CV_SCHEMES = ("leave-one-language-out", "random")
 COV_TYPES = ("HC3", "cluster2", "dyadic", "nonrobust")
 PAIRS = ("auto", "ordered", "unordered")
 LEXICAL_CORPORA = ("udhr", "pud")
+MIXED_SCALES = ("gaussian", "logit")
 
 DEFAULT_FEATURES = (
     "syntactic_distance", "phonological_distance", "inventory_distance", "genetic_distance",
@@ -148,9 +149,12 @@ class MixedConfig:
     # grouping factors with fewer levels are fixed effects (one level: left out), with a note
     min_levels: int = 3
     ddf: str = "satterthwaite"  # denominator df of the fixed-effect t tests (or "kenward-roger")
+    # gaussian: the score itself; logit: the logit of its place in the metric's range (xltstats.models.bounded)
+    scale: str = "gaussian"
 
     def __post_init__(self):
         check = _Checker("configuration")
+        check.choice("mixed.scale", self.scale, MIXED_SCALES)
         if self.formula is not None and (not isinstance(self.formula, str) or "~" not in self.formula):
             check.fail("mixed.formula", "must be an lme4-style formula string such as "
                                         "'score ~ x + (1 | source) + (1 | target)', or null", self.formula)

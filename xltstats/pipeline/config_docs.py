@@ -73,6 +73,13 @@ KEY_DOCS = {
                         "effects in the default formula: a fixed effect `C(factor)` (2 keeps two-level factors "
                         "random); with one level the factor is left out. A written formula loses only its "
                         "one-level terms.",
+    "mixed.scale": "`gaussian`: the mixed model fits the score. `logit`: it fits the logit of the score's place "
+                   "in the metric's range (`xltstats.models.bounded`, Smithson-Verkuilen squeeze for scores at "
+                   "the ends), for bounded metrics (both ends finite; else the fit stops naming this key); "
+                   "its coefficients and variances are on the logit scale, predictions and interval bounds "
+                   "are transformed back (asymmetric, inside the range). Cross-validation, ranking, nested "
+                   "models, `predictions.csv` and `xltstats.predict` use it; the planner's gain interval "
+                   "(a linear contrast) is not computed for it.",
     "fewshot.enabled": "Few-shot curves: `auto` when some (model, task, target) has several "
                        "`n_target_examples`; true or false.",
     "fewshot.target_shares": "Data demand: the examples needed to reach these shares of in-language "

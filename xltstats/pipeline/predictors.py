@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..errors import XltstatsError
+from ..errors import ConfigError, XltstatsError
 
 #: estimators ``best`` may name (those model.json can hold)
 SAVED = ("mixed", "ols", "gbt", "hybrid")
@@ -78,9 +78,11 @@ def fit_nested(fit, scored: pd.DataFrame) -> dict:
     from ..models.ols import fit_ols
     from .design import default_formula
 
+    from ..models.bounded import fit_logit_mixed
     from .pairs import unordered_formula
 
     config, design = fit.config, fit.design
+    logit = logit_range(fit)
     # as the full models: unordered pairs cluster OLS errors by language (see run._fit_ols)
     cov_type = "dyadic" if design.pairs == "unordered" and config.ols.cov_type == "cluster2" else config.ols.cov_type
     nested: dict[str, list] = {"ols": [], "mixed": []}
@@ -102,7 +104,9 @@ def fit_nested(fit, scored: pd.DataFrame) -> dict:
             else:
                 formula = default_formula(list(subset), rows)
                 formula = unordered_formula(formula) if design.pairs == "unordered" else formula
-            if formula is not None:
+            if formula is not None and logit is not None:  # mixed.scale: logit, as the full mixed model
+                nested["mixed"].append((subset, fit_logit_mixed(formula, rows, *logit, reml=config.mixed.reml)))
+            elif formula is not None:
                 nested["mixed"].append((subset, fit_mixed(formula, rows, reml=config.mixed.reml)))
         except (XltstatsError, np.linalg.LinAlgError, ValueError) as exc:
             skipped.append(f"{nested_name('', dropped).strip()} ({exc})")
@@ -180,3 +184,28 @@ def predict_pairs(pairs: pd.DataFrame, saved, config, *, reference: pd.DataFrame
     out = pd.concat([table.reset_index(drop=True), intervals.reset_index(drop=True)], axis=1)
     out.attrs["clipped"] = intervals.attrs.get("clipped", 0)  # values clipped to the score's range
     return out
+
+
+def logit_range(fit) -> tuple[float, float] | None:
+    """The score range of ``mixed.scale: logit`` (None for the Gaussian scale); a metric without a
+    finite range on both sides is an error naming the key."""
+    if fit.config.mixed.scale != "logit":
+        return None
+    scale = fit.scale
+    if scale is None or scale.low is None or scale.high is None:
+        raise ConfigError(f"{fit.config.data}: 'mixed.scale' is logit, which needs a metric with a finite range on "
+                          f"both sides; {scale.label if scale else 'the score'} has {scale.range_text() if scale else 'none'} "
+                          "(declare its range under 'metrics', or use mixed.scale: gaussian)")
+    return float(scale.low), float(scale.high)
+
+
+def with_logit_mixed(fit, estimators: dict, negated: bool = False) -> dict:
+    """``estimators`` with the mixed model on the logit scale (``negated``: of the negated score, as a
+    lower-is-better ranking fits it)."""
+    from ..models.bounded import LogitMixedEstimator
+    from ..models.validation import MixedEstimator
+
+    low, high = logit_range(fit)
+    low, high = (-high, -low) if negated else (low, high)
+    return {name: LogitMixedEstimator(est.formula, low, high) if type(est) is MixedEstimator else est
+            for name, est in estimators.items()}

@@ -25,7 +25,7 @@ from ..errors import ConfigError
 from ..progress import Progress
 from .config import FitConfig
 from .design import ModelTable, apply_subset, model_table
-from .predictors import fit_predictions, fit_predictors
+from .predictors import fit_predictions, fit_predictors, logit_range, with_logit_mixed
 
 
 @dataclass
@@ -153,6 +153,7 @@ def _run(config: FitConfig, data, mirror, progress: Progress) -> Fit:
     with progress.step("computing pair features"):
         design = model_table(data, config, mirror=mirror)
     fit = Fit(config=config, results=data, design=design, ols=None, mixed=None, notes=list(design.notes), scale=scale)
+    logit_range(fit)  # mixed.scale: logit needs a bounded metric: said before any model is fitted
     with progress.step("fitting OLS"):
         _fit_ols(fit)
     with progress.step("fitting the crossed mixed-effects model"):
@@ -219,7 +220,16 @@ def _fit_mixed(fit: Fit) -> None:
     config, design = fit.config, fit.design
     if design.formula is None:
         return  # no grouping factor has enough levels; the design's notes say why
-    mixed = fit_mixed(design.formula, design.complete, reml=config.mixed.reml)
+    logit = logit_range(fit)
+    if logit is None:
+        mixed = fit_mixed(design.formula, design.complete, reml=config.mixed.reml)
+    else:
+        from ..models.bounded import fit_logit_mixed
+
+        mixed = fit_logit_mixed(design.formula, design.complete, *logit, reml=config.mixed.reml)
+        fit.notes.append(f"mixed model on the logit scale (mixed.scale: logit): the logit of each score's place in "
+                         f"{fit.scale.range_text()}; coefficients, variances and their tests are on that scale, "
+                         "predictions and interval bounds are transformed back to the score's")
     fit.mixed = mixed
     fit.tables["coef_mixed"], why = mixed_coefficients(mixed, config.mixed.ddf)
     if why:
@@ -231,7 +241,7 @@ def _fit_mixed(fit: Fit) -> None:
     fit.tables["variance_components"] = variance_table(mixed, config.mixed.ci_boot, config.seed)
     fit.tables["mixed_fit"] = mixed_fit_statistics(mixed)
     if design.groups:
-        fit.tables["group_comparison_mixed"] = compare_feature_groups(mixed, design.groups)
+        fit.tables["group_comparison_mixed"] = compare_feature_groups(getattr(mixed, "inner", mixed), design.groups)
     fit.notes += [f"mixed model: {w}" for w in getattr(mixed, "warnings", []) or []]
 
 
@@ -257,6 +267,10 @@ def _cross_validate(fit: Fit, progress: Progress) -> None:
         schemes, estimators = _unordered_schemes(fit, schemes), default_estimators(
             fit.used, fit.formula, seed=config.seed, symmetric=True, tree_features=fit.design.tree_features,
             categorical=fit.design.categorical, hybrid=config.cv.hybrid)
+    if config.mixed.scale == "logit" and fit.formula:  # the mixed model of every fold on the logit scale
+        estimators = with_logit_mixed(fit, estimators or default_estimators(
+            fit.used, fit.formula, seed=config.seed, tree_features=fit.design.tree_features,
+            categorical=fit.design.categorical, hybrid=config.cv.hybrid))
     possible = [s for s in schemes if _scheme_possible(s, complete)]
     # the ranking averages the rows of a pair: with one row per pair it trains on the same rows
     # (a lower-is-better ranking fits on the negated score: nothing to reuse)
@@ -312,6 +326,8 @@ def _rank(fit: Fit, single: pd.DataFrame, progress: Progress) -> None:
     # every regression model of the cross-validation ranks (the mixed model, trees, the hybrid), and
     # with select the ranker chosen by inner CV within each fold ('best') is reported as well
     estimators = ranking_estimators(fit.used, fit.formula, seed=config.seed, hybrid=config.cv.hybrid)
+    if config.mixed.scale == "logit" and fit.formula:
+        estimators = with_logit_mixed(fit, estimators, negated=not fit.scale.higher_is_better)
     cv = fit.cv.get("leave-one-target-out")
     # the cross-validation's held-out target folds were fitted on these rows (rank_sources checks it
     # fold by fold) when the ranking has every row of the cross-validation

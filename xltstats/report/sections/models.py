@@ -67,7 +67,8 @@ class ModelSections(ReportBase):
         shown, left_out = self._per_sd(name)
         group = next((c for c in ("task", "model", "group") if c in shown.columns), None)
         compared = ""
-        if name == "coef_mixed" and group is None and (self.fit_dir / "tables" / "coef_ols.csv").is_file():
+        logit = name == "coef_mixed" and self.fit_config.mixed.scale == "logit"  # not on OLS's scale
+        if name == "coef_mixed" and group is None and not logit and (self.fit_dir / "tables" / "coef_ols.csv").is_file():
             # the OLS estimates beside the mixed ones, both per SD of the feature: one scale for both
             try:
                 ols, _ = self._per_sd("coef_ols")
@@ -80,16 +81,19 @@ class ModelSections(ReportBase):
         if shown.empty:
             raise SectionUnavailable(f"no coefficient of `tables/{name}.csv` is a feature column of `results.csv`")
         shown = shown.assign(term=shown["term"].map(readable))
-        xlabel = f"coefficient ({self.metric} points per SD of feature)"
+        xlabel = (f"coefficient (logit of the place in the {self.metric} range, per SD of feature)" if logit else
+                  f"coefficient ({self.metric} points per SD of feature)")
         fig = F.coefficient_plot(shown, title=f"{label} coefficients with 95% intervals", group=group,
                                  xlabel=xlabel)
         unscaled = (f" Left out (not a feature column, so without an SD): {', '.join(md_code(t) for t in left_out)}."
                     if left_out else "")
+        units = ("on the logit scale of the score's place in its range (`mixed.scale: logit`), per standard "
+                 "deviation of the feature in the rows the models use (not comparable with the OLS points; "
+                 if logit else "in score points per standard deviation of the feature in the rows the models use "
+                 "(the same scale for the OLS and the mixed model; ")
         out = [self.figure(fig, f"coefficients_{name}",
-                           f"{label} coefficients{compared} and 95% confidence intervals, in score points per "
-                           "standard deviation of the feature in the rows the models use (the same scale for "
-                           f"the OLS and the mixed model; intercept omitted; the table below is on the scale "
-                           f"the model was fitted on).{unscaled}")]
+                           f"{label} coefficients{compared} and 95% confidence intervals, {units}intercept omitted; "
+                           f"the table below is on the scale the model was fitted on).{unscaled}")]
         caption = f"{label} coefficients (`tables/{name}.csv`)."
         if "df" in table.columns and "p_value" in table.columns and name == "coef_mixed":
             kr = getattr(self.fit_config.mixed, "ddf", "satterthwaite") == "kenward-roger"
@@ -167,7 +171,8 @@ class ModelSections(ReportBase):
                 .astype({label: str}).reset_index(drop=True))
         fit_stats = self.optional_table("tables/mixed_fit.csv")
         fig = F.bar_plot(data, x=value, y=label, title="Variance components of the mixed model",
-                         xlabel=f"variance ({self.metric}²)", ylabel="component", low=low, high=high)
+                         xlabel="variance (logit scale²)" if self.fit_config.mixed.scale == "logit"
+                         else f"variance ({self.metric}²)", ylabel="component", low=low, high=high)
         interval = " with their confidence intervals" if low and high else ""
         return "\n".join([
             self.figure(fig, "variance_components", f"Estimated variance of the random effects and residual"
