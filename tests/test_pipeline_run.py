@@ -130,3 +130,16 @@ def test_the_fit_runs_under_one_blas_thread_and_restores_the_setting(tmp_path, m
         with pytest.raises(ConfigError):
             run_fit(load_config(config), data=read_results(data))
         assert {k: v for k, v in blas_threads().items() if k in before} == before
+
+
+def test_writing_the_report_names_the_final_folder_never_the_hidden_partial_one(tmp_path, capsys):
+    from xltstats import read_results
+    from xltstats.pipeline import FitFolder, load_config, run_fit
+
+    data, config = tiny(tmp_path)
+    fit = run_fit(load_config(config), data=read_results(data))
+    capsys.readouterr()
+    FitFolder(tmp_path / "fit").write(fit, report=True, quiet=False)
+    printed = capsys.readouterr().err
+    assert printed == f"wrote {tmp_path / 'fit' / 'report.html'}\n" and ".partial" not in printed
+    assert (tmp_path / "fit" / "report.html").is_file()

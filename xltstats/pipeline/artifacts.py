@@ -20,6 +20,7 @@ through this class.
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -151,12 +152,15 @@ class FitFolder:
             if report:
                 from ..report import render_report
 
+                # rendered silently: its own "wrote ..." would name the hidden partial folder
                 if progress is not None:
                     with progress.step("rendering the report"):
-                        render_report(partial.path, partial.path / REPORT, quiet=quiet)
+                        render_report(partial.path, partial.path / REPORT)
                 else:
-                    render_report(partial.path, partial.path / REPORT, quiet=quiet)
+                    render_report(partial.path, partial.path / REPORT)
             partial.commit()
+        if report and progress is None and not quiet:
+            print(f"wrote {self.path / REPORT}", file=sys.stderr)
         return self.path
 
     @staticmethod
