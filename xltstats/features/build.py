@@ -30,7 +30,7 @@ from .._io import atomic_write_with
 from ..errors import ConfigError, InputError
 from ..paths import cache_dir
 from ..registry import Registry
-from . import data_sizes, grambank, uriel
+from . import data_sizes, grambank, grambank_impute, uriel
 
 LEXICAL_MEASURES = ("word_overlap", "subword_overlap", "char_ngram_similarity",
                     "normalised_edit_distance")
@@ -293,7 +293,7 @@ def _cache_write(key, df: pd.DataFrame) -> None:
 
 def build_pair_features(pairs, features=None, *, model: str = "xlm-r", tokenizer=None,
                         corpus: str = "udhr", mirror=None, on_unknown: str = "error",
-                        cache: bool = True, file=None) -> pd.DataFrame:
+                        cache: bool = True, file=None, morphology_imputation: str = "none") -> pd.DataFrame:
     """Features of language pairs, one row per distinct pair.
 
     Parameters
@@ -317,6 +317,11 @@ def build_pair_features(pairs, features=None, *, model: str = "xlm-r", tokenizer
         features are NaN.
     cache
         Read and write the result cache (``cache_dir()/features``).
+    morphology_imputation
+        ``"none"`` (default) or ``"softimpute"``: ``morphological_distance`` over Grambank vectors
+        completed as URIEL+ completes them (:mod:`xltstats.features.grambank_impute`), with
+        ``morphological_distance_imputed`` (imputed features the pair used) and
+        ``morphological_distance_confidence`` (their mean held-out accuracy) beside it.
 
     Returns
     -------
@@ -346,6 +351,14 @@ def build_pair_features(pairs, features=None, *, model: str = "xlm-r", tokenizer
         for c in feature_columns) else None,
         "tokenizer": tokenizer if "subword_overlap" in feature_columns else None,
         "corpus": corpus if any(c in LEXICAL_MEASURES for c in feature_columns) else None}
+    imputing = morphology_imputation != "none" and "morphological_distance" in feature_columns
+    if morphology_imputation not in grambank_impute.METHODS:
+        raise InputError(f"morphology_imputation must be one of {', '.join(grambank_impute.METHODS)}, not "
+                         f"{morphology_imputation!r}", column="morphology_imputation")
+    if imputing:  # only then: the default's cache key stays as it was
+        options["morphology_imputation"] = morphology_imputation
+        feature_columns = feature_columns + [c for c in grambank_impute.IMPUTED_COLUMNS
+                                             if c not in feature_columns]
     key = _cache_key(keys, feature_columns, options) if cache else None
     cached = _cache_read(key)
     if cached is not None and list(cached.columns) == key_columns + feature_columns:
@@ -377,6 +390,8 @@ def build_pair_features(pairs, features=None, *, model: str = "xlm-r", tokenizer
             warnings.warn("urielplus is not installed: morphological_distance is NaN "
                           "(pip install urielplus)", stacklevel=2)
             values.update({c: np.full(len(src), np.nan) for c in grambank.MORPHOLOGY_COLUMNS})
+        if imputing:
+            values.update(grambank_impute.imputed_pair_features(src, tgt, morphology_imputation))
     data_cols = [c for c in feature_columns if c in data_sizes.DATA_COLUMNS]
     if data_cols:
         values.update(data_sizes.data_pair_features(src, tgt, model, data_cols))

@@ -74,6 +74,11 @@ TABLES = dict([
             "variance parameters"),
     _schema("variance_components", "tables/variance_components.csv", "component variance",
             "mixed-model variance components with 95% intervals and their share of the total variance"),
+    _schema("morphology_imputed", "tables/morphology_imputed.csv", "language imputed_features mean_confidence",
+            "morphology_imputation: per language, Grambank features observed and imputed, the imputed ones' mean "
+            "confidence (held-out accuracy), the pairs it filled, why a language was not imputed"),
+    _schema("morphology_imputed_pairs", "tables/morphology_imputed_pairs.csv", "source target distance filled",
+            "morphology_imputation: the pairs whose morphological distance used imputed values (filled: it had none)"),
     _schema("mixed_fit", "tables/mixed_fit.csv", "statistic value",
             "mixed-model fit statistics"),
     _schema("group_comparison_mixed", "tables/group_comparison_mixed.csv", "group p_value",

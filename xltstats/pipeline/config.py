@@ -254,6 +254,8 @@ class FitConfig:
     # dataset's column genetic as genetic_distance (kept, not recomputed)
     feature_aliases: Mapping[str, str] = field(default_factory=dict)
     lexical_corpus: str = "udhr"  # parallel corpus of the lexical measures: udhr or pud
+    # none, or softimpute: Grambank gaps filled as URIEL+ fills them (xltstats.features.grambank_impute)
+    morphology_imputation: str = "none"
     tokenizer: str | None = None  # Hugging Face tokenizer for subword_overlap
     covariates: tuple[str, ...] = DEFAULT_COVARIATES  # dataset columns (or pair-derived ones)
     groups: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_GROUPS))
@@ -337,6 +339,7 @@ class FitConfig:
                 check.fail("feature_aliases", f"gives {name!r} to more than one column", dict(aliases))
         object.__setattr__(self, "feature_aliases", {str(k): v for k, v in aliases.items()})
         check.choice("lexical_corpus", self.lexical_corpus, LEXICAL_CORPORA)
+        check.choice("morphology_imputation", self.morphology_imputation, ("none", "softimpute"))
         check.text("tokenizer", self.tokenizer)
         groups = check.mapping("groups", self.groups)
         object.__setattr__(self, "groups", {str(g): check.names(f"groups.{g}", cols) for g, cols in groups.items()})

@@ -40,6 +40,10 @@ KEY_DOCS = {
                        "genetic_distance}`: the dataset's `genetic` is used as `genetic_distance` (not "
                        "recomputed).",
     "lexical_corpus": "Parallel corpus of the lexical measures computed from text: `udhr` or `pud`.",
+    "morphology_imputation": "`none` (default) or `softimpute`: `morphological_distance` over Grambank vectors "
+                             "whose gaps are filled as URIEL+ fills them (softImpute on URIEL + Grambank, "
+                             "shrinkage chosen on held-out cells; `xltstats.features.grambank_impute`); the "
+                             "pairs it filled are listed in `tables/morphology_imputed*.csv` and the notes.",
     "tokenizer": "Hugging Face tokenizer (name or local folder) for `subword_overlap`; unset: no "
                  "subword measure.",
     "covariates": "Dataset columns used beside the features when the dataset has them; those that "

@@ -106,7 +106,7 @@ def compute_pair_features(pairs: pd.DataFrame, wanted: list[str], config: FitCon
 
     return build_pair_features(pairs, features=wanted, model=pretraining_model_for(models),
                                corpus=config.lexical_corpus, tokenizer=config.tokenizer, mirror=mirror,
-                               on_unknown="nan")
+                               on_unknown="nan", morphology_imputation=config.morphology_imputation)
 
 
 def add_pair_features(results: pd.DataFrame, features=None, *, on_unknown: str = "nan", model: str | None = None,

@@ -45,6 +45,7 @@ class Fit:
     fewshot: Any = None
     ranking: Any = None
     notes: list[str] = field(default_factory=list)
+    imputation: dict | None = None  # morphology_imputation's parameters (xltstats.pipeline.imputation)
     gbt: Any = None  # the trees fitted on every scored row (see pipeline.predictors)
     hybrid: Any = None  # the trees + random intercepts fitted on every scored row (cv.hybrid; pipeline.predictors)
     nested: dict = field(default_factory=dict)  # family -> [(features, results)]: sub-models for pairs lacking features
@@ -154,6 +155,9 @@ def _run(config: FitConfig, data, mirror, progress: Progress) -> Fit:
         design = model_table(data, config, mirror=mirror)
     fit = Fit(config=config, results=data, design=design, ols=None, mixed=None, notes=list(design.notes), scale=scale)
     logit_range(fit)  # mixed.scale: logit needs a bounded metric: said before any model is fitted
+    from .imputation import imputation_tables
+
+    imputation_tables(fit)
     with progress.step("fitting OLS"):
         _fit_ols(fit)
     with progress.step("fitting the crossed mixed-effects model"):
