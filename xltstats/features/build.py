@@ -230,15 +230,6 @@ def _check_uriel(frame: pd.DataFrame, file=None, languages_only: bool = False) -
 
 # --- cache ----------------------------------------------------------------------------------
 
-def _version_of(package: str) -> str | None:
-    from importlib import metadata
-
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
-
-
 def _package_tables_stamp() -> str:
     """Hash of the package's own tables behind the features (corpus choices, pre-training
     figures), so that editing one invalidates cached results."""
@@ -258,7 +249,7 @@ def _cache_key(keys: pd.DataFrame, columns, options: dict) -> str | None:
     h = hashlib.sha256()
     stamp = {"v": _CACHE_VERSION, "xltstats": __version__, "uriel": uriel._source_stamp(),
              "tables": _package_tables_stamp(),
-             "urielplus": _version_of("urielplus"),
+             "urielplus": grambank.urielplus_version(),
              "columns": list(columns),
              "options": {k: (None if v is None else str(v)) for k, v in sorted(options.items())}}
     h.update(json.dumps(stamp, sort_keys=True).encode())

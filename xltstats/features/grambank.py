@@ -74,6 +74,16 @@ def urielplus_csv_dir() -> Path:
     return Path(str(root.joinpath("database", "urielplus_csvs")))
 
 
+def urielplus_version() -> str | None:
+    """The installed urielplus version (it versions the Grambank data), None when not installed."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("urielplus")
+    except metadata.PackageNotFoundError:
+        return None
+
+
 @lru_cache(maxsize=1)
 def morphological_features() -> pd.DataFrame:
     """The Grambank features counted as morphological: URIEL+ column, Grambank ID, question."""

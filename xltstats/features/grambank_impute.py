@@ -152,19 +152,18 @@ def typological_matrix() -> tuple[list[str], list[str], np.ndarray, dict[str, in
 
 def impute_grambank(method: str = "softimpute") -> dict:
     """:func:`compute_imputation`, read from / written to ``cache_dir()/features``."""
+    import hashlib
     import json
-    import os
 
     from .. import __version__
+    from .._io import atomic_write_with
     from ..paths import cache_dir
-    from .build import _version_of
 
     if method != "softimpute":
         raise ValueError(f"unknown imputation method {method!r}")
-    import hashlib
 
     codes, columns, X, _ = typological_matrix()
-    h = hashlib.sha256(json.dumps([method, _version_of("urielplus"), __version__, MIN_OBSERVED, SEED,
+    h = hashlib.sha256(json.dumps([method, grambank.urielplus_version(), __version__, MIN_OBSERVED, SEED,
                                    list(SHRINKAGE_FRACTIONS), codes, columns]).encode())
     h.update(np.nan_to_num(X, nan=-1.0).tobytes())
     tag = f"{method}-{h.hexdigest()[:16]}"
@@ -176,14 +175,16 @@ def impute_grambank(method: str = "softimpute") -> dict:
                     "confidence": dict(zip(codes, f["confidence"])),
                     "too_little": json.loads(str(f["too_little"])), "parameters": json.loads(str(f["parameters"]))}
     result = compute_imputation(method)
-    path.parent.mkdir(parents=True, exist_ok=True)
     codes = sorted(result["values"])
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp.npz")
-    np.savez(tmp, codes=np.array(codes), values=np.array([result["values"][c] for c in codes]),
-             imputed=np.array([result["imputed"][c] for c in codes]),
-             confidence=np.array([result["confidence"][c] for c in codes]),
-             too_little=json.dumps(result["too_little"]), parameters=json.dumps(result["parameters"]))
-    os.replace(tmp, path)
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:  # a file object: np.savez does not append ".npz" to it
+            np.savez(f, codes=np.array(codes), values=np.array([result["values"][c] for c in codes]),
+                     imputed=np.array([result["imputed"][c] for c in codes]),
+                     confidence=np.array([result["confidence"][c] for c in codes]),
+                     too_little=json.dumps(result["too_little"]), parameters=json.dumps(result["parameters"]))
+
+    atomic_write_with(path, write)
     return result
 
 
