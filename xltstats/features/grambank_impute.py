@@ -126,11 +126,11 @@ def typological_matrix() -> tuple[list[str], list[str], np.ndarray, dict[str, in
     URIEL's S_/P_/INV_ union over sources and Grambank's S_/M_ columns, for the languages with at
     least :data:`MIN_OBSERVED` observed cells (the others are left out of the fit)."""
     root = Path(str(resources.files("urielplus").joinpath("database")))
-    npz = np.load(root / "features.npz", allow_pickle=True)
-    uriel = np.max(npz["data"], axis=-1).astype(np.float64)
+    with np.load(root / "features.npz") as npz:  # plain arrays: never allow_pickle (issue 16's audit)
+        uriel = np.max(npz["data"], axis=-1).astype(np.float64)
+        uriel_langs = [str(x) for x in npz["langs"]]
+        uriel_cols = [f"URIEL_{f}" for f in npz["feats"]]
     uriel[uriel < 0] = np.nan
-    uriel_langs = [str(x) for x in npz["langs"]]
-    uriel_cols = [f"URIEL_{f}" for f in npz["feats"]]
     table = pd.read_csv(grambank.urielplus_csv_dir() / "grambank_data.csv")
     gb_cols = [c for c in table.columns if c.startswith(("S_", "M_"))]
     gb = table[gb_cols].to_numpy(dtype=np.float64)
