@@ -257,10 +257,14 @@ def imputed_pair_features(left_codes, right_codes, method: str = "softimpute") -
 def grambank_code(code: str) -> str:
     """The ISO code under which the typological matrix holds a language (macrolanguage and variety
     stand-ins as :mod:`grambank` uses them, where the code itself has no row)."""
-    codes = set(typological_matrix()[0])
+    codes = _matrix_codes()
     if code in codes:
         return code
-    for table in (grambank.MACROLANGUAGE_STAND_IN,):
-        if table.get(code) in codes:
-            return table[code]
-    return code
+    stand_in = grambank.MACROLANGUAGE_STAND_IN.get(code)
+    return stand_in if stand_in in codes else code
+
+
+@lru_cache(maxsize=1)
+def _matrix_codes() -> frozenset[str]:
+    """The codes of :func:`typological_matrix`, as a set built once (looked up twice per pair)."""
+    return frozenset(typological_matrix()[0])
