@@ -175,7 +175,7 @@ class ScoreScale:
             if not spec.declared:
                 scores = pd.to_numeric(table.loc[table["metric"] == name, "score"], errors="coerce")
                 unit = scales.get(name, "0-1" if not (scores > 1).any() else "0-100") == "0-1"
-                factor = 1.0 if (spec.high <= 1.0) == unit else (100.0 if spec.high <= 1.0 else 0.01)
+                factor = 1.0 if (spec.high <= 1.0) == unit else _factor(name)
                 spec = Metric(name, spec.low * factor, spec.high * factor, True, None)
             specs.append(spec)
         directions = {s.higher_is_better for s in specs}
