@@ -267,18 +267,20 @@ def _cross_validate(fit: Fit, progress: Progress) -> None:
 
     config, complete = fit.config, fit.design.complete
     schemes, estimators = list(config.cv.schemes), None
-    if fit.design.pairs == "unordered":
-        schemes, estimators = _unordered_schemes(fit, schemes), default_estimators(
-            fit.used, fit.formula, seed=config.seed, symmetric=True, tree_features=fit.design.tree_features,
+    symmetric = fit.design.pairs == "unordered"
+    logit = config.mixed.scale == "logit" and fit.formula  # the mixed model of every fold on the logit scale
+    if symmetric:
+        schemes = _unordered_schemes(fit, schemes)
+    if symmetric or logit:
+        estimators = default_estimators(
+            fit.used, fit.formula, seed=config.seed, symmetric=symmetric, tree_features=fit.design.tree_features,
             categorical=fit.design.categorical, hybrid=config.cv.hybrid)
-    if config.mixed.scale == "logit" and fit.formula:  # the mixed model of every fold on the logit scale
-        estimators = with_logit_mixed(fit, estimators or default_estimators(
-            fit.used, fit.formula, seed=config.seed, tree_features=fit.design.tree_features,
-            categorical=fit.design.categorical, hybrid=config.cv.hybrid))
+    if logit:
+        estimators = with_logit_mixed(fit, estimators)
     possible = [s for s in schemes if _scheme_possible(s, complete)]
     # the ranking averages the rows of a pair: with one row per pair it trains on the same rows
     # (a lower-is-better ranking fits on the negated score: nothing to reuse)
-    reusable = config.ranking.enabled is not False and fit.design.pairs != "unordered" and fit.scale.higher_is_better \
+    reusable = config.ranking.enabled is not False and not symmetric and fit.scale.higher_is_better \
         and not complete.duplicated(
         [c for c in ("model", "task", "source", "target") if c in complete.columns]).any()
     folds = progress.counter("cross-validation folds", sum(
