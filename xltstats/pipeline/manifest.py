@@ -105,7 +105,7 @@ def build_manifest(fit, *, argv: list[str] | None = None, mirror=None, in_memory
         },
         "score": fit.scale.to_dict() if getattr(fit, "scale", None) is not None else None,
         "notes": fit.notes,
-        **({"morphology_imputation": fit.imputation} if getattr(fit, "imputation", None) else {}),
+        **({"morphology_imputation": fit.imputation} if fit.imputation else {}),
         "versions": package_versions(),
     }
 
